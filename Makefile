@@ -1,0 +1,50 @@
+# fashiond — build, test, run. `make help` lists the targets.
+SWIFT        ?= swift
+PREFIX       ?= /usr/local
+DEMO_DIR     ?= $(CURDIR)/out/demo
+SAMPLES      := $(wildcard samples/*.png)
+
+.PHONY: help deps build release test demo demo-stop bench bench-engine bench-setup clean
+
+help:
+	@echo "make deps        install the Debian packages (apt-get)"
+	@echo "make build       debug build of everything"
+	@echo "make release     optimised build"
+	@echo "make test        every test (unit, integration, end to end)"
+	@echo "make demo        start fashiond on the embedded broker and classify samples/"
+	@echo "make demo-stop   stop the demo daemon"
+	@echo "make bench       benchmarks against onnxruntime and Python pipelines (not tests)"
+
+deps:
+	./scripts/install-deps.sh
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
+
+# Builds every product first: the end-to-end tests drive the real binaries.
+test:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --parallel --num-workers 1
+
+demo: release
+	./scripts/demo.sh "$(DEMO_DIR)"
+
+demo-stop:
+	@if [ -f "$(DEMO_DIR)/fashiond.pid" ]; then kill "$$(cat $(DEMO_DIR)/fashiond.pid)" && rm -f "$(DEMO_DIR)/fashiond.pid" && echo "fashiond stopped"; else echo "no demo running"; fi
+
+bench-setup: bench/.venv/.ok
+bench/.venv/.ok: bench/requirements.txt
+	python3 -m venv bench/.venv
+	bench/.venv/bin/pip install -q -r bench/requirements.txt
+	touch $@
+
+bench: bench-engine
+
+bench-engine: release bench-setup
+	.build/release/fashion-bench engine --python bench/.venv/bin/python
+
+clean:
+	rm -rf .build out

@@ -1,0 +1,88 @@
+// swift-tools-version: 6.1
+// fashiond: a Kafka/Pub/Sub stream classifier for clothing images.
+// Layout: one library target per capability, thin executables, C libraries wrapped as system libraries.
+import PackageDescription
+
+// Swift 6 language mode (below) turns on complete strict-concurrency checking for every target.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "fashiond",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fashiond", targets: ["fashiond"]),
+        .executable(name: "fashionctl", targets: ["fashionctl"]),
+        .executable(name: "fashion-mock-broker", targets: ["fashion-mock-broker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries (system packages, found with pkg-config)
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // MARK: Libraries, one capability each
+        .target(name: "Shared", swiftSettings: strict),
+        .target(
+            name: "Inference",
+            dependencies: ["Shared", "COpenBLAS", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(name: "Imaging", dependencies: ["Shared", "CPNG", "CTurboJPEG"], swiftSettings: strict),
+        .target(name: "Journal", dependencies: ["Shared"], swiftSettings: strict),
+        .target(name: "Messaging", dependencies: ["Shared", "CRdKafka"], swiftSettings: strict),
+        .target(name: "ControlClient", dependencies: ["Shared"], swiftSettings: strict),
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "Shared", "Inference", "Imaging", "Journal", "Messaging", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: Executables (thin)
+        .executableTarget(
+            name: "fashiond",
+            dependencies: ["Daemon", "Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "fashionctl",
+            dependencies: ["Shared", "ControlClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "fashion-mock-broker",
+            dependencies: ["Messaging", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "SharedTests", dependencies: ["Shared"], swiftSettings: strict),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: strict),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"], swiftSettings: strict),
+        .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strict),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging"], swiftSettings: strict),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Shared", "ControlClient"], swiftSettings: strict),
+        .testTarget(name: "ControlClientTests", dependencies: ["ControlClient", "Shared"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "ControlClient"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

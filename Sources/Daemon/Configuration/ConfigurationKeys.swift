@@ -1,0 +1,144 @@
+import Foundation
+import Shared
+
+/// A configuration error a user can fix: which key, which source, what was wrong.
+public struct ConfigurationError: FashionError {
+    public var code: String
+    public var message: String
+    public var isRetryable: Bool { false }
+
+    init(_ code: String, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// One documented configuration key.
+///
+/// The same key is spelled `batch_max_size` in the TOML file, `FASHIOND_BATCH_MAX_SIZE` in the
+/// environment and `--batch-max-size` (or `--set batch_max_size=…`) on the command line.
+public struct ConfigurationKey: Sendable {
+    public let name: String
+    public let summary: String
+    /// How the default is described to users (some defaults depend on the environment).
+    public let defaultDescription: String
+    let apply: @Sendable (inout DaemonConfiguration, String) throws(ConfigurationError) -> Void
+    let render: @Sendable (DaemonConfiguration) -> String
+
+    /// `FASHIOND_<NAME>` with dots as underscores.
+    public var environmentVariable: String {
+        "FASHIOND_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    /// `--<name>` with underscores and dots as hyphens.
+    public var flag: String { "--" + name.replacingOccurrences(of: "_", with: "-").replacingOccurrences(of: ".", with: "-") }
+}
+
+/// The registry of every key `fashiond` understands.
+public enum ConfigurationKeys {
+    public static let all: [ConfigurationKey] = [
+        string("state_dir", "Directory of the results journal and other state.",
+               "$STATE_DIRECTORY, else /var/lib/fashiond (root), else $XDG_STATE_HOME/fashiond or ~/.local/state/fashiond",
+               \.stateDirectory),
+        string("socket", "Control socket path (also read by fashionctl from FASHIOND_SOCKET).",
+               "$RUNTIME_DIRECTORY/control.sock, else /run/fashiond/control.sock (root), else $XDG_RUNTIME_DIR/fashiond/control.sock",
+               \.socketPath),
+        ConfigurationKey(
+            name: "socket_mode", summary: "Permission bits of a socket fashiond binds itself (octal).", defaultDescription: "0660",
+            apply: { config, value throws(ConfigurationError) in
+                guard let mode = UInt32(value.hasPrefix("0o") ? String(value.dropFirst(2)) : value, radix: 8), mode <= 0o777 else {
+                    throw ConfigurationError("invalid_value", "socket_mode must be octal permission bits such as 0660, not '\(value)'")
+                }
+                config.socketMode = mode
+            },
+            render: { "0" + String($0.socketMode, radix: 8) }),
+        string("socket_group", "Group owning a socket fashiond binds itself; empty keeps the daemon's group.", "fashiond", \.socketGroup),
+        choice("backend", "Stream backend: kafka (embedded broker when brokers is empty) or pubsub.", \.backend),
+        string("brokers", "Kafka bootstrap servers, host:port[,host:port...]. Empty starts the embedded development broker (librdkafka's mock cluster: in memory, loopback only, random port, not for production).", "\"\" (embedded broker)", \.brokers),
+        string("group_id", "Kafka consumer group id; instances with the same id share the partitions.", "fashiond", \.groupID),
+        string("topic", "Topic the images are published to and consumed from.", "fashion-images", \.topic),
+        integer("partitions", "Partitions of the topic when fashiond creates it (embedded broker, or a missing Kafka topic).", \.partitions, 1...10_000),
+        string("assignment_strategy", "Kafka partition assignment strategy (cooperative-sticky, range, roundrobin); all members of a group must agree.", "cooperative-sticky", \.assignmentStrategy),
+        integer("session_timeout_ms", "Kafka consumer group session timeout in ms (the embedded broker always uses 6000).", \.sessionTimeoutMs, 1000...3_600_000),
+        integer("fetch_wait_max_ms", "Longest a Kafka fetch waits for new data, in ms; lower means lower latency.", \.fetchWaitMaxMs, 1...10_000),
+        string("auto_offset_reset", "Where a partition without a committed offset starts: earliest, latest or error.", "earliest", \.autoOffsetReset),
+        ConfigurationKey(
+            name: "kafka_properties", summary: "Extra librdkafka properties as key=value pairs separated by commas (e.g. security.protocol=ssl).",
+            defaultDescription: "\"\"",
+            apply: { config, value throws(ConfigurationError) in
+                var properties: [String: String] = [:]
+                for pair in value.split(separator: ",") where !pair.trimmingCharacters(in: .whitespaces).isEmpty {
+                    let parts = pair.split(separator: "=", maxSplits: 1)
+                    guard parts.count == 2 else {
+                        throw ConfigurationError("invalid_value", "kafka_properties entry '\(pair)' is not key=value")
+                    }
+                    properties[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(in: .whitespaces)
+                }
+                config.kafkaProperties = properties
+            },
+            render: { $0.kafkaProperties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }),
+        integer("batch_max_size", "Largest engine batch; a batch is flushed when it is this full...", \.batchMaxSize, 1...4096),
+        integer("batch_max_wait_ms", "...or when its first image has waited this many ms, whichever comes first.", \.batchMaxWaitMs, 0...60_000),
+        integer("engine_threads", "Inference worker threads; 0 means one per available core.", \.engineThreads, 0...1024),
+        string("model_dir", "Directory with one sub-directory per model (model.onnx + metadata.json).",
+               "<prefix>/share/fashiond/models beside the binary, else ./models", \.modelDirectory),
+        string("default_model", "Model used for messages that name none.", "fashion-cnn", \.defaultModel),
+        integer("max_message_bytes", "Largest message value accepted, in bytes; larger ones are rejected (and refused at submit).", \.maxMessageBytes, 1024...(256 << 20)),
+        integer("max_pixels", "Largest declared image size (width x height) that is decoded; larger ones are rejected before any allocation.", \.maxPixels, 784...1_000_000_000),
+        integer("partition_queue", "Messages buffered per partition between its reader and the batcher; a full queue holds the reader (backpressure).", \.partitionQueueCapacity, 1...1_000_000),
+        integer("max_request_bytes", "Largest non-image control API request body, in bytes.", \.maxRequestBytes, 1024...(64 << 20)),
+        integer("journal_segment_max_bytes", "Journal segment size at which a new segment is started.", \.journalSegmentMaxBytes, 4096...(4 << 30)),
+        integer("journal_retained_max_bytes", "Journal size above which the oldest segments are removed.", \.journalRetainedMaxBytes, 65536...(1 << 50)),
+        string("log_level", "Log level: trace, debug, info, notice, warning, error, critical.", "info", \.logLevel),
+        choice("log_predictions", "Per-prediction log lines: all, sampled or none (rejections and errors are always logged).", \.logPredictions),
+        integer("log_sample_every", "With log_predictions = sampled, log one prediction in this many.", \.logSampleEvery, 1...1_000_000_000),
+    ]
+
+    /// Looks a key up by its TOML name.
+    public static func key(named name: String) -> ConfigurationKey? { all.first { $0.name == name } }
+
+    // MARK: builders
+
+    static func string(_ name: String, _ summary: String, _ defaultDescription: String,
+                       _ path: any WritableKeyPath<DaemonConfiguration, String> & Sendable) -> ConfigurationKey {
+        ConfigurationKey(name: name, summary: summary, defaultDescription: defaultDescription,
+                         apply: { config, value in config[keyPath: path] = value },
+                         render: { $0[keyPath: path] })
+    }
+
+    static func integer<T: FixedWidthInteger & Sendable>(
+        _ name: String, _ summary: String, _ path: any WritableKeyPath<DaemonConfiguration, T> & Sendable, _ range: ClosedRange<T>
+    ) -> ConfigurationKey {
+        let defaultValue = DaemonConfiguration(environment: [:], effectiveUserID: 1000)[keyPath: path]
+        return ConfigurationKey(
+            name: name, summary: summary, defaultDescription: String(defaultValue),
+            apply: { config, value throws(ConfigurationError) in
+                guard let number = T(value.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
+                    throw ConfigurationError("invalid_value", "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound), not '\(value)'")
+                }
+                config[keyPath: path] = number
+            },
+            render: { String($0[keyPath: path]) })
+    }
+
+    static func choice<T: RawRepresentable & CaseIterable & Sendable>(
+        _ name: String, _ summary: String, _ path: any WritableKeyPath<DaemonConfiguration, T> & Sendable
+    ) -> ConfigurationKey where T.RawValue == String {
+        let defaultValue = DaemonConfiguration(environment: [:], effectiveUserID: 1000)[keyPath: path]
+        let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
+        return ConfigurationKey(
+            name: name, summary: summary, defaultDescription: defaultValue.rawValue,
+            apply: { config, value throws(ConfigurationError) in
+                guard let parsed = T(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                    throw ConfigurationError("invalid_value", "\(name) must be one of \(allowed), not '\(value)'")
+                }
+                config[keyPath: path] = parsed
+            },
+            render: { $0[keyPath: path].rawValue })
+    }
+}
+
+extension ConfigurationKey {
+    /// The key's value in `configuration`, as it would be written in the TOML file.
+    public func currentValue(in configuration: DaemonConfiguration) -> String { render(configuration) }
+}

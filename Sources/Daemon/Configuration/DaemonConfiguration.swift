@@ -1,0 +1,128 @@
+import Foundation
+import Shared
+
+/// Everything `fashiond` can be told, with the defaults it uses when nobody says otherwise.
+///
+/// Values come, in increasing precedence, from the defaults here, the TOML file (`--config`,
+/// default `/etc/fashiond/fashiond.toml` when it exists), `FASHIOND_*` environment variables and
+/// command-line flags. ``ConfigurationKeys/all`` documents every key; docs/CONFIGURATION.md is
+/// generated from it (`fashiond --config-reference`).
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// Which stream service to consume from.
+    public enum Backend: String, Sendable, CaseIterable {
+        /// Apache Kafka (or the embedded mock cluster when `brokers` is empty).
+        case kafka
+        /// Google Cloud Pub/Sub over REST.
+        case pubsub
+    }
+
+    /// How many per-prediction lines go to the log (rejections and errors are always logged).
+    public enum PredictionLogging: String, Sendable, CaseIterable {
+        case all, sampled, none
+    }
+
+    // MARK: daemon
+    /// Where the results journal lives. Default: `$STATE_DIRECTORY`, else `/var/lib/fashiond` for
+    /// root, else `$XDG_STATE_HOME/fashiond` (or `~/.local/state/fashiond`).
+    public var stateDirectory: String
+    /// Control socket path. Default: the ``SocketPath`` rules.
+    public var socketPath: String
+    /// Permission bits of a socket the daemon binds itself.
+    public var socketMode: UInt32 = 0o660
+    /// Group owning a socket the daemon binds itself; empty leaves the daemon's own group.
+    public var socketGroup: String = "fashiond"
+
+    // MARK: stream
+    public var backend: Backend = .kafka
+    /// Kafka bootstrap servers (`host:port,...`). Empty means: start the embedded broker.
+    public var brokers: String = ""
+    public var groupID: String = "fashiond"
+    public var topic: String = StreamContract.defaultTopic
+    /// Partitions of the topic when fashiond creates it (embedded broker, or a missing Kafka topic).
+    public var partitions: Int32 = 4
+    /// Kafka partition assignment strategy; every member of a group must use the same one.
+    public var assignmentStrategy: String = "cooperative-sticky"
+    /// Kafka group session timeout. The embedded broker always uses 6000.
+    public var sessionTimeoutMs: Int = 45_000
+    /// Longest a Kafka fetch waits for data; low values cut latency at the cost of more requests.
+    public var fetchWaitMaxMs: Int = 100
+    /// Where to start a partition that has no committed offset: `earliest`, `latest` or `error`.
+    public var autoOffsetReset: String = "earliest"
+    /// Extra librdkafka properties, `key=value` separated by commas (e.g. `security.protocol=ssl`).
+    public var kafkaProperties: [String: String] = [:]
+
+    // MARK: batching and engine
+    /// Largest engine batch.
+    public var batchMaxSize: Int = 64
+    /// Longest the first image of a batch waits for more, in milliseconds.
+    public var batchMaxWaitMs: Int = 5
+    /// Engine worker threads; 0 means one per available core.
+    public var engineThreads: Int = 0
+    /// Directory holding one sub-directory per model (`model.onnx` + `metadata.json`).
+    public var modelDirectory: String
+    /// Model used when a message names none.
+    public var defaultModel: String = "fashion-cnn"
+
+    // MARK: limits
+    /// Largest message value accepted, in bytes; larger ones are rejected (and refused at submit).
+    public var maxMessageBytes: Int = 16 << 20
+    /// Largest declared image size (width × height) decoded.
+    public var maxPixels: Int = 40_000_000
+    /// Messages buffered per partition between its reader and the batcher.
+    public var partitionQueueCapacity: Int = 1024
+    /// Largest request body the control API accepts other than images, in bytes.
+    public var maxRequestBytes: Int = 1 << 20
+
+    // MARK: journal
+    public var journalSegmentMaxBytes: Int = 64 << 20
+    public var journalRetainedMaxBytes: Int = 1 << 30
+
+    // MARK: logging
+    /// `trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical`.
+    public var logLevel: String = "info"
+    public var logPredictions: PredictionLogging = .sampled
+    /// With `log_predictions = "sampled"`, one prediction in this many is logged.
+    public var logSampleEvery: Int = 100
+
+    /// Defaults derived from the process environment.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, effectiveUserID: UInt32 = geteuid()) {
+        self.stateDirectory = Self.defaultStateDirectory(environment: environment, effectiveUserID: effectiveUserID)
+        self.socketPath = SocketPath.resolve(environment: environment, effectiveUserID: effectiveUserID)
+        self.modelDirectory = Self.defaultModelDirectory()
+    }
+
+    /// Whether the embedded development broker is used.
+    public var usesEmbeddedBroker: Bool { backend == .kafka && brokers.trimmingCharacters(in: .whitespaces).isEmpty }
+
+    /// Engine threads after resolving 0 to the core count.
+    public var resolvedEngineThreads: Int {
+        engineThreads > 0 ? engineThreads : max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    static func defaultStateDirectory(environment: [String: String], effectiveUserID: UInt32) -> String {
+        if let dir = environment["STATE_DIRECTORY"], !dir.isEmpty {
+            return dir.split(separator: ":").first.map(String.init) ?? dir
+        }
+        if effectiveUserID == 0 { return "/var/lib/fashiond" }
+        if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty { return xdg + "/fashiond" }
+        let home = environment["HOME"] ?? "/tmp"
+        return home + "/.local/state/fashiond"
+    }
+
+    /// The models shipped beside the binary: `<prefix>/share/fashiond/models` for an installed
+    /// binary, else `models/` of the source tree the binary was built in, else `./models`.
+    static func defaultModelDirectory() -> String {
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "fashiond").resolvingSymlinksInPath()
+        let binDirectory = executable.deletingLastPathComponent()
+        let installed = binDirectory.deletingLastPathComponent().appendingPathComponent("share/fashiond/models")
+        if FileManager.default.fileExists(atPath: installed.path) { return installed.path }
+        // .build/<triple>/<config>/fashiond → the package root is three levels up.
+        var candidate = binDirectory
+        for _ in 0..<4 {
+            candidate = candidate.deletingLastPathComponent()
+            let models = candidate.appendingPathComponent("models")
+            if FileManager.default.fileExists(atPath: models.appendingPathComponent("fashion-cnn").path) { return models.path }
+        }
+        return "models"
+    }
+}

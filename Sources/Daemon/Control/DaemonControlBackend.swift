@@ -1,0 +1,82 @@
+import Foundation
+import Journal
+import Logging
+import Messaging
+import NIOHTTP1
+import Shared
+
+/// Builds the status the API, `fashionctl status` and the systemd STATUS line show.
+struct DaemonStatus: Sendable {
+    let configuration: DaemonConfiguration
+    let startedAt: Date
+    let kafka: KafkaBackend
+    let models: ModelRegistry
+    let stats: PipelineStats
+    let health: HealthMonitor
+    let journal: ResultsJournal
+
+    func snapshot() -> StatusResponse {
+        let counters = stats.snapshot()
+        let (state, reasons) = health.summary()
+        return StatusResponse(
+            state: state, reasons: reasons, version: FashionDaemon.version, pid: getpid(),
+            uptimeSeconds: Date().timeIntervalSince(startedAt), backend: kafka.backendName, bootstrap: kafka.bootstrapServers,
+            topic: configuration.topic, groupID: configuration.groupID, partitions: kafka.partitionStatuses(),
+            defaultModel: models.defaultModelName, consumed: counters.consumed, predicted: counters.predicted,
+            rejected: counters.rejected, imagesPerSecond: stats.imagesPerSecond(), meanBatchSize: stats.meanBatchSize(),
+            journalDirectory: configuration.stateDirectory + "/journal", lastSeq: journal.lastSequence)
+    }
+
+    /// One line for systemd's STATUS=: backend, partitions, throughput, lag, problems.
+    func line() -> String {
+        let status = snapshot()
+        let partitions = status.partitions.map { String($0.partition) }.joined(separator: ",")
+        let lag = status.partitions.compactMap(\.lag).reduce(0, +)
+        var text = "\(status.backend) \(status.topic) partitions [\(partitions)] \(String(format: "%.1f", status.imagesPerSecond)) images/s lag \(lag) journaled \(status.lastSeq)"
+        if status.state != "ok" { text += " — \(status.state): " + status.reasons.joined(separator: "; ") }
+        return text
+    }
+}
+
+/// The control API's view of the daemon.
+struct DaemonControlBackend: ControlBackend {
+    let statusSource: DaemonStatus
+    let registry: ModelRegistry
+    let kafka: KafkaBackend
+    let journal: ResultsJournal
+    let configuration: DaemonConfiguration
+    let logger: Logger
+    let notifier: SystemdNotifier
+
+    var maxImageBytes: Int { configuration.maxMessageBytes }
+    var maxRequestBytes: Int { configuration.maxRequestBytes }
+
+    func status() -> StatusResponse { statusSource.snapshot() }
+
+    func models() -> ModelsResponse { ModelsResponse(models: registry.infos()) }
+
+    func submit(image: [UInt8], contentType: String?, model: String?, requestID: String?) async throws(APIFailure) -> SubmitResponse {
+        if let model, registry.engine(named: model) == nil {
+            let available = registry.infos().map(\.name).joined(separator: ", ")
+            throw APIFailure(.unprocessableEntity, "model_not_found", "model '\(model)' is not loaded (available: \(available)); see `fashionctl models`")
+        }
+        let id = requestID ?? UUID().uuidString.lowercased()
+        do {
+            return try await kafka.publish(value: image, requestID: id, model: model, contentType: contentType)
+        } catch {
+            throw APIFailure(.serviceUnavailable, error.code, "publishing to \(configuration.topic) failed: \(error.message)", retryable: error.isRetryable)
+        }
+    }
+
+    func reload() async throws(APIFailure) {
+        notifier.reloading()
+        defer { notifier.ready(status: statusSource.line()) }
+        do {
+            try registry.reload(defaultModel: configuration.defaultModel, logger: logger)
+            logger.notice("models reloaded", metadata: ["models": "\(registry.infos().map(\.name))"])
+        } catch {
+            logger.error("reload refused; the previous models keep serving", metadata: ["error": "\(error.message)"])
+            throw APIFailure(.unprocessableEntity, error.code, "reload refused, previous models keep serving: \(error.message)")
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Inference
+import Journal
+import Logging
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// The daemon: loads the models, opens the journal, starts the stream backend, the pipeline
+/// threads and the control server, reports to systemd, and shuts down without losing work.
+public final class FashionDaemon: Sendable {
+    /// The version reported by `fashiond --version` and the status endpoint.
+    public static let version = "0.1.0"
+
+    private let configuration: DaemonConfiguration
+    private let logger: Logger
+    private let notifier = SystemdNotifier()
+
+    public init(configuration: DaemonConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM or SIGINT, then drains in-flight work. Throws when start-up fails.
+    public func run() async throws {
+        let config = configuration
+        let startedAt = Date()
+        logger.info("fashiond starting", metadata: ["version": "\(Self.version)", "state_dir": "\(config.stateDirectory)",
+                                                    "socket": "\(config.socketPath)", "model_dir": "\(config.modelDirectory)"])
+        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+
+        let models = try ModelRegistry(directory: config.modelDirectory, defaultModel: config.defaultModel,
+                                       engineConfiguration: EngineConfiguration(threads: config.resolvedEngineThreads,
+                                                                                maxBatch: config.batchMaxSize),
+                                       logger: logger)
+        var journalConfiguration = JournalConfiguration(directory: URL(fileURLWithPath: config.stateDirectory).appendingPathComponent("journal"))
+        journalConfiguration.segmentMaxBytes = Int64(config.journalSegmentMaxBytes)
+        journalConfiguration.retainedMaxBytes = Int64(config.journalRetainedMaxBytes)
+        let journal = try ResultsJournal(configuration: journalConfiguration)
+        let report = journal.recoveryReport
+        logger.info("journal opened", metadata: ["directory": "\(journalConfiguration.directory.path)", "last_seq": "\(journal.lastSequence)",
+                                                 "recovery": "\(report)"])
+
+        let stats = PipelineStats()
+        let health = HealthMonitor()
+        let itemQueue = BlockingQueue<PipelineItem>(capacity: max(config.batchMaxSize * 4, config.partitionQueueCapacity))
+        let recordQueue = BlockingQueue<[ResultRecord]>(capacity: 64)
+        let batcher = Batcher(input: itemQueue, output: recordQueue, models: models, maxBatch: config.batchMaxSize,
+                              maxWaitMs: config.batchMaxWaitMs, stats: stats, logger: logger)
+        let predictionLogger = PredictionLogger(logger: logger, mode: config.logPredictions, sampleEvery: config.logSampleEvery)
+        let writer = JournalWriter(input: recordQueue, journal: journal, stats: stats, health: health,
+                                   predictionLogger: predictionLogger, logger: logger)
+        let intake = MessageIntake(maxMessageBytes: config.maxMessageBytes, maxPixels: config.maxPixels)
+        let kafka = KafkaBackend(configuration: config, intake: intake, queue: itemQueue, journal: journal, stats: stats,
+                                 health: health, logger: logger)
+        writer.setListener(kafka)
+
+        let batcherThread = JoinableThread(name: "fashiond-batcher") { batcher.run() }
+        let writerThread = JoinableThread(name: "fashiond-journal") { writer.run() }
+
+        try await onDedicatedThread("fashiond-kafka-start") { try kafka.start() }
+
+        let readiness = Readiness(parts: 1)
+        let statusSource = DaemonStatus(configuration: config, startedAt: startedAt, kafka: kafka, models: models, stats: stats,
+                                        health: health, journal: journal)
+        let backend = DaemonControlBackend(statusSource: statusSource, registry: models, kafka: kafka, journal: journal, configuration: config,
+                                           logger: logger, notifier: notifier)
+        let server = ControlServer(socketPath: config.socketPath, socketMode: config.socketMode, socketGroup: config.socketGroup,
+                                   activatedDescriptor: SocketActivation.listeningSocket(), backend: backend, logger: logger,
+                                   onBound: { readiness.partReady() })
+        let reporter = StatusReporter(status: statusSource, health: health, notifier: notifier, readiness: readiness, logger: logger)
+        let reloader = ReloadOnHangup(backend: backend, logger: logger)
+
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: server),
+                .init(service: reporter),
+                .init(service: reloader),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("service failed; shutting down", metadata: ["error": "\(error)"])
+        }
+
+        // Drain: stop reading, let the batcher and the journal writer finish what they hold, so every
+        // consumed message is journaled and its offset committed before we exit.
+        health.markStopping()
+        notifier.stopping()
+        logger.info("stopping: draining in-flight work")
+        try await onDedicatedThread("fashiond-drain") {
+            kafka.stopConsuming()
+            itemQueue.close()
+            batcherThread.join()
+            writerThread.join()
+            kafka.shutdown()
+            models.shutdown()
+            journal.close()
+        }
+        let snapshot = stats.snapshot()
+        logger.info("fashiond stopped", metadata: ["consumed": "\(snapshot.consumed)", "predicted": "\(snapshot.predicted)",
+                                                   "rejected": "\(snapshot.rejected)", "last_seq": "\(journal.lastSequence)"])
+    }
+}
+
+/// Counts the start-up steps that must finish before READY=1.
+final class Readiness: Sendable {
+    private struct State {
+        var remaining: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state: Mutex<State>
+
+    init(parts: Int) { state = Mutex(State(remaining: parts)) }
+
+    func partReady() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.remaining -= 1
+            guard state.remaining <= 0 else { return [] }
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.remaining <= 0 { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Imaging
+import Shared
+
+/// Turns a raw stream message into a ``PipelineItem``: decode, pick the model, name the request.
+///
+/// Runs on the reader thread of the message's partition (decoding is CPU work and per-partition
+/// order must hold). Never throws: anything wrong with the message becomes a rejection item.
+struct MessageIntake: Sendable {
+    let decoder: ImageDecoder
+    let maxMessageBytes: Int
+
+    init(maxMessageBytes: Int, maxPixels: Int) {
+        self.maxMessageBytes = maxMessageBytes
+        var limits = DecodeLimits()
+        limits.maxEncodedBytes = maxMessageBytes
+        limits.maxPixels = maxPixels
+        self.decoder = ImageDecoder(limits: limits)
+    }
+
+    /// - Parameters:
+    ///   - headers: message headers (Kafka headers or Pub/Sub attributes), names lower-cased.
+    ///   - key: the message key as text, if any.
+    ///   - fallbackRequestID: used when neither header nor key carries a request id.
+    func makeItem(value: [UInt8], headers: [String: String], key: String?, source: ResultRecord.Source,
+                  fallbackRequestID: String) -> PipelineItem {
+        let consumedAt = currentTimeMs()
+        let requestID = headers[StreamContract.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
+            ?? key.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackRequestID
+        let submittedAt = headers[StreamContract.submittedAtHeader].flatMap { Int64($0) }
+        let headerModel = headers[StreamContract.modelHeader].flatMap { $0.isEmpty ? nil : $0 }
+        var item = PipelineItem(source: source, requestID: requestID, submittedAtMs: submittedAt, consumedAtMs: consumedAt,
+                                format: nil, requestedModel: headerModel, content: .rejected(code: "", message: ""))
+        if value.count > maxMessageBytes {
+            item.content = .rejected(code: "too_large",
+                                     message: "message is \(value.count) bytes; the limit is \(maxMessageBytes) bytes (max_message_bytes)")
+            return item
+        }
+        do {
+            let image = try decoder.decode(value, contentType: headers[StreamContract.contentTypeHeader])
+            item.format = image.format.rawValue
+            let model = headerModel ?? image.requestedModel
+            item.requestedModel = model
+            item.content = .image(pixels: image.pixels, model: model ?? "")
+        } catch {
+            item.content = .rejected(code: error.code, message: error.message)
+        }
+        return item
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Synchronization
+
+/// Counters the status endpoint and the systemd STATUS line report.
+final class PipelineStats: Sendable {
+    struct Snapshot: Sendable {
+        var consumed: UInt64 = 0
+        var predicted: UInt64 = 0
+        var rejected: UInt64 = 0
+        var batches: UInt64 = 0
+        var batchedImages: UInt64 = 0
+        var consumedPerPartition: [Int32: UInt64] = [:]
+        /// Journaled-record counts per second, newest last, for the throughput window.
+        var window: [(second: Int64, count: Int)] = []
+    }
+
+    private let state = Mutex(Snapshot())
+    /// Seconds of history the throughput figure averages over.
+    static let windowSeconds: Int64 = 10
+
+    func recordConsumed(partition: Int32?) {
+        state.withLock { snapshot in
+            snapshot.consumed += 1
+            if let partition { snapshot.consumedPerPartition[partition, default: 0] += 1 }
+        }
+    }
+
+    func recordBatch(size: Int) {
+        state.withLock { snapshot in
+            snapshot.batches += 1
+            snapshot.batchedImages += UInt64(size)
+        }
+    }
+
+    func recordJournaled(predicted: Int, rejected: Int) {
+        let second = Int64(Date().timeIntervalSince1970)
+        state.withLock { snapshot in
+            snapshot.predicted += UInt64(predicted)
+            snapshot.rejected += UInt64(rejected)
+            if let last = snapshot.window.last, last.second == second {
+                snapshot.window[snapshot.window.count - 1].count += predicted + rejected
+            } else {
+                snapshot.window.append((second, predicted + rejected))
+            }
+            snapshot.window.removeAll { $0.second <= second - Self.windowSeconds }
+        }
+    }
+
+    func snapshot() -> Snapshot { state.withLock { $0 } }
+
+    /// Records journaled per second over the last ``windowSeconds`` seconds.
+    func imagesPerSecond() -> Double {
+        let now = Int64(Date().timeIntervalSince1970)
+        let total = state.withLock { snapshot in
+            snapshot.window.filter { $0.second > now - Self.windowSeconds }.reduce(0) { $0 + $1.count }
+        }
+        return Double(total) / Double(Self.windowSeconds)
+    }
+
+    func meanBatchSize() -> Double {
+        state.withLock { $0.batches == 0 ? 0 : Double($0.batchedImages) / Double($0.batches) }
+    }
+}

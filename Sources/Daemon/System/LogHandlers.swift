@@ -1,0 +1,113 @@
+import CSystemd
+import Foundation
+import Logging
+
+/// Sends log entries to the systemd journal through libsystemd's native protocol, so each metadata
+/// key becomes a queryable field: `request_id` → `FASHION_REQUEST_ID`, `label` → `FASHION_LABEL`, …
+/// (`journalctl -u fashiond FASHION_LABEL=Sneaker -o json`).
+public struct SystemdJournalLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    private let label: String
+
+    public init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    /// True when stderr is connected to the journal (systemd sets `JOURNAL_STREAM` to its
+    /// device:inode), the documented way to decide whether to log natively.
+    public static func stderrIsJournal() -> Bool {
+        guard let stream = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] else { return false }
+        let parts = stream.split(separator: ":")
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
+        var info = stat()
+        guard fstat(STDERR_FILENO, &info) == 0 else { return false }
+        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var fields = [
+            "MESSAGE=\(event.message)",
+            "PRIORITY=\(Self.priority(event.level))",
+            "SYSLOG_IDENTIFIER=fashiond",
+            "FASHION_LOGGER=\(label)",
+            "CODE_FILE=\(event.file)",
+            "CODE_LINE=\(event.line)",
+            "CODE_FUNC=\(event.function)",
+        ]
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        for (key, value) in merged {
+            fields.append("FASHION_\(Self.fieldName(key))=\(value)")
+        }
+        Self.send(fields)
+    }
+
+    /// Journal field names: upper case letters, digits and underscores.
+    static func fieldName(_ key: String) -> String {
+        String(key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
+    }
+
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+
+    private static func send(_ fields: [String]) {
+        // sd_journal_send is variadic (not callable from Swift); sd_journal_sendv takes iovecs.
+        var buffers = fields.map { Array($0.utf8) }
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(buffers.count)
+        for index in buffers.indices {
+            buffers[index].withUnsafeMutableBytes { raw in
+                vectors.append(iovec(iov_base: raw.baseAddress, iov_len: raw.count))
+            }
+        }
+        // The iovecs point into `buffers`, which stays alive (and unmoved) until after this call.
+        withExtendedLifetime(buffers) {
+            _ = sd_journal_sendv(vectors, Int32(vectors.count))
+        }
+    }
+}
+
+/// Plain lines on stderr: `2026-11-29T04:12:41Z info fashiond: message key=value ...`.
+public struct StderrLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    private let label: String
+
+    public init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quote("\($0.value)"))" }.joined(separator: " ")
+        let timestamp = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+        let line = "\(timestamp) \(event.level) \(label): \(event.message)\(fields.isEmpty ? "" : " " + fields)\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    private static func quote(_ value: String) -> String {
+        value.contains(where: { $0 == " " || $0 == "\"" }) ? "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : value
+    }
+}

@@ -1,0 +1,52 @@
+import CSystemd
+import Foundation
+
+/// Talks to systemd's notification socket (`Type=notify`): READY, STATUS, WATCHDOG, RELOADING, STOPPING.
+///
+/// Outside systemd (`NOTIFY_SOCKET` unset) every call is a cheap no-op, so the daemon can call it
+/// unconditionally.
+public struct SystemdNotifier: Sendable {
+    public init() {}
+
+    /// Whether a service manager is listening.
+    public var isActive: Bool { ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] != nil }
+
+    /// The watchdog interval systemd expects pings within, if `WatchdogSec=` is set for this process.
+    public var watchdogInterval: Duration? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        return .microseconds(Int64(microseconds))
+    }
+
+    public func ready(status: String) { send("READY=1\nSTATUS=\(status)\nMAINPID=\(getpid())") }
+    public func status(_ text: String) { send("STATUS=\(text)") }
+    public func watchdog() { send("WATCHDOG=1") }
+    public func stopping() { send("STOPPING=1\nSTATUS=stopping: draining in-flight work") }
+
+    /// RELOADING=1 needs MONOTONIC_USEC since systemd 253 (`Type=notify-reload`); harmless before.
+    public func reloading() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let microseconds = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+        send("RELOADING=1\nMONOTONIC_USEC=\(microseconds)")
+    }
+
+    private func send(_ message: String) {
+        guard isActive else { return }
+        _ = sd_notify(0, message)
+    }
+}
+
+/// Sockets handed over by systemd socket activation (`sd_listen_fds`).
+public enum SocketActivation {
+    /// The first passed listening Unix stream socket, or nil when not socket-activated.
+    public static func listeningSocket() -> Int32? {
+        let count = sd_listen_fds(1)
+        guard count > 0 else { return nil }
+        for offset in 0..<count {
+            let fd = SD_LISTEN_FDS_START + offset
+            if sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 { return fd }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,151 @@
+/// Turns a message value into the model's 28x28 input, or says precisely why it cannot.
+///
+/// **Format detection** looks at the bytes, not at the content type: the PNG signature, the JPEG
+/// start-of-image marker `FF D8 FF`, or a JSON object (`{` after optional whitespace) select the
+/// decoder. A payload of exactly 784 bytes with none of these is a raw 28x28 image. The content
+/// type only helps where the bytes are ambiguous (see `detectFormat(of:contentType:)`); when it
+/// contradicts the bytes, the bytes win and nothing is rejected for the contradiction.
+///
+/// **Normalisation** of every decoded image is described on `Normalizer`: grayscale, background
+/// estimated from the border, inversion of light backgrounds, and, unless the image is 28x28
+/// already, crop to the garment, centred square padding and area-averaging resize.
+///
+/// Decoding is synchronous CPU work that may take tens of milliseconds for a large photo; call it
+/// from a dedicated decoding thread, not from Swift's cooperative pool. The decoder holds no state
+/// beyond its limits, so one value may be shared by any number of threads.
+public struct ImageDecoder: Sendable {
+    /// The limits every payload is checked against.
+    public var limits: DecodeLimits
+
+    /// Content types that announce 784 raw grayscale bytes.
+    public static let rawContentTypes: Set<String> = ["application/x-fashion-raw", "application/octet-stream"]
+
+    /// Creates a decoder with the given limits (default: `DecodeLimits()`).
+    public init(limits: DecodeLimits = .init()) {
+        self.limits = limits
+    }
+
+    /// Decodes and normalises one payload.
+    ///
+    /// - Parameters:
+    ///   - bytes: the message value.
+    ///   - contentType: the message's `content-type` header, if any; a hint only.
+    /// - Returns: 784 pixels plus what was learnt about the source.
+    /// - Throws: `ImageRejection` with a stable code (see `ImageRejection.Code`).
+    public func decode(_ bytes: [UInt8], contentType: String? = nil) throws(ImageRejection) -> DecodedImage {
+        guard !bytes.isEmpty else {
+            throw ImageRejection(.empty, "the payload is empty; send a PNG, a JPEG, 784 raw grayscale bytes or prototype JSON")
+        }
+        guard bytes.count <= limits.maxEncodedBytes else {
+            throw ImageRejection(
+                .tooLarge,
+                "the payload is \(bytes.count) bytes; the limit is \(limits.maxEncodedBytes) bytes (decode.max_encoded_bytes)"
+            )
+        }
+        let mediaType = Self.mediaType(contentType)
+        guard let format = Self.detectFormat(of: bytes, contentType: contentType) else {
+            if let mediaType, Self.rawContentTypes.contains(mediaType) {
+                throw ImageRejection(
+                    .rawWrongSize,
+                    "content-type \(mediaType) announces a raw 28x28 image, which is exactly 784 bytes; the payload is \(bytes.count) bytes"
+                )
+            }
+            throw unknownFormat(bytes, mediaType: mediaType)
+        }
+        switch format {
+        case .png:
+            let image = try PNGDecoder.decode(bytes, limits: limits)
+            return finish(image, format: .png, sourceWidth: image.width, sourceHeight: image.height)
+        case .jpeg:
+            let (image, width, height) = try JPEGDecoder.decode(bytes, limits: limits)
+            return finish(image, format: .jpeg, sourceWidth: width, sourceHeight: height)
+        case .raw:
+            let image = GrayImage(width: DecodedImage.side, height: DecodedImage.side, pixels: bytes)
+            return finish(image, format: .raw, sourceWidth: image.width, sourceHeight: image.height)
+        case .prototypeJSON:
+            guard bytes.count <= limits.maxJSONBytes else {
+                throw ImageRejection(
+                    .jsonTooLarge,
+                    "the prototype JSON payload is \(bytes.count) bytes; the limit is \(limits.maxJSONBytes) bytes (decode.max_json_bytes)"
+                )
+            }
+            let envelope = try PrototypeJSON.parse(bytes)
+            var decoded = finish(
+                envelope.image, format: .prototypeJSON,
+                sourceWidth: envelope.image.width, sourceHeight: envelope.image.height
+            )
+            decoded.requestedModel = envelope.model
+            decoded.prototypeTime = envelope.time
+            return decoded
+        }
+    }
+
+    /// The format `decode` would use for `bytes`, or `nil` if it would reject them as unknown.
+    ///
+    /// Signatures decide first. A JSON object is recognised by its first non-whitespace byte `{`.
+    /// Only a payload of exactly 784 bytes is ambiguous (a raw image whose first pixel is 123 starts
+    /// with `{`, and no valid prototype JSON is that short): it is raw if the content type says so
+    /// (`application/x-fashion-raw`, `application/octet-stream`), JSON if the content type is
+    /// `application/json` or the text also ends with `}`, and raw otherwise.
+    public static func detectFormat(of bytes: [UInt8], contentType: String? = nil) -> ImageFormat? {
+        if bytes.starts(with: PNGDecoder.signature) { return .png }
+        if bytes.starts(with: JPEGDecoder.signature) { return .jpeg }
+        let mediaType = mediaType(contentType)
+        if bytes.count == DecodedImage.pixelCount, let mediaType, rawContentTypes.contains(mediaType) { return .raw }
+        if looksLikeJSONObject(bytes, announcedAsJSON: mediaType == "application/json") { return .prototypeJSON }
+        if bytes.count == DecodedImage.pixelCount { return .raw }
+        return nil
+    }
+
+    // MARK: Helpers
+
+    private func finish(_ image: GrayImage, format: ImageFormat, sourceWidth: Int, sourceHeight: Int) -> DecodedImage {
+        let normalized = Normalizer.normalize(image)
+        return DecodedImage(
+            pixels: normalized.pixels, format: format,
+            sourceWidth: sourceWidth, sourceHeight: sourceHeight,
+            backgroundInverted: normalized.inverted
+        )
+    }
+
+    /// `type/subtype` in lower case without parameters, e.g. "image/png" from "Image/PNG; q=1".
+    static func mediaType(_ contentType: String?) -> String? {
+        guard let contentType else { return nil }
+        let essence = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let trimmed = essence.trimmingCharacters(in: " \t")
+        return trimmed.isEmpty ? nil : trimmed.lowercased()
+    }
+
+    static func looksLikeJSONObject(_ bytes: [UInt8], announcedAsJSON: Bool) -> Bool {
+        func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        while start < bytes.count, isWhitespace(bytes[start]) { start += 1 }
+        guard start < bytes.count, bytes[start] == UInt8(ascii: "{") else { return false }
+        guard bytes.count == DecodedImage.pixelCount, !announcedAsJSON else { return true }
+        var end = bytes.count - 1
+        while end > start, isWhitespace(bytes[end]) { end -= 1 }
+        return bytes[end] == UInt8(ascii: "}")
+    }
+
+    private func unknownFormat(_ bytes: [UInt8], mediaType: String?) -> ImageRejection {
+        let head = bytes.prefix(8).map { byte in
+            let hex = String(byte, radix: 16, uppercase: true)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined(separator: " ")
+        var message = "the payload (\(bytes.count) bytes, starting \(head)) is not a PNG, a JPEG, prototype JSON or 784 raw grayscale bytes"
+        if let mediaType {
+            message += "; its content-type \(mediaType) does not match its bytes"
+        }
+        return ImageRejection(.unknownFormat, message)
+    }
+}
+
+private extension Substring {
+    func trimmingCharacters(in characters: String) -> Substring {
+        let set = Set(characters)
+        var result = self
+        while let first = result.first, set.contains(first) { result = result.dropFirst() }
+        while let last = result.last, set.contains(last) { result = result.dropLast() }
+        return result
+    }
+}

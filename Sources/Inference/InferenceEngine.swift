@@ -1,0 +1,204 @@
+import Foundation
+
+/// Time spent in one step of the execution plan (one ONNX node, or several fused ones).
+public struct LayerTiming: Sendable, Equatable {
+    /// The node names the step computes, joined with "+" when fused ("conv1+relu1").
+    public var name: String
+    /// The operator types, joined the same way ("Conv+Relu").
+    public var opType: String
+    /// Wall-clock seconds summed over all workers since the last reset.
+    public var seconds: Double
+    /// Multiply-adds x 2 per image (0 for steps that are not matrix products).
+    public var flopsPerImage: Int
+}
+
+/// A Fashion-MNIST classifier loaded from an ONNX file, run on dedicated CPU threads.
+///
+/// Loading compiles the graph once (BatchNormalization and per-channel affines folded into the
+/// preceding convolution/Gemm, activations fused, constant and shape sub-graphs evaluated,
+/// channels-last layout chosen, memory planned) and starts `configuration.threads` worker threads,
+/// each with its own pre-allocated arena. A call splits its batch into micro-batches that the
+/// workers run concurrently; steady-state calls allocate nothing beyond their results.
+public final class InferenceEngine: Sendable {
+    /// The model's metadata (labels, preprocessing, version).
+    public let metadata: ModelMetadata
+    /// The configuration the engine was started with.
+    public let configuration: EngineConfiguration
+    /// Outputs per image (the number of classes).
+    public let classCount: Int
+    /// Floating-point operations per image in convolutions and matrix products.
+    public let flopsPerImage: Int
+
+    private let plan: ExecutionPlan
+    private let pool: WorkerPool
+    private let gate: CallGate
+
+    /// Loads `model.onnx` and `metadata.json` from `modelDirectory`, checking the model's SHA-256
+    /// against the metadata when it records one.
+    public convenience init(modelDirectory: URL, configuration: EngineConfiguration = .init()) throws(InferenceError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: modelDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw InferenceError(.modelNotFound, "Model directory \(modelDirectory.path) does not exist; it should contain model.onnx and metadata.json.")
+        }
+        let metadata = try ModelMetadata.load(from: modelDirectory.appendingPathComponent("metadata.json"))
+        try self.init(modelFile: modelDirectory.appendingPathComponent("model.onnx"), metadata: metadata, configuration: configuration)
+    }
+
+    /// Loads an ONNX file with the given metadata; checks `metadata.sha256` if present.
+    public init(modelFile: URL, metadata: ModelMetadata, configuration: EngineConfiguration = .init()) throws(InferenceError) {
+        guard configuration.threads >= 1, configuration.threads <= 1024 else {
+            throw InferenceError(.invalidConfiguration, "threads is \(configuration.threads); it must be between 1 and 1024.")
+        }
+        guard configuration.maxBatch >= 1 else {
+            throw InferenceError(.invalidConfiguration, "maxBatch is \(configuration.maxBatch); it must be at least 1.")
+        }
+        guard configuration.microBatch >= 1 else {
+            throw InferenceError(.invalidConfiguration, "microBatch is \(configuration.microBatch); it must be at least 1.")
+        }
+        try metadata.validate(source: "for \(modelFile.lastPathComponent)")
+
+        let bytes: Data
+        do {
+            bytes = try Data(contentsOf: modelFile)
+        } catch {
+            if !FileManager.default.fileExists(atPath: modelFile.path) {
+                throw InferenceError(.modelNotFound, "Model file \(modelFile.path) does not exist.")
+            }
+            throw InferenceError(.modelUnreadable, "Could not read model file \(modelFile.path): \(error.localizedDescription).")
+        }
+        if let expected = metadata.sha256 {
+            let actual = bytes.withUnsafeBytes { SHA256.hexDigest(of: $0) }
+            guard actual == expected.lowercased() else {
+                throw InferenceError(.checksumMismatch, "Model file \(modelFile.path) has SHA-256 \(actual) but its metadata records \(expected.lowercased()); the file is damaged or belongs to another model version.")
+            }
+        }
+
+        let model = try OnnxModel.parse(bytes, source: modelFile.path)
+        var graph = try GraphCompiler.compile(model)
+        GraphOptimizer.optimize(&graph)
+        let outputs = graph.activations[graph.outputActivation].elementCount
+        guard outputs == metadata.labels.count else {
+            throw InferenceError(.metadataInvalid, "The model produces \(outputs) outputs per image but its metadata lists \(metadata.labels.count) labels; they must match.")
+        }
+
+        let p = metadata.preprocessing
+        let inputTable = (0..<256).map { Float((Double($0) * p.scale - p.mean) / p.std) }
+        let capacity = min(configuration.microBatch, configuration.maxBatch)
+        let plan = PlanBuilder.build(graph, capacity: capacity, inputTable: inputTable)
+
+        self.metadata = metadata
+        self.configuration = configuration
+        self.classCount = outputs
+        self.flopsPerImage = plan.flopsPerImage
+        self.plan = plan
+        self.pool = try WorkerPool(plan: plan, threads: configuration.threads, collectTimings: configuration.collectsLayerTimings)
+        self.gate = CallGate()
+    }
+
+    deinit {
+        pool.shutdown()
+    }
+
+    /// Computes logits for `count` images. Blocking; thread-safe (concurrent callers are serialised).
+    ///
+    /// - Parameters:
+    ///   - pixels: `count * 784` bytes, each image 28x28 row-major, light-on-dark (Fashion-MNIST).
+    ///   - output: room for `count * classCount` floats; image i's logits start at `i * classCount`.
+    public func logits(pixels: UnsafeBufferPointer<UInt8>, count: Int, into output: UnsafeMutableBufferPointer<Float>) throws(InferenceError) {
+        guard count >= 0 else { throw InferenceError(.invalidInput, "count is \(count); it must not be negative.") }
+        guard pixels.count == count * ModelInputShape.pixels else {
+            throw InferenceError(.invalidInput, "Got \(pixels.count) pixel bytes for \(count) images; each image must be exactly 784 bytes (28x28 grayscale).")
+        }
+        guard output.count >= count * classCount else {
+            throw InferenceError(.invalidInput, "The output buffer holds \(output.count) floats; \(count) images need \(count * classCount).")
+        }
+        guard count > 0, let source = pixels.baseAddress, let target = output.baseAddress else { return }
+        try gate.withLock { () throws(InferenceError) in
+            pool.run(pixels: source, count: count, logits: target)
+        }
+    }
+
+    /// Logits for `count` images as one array of `count * classCount` floats.
+    public func logits(pixels: [UInt8], count: Int) throws(InferenceError) -> [Float] {
+        var result = [Float](repeating: 0, count: max(0, count) * classCount)
+        try pixels.withUnsafeBufferPointer { (input) throws(InferenceError) in
+            try result.withUnsafeMutableBufferPointer { (output) throws(InferenceError) in
+                try logits(pixels: input, count: count, into: output)
+            }
+        }
+        return result
+    }
+
+    /// Classifies `count` images (`count * 784` bytes, 28x28 row-major, light-on-dark).
+    public func classify(pixels: [UInt8], count: Int) throws(InferenceError) -> [Classification] {
+        let all = try logits(pixels: pixels, count: count)
+        return (0..<count).map { image in
+            Classification(logits: Array(all[(image * classCount)..<((image + 1) * classCount)]), labels: metadata.labels)
+        }
+    }
+
+    /// Stops and joins the worker threads. Idempotent; later calls throw `engine_shut_down`.
+    /// Waits for a call in progress to finish first.
+    public func shutdown() {
+        gate.close()
+        pool.shutdown()
+    }
+
+    /// Per-step times since the engine started (or `resetLayerTimings()`); all zero unless
+    /// `configuration.collectsLayerTimings` is set.
+    public func layerTimings() -> [LayerTiming] {
+        gate.withLockIgnoringClosed {
+            let (seconds, _) = pool.stepTimings()
+            return plan.steps.enumerated().map { index, step in
+                LayerTiming(name: step.name, opType: step.opType, seconds: seconds[index], flopsPerImage: step.flopsPerImage)
+            }
+        }
+    }
+
+    /// Zeroes the counters behind `layerTimings()`.
+    public func resetLayerTimings() {
+        gate.withLockIgnoringClosed { pool.resetTimings() }
+    }
+
+    /// One line per execution step (op types, node names), for diagnostics.
+    public var planDescription: [String] {
+        plan.steps.map { "\($0.opType) [\($0.name)]" }
+    }
+}
+
+/// Serialises callers of the engine and remembers whether it was shut down.
+private final class CallGate: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var closed = false
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<T>(_ body: () throws(InferenceError) -> T) throws(InferenceError) -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        guard !closed else {
+            throw InferenceError(.engineShutDown, "The inference engine was shut down; create a new engine to classify more images.")
+        }
+        return try body()
+    }
+
+    func withLockIgnoringClosed<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+
+    func close() {
+        pthread_mutex_lock(mutex)
+        closed = true
+        pthread_mutex_unlock(mutex)
+    }
+}

@@ -1,0 +1,284 @@
+import CRdKafka
+
+/// Settings for ``KafkaProducer``. Every field maps to a librdkafka property; `extra` passes any other.
+public struct ProducerConfiguration: Sendable {
+    /// `bootstrap.servers`: comma-separated `host:port` list.
+    public var bootstrapServers: String
+    /// `client.id`, shown in broker logs and metrics. Default `fashiond`.
+    public var clientID: String
+    /// `linger.ms`: how long to wait for more records to fill a batch. Default 5.
+    public var lingerMs: Int
+    /// `acks`: `all` (default; the leader waits for all in-sync replicas), `1` or `0`.
+    public var acks: String
+    /// Further librdkafka properties, applied after the fields above (so they override them).
+    public var extra: [String: String]
+    /// Receives librdkafka's log lines; nil prints them to stderr.
+    public var logHandler: KafkaLogHandler?
+
+    public init(
+        bootstrapServers: String,
+        clientID: String = "fashiond",
+        lingerMs: Int = 5,
+        acks: String = "all",
+        extra: [String: String] = [:],
+        logHandler: KafkaLogHandler? = nil
+    ) {
+        self.bootstrapServers = bootstrapServers
+        self.clientID = clientID
+        self.lingerMs = lingerMs
+        self.acks = acks
+        self.extra = extra
+        self.logHandler = logHandler
+    }
+
+    var settings: [(String, String)] {
+        [("bootstrap.servers", bootstrapServers), ("client.id", clientID), ("linger.ms", String(lingerMs)),
+         ("acks", acks)] + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// Publishes records to Kafka.
+///
+/// Threads: one dedicated thread (`kafka-producer`) serves librdkafka's delivery reports; librdkafka
+/// runs its own internal threads (one per broker plus a main thread). ``send(topic:key:value:headers:)``
+/// never blocks: it hands the record to librdkafka (copying it) and suspends until the delivery report
+/// for it arrives on the delivery thread.
+public final class KafkaProducer: Sendable {
+    private let core: ProducerCore
+
+    /// Creates the producer and starts its delivery-report thread. Does not contact the brokers (the
+    /// first send does), so a wrong address shows up as send errors, not here.
+    public init(configuration: ProducerConfiguration) throws(KafkaError) {
+        core = try ProducerCore(configuration: configuration)
+    }
+
+    deinit { core.close(timeout: .zero) }
+
+    /// Sends one record and returns where it was stored, once the broker has acknowledged it (per `acks`).
+    ///
+    /// `partition` nil lets `key` pick the partition (librdkafka's `consistent_random` partitioner: CRC32 of
+    /// the key; no key: random). An empty `value` is sent as a null value. Fails with `kafka_queue_full` (retryable) when
+    /// librdkafka's local queue (`queue.buffering.max.messages`, 100 000 by default) is full, and with the
+    /// broker's or librdkafka's error when delivery fails after retries (`message.timeout.ms`, 5 min by
+    /// default). If the producer is closed before delivery, fails with `kafka_purge_queue` /
+    /// `kafka_purge_inflight`, in which case the record may or may not have been stored.
+    public func send(
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaMessageHeader] = []
+    ) async throws(KafkaError) -> (partition: Int32, offset: Int64) {
+        let result: Result<(partition: Int32, offset: Int64), KafkaError> = await withCheckedContinuation { continuation in
+            core.enqueue(
+                topic: topic, partition: partition, key: key, value: value, headers: headers, continuation: continuation)
+        }
+        return try result.get()
+    }
+
+    /// Number of records handed to librdkafka whose delivery report has not been served yet.
+    public var pendingCount: Int { core.pendingCount }
+
+    /// Blocks the calling thread until every record sent so far has been delivered (or failed), at most
+    /// `timeout`. Fails with `kafka_timed_out` if records are still outstanding. Do not call from the
+    /// cooperative thread pool.
+    public func flush(timeout: Duration) throws(KafkaError) {
+        try core.flush(timeout: timeout)
+    }
+
+    /// Waits (blocking the caller) up to `timeout` for outstanding records, then abandons the rest
+    /// (their `send` calls fail with a purge error), stops the delivery thread and frees the client.
+    /// Idempotent. Do not call from the cooperative thread pool.
+    public func close(timeout: Duration = .seconds(10)) {
+        core.close(timeout: timeout)
+    }
+}
+
+typealias DeliveryContinuation = CheckedContinuation<Result<(partition: Int32, offset: Int64), KafkaError>, Never>
+
+/// Owns the producer's `rd_kafka_t` and its delivery thread.
+///
+/// A record's message opaque carries a numeric token rather than a retained object: the continuation
+/// lives in `pending` under that token until its delivery report removes it. That way ``close(timeout:)``
+/// can fail every continuation whose report never comes, and nothing is leaked if librdkafka drops one.
+final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
+    private struct State {
+        var handle: OpaquePointer?
+        var nextToken: UInt = 1
+        var pending: [UInt: DeliveryContinuation] = [:]
+        var closed = false
+    }
+
+    private let state: Mutexed<State>
+    private let gate = HandleGate()
+    private let running = Mutexed(true)
+    private var pollThread: NativeThread?  // set once in init
+    /// The `rd_kafka_t` as the delivery thread sees it: it needs `self` as its callback opaque, so it is
+    /// created after `super.init`, written once there and destroyed in close() after the thread is joined.
+    private var handleStorage: OpaquePointer?
+
+    init(configuration: ProducerConfiguration) throws(KafkaError) {
+        state = Mutexed(State())
+        super.init(logHandler: configuration.logHandler)
+        let handle = try RdKafkaClient.create(
+            type: RD_KAFKA_PRODUCER, settings: configuration.settings, context: self
+        ) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
+                guard let message, let opaque else { return }
+                let core = Unmanaged<ProducerCore>.fromOpaque(opaque).takeUnretainedValue()
+                core.delivered(message)
+            }
+        }
+        state.withLock { $0.handle = handle }
+        handleStorage = handle
+        pollThread = NativeThread(name: "kafka-producer") { [self] in
+            while running.withLock({ $0 }) {
+                rd_kafka_poll(handleStorage, 100)
+            }
+        }
+    }
+
+    var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    func enqueue(
+        topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaMessageHeader],
+        continuation: DeliveryContinuation
+    ) {
+        guard gate.enter() else {
+            continuation.resume(returning: .failure(.closed("Kafka producer")))
+            return
+        }
+        defer { gate.leave() }
+        let (handle, token) = state.withLock { state -> (OpaquePointer?, UInt) in
+            guard let handle = state.handle, !state.closed else { return (nil, 0) }
+            let token = state.nextToken
+            state.nextToken += 1
+            state.pending[token] = continuation
+            return (handle, token)
+        }
+        guard let handle else {
+            continuation.resume(returning: .failure(.closed("Kafka producer")))
+            return
+        }
+        if let error = Self.produce(handle, topic: topic, partition: partition, key: key, value: value, headers: headers, token: token) {
+            // librdkafka did not take the record, so no delivery report will come for this token.
+            if let continuation = state.withLock({ $0.pending.removeValue(forKey: token) }) {
+                continuation.resume(returning: .failure(error))
+            }
+        }
+    }
+
+    /// Hands one record to librdkafka (which copies key, value, headers and topic name).
+    private static func produce(
+        _ handle: OpaquePointer, topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8],
+        headers: [KafkaMessageHeader], token: UInt
+    ) -> KafkaError? {
+        // Header names and values go into one scratch buffer that outlives the produce call.
+        var scratch: [UInt8] = []
+        var ranges: [(name: Int, value: Int, count: Int)] = []
+        for header in headers {
+            let nameStart = scratch.count
+            scratch.append(contentsOf: header.key.utf8)
+            scratch.append(0)
+            let valueStart = scratch.count
+            scratch.append(contentsOf: header.value)
+            ranges.append((nameStart, valueStart, header.value.count))
+        }
+        return topic.withCString { topicName in
+            value.withUnsafeBytes { valueBytes in
+                (key ?? []).withUnsafeBytes { keyBytes in
+                    scratch.withUnsafeBytes { scratchBytes in
+                        var fields: [rd_kafka_vu_t] = []
+                        fields.reserveCapacity(6 + ranges.count)
+                        var field = rd_kafka_vu_t()
+                        field.vtype = RD_KAFKA_VTYPE_TOPIC
+                        field.u.cstr = topicName
+                        fields.append(field)
+                        field = rd_kafka_vu_t()
+                        field.vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                        field.u.i = RD_KAFKA_MSG_F_COPY
+                        fields.append(field)
+                        field = rd_kafka_vu_t()
+                        field.vtype = RD_KAFKA_VTYPE_VALUE
+                        field.u.mem.ptr = valueBytes.count > 0 ? UnsafeMutableRawPointer(mutating: valueBytes.baseAddress) : nil
+                        field.u.mem.size = valueBytes.count
+                        fields.append(field)
+                        if key != nil {
+                            field = rd_kafka_vu_t()
+                            field.vtype = RD_KAFKA_VTYPE_KEY
+                            // A zero-length key still needs a non-null pointer to stay distinct from "no key".
+                            field.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress ?? UnsafeRawPointer(topicName))
+                            field.u.mem.size = keyBytes.count
+                            fields.append(field)
+                        }
+                        if let partition {
+                            field = rd_kafka_vu_t()
+                            field.vtype = RD_KAFKA_VTYPE_PARTITION
+                            field.u.i32 = partition
+                            fields.append(field)
+                        }
+                        field = rd_kafka_vu_t()
+                        field.vtype = RD_KAFKA_VTYPE_OPAQUE
+                        field.u.ptr = UnsafeMutableRawPointer(bitPattern: token)
+                        fields.append(field)
+                        let base = scratchBytes.baseAddress
+                        for range in ranges {
+                            field = rd_kafka_vu_t()
+                            field.vtype = RD_KAFKA_VTYPE_HEADER
+                            field.u.header.name = base!.advanced(by: range.name).assumingMemoryBound(to: CChar.self)
+                            field.u.header.val = range.count > 0 ? base!.advanced(by: range.value) : nil
+                            field.u.header.size = range.count
+                            fields.append(field)
+                        }
+                        guard let error = rd_kafka_produceva(handle, fields, fields.count) else { return nil }
+                        return KafkaError.consuming(error, "Handing a record for topic \(topic) to librdkafka")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivery report callback, on the delivery thread (or a thread inside `flush`).
+    private func delivered(_ message: UnsafePointer<rd_kafka_message_t>) {
+        let token = UInt(bitPattern: message.pointee._private)
+        guard let continuation = state.withLock({ $0.pending.removeValue(forKey: token) }) else { return }
+        let err = message.pointee.err
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            continuation.resume(returning: .success((message.pointee.partition, message.pointee.offset)))
+        } else {
+            let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+            continuation.resume(returning: .failure(.rdKafka(err, "Delivering a record to topic \(topic)")))
+        }
+    }
+
+    func flush(timeout: Duration) throws(KafkaError) {
+        guard gate.enter() else { throw KafkaError.closed("Kafka producer") }
+        defer { gate.leave() }
+        guard let handle = state.withLock({ $0.handle }) else { throw KafkaError.closed("Kafka producer") }
+        let err = rd_kafka_flush(handle, timeout.clampedMilliseconds)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError.rdKafka(err, "Waiting for \(rd_kafka_outq_len(handle)) outstanding records")
+        }
+    }
+
+    func close(timeout: Duration) {
+        let handle = state.withLock { state -> OpaquePointer? in
+            guard !state.closed else { return nil }
+            state.closed = true  // new sends fail from now on
+            return state.handle
+        }
+        guard let handle else { return }
+        gate.closeAndDrain()
+        _ = rd_kafka_flush(handle, timeout.clampedMilliseconds)
+        // Whatever is left is abandoned; librdkafka reports each purged record, failing its send.
+        _ = rd_kafka_purge(handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        _ = rd_kafka_flush(handle, 1000)
+        running.withLock { $0 = false }
+        pollThread?.join()
+        rd_kafka_destroy(handle)
+        let orphans = state.withLock { state -> [DeliveryContinuation] in
+            state.handle = nil
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
+        }
+        for continuation in orphans {
+            continuation.resume(returning: .failure(.closed("Kafka producer")))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import CRdKafka
+
+/// The object librdkafka's callbacks reach through the configuration opaque.
+///
+/// Clients subclass it; the subclass owns the `rd_kafka_t` and destroys it before it goes away,
+/// so the unretained opaque pointer is valid for every callback librdkafka can make.
+class RdKafkaClientContext: @unchecked Sendable {
+    let logHandler: KafkaLogHandler?
+
+    init(logHandler: KafkaLogHandler?) {
+        self.logHandler = logHandler
+    }
+
+    /// Client-level errors (all brokers down, authentication, fatal), when the client was created with
+    /// `reportsErrors` (otherwise librdkafka logs them). Called on the thread that serves the main queue.
+    func clientError(_ error: KafkaError) {}
+}
+
+enum RdKafkaClient {
+    /// Creates an `rd_kafka_t`. `settings` are applied in order (later ones win); `configure` may set
+    /// callbacks on the configuration before the handle takes ownership of it.
+    static func create(
+        type: rd_kafka_type_t,
+        settings: [(String, String)],
+        context: RdKafkaClientContext?,
+        reportsErrors: Bool = false,
+        configure: (OpaquePointer) -> Void = { _ in }
+    ) throws(KafkaError) -> OpaquePointer {
+        let conf = rd_kafka_conf_new()!
+        var errorText = [CChar](repeating: 0, count: 512)
+        for (key, value) in settings {
+            let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)
+            if result != RD_KAFKA_CONF_OK {
+                rd_kafka_conf_destroy(conf)
+                throw KafkaError.configuration(key, value, errorBufferText(errorText))
+            }
+        }
+        if let context {
+            rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+            if context.logHandler != nil {
+                rd_kafka_conf_set_log_cb(conf) { rk, level, facility, line in
+                    guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
+                    let context = Unmanaged<RdKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
+                    context.logHandler?(KafkaLogRecord(
+                        level: level,
+                        facility: facility.map { String(cString: $0) } ?? "",
+                        message: line.map { String(cString: $0) } ?? "",
+                        clientName: String(cString: rd_kafka_name(rk))))
+                }
+            }
+            if reportsErrors { rd_kafka_conf_set_error_cb(conf) { rk, err, reason, opaque in
+                guard let opaque else { return }
+                let context = Unmanaged<RdKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
+                var error = KafkaError.rdKafka(rd_kafka_resp_err_t(rawValue: err), "Kafka client error")
+                if let reason { error.message += " Detail: \(String(cString: reason))." }
+                context.clientError(error)
+            } }
+        }
+        configure(conf)
+        guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
+            // On failure the configuration is still ours.
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError.clientCreation(errorBufferText(errorText))
+        }
+        return handle
+    }
+}
+
+/// An owned `rd_kafka_topic_partition_list_t`, freed on deinit.
+final class PartitionList {
+    let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+
+    init(_ partitions: some Collection<TopicPartition>, offsets: [TopicPartition: Int64] = [:]) {
+        pointer = rd_kafka_topic_partition_list_new(Int32(clamping: partitions.count))
+        for partition in partitions {
+            let element = rd_kafka_topic_partition_list_add(pointer, partition.topic, partition.partition)!
+            if let offset = offsets[partition] { element.pointee.offset = offset }
+        }
+    }
+
+    convenience init(offsets: [TopicPartition: Int64]) {
+        self.init(Array(offsets.keys), offsets: offsets)
+    }
+
+    deinit { rd_kafka_topic_partition_list_destroy(pointer) }
+
+    var elements: UnsafeMutableBufferPointer<rd_kafka_topic_partition_t> {
+        Self.elements(of: pointer)
+    }
+
+    static func elements(
+        of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    ) -> UnsafeMutableBufferPointer<rd_kafka_topic_partition_t> {
+        UnsafeMutableBufferPointer(start: list.pointee.elems, count: Int(list.pointee.cnt))
+    }
+
+    static func partitions(of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition] {
+        elements(of: list).map { TopicPartition(topic: String(cString: $0.topic), partition: $0.partition) }
+    }
+}

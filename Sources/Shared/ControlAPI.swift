@@ -1,0 +1,213 @@
+import Foundation
+
+/// The control API contract between `fashiond` and its clients (`fashionctl`, `curl --unix-socket`).
+///
+/// HTTP/1.1 over a Unix socket, JSON bodies, versioned paths, NDJSON for streams. docs/API.md
+/// describes every endpoint; this type holds the names both sides must agree on.
+public enum ControlAPI {
+    /// Version of the path scheme; bumped only for incompatible changes.
+    public static let version = "v1"
+
+    /// `GET` — daemon status as ``StatusResponse``.
+    public static let statusPath = "/v1/status"
+    /// `GET` — models as ``ModelsResponse``.
+    public static let modelsPath = "/v1/models"
+    /// `POST` — body is the image bytes; query `model`, `request_id`; answers ``SubmitResponse``.
+    public static let imagesPath = "/v1/images"
+    /// `GET` — query `after` (sequence cursor), `last` (the newest N), `limit`, `follow=true`;
+    /// answers NDJSON, one ``ResultRecord`` per line.
+    public static let resultsPath = "/v1/results"
+    /// `POST` — re-read configuration and models (like SIGHUP).
+    public static let reloadPath = "/v1/reload"
+
+    /// Media type of NDJSON streams.
+    public static let ndjsonContentType = "application/x-ndjson"
+
+    /// Encoder with the conventions every JSON body uses (snake_case keys come from `CodingKeys`).
+    public static func makeEncoder(pretty: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    /// Decoder matching ``makeEncoder(pretty:)``.
+    public static func makeDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+}
+
+/// Body of every error response: `{"error": {"code": ..., "message": ..., "retryable": ...}}`.
+public struct ErrorResponse: Codable, Sendable, Error {
+    public struct Detail: Codable, Sendable {
+        /// Stable code (see docs/API.md), e.g. `bad_request`, `payload_too_large`, `not_found`, `forbidden`.
+        public var code: String
+        public var message: String
+        public var retryable: Bool
+    }
+    public var error: Detail
+
+    public init(code: String, message: String, retryable: Bool = false) {
+        self.error = Detail(code: code, message: message, retryable: retryable)
+    }
+}
+
+/// Answer to a submitted image: where it was published.
+public struct SubmitResponse: Codable, Sendable {
+    public var requestID: String
+    public var topic: String
+    public var partition: Int32?
+    public var offset: Int64?
+    public var messageID: String?
+    public var bytes: Int
+
+    public init(requestID: String, topic: String, partition: Int32? = nil, offset: Int64? = nil, messageID: String? = nil, bytes: Int) {
+        self.requestID = requestID
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.messageID = messageID
+        self.bytes = bytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case topic, partition, offset, bytes
+        case requestID = "request_id"
+        case messageID = "message_id"
+    }
+}
+
+/// One model the daemon can classify with.
+public struct ModelInfo: Codable, Sendable {
+    public var name: String
+    public var version: String
+    public var isDefault: Bool
+    public var labels: [String]
+    public var testAccuracy: Double?
+    public var sha256: String?
+    public var directory: String
+
+    public init(name: String, version: String, isDefault: Bool, labels: [String], testAccuracy: Double?, sha256: String?, directory: String) {
+        self.name = name
+        self.version = version
+        self.isDefault = isDefault
+        self.labels = labels
+        self.testAccuracy = testAccuracy
+        self.sha256 = sha256
+        self.directory = directory
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, version, labels, sha256, directory
+        case isDefault = "default"
+        case testAccuracy = "test_accuracy"
+    }
+}
+
+/// `GET /v1/models`.
+public struct ModelsResponse: Codable, Sendable {
+    public var models: [ModelInfo]
+    public init(models: [ModelInfo]) { self.models = models }
+}
+
+/// State of one assigned partition as this instance sees it.
+public struct PartitionStatus: Codable, Sendable {
+    public var topic: String
+    public var partition: Int32
+    /// Next offset this group will read after a restart (committed), if known.
+    public var committedOffset: Int64?
+    /// The partition's high watermark (offset of the next message to be written), if known.
+    public var highWatermark: Int64?
+    /// `highWatermark - committedOffset`, if both are known.
+    public var lag: Int64?
+    /// Messages consumed from this partition since start.
+    public var consumed: UInt64
+    /// Whether the partition is paused (backpressure or a journal fault).
+    public var paused: Bool
+
+    public init(topic: String, partition: Int32, committedOffset: Int64?, highWatermark: Int64?, lag: Int64?, consumed: UInt64, paused: Bool) {
+        self.topic = topic
+        self.partition = partition
+        self.committedOffset = committedOffset
+        self.highWatermark = highWatermark
+        self.lag = lag
+        self.consumed = consumed
+        self.paused = paused
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case topic, partition, lag, consumed, paused
+        case committedOffset = "committed_offset"
+        case highWatermark = "high_watermark"
+    }
+}
+
+/// `GET /v1/status`.
+public struct StatusResponse: Codable, Sendable {
+    /// `ok`, `starting`, `degraded` (see `reasons`), `stopping`.
+    public var state: String
+    /// Why the state is not `ok`.
+    public var reasons: [String]
+    public var version: String
+    public var apiVersion: String
+    public var pid: Int32
+    public var uptimeSeconds: Double
+    /// `kafka`, `embedded-kafka` or `pubsub`.
+    public var backend: String
+    /// Broker bootstrap address (for the embedded broker: the loopback address other producers can use).
+    public var bootstrap: String?
+    public var topic: String
+    public var groupID: String?
+    public var partitions: [PartitionStatus]
+    public var defaultModel: String
+    public var consumed: UInt64
+    public var predicted: UInt64
+    public var rejected: UInt64
+    /// Images journaled per second over the last 10 seconds.
+    public var imagesPerSecond: Double
+    /// Mean engine batch size since start.
+    public var meanBatchSize: Double
+    public var journalDirectory: String
+    public var lastSeq: UInt64
+
+    public init(
+        state: String, reasons: [String], version: String, pid: Int32, uptimeSeconds: Double, backend: String,
+        bootstrap: String?, topic: String, groupID: String?, partitions: [PartitionStatus], defaultModel: String,
+        consumed: UInt64, predicted: UInt64, rejected: UInt64, imagesPerSecond: Double, meanBatchSize: Double,
+        journalDirectory: String, lastSeq: UInt64
+    ) {
+        self.state = state
+        self.reasons = reasons
+        self.version = version
+        self.apiVersion = ControlAPI.version
+        self.pid = pid
+        self.uptimeSeconds = uptimeSeconds
+        self.backend = backend
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.groupID = groupID
+        self.partitions = partitions
+        self.defaultModel = defaultModel
+        self.consumed = consumed
+        self.predicted = predicted
+        self.rejected = rejected
+        self.imagesPerSecond = imagesPerSecond
+        self.meanBatchSize = meanBatchSize
+        self.journalDirectory = journalDirectory
+        self.lastSeq = lastSeq
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case state, reasons, version, pid, backend, bootstrap, topic, partitions, consumed, predicted, rejected
+        case apiVersion = "api_version"
+        case uptimeSeconds = "uptime_seconds"
+        case groupID = "group_id"
+        case defaultModel = "default_model"
+        case imagesPerSecond = "images_per_second"
+        case meanBatchSize = "mean_batch_size"
+        case journalDirectory = "journal_directory"
+        case lastSeq = "last_seq"
+    }
+}

@@ -1,0 +1,239 @@
+import ArgumentParser
+import Foundation
+import Inference
+
+/// `fashion-bench engine`: images/s of the Swift engine against onnxruntime on the same model and
+/// the same test images, per batch size and thread count, plus memory over the run.
+struct EngineBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engine",
+        abstract: "Inference throughput of the Swift engine vs onnxruntime (same model, same images).",
+        discussion: """
+            For every batch size x thread count, runs --images images through the engine and through \
+            onnxruntime (bench/engine_ort.py, intra-op threads = threads, inter-op 1, sequential) and \
+            prints images/s, their ratio and GFLOP/s. RSS is sampled after warm-up and at the end of \
+            each configuration; with a large --images (e.g. 1000000) that is a steady-state memory check.
+            Build in release first: swift build -c release --product fashion-bench.
+            """
+    )
+
+    @Option(help: "Model directory with model.onnx and metadata.json.")
+    var model: String = "models/fashion-cnn"
+
+    @Option(help: "Gzipped IDX3 test images.")
+    var imagesFile: String = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+
+    @Option(help: "Comma-separated batch sizes.")
+    var batches: String = "1,32,256"
+
+    @Option(help: "Comma-separated thread counts.")
+    var threads: String = "1,2"
+
+    @Option(help: "Images timed per configuration (cycling through the test set).")
+    var images: Int = 20000
+
+    @Option(help: "Images one worker runs together (EngineConfiguration.microBatch).")
+    var microBatch: Int = EngineConfiguration().microBatch
+
+    @Option(help: "Python with onnxruntime (default: bench/.venv/bin/python, then /work/venv/bin/python, then python3).")
+    var python: String?
+
+    @Option(help: "The onnxruntime driver script.")
+    var ortScript: String = "bench/engine_ort.py"
+
+    @Flag(help: "Skip the onnxruntime comparison.")
+    var noOnnxruntime = false
+
+    @Flag(help: "Print one JSON object per configuration on stdout (the table goes to stderr).")
+    var json = false
+
+    @Flag(help: "Print a per-layer time breakdown for every configuration (always printed where ratio < 1).")
+    var profile = false
+
+    mutating func run() throws {
+        let batchSizes = try Self.parseList(batches, name: "--batches")
+        let threadCounts = try Self.parseList(threads, name: "--threads")
+        guard images > 0 else { throw ValidationError("--images must be positive") }
+
+        let modelDirectory = URL(fileURLWithPath: model)
+        let dataset = try BenchSupport.loadImages(URL(fileURLWithPath: imagesFile))
+        let pythonPath = noOnnxruntime ? nil : resolvePython()
+        if !noOnnxruntime && pythonPath == nil {
+            throw ValidationError("no Python with onnxruntime found; run `make bench` (creates bench/.venv), pass --python, or use --no-onnxruntime")
+        }
+
+        let metadata = try ModelMetadata.load(from: modelDirectory.appendingPathComponent("metadata.json"))
+        var log = Output(json: json)
+        log.table("model \(metadata.name) \(metadata.version), \(images) images per configuration, micro-batch \(microBatch), \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
+        log.table("batch  threads  fashiond img/s  onnxruntime img/s   ratio  GFLOP/s  RSS start -> end (MiB)")
+        let overallStartRSS = BenchSupport.residentKiB()
+        var worstRatio = Double.infinity
+
+        for threadCount in threadCounts {
+            for batch in batchSizes {
+                let measurement = try measure(modelDirectory: modelDirectory, batch: batch, threads: threadCount, dataset: dataset, profiling: false)
+                var ortIPS: Double?
+                if let pythonPath {
+                    ortIPS = try runOnnxruntime(python: pythonPath, modelDirectory: modelDirectory, batch: batch, threads: threadCount)
+                }
+                let ratio = ortIPS.map { measurement.imagesPerSecond / $0 }
+                if let ratio, batch >= 32 { worstRatio = min(worstRatio, ratio) }
+                let gflops = Double(measurement.flopsPerImage) * measurement.imagesPerSecond / 1e9
+                log.table(
+                    BenchSupport.pad(String(batch), 5) + BenchSupport.pad(String(threadCount), 9)
+                        + BenchSupport.pad(BenchSupport.format(measurement.imagesPerSecond, decimals: 0), 16)
+                        + BenchSupport.pad(ortIPS.map { BenchSupport.format($0, decimals: 0) } ?? "-", 19)
+                        + BenchSupport.pad(ratio.map { BenchSupport.format($0, decimals: 2) } ?? "-", 8)
+                        + BenchSupport.pad(BenchSupport.format(gflops, decimals: 1), 9)
+                        + "  " + BenchSupport.format(Double(measurement.rssStartKiB) / 1024, decimals: 1)
+                        + " -> " + BenchSupport.format(Double(measurement.rssEndKiB) / 1024, decimals: 1)
+                )
+                var record: [String: Any] = [
+                    "batch": batch, "threads": threadCount, "images": measurement.images,
+                    "fashiond_ips": measurement.imagesPerSecond, "gflops": gflops,
+                    "flops_per_image": measurement.flopsPerImage,
+                    "rss_start_kib": measurement.rssStartKiB, "rss_end_kib": measurement.rssEndKiB,
+                    "micro_batch": microBatch,
+                ]
+                record["onnxruntime_ips"] = ortIPS ?? NSNull()
+                record["ratio"] = ratio ?? NSNull()
+                record["onnxruntime_gflops"] = ortIPS.map { Double(measurement.flopsPerImage) * $0 / 1e9 } ?? NSNull()
+                log.record(record)
+
+                if profile || (ratio ?? 1) < 1 {
+                    let profiled = try measure(modelDirectory: modelDirectory, batch: batch, threads: threadCount, dataset: dataset, profiling: true)
+                    log.table(Self.describe(profiled.layers, batch: batch, threads: threadCount, images: profiled.images))
+                }
+            }
+        }
+        let overallEndRSS = BenchSupport.residentKiB()
+        log.table("RSS over the whole run: \(BenchSupport.format(Double(overallStartRSS) / 1024, decimals: 1)) MiB -> \(BenchSupport.format(Double(overallEndRSS) / 1024, decimals: 1)) MiB")
+        if worstRatio.isFinite {
+            log.table("lowest ratio at batch >= 32: \(BenchSupport.format(worstRatio, decimals: 2))")
+        }
+    }
+
+    private struct Measurement {
+        var images: Int
+        var imagesPerSecond: Double
+        var flopsPerImage: Int
+        var rssStartKiB: Int
+        var rssEndKiB: Int
+        var layers: [LayerTiming]
+    }
+
+    private func measure(modelDirectory: URL, batch: Int, threads: Int, dataset: (pixels: [UInt8], count: Int), profiling: Bool) throws -> Measurement {
+        let configuration = EngineConfiguration(threads: threads, maxBatch: max(batch, 1), microBatch: microBatch, collectsLayerTimings: profiling)
+        let engine = try InferenceEngine(modelDirectory: modelDirectory, configuration: configuration)
+        defer { engine.shutdown() }
+
+        // Batches are cut from the test set in order, wrapping around; prepared before timing.
+        let distinct = max(1, min(dataset.count / batch, 64))
+        var inputs: [[UInt8]] = []
+        var start = 0
+        for _ in 0..<distinct {
+            var pixels = [UInt8](repeating: 0, count: batch * 784)
+            for image in 0..<batch {
+                let source = ((start + image) % dataset.count) * 784
+                pixels.replaceSubrange((image * 784)..<((image + 1) * 784), with: dataset.pixels[source..<(source + 784)])
+            }
+            inputs.append(pixels)
+            start = (start + batch) % dataset.count
+        }
+        var logits = [Float](repeating: 0, count: batch * engine.classCount)
+        let calls = max(1, (images + batch - 1) / batch)
+
+        func runCalls(_ count: Int) throws {
+            try logits.withUnsafeMutableBufferPointer { output in
+                for call in 0..<count {
+                    try inputs[call % inputs.count].withUnsafeBufferPointer { pixels in
+                        try engine.logits(pixels: pixels, count: batch, into: output)
+                    }
+                }
+            }
+        }
+
+        try runCalls(min(calls, 5))
+        engine.resetLayerTimings()
+        let rssStart = BenchSupport.residentKiB()
+        let started = BenchSupport.monotonicSeconds()
+        try runCalls(profiling ? min(calls, max(1, 4096 / batch)) : calls)
+        let seconds = BenchSupport.monotonicSeconds() - started
+        let timed = (profiling ? min(calls, max(1, 4096 / batch)) : calls) * batch
+        return Measurement(
+            images: timed, imagesPerSecond: Double(timed) / seconds, flopsPerImage: engine.flopsPerImage,
+            rssStartKiB: rssStart, rssEndKiB: BenchSupport.residentKiB(), layers: engine.layerTimings()
+        )
+    }
+
+    private func runOnnxruntime(python: String, modelDirectory: URL, batch: Int, threads: Int) throws -> Double {
+        let arguments = [
+            ortScript,
+            "--model", modelDirectory.appendingPathComponent("model.onnx").path,
+            "--metadata", modelDirectory.appendingPathComponent("metadata.json").path,
+            "--images-file", imagesFile,
+            "--batch", String(batch), "--threads", String(threads), "--images", String(images),
+        ]
+        let result = try BenchSupport.run(python, arguments)
+        guard result.status == 0,
+              let object = try JSONSerialization.jsonObject(with: result.output) as? [String: Any],
+              let ips = object["ips"] as? Double else {
+            throw BenchSupport.BenchError(description: "\(python) \(ortScript) failed (exit \(result.status)); is onnxruntime installed in that Python?")
+        }
+        return ips
+    }
+
+    private func resolvePython() -> String? {
+        if let python { return python }
+        let candidates = ["bench/.venv/bin/python", "/work/venv/bin/python"]
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let path = "\(directory)/python3"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    private static func describe(_ layers: [LayerTiming], batch: Int, threads: Int, images: Int) -> String {
+        let total = layers.reduce(0) { $0 + $1.seconds }
+        var lines = ["  per-layer time, batch \(batch), threads \(threads) (\(images) images, summed over workers):"]
+        for layer in layers {
+            let share = total > 0 ? layer.seconds / total * 100 : 0
+            let microseconds = layer.seconds / Double(max(images, 1)) * 1e6
+            var line = "    " + BenchSupport.pad(layer.opType, 40, right: false)
+                + BenchSupport.pad(BenchSupport.format(microseconds, decimals: 2), 9) + " us/img"
+                + BenchSupport.pad(BenchSupport.format(share, decimals: 1), 7) + "%"
+            if layer.flopsPerImage > 0 && layer.seconds > 0 {
+                line += BenchSupport.pad(BenchSupport.format(Double(layer.flopsPerImage) * Double(images) / layer.seconds / 1e9, decimals: 1), 8) + " GFLOP/s"
+            }
+            lines.append(line + "   " + layer.name)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func parseList(_ text: String, name: String) throws -> [Int] {
+        let values = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("\(name) must be a comma-separated list of positive integers")
+        }
+        return values
+    }
+}
+
+/// Table lines go to stdout, or to stderr when stdout carries JSON lines.
+private struct Output {
+    var json: Bool
+
+    func table(_ line: String) {
+        if json {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        } else {
+            print(line)
+        }
+    }
+
+    func record(_ object: [String: Any]) {
+        guard json, let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        print(String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+import Shared
+import Testing
+
+/// Paths of the repository and the built binaries, as the tests see them.
+enum Paths {
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
+
+    /// Where `swift build` put the executables (override with FASHIOND_BIN_DIR).
+    static var binaries: URL {
+        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_BIN_DIR"] { return URL(fileURLWithPath: explicit) }
+        // The test bundle sits next to the executables it was built with.
+        let bundle = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
+        if FileManager.default.isExecutableFile(atPath: bundle.appendingPathComponent("fashiond").path) { return bundle }
+        return packageRoot.appendingPathComponent(".build/debug")
+    }
+
+    static func binary(_ name: String) -> String { binaries.appendingPathComponent(name).path }
+}
+
+/// A temporary directory removed when the test ends.
+final class TemporaryDirectory: @unchecked Sendable {
+    let url: URL
+    init() throws {
+        // Short paths: a Unix socket path must fit in 108 bytes.
+        url = URL(fileURLWithPath: "/tmp/fd-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Result of running a command to completion.
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs `executable` with `arguments`, waiting for it to finish (at most `timeout`).
+@discardableResult
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
+         timeout: TimeInterval = 120) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.merge(environment) { $1 }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let input = Pipe()
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(stdin) }
+    try? input.fileHandleForWriting.close()
+    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
+    let outData = LockedData(), errData = LockedData()
+    let group = DispatchGroup()
+    for (handle, sink) in [(out.fileHandleForReading, outData), (err.fileHandleForReading, errData)] {
+        group.enter()
+        DispatchQueue.global().async {
+            sink.set(handle.readDataToEndOfFile())
+            group.leave()
+        }
+    }
+    let deadline = Date(timeIntervalSinceNow: timeout)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if process.isRunning {
+        process.terminate()
+        process.waitUntilExit()
+    }
+    group.wait()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData.get(), as: UTF8.self),
+                         stderr: String(decoding: errData.get(), as: UTF8.self))
+}
+
+final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func set(_ value: Data) { lock.lock(); data = value; lock.unlock() }
+    func append(_ value: Data) { lock.lock(); data.append(value); lock.unlock() }
+    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: TimeInterval = 60, interval: TimeInterval = 0.2, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date(timeIntervalSinceNow: timeout)
+    repeat {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: interval)
+    } while Date() < deadline
+    return try condition()
+}
+
+/// A running `fashiond` with its own state directory and socket.
+final class DaemonProcess: @unchecked Sendable {
+    let socket: String
+    let stateDirectory: String
+    let logPath: String
+    private let process = Process()
+    private let arguments: [String]
+
+    init(directory: TemporaryDirectory, name: String = "d", arguments: [String] = []) {
+        socket = directory.path("\(name).sock")
+        stateDirectory = directory.path("\(name)-state")
+        logPath = directory.path("\(name).log")
+        self.arguments = arguments
+    }
+
+    var environment: [String: String] { ["FASHIOND_SOCKET": socket] }
+
+    /// Starts the daemon and waits until its control socket answers.
+    func start(timeout: TimeInterval = 60) throws {
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.executableURL = URL(fileURLWithPath: Paths.binary("fashiond"))
+        process.arguments = ["--state-dir", stateDirectory, "--socket", socket, "--engine-threads", "2",
+                             "--model-dir", Paths.packageRoot.appendingPathComponent("models").path] + arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "NOTIFY_SOCKET")
+        env.removeValue(forKey: "JOURNAL_STREAM")
+        process.environment = env
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let up = eventually(timeout: timeout) {
+            guard process.isRunning else { return true }
+            return (try? ctl(["status", "--json"]).status) == 0
+        }
+        guard up, process.isRunning else {
+            throw HarnessError("fashiond did not come up: \(log())")
+        }
+    }
+
+    /// Runs fashionctl against this daemon.
+    @discardableResult
+    func ctl(_ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
+        try run(Paths.binary("fashionctl"), ["--socket", socket] + arguments, stdin: stdin, timeout: timeout)
+    }
+
+    func status() throws -> StatusResponse {
+        let result = try ctl(["status", "--json"])
+        guard result.status == 0 else { throw HarnessError("status failed: \(result.stderr)") }
+        return try ControlAPI.makeDecoder().decode(StatusResponse.self, from: Data(result.stdout.utf8))
+    }
+
+    /// Every record in the journal (via `fashionctl results --json`).
+    func records() throws -> [ResultRecord] {
+        let result = try ctl(["results", "--json", "-n", "1000000"])
+        guard result.status == 0 else { throw HarnessError("results failed: \(result.stderr)") }
+        return try parseRecords(result.stdout)
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    func stop(timeout: TimeInterval = 60) -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        process.terminate()
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+}
+
+func parseRecords(_ ndjson: String) throws -> [ResultRecord] {
+    let decoder = ControlAPI.makeDecoder()
+    return try ndjson.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map {
+        try decoder.decode(ResultRecord.self, from: Data($0.utf8))
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The 200 test-set PNGs and their true labels.
+struct TestSetImages {
+    let files: [String]
+    let labels: [String: Int]
+
+    static func load() throws -> TestSetImages {
+        let directory = Paths.fixtures.appendingPathComponent("images/testset")
+        struct Manifest: Decodable { let labels: [String: Int] }
+        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: directory.appendingPathComponent("labels.json")))
+        let files = manifest.labels.keys.sorted().map { directory.appendingPathComponent($0).path }
+        return TestSetImages(files: files, labels: manifest.labels)
+    }
+
+    func label(of path: String) -> Int? { labels[(path as NSString).lastPathComponent] }
+}
