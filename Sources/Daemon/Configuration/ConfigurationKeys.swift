@@ -30,8 +30,16 @@ public struct ConfigurationKey: Sendable {
         "FASHIOND_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
     }
 
-    /// `--<name>` with underscores and dots as hyphens.
-    public var flag: String { "--" + name.replacingOccurrences(of: "_", with: "-").replacingOccurrences(of: ".", with: "-") }
+    /// Keys common enough to have a flag of their own; every other key is set with `--set key=value`.
+    static let keysWithFlags: Set<String> = [
+        "state_dir", "socket", "backend", "brokers", "group_id", "topic", "partitions", "batch_max_size",
+        "batch_max_wait_ms", "engine_threads", "model_dir", "default_model", "log_level",
+    ]
+
+    /// `--state-dir` for keys with a flag of their own, else `--set name=VALUE`.
+    public var flag: String {
+        Self.keysWithFlags.contains(name) ? "--" + name.replacingOccurrences(of: "_", with: "-") : "--set \(name)=VALUE"
+    }
 }
 
 /// The registry of every key `fashiond` understands.
