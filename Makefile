@@ -48,3 +48,6 @@ bench-engine: release bench-setup
 
 clean:
 	rm -rf .build out
+
+# Topic-specific targets (packaging, systemd, benchmarks, fuzzing) live in mk/.
+-include mk/*.mk

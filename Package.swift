@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "fashiond", targets: ["fashiond"]),
         .executable(name: "fashionctl", targets: ["fashionctl"]),
+        .executable(name: "fashion-bench", targets: ["fashion-bench"]),
         .executable(name: "fashion-mock-broker", targets: ["fashion-mock-broker"]),
     ],
     dependencies: [
@@ -66,6 +67,11 @@ let package = Package(
         .executableTarget(
             name: "fashionctl",
             dependencies: ["Shared", "ControlClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "fashion-bench",
+            dependencies: ["Inference", "Shared", "ControlClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .executableTarget(

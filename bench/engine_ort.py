@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """onnxruntime side of `fashion-bench engine`: the same model on the same images.
 
-Runs one configuration (batch size, threads) and prints one JSON object on stdout:
-{"batch", "threads", "images", "seconds", "ips", "onnxruntime_version"}, plus with --logits-check
-the max |logit difference| against a logits file written by the Swift side.
+Runs one configuration (--batch, --threads) and prints one JSON object on stdout:
+{"batch", "threads", "images", "seconds", "ips", "onnxruntime_version"}. With --serve it instead
+reads one JSON request per line on stdin ({"batch": B, "threads": T, "images": N}) and answers
+each with such an object, so the Swift side can alternate between the two engines on a busy
+machine without paying Python's start-up per measurement.
 
 The session is configured like the Swift engine: intra_op_num_threads = threads,
 inter_op_num_threads = 1, sequential execution, full graph optimisation. Pixels are normalised
@@ -29,61 +31,90 @@ def load_images(path):
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, 784)
 
 
+class Runner:
+    def __init__(self, model, metadata, images_file):
+        with open(metadata) as handle:
+            pre = json.load(handle).get("preprocessing", {})
+        scale = np.float32(pre.get("scale", 1 / 255))
+        mean = np.float32(pre.get("mean", 0.0))
+        std = np.float32(pre.get("std", 1.0))
+        pixels = load_images(images_file)
+        self.inputs = ((pixels.astype(np.float32) * scale - mean) / std).reshape(-1, 1, 28, 28)
+        self.model = model
+        self.sessions = {}
+        self.batches = {}
+
+    def session(self, threads):
+        if threads not in self.sessions:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self.sessions[threads] = ort.InferenceSession(self.model, sess_options=options, providers=["CPUExecutionProvider"])
+        return self.sessions[threads]
+
+    def prepared(self, batch):
+        # Every batch the timed loop uses, cut in order from the test set (wrapping around), so the
+        # loop itself does no copying.
+        if batch not in self.batches:
+            count = len(self.inputs)
+            distinct = max(1, min(count // batch, 64))
+            batches = []
+            start = 0
+            for _ in range(distinct):
+                index = (np.arange(batch) + start) % count
+                batches.append(np.ascontiguousarray(self.inputs[index]))
+                start = (start + batch) % count
+            self.batches[batch] = batches
+        return self.batches[batch]
+
+    def measure(self, batch, threads, images, warmup=5):
+        session = self.session(threads)
+        batches = self.prepared(batch)
+        name = session.get_inputs()[0].name
+        for index in range(warmup):
+            session.run(None, {name: batches[index % len(batches)]})
+        calls = max(1, (images + batch - 1) // batch)
+        started = time.perf_counter()
+        for index in range(calls):
+            session.run(None, {name: batches[index % len(batches)]})
+        seconds = time.perf_counter() - started
+        return {
+            "batch": batch,
+            "threads": threads,
+            "images": calls * batch,
+            "seconds": seconds,
+            "ips": calls * batch / seconds,
+            "onnxruntime_version": ort.__version__,
+        }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model.onnx")
     parser.add_argument("--metadata", required=True, help="metadata.json (preprocessing)")
     parser.add_argument("--images-file", required=True, help="t10k-images-idx3-ubyte.gz")
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--images", type=int, default=20000, help="images to time (cycling through the test set)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed batches first")
+    parser.add_argument("--serve", action="store_true", help="answer JSON requests read from stdin, one per line")
     args = parser.parse_args()
 
-    with open(args.metadata) as handle:
-        pre = json.load(handle).get("preprocessing", {})
-    scale = np.float32(pre.get("scale", 1 / 255))
-    mean = np.float32(pre.get("mean", 0.0))
-    std = np.float32(pre.get("std", 1.0))
-
-    pixels = load_images(args.images_file)
-    inputs = ((pixels.astype(np.float32) * scale - mean) / std).reshape(-1, 1, 28, 28)
-    # Pre-cut every batch the timed loop uses (wrapping around the test set) so the loop does no copying.
-    count = len(inputs)
-    batches = []
-    start = 0
-    distinct = max(1, min(count // args.batch, 64))
-    for _ in range(distinct):
-        index = (np.arange(args.batch) + start) % count
-        batches.append(np.ascontiguousarray(inputs[index]))
-        start = (start + args.batch) % count
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(args.model, sess_options=options, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
-
-    for index in range(args.warmup):
-        session.run(None, {input_name: batches[index % len(batches)]})
-
-    calls = max(1, (args.images + args.batch - 1) // args.batch)
-    started = time.perf_counter()
-    for index in range(calls):
-        session.run(None, {input_name: batches[index % len(batches)]})
-    seconds = time.perf_counter() - started
-    images = calls * args.batch
-    json.dump({
-        "batch": args.batch,
-        "threads": args.threads,
-        "images": images,
-        "seconds": seconds,
-        "ips": images / seconds,
-        "onnxruntime_version": ort.__version__,
-    }, sys.stdout)
-    sys.stdout.write("\n")
+    runner = Runner(args.model, args.metadata, args.images_file)
+    if not args.serve:
+        json.dump(runner.measure(args.batch, args.threads, args.images), sys.stdout)
+        sys.stdout.write("\n")
+        return
+    sys.stdout.write(json.dumps({"ready": True, "onnxruntime_version": ort.__version__}) + "\n")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        result = runner.measure(int(request["batch"]), int(request["threads"]), int(request["images"]))
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

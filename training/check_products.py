@@ -40,6 +40,14 @@ def to_model_pixels(luma: np.ndarray) -> np.ndarray:
     return 255 - np.asarray(small, dtype=np.uint8)
 
 
+def reference_probabilities(session: ort.InferenceSession, metadata: dict, path: Path) -> np.ndarray:
+    """Softmax over the model's logits for one image file decoded by the reference pipeline."""
+    pixels = to_model_pixels(luma_on_white(path))
+    logits = session.run(None, {metadata["input"]["name"]: fmnist.preprocess(pixels[None], metadata["preprocessing"])})[0][0]
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()
+
+
 def main() -> None:
     model_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else fmnist.REPO_ROOT / "models" / "fashion-cnn"
     metadata = fmnist.load_metadata(model_dir)
@@ -47,12 +55,12 @@ def main() -> None:
     manifest = json.loads((PRODUCTS / "manifest.json").read_text())
     correct = 0
     for entry in manifest["images"]:
-        pixels = to_model_pixels(luma_on_white(PRODUCTS / entry["file"]))
-        logits = session.run(None, {metadata["input"]["name"]: fmnist.preprocess(pixels[None], metadata["preprocessing"])})[0][0]
-        predicted = int(logits.argmax())
+        probabilities = reference_probabilities(session, metadata, PRODUCTS / entry["file"])
+        predicted = int(probabilities.argmax())
         correct += predicted == entry["label"]
         mark = "ok " if predicted == entry["label"] else "BAD"
-        print(f"{mark} {entry['file']:24} true {metadata['labels'][entry['label']]:12} predicted {metadata['labels'][predicted]}")
+        print(f"{mark} {entry['file']:24} true {metadata['labels'][entry['label']]:12} "
+              f"predicted {metadata['labels'][predicted]:12} p={probabilities[predicted]:.3f}")
     print(f"{metadata['name']}: {correct}/{len(manifest['images'])} correct")
 
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fmnist  # noqa: E402
 
 GOLDEN_RANGE = 256  # test indices used by the golden files; product images avoid them
+PRODUCT_MIN_PROBABILITY = 0.9  # after rendering + reference decoding (check_products.py)
 
 # One row per product image: (class, kind, size (w, h), margin fraction, tint, background).
 # tint is the colour the darkest garment pixel gets; background is the page colour.
@@ -174,18 +175,6 @@ def confident_and_correct(model_dir: Path, pixels: np.ndarray, labels: np.ndarra
     return (logits.argmax(axis=1) == labels) & (probabilities.max(axis=1) >= 0.9)
 
 
-def pick_product_indices(labels: np.ndarray, eligible: np.ndarray) -> list[int]:
-    """For each plan row, the next unused eligible test index >= 1000 with the wanted label.
-
-    Starting at 1000 keeps clear of the golden range (0..255) and of the samples.
-    """
-    used: set[int] = set()
-    chosen = []
-    for label, *_ in PRODUCT_PLAN:
-        index = next(i for i in range(1000, len(labels)) if labels[i] == label and eligible[i] and i not in used)
-        used.add(index)
-        chosen.append(index)
-    return chosen
 
 
 def write_samples(out_dir: Path, pixels: np.ndarray, labels: np.ndarray, eligible: np.ndarray) -> None:
@@ -221,16 +210,30 @@ def write_products(out_dir: Path, pixels: np.ndarray, labels: np.ndarray, eligib
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in list(out_dir.glob("*.jpg")) + list(out_dir.glob("*.png")):
         old.unlink()
+    import onnxruntime as ort
+    from check_products import reference_probabilities
+
     metadata = fmnist.load_metadata(model_dir)
     model_name, model_sha = metadata["name"], metadata["sha256"]
+    session = ort.InferenceSession(str(model_dir / metadata.get("file", "model.onnx")), providers=["CPUExecutionProvider"])
+    used: set[int] = set()
     entries = []
-    for number, (index, (label, kind, size, margin, tint, background)) in enumerate(
-        zip(pick_product_indices(labels, eligible), PRODUCT_PLAN), start=1
-    ):
-        assert index >= GOLDEN_RANGE
-        coverage = garment_coverage(pixels[index], size, margin)
+    for number, (label, kind, size, margin, tint, background) in enumerate(PRODUCT_PLAN, start=1):
         stem = out_dir / f"{number:02d}-{fmnist.slug(fmnist.LABEL_NAMES[label])}"
-        path, description = save_product(stem, kind, coverage, tint, background)
+        # The next unused eligible test image >= 1000 (clear of the golden range and of the
+        # samples) whose rendered file the reference pipeline still classifies with p >= PRODUCT_MIN_PROBABILITY.
+        for index in range(1000, len(labels)):
+            if labels[index] != label or not eligible[index] or index in used:
+                continue
+            path, description = save_product(stem, kind, garment_coverage(pixels[index], size, margin), tint, background)
+            probabilities = reference_probabilities(session, metadata, path)
+            if probabilities.argmax() == label and probabilities.max() >= PRODUCT_MIN_PROBABILITY:
+                break
+            path.unlink()
+        else:
+            raise SystemExit(f"no usable test image for plan row {number}")
+        assert index >= GOLDEN_RANGE
+        used.add(index)
         entries.append({
             "file": path.name,
             "label": label,
@@ -249,7 +252,8 @@ def write_products(out_dir: Path, pixels: np.ndarray, labels: np.ndarray, eligib
             "upscaled with bicubic resampling, inverted to a dark garment on a light background, "
             "optionally tinted and padded with a margin. 'label' is the true class index. "
             "Only test images the reference model classifies correctly with probability >= 0.9 "
-            "in their original 28x28 form were used."
+            "in their original 28x28 form, and with probability >= 0.9 after rendering and "
+            "decoding with training/check_products.py, were used."
         ),
         "selected_with_model": {"name": model_name, "sha256": model_sha},
         "polarity": "dark garment on light background (the inverse of the dataset)",

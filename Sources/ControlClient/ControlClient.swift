@@ -11,6 +11,7 @@ public struct ResultLine: Sendable, Equatable {
     /// The line as received, without the trailing newline.
     public var json: String
 
+    /// Pairs a record with the text it was decoded from.
     public init(record: ResultRecord, json: String) {
         self.record = record
         self.json = json
@@ -122,8 +123,9 @@ public struct ControlClient: Sendable {
 
     /// `GET /v1/results?follow=true`: streams records as the daemon journals them.
     ///
-    /// Starts with the newest `last` records, or those after the cursor `after` (neither: only new
-    /// ones, as the daemon decides), then waits for new ones. Idle keep-alive lines are skipped.
+    /// Starts with the newest `last` records, or those after the cursor `after` (neither: the
+    /// daemon's default, which for fashiond is new records only), then waits for new ones. Idle
+    /// keep-alive lines are skipped.
     /// The client's ``timeout`` covers only the wait for the response headers.
     ///
     /// - Parameters:

@@ -51,19 +51,19 @@ public final class FashionDaemon: Sendable {
         let writer = JournalWriter(input: recordQueue, journal: journal, stats: stats, health: health,
                                    predictionLogger: predictionLogger, logger: logger)
         let intake = MessageIntake(maxMessageBytes: config.maxMessageBytes, maxPixels: config.maxPixels)
-        let kafka = KafkaBackend(configuration: config, intake: intake, queue: itemQueue, journal: journal, stats: stats,
-                                 health: health, logger: logger)
-        writer.setListener(kafka)
+        let stream: any StreamBackend = try makeStreamBackend(configuration: config, intake: intake, queue: itemQueue,
+                                                              journal: journal, stats: stats, health: health)
+        writer.setListener(stream)
 
         let batcherThread = JoinableThread(name: "fashiond-batcher") { batcher.run() }
         let writerThread = JoinableThread(name: "fashiond-journal") { writer.run() }
 
-        try await onDedicatedThread("fashiond-kafka-start") { try kafka.start() }
+        try await onDedicatedThread("fashiond-stream-start") { try stream.start() }
 
         let readiness = Readiness(parts: 1)
-        let statusSource = DaemonStatus(configuration: config, startedAt: startedAt, kafka: kafka, models: models, stats: stats,
+        let statusSource = DaemonStatus(configuration: config, startedAt: startedAt, stream: stream, models: models, stats: stats,
                                         health: health, journal: journal)
-        let backend = DaemonControlBackend(statusSource: statusSource, registry: models, kafka: kafka, journal: journal, configuration: config,
+        let backend = DaemonControlBackend(statusSource: statusSource, registry: models, stream: stream, journal: journal, configuration: config,
                                            logger: logger, notifier: notifier)
         let server = ControlServer(socketPath: config.socketPath, socketMode: config.socketMode, socketGroup: config.socketGroup,
                                    activatedDescriptor: SocketActivation.listeningSocket(), backend: backend, logger: logger,
@@ -91,17 +91,31 @@ public final class FashionDaemon: Sendable {
         notifier.stopping()
         logger.info("stopping: draining in-flight work")
         try await onDedicatedThread("fashiond-drain") {
-            kafka.stopConsuming()
+            stream.stopConsuming()
             itemQueue.close()
             batcherThread.join()
             writerThread.join()
-            kafka.shutdown()
+            stream.shutdown()
             models.shutdown()
             journal.close()
         }
         let snapshot = stats.snapshot()
         logger.info("fashiond stopped", metadata: ["consumed": "\(snapshot.consumed)", "predicted": "\(snapshot.predicted)",
                                                    "rejected": "\(snapshot.rejected)", "last_seq": "\(journal.lastSequence)"])
+    }
+}
+
+extension FashionDaemon {
+    /// The configured stream backend.
+    func makeStreamBackend(configuration: DaemonConfiguration, intake: MessageIntake, queue: BlockingQueue<PipelineItem>,
+                           journal: ResultsJournal, stats: PipelineStats, health: HealthMonitor) throws -> any StreamBackend {
+        switch configuration.backend {
+        case .kafka:
+            return KafkaBackend(configuration: configuration, intake: intake, queue: queue, journal: journal, stats: stats,
+                                health: health, logger: logger)
+        case .pubsub:
+            throw ControlServerError(code: "backend_unavailable", message: "backend = pubsub is not available in this build")
+        }
     }
 }
 

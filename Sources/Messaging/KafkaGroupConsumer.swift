@@ -138,6 +138,8 @@ public final class KafkaGroupConsumer: Sendable {
         core = try ConsumerCore(configuration: configuration, delegate: delegate)
     }
 
+    /// Stops the consumer if ``stop()`` was not called. The delegate usually references the consumer and
+    /// the consumer holds the delegate until it stops, so in practice call ``stop()`` explicitly.
     deinit { core.stop() }
 
     /// Subscribes to the configured topic and starts the poll thread; the group join and the first

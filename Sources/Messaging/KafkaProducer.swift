@@ -52,6 +52,8 @@ public final class KafkaProducer: Sendable {
         core = try ProducerCore(configuration: configuration)
     }
 
+    /// A producer dropped without ``close(timeout:)`` abandons its unsent records (their sends fail).
+    /// Closing blocks briefly, so close explicitly, off the cooperative pool.
     deinit { core.close(timeout: .zero) }
 
     /// Sends one record and returns where it was stored, once the broker has acknowledged it (per `acks`).

@@ -3,14 +3,14 @@ import CRdKafka
 extension EmbeddedKafkaCluster {
     /// The line commands ``execute(command:)`` understands, one per line of help text.
     public static let commandHelp: [String] = [
-        "bootstrap                              print the bootstrap servers",
-        "create-topic <topic> <partitions> [rf] create a topic",
-        "broker-down <id> | broker-up <id>      stop / restart a broker's listener",
-        "leader <topic> <partition> <broker>    move a partition's leadership (-1: none)",
-        "coordinator <group> <broker>           move a group's coordinator",
-        "errors <apiKey> <err>[,<err>...]       fail the next requests of an API (err: code or name)",
-        "clear-errors <apiKey>                  forget queued request errors",
-        "rtt <broker> <ms>                      delay a broker's responses",
+        "bootstrap: print the bootstrap servers",
+        "create-topic <topic> <partitions> [rf]: create a topic",
+        "broker-down <id>, broker-up <id>: stop / restart a broker's listener",
+        "leader <topic> <partition> <broker>: move a partition's leadership (-1: none)",
+        "coordinator <group> <broker>: move a group's coordinator",
+        "errors <apiKey> <err>[,<err>...]: fail the next requests of an API (err: code or name)",
+        "clear-errors <apiKey>: forget queued request errors",
+        "rtt <broker> <ms>: delay a broker's responses",
     ]
 
     /// Runs one fault-injection command line (see ``commandHelp``) and returns the reply line:

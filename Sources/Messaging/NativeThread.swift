@@ -103,12 +103,6 @@ final class HandleGate: @unchecked Sendable {
         while users > 0 { condition.wait() }
         condition.unlock()
     }
-
-    var isClosed: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return closed
-    }
 }
 
 /// A one-shot latch that threads can wait on.

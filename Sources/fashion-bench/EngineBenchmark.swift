@@ -29,8 +29,11 @@ struct EngineBenchmark: ParsableCommand {
     @Option(help: "Comma-separated thread counts.")
     var threads: String = "1,2"
 
-    @Option(help: "Images timed per configuration (cycling through the test set).")
+    @Option(help: "Images timed per measurement (cycling through the test set).")
     var images: Int = 20000
+
+    @Option(help: "Measurements per configuration, alternating between the engines; the best of each counts (the machine may be shared).")
+    var rounds: Int = 3
 
     @Option(help: "Images one worker runs together (EngineConfiguration.microBatch).")
     var microBatch: Int = EngineConfiguration().microBatch
@@ -62,20 +65,37 @@ struct EngineBenchmark: ParsableCommand {
             throw ValidationError("no Python with onnxruntime found; run `make bench` (creates bench/.venv), pass --python, or use --no-onnxruntime")
         }
 
+        guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
         let metadata = try ModelMetadata.load(from: modelDirectory.appendingPathComponent("metadata.json"))
-        var log = Output(json: json)
-        log.table("model \(metadata.name) \(metadata.version), \(images) images per configuration, micro-batch \(microBatch), \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
+        let log = Output(json: json)
+        var reference: OnnxruntimeServer?
+        if let pythonPath {
+            reference = try OnnxruntimeServer(python: pythonPath, script: ortScript, modelDirectory: modelDirectory, imagesFile: imagesFile)
+        }
+        defer { reference?.close() }
+        log.table("model \(metadata.name) \(metadata.version), \(images) images per measurement, best of \(rounds) alternating rounds, micro-batch \(microBatch), \(ProcessInfo.processInfo.activeProcessorCount) CPUs\(reference.map { ", onnxruntime \($0.version)" } ?? "")")
         log.table("batch  threads  fashiond img/s  onnxruntime img/s   ratio  GFLOP/s  RSS start -> end (MiB)")
         let overallStartRSS = BenchSupport.residentKiB()
         var worstRatio = Double.infinity
 
         for threadCount in threadCounts {
             for batch in batchSizes {
-                let measurement = try measure(modelDirectory: modelDirectory, batch: batch, threads: threadCount, dataset: dataset, profiling: false)
+                var measurement: Measurement?
                 var ortIPS: Double?
-                if let pythonPath {
-                    ortIPS = try runOnnxruntime(python: pythonPath, modelDirectory: modelDirectory, batch: batch, threads: threadCount)
+                for _ in 0..<rounds {
+                    let ours = try measure(modelDirectory: modelDirectory, batch: batch, threads: threadCount, dataset: dataset, profiling: false)
+                    if measurement == nil || ours.imagesPerSecond > measurement!.imagesPerSecond {
+                        let startRSS = measurement?.rssStartKiB ?? ours.rssStartKiB
+                        measurement = ours
+                        measurement!.rssStartKiB = startRSS
+                    }
+                    measurement!.rssEndKiB = ours.rssEndKiB
+                    if let reference {
+                        let theirs = try reference.measure(batch: batch, threads: threadCount, images: images)
+                        ortIPS = max(ortIPS ?? 0, theirs)
+                    }
                 }
+                guard let measurement else { continue }
                 let ratio = ortIPS.map { measurement.imagesPerSecond / $0 }
                 if let ratio, batch >= 32 { worstRatio = min(worstRatio, ratio) }
                 let gflops = Double(measurement.flopsPerImage) * measurement.imagesPerSecond / 1e9
@@ -166,23 +186,6 @@ struct EngineBenchmark: ParsableCommand {
         )
     }
 
-    private func runOnnxruntime(python: String, modelDirectory: URL, batch: Int, threads: Int) throws -> Double {
-        let arguments = [
-            ortScript,
-            "--model", modelDirectory.appendingPathComponent("model.onnx").path,
-            "--metadata", modelDirectory.appendingPathComponent("metadata.json").path,
-            "--images-file", imagesFile,
-            "--batch", String(batch), "--threads", String(threads), "--images", String(images),
-        ]
-        let result = try BenchSupport.run(python, arguments)
-        guard result.status == 0,
-              let object = try JSONSerialization.jsonObject(with: result.output) as? [String: Any],
-              let ips = object["ips"] as? Double else {
-            throw BenchSupport.BenchError(description: "\(python) \(ortScript) failed (exit \(result.status)); is onnxruntime installed in that Python?")
-        }
-        return ips
-    }
-
     private func resolvePython() -> String? {
         if let python { return python }
         let candidates = ["bench/.venv/bin/python", "/work/venv/bin/python"]
@@ -235,5 +238,65 @@ private struct Output {
     func record(_ object: [String: Any]) {
         guard json, let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// bench/engine_ort.py --serve: one Python process per run, asked for one measurement at a time.
+private final class OnnxruntimeServer {
+    private let process = Process()
+    private let requests = Pipe()
+    private let responses = Pipe()
+    private var buffer = Data()
+    private(set) var version = "?"
+
+    init(python: String, script: String, modelDirectory: URL, imagesFile: String) throws {
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [
+            script, "--serve",
+            "--model", modelDirectory.appendingPathComponent("model.onnx").path,
+            "--metadata", modelDirectory.appendingPathComponent("metadata.json").path,
+            "--images-file", imagesFile,
+        ]
+        process.standardInput = requests
+        process.standardOutput = responses
+        try process.run()
+        let ready = try readObject()
+        guard ready["ready"] as? Bool == true else {
+            throw BenchSupport.BenchError(description: "\(python) \(script) did not start; is onnxruntime installed in that Python?")
+        }
+        version = ready["onnxruntime_version"] as? String ?? "?"
+    }
+
+    func measure(batch: Int, threads: Int, images: Int) throws -> Double {
+        let request = "{\"batch\": \(batch), \"threads\": \(threads), \"images\": \(images)}\n"
+        requests.fileHandleForWriting.write(Data(request.utf8))
+        let response = try readObject()
+        guard let ips = response["ips"] as? Double else {
+            throw BenchSupport.BenchError(description: "onnxruntime measurement failed: \(response)")
+        }
+        return ips
+    }
+
+    func close() {
+        try? requests.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    private func readObject() throws -> [String: Any] {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[buffer.startIndex..<newline]
+                buffer = Data(buffer[buffer.index(after: newline)...])
+                guard let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                    throw BenchSupport.BenchError(description: "unexpected output from engine_ort.py")
+                }
+                return object
+            }
+            let chunk = responses.fileHandleForReading.availableData
+            if chunk.isEmpty {
+                throw BenchSupport.BenchError(description: "engine_ort.py exited early (see its error above); is onnxruntime installed in that Python?")
+            }
+            buffer.append(chunk)
+        }
     }
 }

@@ -11,7 +11,9 @@ struct FashionMockBroker: ParsableCommand {
         discussion: """
             Prints `bootstrap=<host:port,...>` on stdout once the cluster is up. Unless --no-commands is given, \
             reads fault-injection commands from stdin, one per line, and answers each with a line starting \
-            with `ok` or `error`. Commands: \(EmbeddedKafkaCluster.commandHelp.joined(separator: "; ")).
+            with `ok` or `error`. Commands:
+
+            \(EmbeddedKafkaCluster.commandHelp.map { "  " + $0 }.joined(separator: "\n"))
             """)
 
     @Option(help: "Number of brokers (ids 1...n).")

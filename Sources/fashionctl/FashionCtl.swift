@@ -67,11 +67,16 @@ struct FashionCtl: ParsableCommand {
             // --help, --version, --generate-completion-script: ArgumentParser prints them to stdout.
             exit(withError: error)
         }
-        let message = self.message(for: error)
-        let names = Set(configuration.subcommands.map { $0._commandName })
+        let message = self.message(for: error).isEmpty ? "invalid arguments" : self.message(for: error)
+        guard code == .validationFailure else {
+            Output.error(message)
+            Glibc.exit(ExitStatus.failure.rawValue)
+        }
+        // Point at the help of the subcommand that was used; every subcommand name is its type's name.
+        let names = Set(configuration.subcommands.map { String(describing: $0).lowercased() })
         let help = CommandLine.arguments.dropFirst().first(where: names.contains).map { "fashionctl \($0) --help" } ?? "fashionctl --help"
-        Output.error((message.isEmpty ? "invalid arguments" : message) + " (see '\(help)')")
-        Glibc.exit(code == .validationFailure ? ExitStatus.usage.rawValue : ExitStatus.failure.rawValue)
+        Output.error(message + " (see '\(help)')")
+        Glibc.exit(ExitStatus.usage.rawValue)
     }
 }
 

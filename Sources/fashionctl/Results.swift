@@ -43,15 +43,17 @@ struct Results: ParsableCommand {
 
     func run() throws {
         let client = global.client()
-        let print: (ResultLine) -> Void = { line in
+        let emit: (ResultLine) -> Void = { line in
             Output.line(json ? line.json : Format.resultLine(line.record))
         }
 
         guard follow else {
+            // fashiond reads limit=0 as 1; zero lines asked for is zero lines printed.
+            if count == 0 { return }
             let lines = after == nil
                 ? try client.resultLines(last: count ?? 10)
                 : try client.resultLines(after: after, limit: count)
-            lines.forEach(print)
+            lines.forEach(emit)
             return
         }
 
@@ -65,8 +67,8 @@ struct Results: ParsableCommand {
         defer { interrupt.cancel() }
 
         let end = after == nil
-            ? try client.followResultLines(last: count ?? 10, cancellation: cancellation) { print($0); return true }
-            : try client.followResultLines(after: after, cancellation: cancellation) { print($0); return true }
+            ? try client.followResultLines(last: count ?? 10, cancellation: cancellation) { emit($0); return true }
+            : try client.followResultLines(after: after, cancellation: cancellation) { emit($0); return true }
         if end == .endedByDaemon {
             throw CommandFailure(message: "fashiond closed the results stream (is it stopping or restarting?)", status: .unreachable)
         }

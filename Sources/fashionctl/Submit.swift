@@ -22,7 +22,7 @@ struct Submit: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: ArgumentHelp("Image files; '-' for standard input.", valueName: "file"), completion: .file())
-    var files: [String] = []
+    var files: [String]
 
     @Option(help: ArgumentHelp("Model to classify with (default: the daemon's default model).", valueName: "name"))
     var model: String?

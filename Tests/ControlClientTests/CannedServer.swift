@@ -50,9 +50,17 @@ final class CannedServer: Sendable {
 
     let directory: String
     let socketPath: String
-    private let listener: Int32
-    private let received = Mutex<[Request]>([])
-    private let finished = DispatchSemaphore(value: 0)
+    private let state: State
+
+    /// What the serving thread shares with the tests; kept apart so the server's deinit can run
+    /// (and remove its files) while the thread is still blocked in accept.
+    private final class State: Sendable {
+        let listener: Int32
+        let received = Mutex<[Request]>([])
+        let finished = DispatchSemaphore(value: 0)
+
+        init(listener: Int32) { self.listener = listener }
+    }
 
     /// Binds a fresh socket in a new temporary directory and serves `replies` in order on a thread.
     init(_ replies: [Reply]) throws {
@@ -60,22 +68,21 @@ final class CannedServer: Sendable {
         guard let created = mkdtemp(&template) else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         directory = String(cString: created)
         socketPath = directory + "/control.sock"
-        listener = try Self.listen(at: socketPath)
-
-        // The thread keeps the server alive until every scripted connection has been served.
-        let thread = Thread { [self] in serve(replies) }
+        let state = State(listener: try Self.listen(at: socketPath))
+        self.state = state
+        let thread = Thread { Self.serve(replies, state: state) }
         thread.start()
     }
 
-    private func serve(_ replies: [Reply]) {
+    private static func serve(_ replies: [Reply], state: State) {
         for reply in replies {
-            let connection = accept(listener, nil, nil)
+            let connection = accept(state.listener, nil, nil)
             guard connection >= 0 else { break }
-            let request = Self.readRequest(from: connection, includingBody: reply.readsBody)
-            received.withLock { $0.append(request) }
+            let request = readRequest(from: connection, includingBody: reply.readsBody)
+            state.received.withLock { $0.append(request) }
             for (index, piece) in reply.pieces.enumerated() {
                 if index > 0 { usleep(2_000) }
-                Self.writeAll(piece, to: connection)
+                writeAll(piece, to: connection)
             }
             if reply.holdsOpen {
                 var byte: UInt8 = 0
@@ -83,21 +90,23 @@ final class CannedServer: Sendable {
             }
             close(connection)
         }
-        finished.signal()
+        state.finished.signal()
     }
 
     deinit {
-        close(listener)
+        // shutdown wakes a thread blocked in accept (close alone would not); it then ends.
+        shutdown(state.listener, Int32(SHUT_RDWR))
+        close(state.listener)
         unlink(socketPath)
         rmdir(directory)
     }
 
     /// Requests received so far.
-    var requests: [Request] { received.withLock { $0 } }
+    var requests: [Request] { state.received.withLock { $0 } }
 
     /// Waits until every scripted connection has been served.
     func waitUntilFinished() {
-        finished.wait()
+        state.finished.wait()
     }
 
     private static func listen(at path: String) throws -> Int32 {

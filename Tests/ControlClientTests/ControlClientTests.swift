@@ -188,6 +188,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(request.requestLine == "GET /v1/status HTTP/1.1")
         #expect(request.header("Host") != nil)
         #expect(request.header("Connection") == "close")
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func modelsFromChunkedPieces() throws {
@@ -199,6 +200,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         let models = try ControlClient(socketPath: server.socketPath).models()
         #expect(models.models.map(\.name) == ["fashion-cnn"])
         #expect(models.models[0].isDefault)
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func submitSendsImageQueryAndSniffedContentType() throws {
@@ -213,6 +215,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(request.header("Content-Type") == "image/png")
         #expect(request.header("Content-Length") == String(image.count))
         #expect(request.body == image)
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func resultsSkipKeepAliveLinesAndKeepRawJSON() throws {
@@ -228,6 +231,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(received.map(\.record) == records)
         #expect(received.map(\.json) == lines)
         #expect(try #require(server.requests.first).requestLine == "GET /v1/results?last=3 HTTP/1.1")
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func followDeliversRecordsUntilTheDaemonEndsTheStream() throws {
@@ -241,6 +245,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(end == .endedByDaemon)
         #expect(seen == records)
         #expect(try #require(server.requests.first).requestLine == "GET /v1/results?after=9&follow=true HTTP/1.1")
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func followStopsWhenTheCallbackSaysSo() throws {
@@ -251,6 +256,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         let end = try ControlClient(socketPath: server.socketPath).followResults(last: 0) { seen.append($0.seq); return false }
         #expect(end == .stoppedByCaller)
         #expect(seen == [1])
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     /// The client blocks in poll on an open, silent stream; a cancel from another thread must wake it.
@@ -273,6 +279,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         let end = try ControlClient(socketPath: server.socketPath)
             .followResults(after: 0, deadline: .now + .milliseconds(50)) { _ in true }
         #expect(end == .deadlineReached)
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func followBrokenMidChunkIsConnectionLost() throws {
@@ -282,6 +289,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
             try ControlClient(socketPath: server.socketPath).followResults { _ in true }
         }
         #expect(error.kind == .connectionLost)
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func errorBodyBecomesApiErrorWithTheServersCode() throws {
@@ -295,6 +303,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(error.message == "no model named 'resnet'; see `fashionctl models`")
         #expect(!error.isRetryable)
         #expect(error.socketPath == server.socketPath)
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func errorWithoutJSONBodyStillNamesTheStatus() throws {
@@ -304,6 +313,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(error.message.contains("503"))
         #expect(error.message.contains("starting up"))
         #expect(error.isRetryable)
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     /// The daemon refuses an oversized upload after the head and closes; its answer must still win
@@ -316,6 +326,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
             try ControlClient(socketPath: server.socketPath).submit(image: image)
         }
         #expect(error.code == "payload_too_large")
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func malformedJSONIsAProtocolError() throws {
@@ -323,6 +334,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         let error = try #require(throws: ControlClientError.self) { try ControlClient(socketPath: server.socketPath).status() }
         #expect(error.kind == .protocolError)
         #expect(error.message.contains("missing field"))
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
     @Test func silentDaemonTimesOut() throws {
@@ -332,6 +344,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         }
         #expect(error.kind == .timeout)
         #expect(error.message.contains(server.socketPath))
+        server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 }
 
@@ -366,6 +379,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         let error = try #require(throws: ControlClientError.self) { try ControlClient(socketPath: stale).models() }
         #expect(error.kind == .daemonUnreachable)
         #expect(error.message.contains("nothing is listening on \(stale)"))
+        withExtendedLifetime(server) {}  // its directory holds the stale socket
     }
 
     @Test func overlongSocketPathIsRejectedClearly() throws {

@@ -62,7 +62,7 @@ struct ConfigurationTests {
         #expect(doc.contains(ConfigurationKeys.markdownReference()), "regenerate the table with `fashiond --config-reference`")
         // The commented default file parses back to the defaults.
         let toml = ConfigurationKeys.commentedTOML()
-        let uncommented = toml.split(separator: "\n").filter { $0.hasPrefix("#") && $0.contains(" = ") }.map { String($0.dropFirst()) }
+        let uncommented = toml.split(separator: "\n").filter { $0.hasPrefix("#") && !$0.hasPrefix("# ") && $0.contains(" = ") }.map { String($0.dropFirst()) }
         let file = try write(uncommented.filter { !$0.hasPrefix("state_dir") && !$0.hasPrefix("socket ") && !$0.hasPrefix("model_dir") }.joined(separator: "\n"))
         defer { unlink(file) }
         let parsed = try ConfigurationLoader(environment: [:], effectiveUserID: 0).load(configPath: file, overrides: [])

@@ -99,7 +99,8 @@ struct ExternalBrokerTests {
             let partitions = try restarted.status().partitions
             return partitions.count == 4 && partitions.allSatisfy { $0.lag == 0 }
         }
-        #expect(settled, "partitions did not settle at lag 0: \(try restarted.status().partitions)")
+        let partitions = try restarted.status().partitions
+        #expect(settled, "partitions did not settle at lag 0: \(partitions)")
         #expect(try restarted.records().count == total)
         // And it is alive: one more message is classified.
         let more = try run("/usr/bin/kcat", ["-b", broker.bootstrap, "-t", "fashion-images", "-P", "-p", "2", images.files[100]])

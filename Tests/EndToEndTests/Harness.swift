@@ -116,8 +116,8 @@ final class DaemonProcess: @unchecked Sendable {
     /// Starts the daemon and waits until its control socket answers.
     func start(timeout: TimeInterval = 60) throws {
         FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
+        let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        logHandle.seekToEndOfFile()
         process.executableURL = URL(fileURLWithPath: Paths.binary("fashiond"))
         process.arguments = ["--state-dir", stateDirectory, "--socket", socket, "--engine-threads", "2",
                              "--model-dir", Paths.packageRoot.appendingPathComponent("models").path] + arguments
@@ -125,8 +125,8 @@ final class DaemonProcess: @unchecked Sendable {
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "JOURNAL_STREAM")
         process.environment = env
-        process.standardOutput = log
-        process.standardError = log
+        process.standardOutput = logHandle
+        process.standardError = logHandle
         try process.run()
         let up = eventually(timeout: timeout) {
             guard process.isRunning else { return true }

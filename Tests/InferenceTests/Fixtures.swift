@@ -3,8 +3,9 @@ import Testing
 
 /// Locates repository files relative to this source file and loads the shared fixtures.
 enum Fixtures {
-    /// /…/Tests
-    static let testsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    /// /…/Tests (symlinks resolved, so a development package that links the sources in still
+    /// finds the repository's models).
+    static let testsDirectory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
     /// The repository root.
     static let repositoryRoot = testsDirectory.deletingLastPathComponent()
 

@@ -18,15 +18,6 @@ import Glibc
         let placements = try await produce(producer, count: 400, tag: "first")
         #expect(Set(placements.values.map(\.partition)) == [0, 1, 2, 3])
 
-        let delegate = RecordingDelegate()
-        let consumer = try KafkaGroupConsumer(
-            configuration: testConsumerConfiguration(cluster, group: "resume", reset: "error"), delegate: delegate)
-        try consumer.start()
-        // No committed offsets yet and auto.offset.reset=error: nothing may be delivered, errors are reported.
-        #expect(await eventually { delegate.errors.contains { $0.code == "kafka_auto_offset_reset" } })
-        #expect(delegate.count == 0)
-        try await blocking { consumer.stop() }
-
         let reader = RecordingDelegate()
         let first = try KafkaGroupConsumer(configuration: testConsumerConfiguration(cluster, group: "resume"), delegate: reader)
         try first.start()
@@ -80,6 +71,26 @@ import Glibc
         let expected = Set(more.values.map { "\($0.partition)/\($0.offset)" })
         #expect(Set(resumed.deliveries.map { "\($0.message.partition)/\($0.message.offset)" }) == expected)
         #expect(resumed.deliveries.allSatisfy { $0.message.offset >= committed[$0.message.topicPartition] ?? 0 })
+    }
+
+    @Test func withoutCommittedOffsetsResetErrorDeliversNothingAndSaysWhy() async throws {
+        let cluster = try EmbeddedKafkaCluster()
+        defer { cluster.shutdown() }
+        try cluster.createTopic("fashion-images", partitions: 4)
+        let producer = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+        defer { producer.close() }
+        _ = try await produce(producer, count: 20, tag: "unread")
+
+        let delegate = RecordingDelegate()
+        let consumer = try KafkaGroupConsumer(
+            configuration: testConsumerConfiguration(cluster, group: "fresh", reset: "error"), delegate: delegate)
+        try consumer.start()
+        // One report per partition: none has a committed offset and auto.offset.reset=error forbids guessing.
+        #expect(await eventually {
+            Set(delegate.errors.filter { $0.code == "kafka_auto_offset_reset" }.map(\.message)).count == 4
+        })
+        #expect(delegate.count == 0)
+        try await blocking { consumer.stop() }
     }
 
     @Test(arguments: ["cooperative-sticky", "range"])

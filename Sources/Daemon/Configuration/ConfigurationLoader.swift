@@ -107,7 +107,7 @@ extension ConfigurationKeys {
         for key in all {
             text += "\n# \(key.summary)\n# Default: \(key.defaultDescription)\n"
             let rendered = key.render(defaults)
-            let isNumber = Int(rendered) != nil
+            let isNumber = Int(rendered) != nil && !(rendered.hasPrefix("0") && rendered.count > 1)
             text += "#\(key.name) = \(isNumber ? rendered : "\"\(rendered)\"")\n"
         }
         return text

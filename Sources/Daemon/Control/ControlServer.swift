@@ -271,7 +271,7 @@ final class ControlServer: Service, Sendable {
     private func streamResults(_ request: Request, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
         let journal = backend.journal
         let follow = ["1", "true", "yes"].contains(request.query["follow"]?.lowercased() ?? "")
-        let limit = request.query["limit"].flatMap(Int.init).map { max(1, min($0, 100_000)) }
+        let limit = request.query["limit"].flatMap(Int.init).map { max(0, min($0, 100_000)) }
         var cursor: UInt64
         var initial: [JournalRecord]
         do {
@@ -282,7 +282,7 @@ final class ControlServer: Service, Sendable {
                 cursor = after
                 initial = try journal.records(after: after, limit: limit ?? (follow ? 1000 : 100_000))
             } else {
-                let last = request.query["last"].flatMap(Int.init) ?? (follow ? 0 : 10)
+                let last = request.query["last"].flatMap(Int.init) ?? 10
                 initial = last > 0 ? try journal.lastRecords(min(last, 100_000)) : []
                 cursor = initial.last?.sequence ?? journal.lastSequence
             }

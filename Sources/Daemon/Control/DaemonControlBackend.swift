@@ -1,7 +1,6 @@
 import Foundation
 import Journal
 import Logging
-import Messaging
 import NIOHTTP1
 import Shared
 
@@ -9,7 +8,7 @@ import Shared
 struct DaemonStatus: Sendable {
     let configuration: DaemonConfiguration
     let startedAt: Date
-    let kafka: KafkaBackend
+    let stream: any StreamBackend
     let models: ModelRegistry
     let stats: PipelineStats
     let health: HealthMonitor
@@ -20,8 +19,8 @@ struct DaemonStatus: Sendable {
         let (state, reasons) = health.summary()
         return StatusResponse(
             state: state, reasons: reasons, version: FashionDaemon.version, pid: getpid(),
-            uptimeSeconds: Date().timeIntervalSince(startedAt), backend: kafka.backendName, bootstrap: kafka.bootstrapServers,
-            topic: configuration.topic, groupID: configuration.groupID, partitions: kafka.partitionStatuses(),
+            uptimeSeconds: Date().timeIntervalSince(startedAt), backend: stream.backendName, bootstrap: stream.bootstrap,
+            topic: configuration.topic, groupID: configuration.groupID, partitions: stream.partitionStatuses(),
             defaultModel: models.defaultModelName, consumed: counters.consumed, predicted: counters.predicted,
             rejected: counters.rejected, imagesPerSecond: stats.imagesPerSecond(), meanBatchSize: stats.meanBatchSize(),
             journalDirectory: configuration.stateDirectory + "/journal", lastSeq: journal.lastSequence)
@@ -42,7 +41,7 @@ struct DaemonStatus: Sendable {
 struct DaemonControlBackend: ControlBackend {
     let statusSource: DaemonStatus
     let registry: ModelRegistry
-    let kafka: KafkaBackend
+    let stream: any StreamBackend
     let journal: ResultsJournal
     let configuration: DaemonConfiguration
     let logger: Logger
@@ -62,9 +61,11 @@ struct DaemonControlBackend: ControlBackend {
         }
         let id = requestID ?? UUID().uuidString.lowercased()
         do {
-            return try await kafka.publish(value: image, requestID: id, model: model, contentType: contentType)
-        } catch {
+            return try await stream.publish(value: image, requestID: id, model: model, contentType: contentType)
+        } catch let error as any FashionError {
             throw APIFailure(.serviceUnavailable, error.code, "publishing to \(configuration.topic) failed: \(error.message)", retryable: error.isRetryable)
+        } catch {
+            throw APIFailure(.serviceUnavailable, "publish_failed", "publishing to \(configuration.topic) failed: \(error)", retryable: true)
         }
     }
 

@@ -8,7 +8,7 @@ import Synchronization
 /// The Kafka side of the daemon: the group consumer feeding the pipeline, offset commits after the
 /// journal's fsync, the producer behind `fashionctl submit`, and (without brokers) the embedded
 /// development broker.
-final class KafkaBackend: PartitionConsumerDelegate, DurabilityListener, @unchecked Sendable {
+final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked Sendable {
     // @unchecked: every mutable property is only touched inside `progress`'s lock or set once in
     // start() before any other thread sees the object.
 
@@ -54,10 +54,11 @@ final class KafkaBackend: PartitionConsumerDelegate, DurabilityListener, @unchec
     }
 
     var backendName: String { embedded == nil ? "kafka" : "embedded-kafka" }
+    var bootstrap: String? { bootstrapServers.isEmpty ? nil : bootstrapServers }
 
     /// Starts the embedded broker if needed, makes sure the topic exists, starts producer and consumer.
     /// Blocking (broker round trips).
-    func start() throws(KafkaError) {
+    func start() throws {
         var consumerConfiguration = ConsumerConfiguration(bootstrapServers: configuration.brokers, groupID: configuration.groupID,
                                                           topic: configuration.topic)
         consumerConfiguration.assignmentStrategy = configuration.assignmentStrategy
@@ -92,7 +93,7 @@ final class KafkaBackend: PartitionConsumerDelegate, DurabilityListener, @unchec
     }
 
     /// Publishes one image for `fashionctl submit`.
-    func publish(value: [UInt8], requestID: String, model: String?, contentType: String?) async throws(KafkaError) -> SubmitResponse {
+    func publish(value: [UInt8], requestID: String, model: String?, contentType: String?) async throws -> SubmitResponse {
         guard let producer else { throw KafkaError(code: "not_started", message: "the Kafka producer is not running", isRetryable: true) }
         var headers = [
             KafkaMessageHeader(key: StreamContract.requestIDHeader, value: Array(requestID.utf8)),

@@ -17,7 +17,7 @@ struct StatusReporter: Service {
     func run() async throws {
         await readiness.wait()
         notifier.ready(status: status.line())
-        logger.notice("ready", metadata: ["backend": "\(status.kafka.backendName)", "bootstrap": "\(status.kafka.bootstrapServers)",
+        logger.notice("ready", metadata: ["backend": "\(status.stream.backendName)", "bootstrap": "\(status.stream.bootstrap ?? "-")",
                                           "socket": "\(status.configuration.socketPath)"])
         let watchdog = notifier.watchdogInterval
         // Ping at a third of the interval; declare a stall after most of it passed with work waiting.

@@ -352,7 +352,7 @@ struct GraphCompiler {
         let vertical = try window(input: height, kernel: kernelHeight, stride: strides[0], dilation: dilations[0], pads: (pads[0], pads[2]), autoPad: autoPad, ceilMode: false, axisName: "height", node)
         let horizontal = try window(input: width, kernel: kernelWidth, stride: strides[1], dilation: dilations[1], pads: (pads[1], pads[3]), autoPad: autoPad, ceilMode: false, axisName: "width", node)
 
-        var bias = [Float](repeating: 0, count: outChannels)
+        var bias: [Float]?
         if node.inputs.count == 3 && !node.inputs[2].isEmpty {
             let b = try floatConstant(node, 2, role: "bias")
             guard b.count == outChannels else {

@@ -29,6 +29,22 @@ enum GraphOptimizer {
             }
             if changed { continue }
 
+            // A convolution's activation moves behind the max pool that alone reads it (it then
+            // runs on a quarter of the data, inside the pool's loop).
+            for layer in graph.layers {
+                guard case .pool(var pool) = layer.operation, pool.kind == .max, pool.activation == .none,
+                      pool.padTop == 0, pool.padLeft == 0, pool.padBottom == 0, pool.padRight == 0,
+                      uses[layer.inputs[0]] == 1, let producerIndex = producer[layer.inputs[0]],
+                      case .convolution(var conv) = graph.layers[producerIndex].operation,
+                      conv.activation != .none, conv.activation.isNonDecreasing else { continue }
+                pool.activation = conv.activation
+                conv.activation = .none
+                layer.operation = .pool(pool)
+                graph.layers[producerIndex].operation = .convolution(conv)
+                changed = true
+            }
+            if changed { continue }
+
             // Dead layers: outputs nobody reads (for example a Shape's input chain that was folded).
             for (index, layer) in graph.layers.enumerated().reversed() {
                 if case .input = layer.operation { continue }
@@ -36,6 +52,26 @@ enum GraphOptimizer {
                     graph.layers.remove(at: index)
                     changed = true
                 }
+            }
+        }
+
+        // Last, so that the bias/activation deferral above has happened: a convolution read only by
+        // the pool right after it becomes one cache-blocked step.
+        var uses = [Int](repeating: 0, count: graph.activations.count)
+        for layer in graph.layers { for input in layer.inputs { uses[input] += 1 } }
+        uses[graph.outputActivation] += 1
+        var index = 1
+        while index < graph.layers.count {
+            let previous = graph.layers[index - 1], layer = graph.layers[index]
+            if case .convolution(let conv) = previous.operation, case .pool(let pool) = layer.operation,
+               layer.inputs == [previous.output], uses[previous.output] == 1 {
+                previous.operation = .convolutionPool(conv, pool)
+                previous.output = layer.output
+                previous.nodeName += "+" + layer.nodeName
+                previous.opType += "+" + layer.opType
+                graph.layers.remove(at: index)
+            } else {
+                index += 1
             }
         }
     }
@@ -47,7 +83,7 @@ enum GraphOptimizer {
             for row in 0..<conv.reductionLength {
                 for channel in 0..<conv.outChannels { conv.weights[row * conv.outChannels + channel] *= affine.scale[channel] }
             }
-            for channel in 0..<conv.outChannels { conv.bias[channel] = conv.bias[channel] * affine.scale[channel] + affine.shift[channel] }
+            conv.bias = (0..<conv.outChannels).map { (conv.bias?[$0] ?? 0) * affine.scale[$0] + affine.shift[$0] }
             conv.activation = affine.activation
             return .convolution(conv)
         case (.gemm(var gemm), .affine(let affine)) where gemm.activation == .none && affine.innerSize == 1 && affine.scale.count == gemm.outFeatures:

@@ -68,6 +68,15 @@ enum Activation: Equatable, Sendable {
     case tanh
     case clip(min: Float, max: Float)
 
+    /// Whether x <= y implies f(x) <= f(y), so the activation commutes with max pooling.
+    var isNonDecreasing: Bool {
+        switch self {
+        case .leakyRelu(let alpha): alpha >= 0
+        case .clip(let low, let high): low <= high
+        default: true
+        }
+    }
+
     var name: String {
         switch self {
         case .none: "Identity"
@@ -114,7 +123,7 @@ struct ConvolutionLayer {
     var dilationY: Int, dilationX: Int
     var padTop: Int, padLeft: Int
     var weights: [Float]
-    var bias: [Float]
+    var bias: [Float]?
     var activation: Activation
 
     var reductionLength: Int { kernelHeight * kernelWidth * inChannels }
@@ -134,6 +143,9 @@ struct PoolLayer {
     var dilationY: Int, dilationX: Int
     var padTop: Int, padLeft: Int, padBottom: Int, padRight: Int
     var countIncludePad: Bool
+    /// The producing convolution's activation, applied after pooling instead of before:
+    /// max(act(x)) = act(max(x)) for a non-decreasing act, and the pooled tensor is smaller.
+    var activation: Activation = .none
 }
 
 /// Y = X · W + bias over `rowsPerSample` rows per sample; W is [inFeatures][outFeatures].
@@ -160,6 +172,9 @@ enum LayerOperation {
     case input
     case convolution(ConvolutionLayer)
     case pool(PoolLayer)
+    /// A convolution whose output only a max/average pool reads, run together a few images at a
+    /// time so the convolution's output never leaves the core's L2 cache.
+    case convolutionPool(ConvolutionLayer, PoolLayer)
     case globalPool(kind: PoolKind, channels: Int, pixels: Int)
     case gemm(GemmLayer)
     case activation(Activation)

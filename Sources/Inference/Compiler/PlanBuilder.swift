@@ -1,9 +1,12 @@
+import Foundation
 /// Assigns arena memory to a compiled graph and produces the `ExecutionPlan`.
 enum PlanBuilder {
-    /// Largest im2col buffer (floats) one convolution may use; its images are processed in groups
-    /// that fit. 4 MiB keeps the buffer in this machine's L3 slice while a group still holds enough
-    /// rows for sgemm to run at full speed.
-    static let im2colBudget = 1 << 20
+    /// Floats of per-group working set (im2col rows, plus the convolution output when a pool
+    /// follows) a convolution may use; its images are processed in groups that fit. 256 KiB keeps
+    /// the group in the core's 512 KiB L2. sgemm's per-image cost is flat in the group size for
+    /// these shapes (measured: conv2 55-57 us/image for groups of 1 to 16 images), so small
+    /// groups cost nothing and save the cache misses of re-reading a 1-2 MiB buffer.
+    static let groupBudget = Int(String(cString: getenv("FASHION_GROUP_BUDGET") ?? strdup("65536"))) ?? 65536
     static let alignment = 16
 
     static func build(_ graph: CompiledGraph, capacity: Int, inputTable: [Float]) -> ExecutionPlan {
@@ -81,17 +84,34 @@ enum PlanBuilder {
             switch layer.operation {
             case .input:
                 kernel = .input(output: buffer(layer.output))
+            case .convolution(let conv) where WinogradConvolution.applies(to: conv):
+                flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
+                let winograd = WinogradConvolution(conv, pool: nil)
+                let group = winogradGroup(winograd, capacity: capacity)
+                scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
+                kernel = .winograd(winograd, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset, groupImages: group)
+            case .convolutionPool(let conv, let pool) where WinogradConvolution.applies(to: conv) && WinogradConvolution.canFuse(pool):
+                flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
+                let winograd = WinogradConvolution(conv, pool: pool)
+                let group = winogradGroup(winograd, capacity: capacity)
+                scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
+                kernel = .winograd(winograd, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset, groupImages: group)
             case .convolution(let conv):
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
-                if conv.inChannels == 1 && !conv.isPointwise {
-                    kernel = .convolutionSingleChannel(conv, input: buffer(layer.inputs[0]), output: buffer(layer.output))
-                } else {
-                    let rowFloats = pixels * conv.reductionLength
-                    let group = conv.isPointwise ? capacity : max(1, min(capacity, im2colBudget / max(rowFloats, 1)))
-                    if !conv.isPointwise { scratchSize = max(scratchSize, group * rowFloats) }
-                    kernel = .convolution(conv, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset, groupImages: group)
-                }
+                let rowFloats = conv.isPointwise ? 0 : pixels * conv.reductionLength
+                let group = conv.isPointwise ? capacity : max(1, min(capacity, groupBudget / max(rowFloats, 1)))
+                scratchSize = max(scratchSize, group * rowFloats)
+                kernel = .convolution(conv, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset, groupImages: group)
+            case .convolutionPool(let conv, let pool):
+                let pixels = conv.outHeight * conv.outWidth
+                flops = 2 * pixels * conv.outChannels * conv.reductionLength
+                let rowFloats = conv.isPointwise ? 0 : pixels * conv.reductionLength
+                let convolutionFloats = align(pixels * conv.outChannels)
+                let group = max(1, min(capacity, groupBudget / max(rowFloats + convolutionFloats, 1)))
+                // Scratch holds the group's convolution output, then its im2col rows.
+                scratchSize = max(scratchSize, group * convolutionFloats + group * rowFloats)
+                kernel = .convolutionPool(conv, pool, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset, groupImages: group)
             case .pool(let pool):
                 kernel = .pool(pool, input: buffer(layer.inputs[0]), output: buffer(layer.output))
             case .globalPool(let kind, let channels, let pixels):
@@ -129,6 +149,13 @@ enum PlanBuilder {
             outputSize: activations[graph.outputActivation].elementCount,
             inputTable: inputTable
         )
+    }
+
+    /// Images per Winograd group: enough tiles (GEMM rows) for sgemm to run efficiently.
+    static let winogradRows = Int(String(cString: getenv("FASHION_WINO_ROWS") ?? strdup("128"))) ?? 128
+
+    private static func winogradGroup(_ winograd: WinogradConvolution, capacity: Int) -> Int {
+        max(1, min(capacity, (winogradRows + winograd.tilesPerImage - 1) / winograd.tilesPerImage))
     }
 
     private static func align(_ count: Int) -> Int { (count + alignment - 1) / alignment * alignment }

@@ -27,8 +27,11 @@ struct ExecutionPlan: Sendable {
     enum Kernel: Sendable {
         case input(output: Buffer)
         case convolution(ConvolutionLayer, input: Buffer, output: Buffer, scratch: Int, groupImages: Int)
-        case convolutionSingleChannel(ConvolutionLayer, input: Buffer, output: Buffer)
         case pool(PoolLayer, input: Buffer, output: Buffer)
+        /// Winograd convolution (optionally with its max pool fused), `groupImages` at a time.
+        case winograd(WinogradConvolution, input: Buffer, output: Buffer, scratch: Int, groupImages: Int)
+        /// `scratch` holds `groupImages` convolution outputs followed by their im2col rows.
+        case convolutionPool(ConvolutionLayer, PoolLayer, input: Buffer, output: Buffer, scratch: Int, groupImages: Int)
         case globalPool(kind: PoolKind, channels: Int, pixels: Int, input: Buffer, output: Buffer)
         case gemm(GemmLayer, input: Buffer, output: Buffer)
         case activation(Activation, input: Buffer, output: Buffer)
@@ -69,14 +72,48 @@ struct ExecutionPlan: Sendable {
                 started = finished
             }
         }
-        logits.update(from: output.pointer(arena), count: images * outputSize)
+        memcpy(logits, output.pointer(arena), images &* outputSize &* 4)
     }
 
+    /// This thread's CPU time: per-layer profiles should not charge a layer for the time the
+    /// thread spent preempted (the machine is shared).
     @inline(__always)
     static func now() -> UInt64 {
         var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
         return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+    }
+
+    /// im2col (unless pointwise) + one sgemm (onto the bias) + the activation for `images` images.
+    @inline(__always)
+    private func convolve(_ layer: ConvolutionLayer, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int, column: UnsafeMutablePointer<Float>) {
+        let rows = images &* layer.outHeight &* layer.outWidth
+        layer.weights.withUnsafeBufferPointer { weights in
+            withOptionalPointer(layer.bias) { bias in
+                let w = weights.baseAddress.unsafelyUnwrapped
+                if layer.isPointwise {
+                    Kernels.matrixMultiply(input, w, output, m: rows, n: layer.outChannels, k: layer.inChannels, bias: bias)
+                } else {
+                    Kernels.im2col(layer, input: input, images: images, column: column)
+                    Kernels.matrixMultiply(column, w, output, m: rows, n: layer.outChannels, k: layer.reductionLength, bias: bias)
+                }
+            }
+        }
+        if layer.activation != .none {
+            Kernels.apply(layer.activation, output, output, count: rows &* layer.outChannels)
+        }
+    }
+
+    @inline(__always)
+    private func pool(_ layer: PoolLayer, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
+        let isSimple = layer.kind == .max && layer.kernelHeight == 2 && layer.kernelWidth == 2 && layer.strideY == 2 && layer.strideX == 2
+            && layer.dilationY == 1 && layer.dilationX == 1 && layer.padTop == 0 && layer.padLeft == 0
+            && layer.outHeight &* 2 <= layer.inHeight && layer.outWidth &* 2 <= layer.inWidth
+        if isSimple {
+            Kernels.maxPool2x2(layer, input: input, output: output, images: images)
+        } else {
+            Kernels.pool(layer, input: input, output: output, images: images)
+        }
     }
 
     private func execute(_ kernel: Kernel, images n: Int, pixels: UnsafePointer<UInt8>, arena: UnsafeMutablePointer<Float>) {
@@ -85,70 +122,58 @@ struct ExecutionPlan: Sendable {
             let target = output.pointer(arena)
             inputTable.withUnsafeBufferPointer { table in
                 let lookup = table.baseAddress.unsafelyUnwrapped
-                for i in 0..<(n * output.sampleSize) { target[i] = lookup[Int(pixels[i])] }
+                let count = n &* output.sampleSize
+                var i = 0
+                while i < count {
+                    target[i] = lookup[Int(pixels[i])]
+                    i &+= 1
+                }
             }
 
         case .convolution(let layer, let input, let output, let scratch, let groupImages):
-            let pixelsPerImage = layer.outHeight * layer.outWidth
-            layer.weights.withUnsafeBufferPointer { weights in
-                layer.bias.withUnsafeBufferPointer { bias in
-                    let w = weights.baseAddress.unsafelyUnwrapped
-                    let b = bias.baseAddress.unsafelyUnwrapped
-                    var first = 0
-                    while first < n {
-                        let count = min(groupImages, n - first)
-                        let source = input.pointer(arena) + first * input.sampleSize
-                        let target = output.pointer(arena) + first * output.sampleSize
-                        let rows = count * pixelsPerImage
-                        if layer.isPointwise {
-                            Kernels.matrixMultiply(source, w, target, m: rows, n: layer.outChannels, k: layer.inChannels)
-                        } else {
-                            let column = arena + scratch
-                            Kernels.im2col(layer, input: source, images: count, column: column)
-                            Kernels.matrixMultiply(column, w, target, m: rows, n: layer.outChannels, k: layer.reductionLength)
-                        }
-                        Kernels.biasActivation(target, rows: rows, columns: layer.outChannels, bias: b, activation: layer.activation)
-                        first += count
-                    }
-                }
+            var first = 0
+            while first < n {
+                let count = min(groupImages, n &- first)
+                convolve(layer, input: input.pointer(arena) + first &* input.sampleSize, output: output.pointer(arena) + first &* output.sampleSize, images: count, column: arena + scratch)
+                first &+= count
             }
 
-        case .convolutionSingleChannel(let layer, let input, let output):
-            layer.weights.withUnsafeBufferPointer { weights in
-                layer.bias.withUnsafeBufferPointer { bias in
-                    let target = output.pointer(arena)
-                    Kernels.convolveSingleChannel(layer, weights: weights.baseAddress.unsafelyUnwrapped, bias: bias.baseAddress.unsafelyUnwrapped, input: input.pointer(arena), output: target, images: n)
-                    if layer.activation != .none {
-                        Kernels.apply(layer.activation, target, target, count: n * output.sampleSize)
-                    }
-                }
+        case .convolutionPool(let layer, let pool, let input, let output, let scratch, let groupImages):
+            let convolutionFloats = (layer.outHeight &* layer.outWidth &* layer.outChannels &+ PlanBuilder.alignment &- 1) / PlanBuilder.alignment &* PlanBuilder.alignment
+            let convolved = arena + scratch
+            let column = convolved + groupImages &* convolutionFloats
+            var first = 0
+            while first < n {
+                let count = min(groupImages, n &- first)
+                convolve(layer, input: input.pointer(arena) + first &* input.sampleSize, output: convolved, images: count, column: column)
+                self.pool(pool, input: convolved, output: output.pointer(arena) + first &* output.sampleSize, images: count)
+                first &+= count
+            }
+
+        case .winograd(let layer, let input, let output, let scratch, let groupImages):
+            var first = 0
+            while first < n {
+                let count = min(groupImages, n &- first)
+                layer.run(input: input.pointer(arena) + first &* input.sampleSize, output: output.pointer(arena) + first &* output.sampleSize, images: count, scratch: arena + scratch)
+                first &+= count
             }
 
         case .pool(let layer, let input, let output):
-            let isSimple = layer.kind == .max && layer.kernelHeight == 2 && layer.kernelWidth == 2 && layer.strideY == 2 && layer.strideX == 2
-                && layer.dilationY == 1 && layer.dilationX == 1 && layer.padTop == 0 && layer.padLeft == 0
-                && layer.outHeight * 2 <= layer.inHeight && layer.outWidth * 2 <= layer.inWidth
-            if isSimple {
-                Kernels.maxPool2x2(layer, input: input.pointer(arena), output: output.pointer(arena), images: n)
-            } else {
-                Kernels.pool(layer, input: input.pointer(arena), output: output.pointer(arena), images: n)
-            }
+            self.pool(layer, input: input.pointer(arena), output: output.pointer(arena), images: n)
 
         case .globalPool(let kind, let channels, let pixels, let input, let output):
             Kernels.globalPool(kind: kind, channels: channels, pixels: pixels, input: input.pointer(arena), output: output.pointer(arena), images: n)
 
         case .gemm(let layer, let input, let output):
-            let rows = n * layer.rowsPerSample
+            let rows = n &* layer.rowsPerSample
+            let target = output.pointer(arena)
             layer.weights.withUnsafeBufferPointer { weights in
-                let target = output.pointer(arena)
-                Kernels.matrixMultiply(input.pointer(arena), weights.baseAddress.unsafelyUnwrapped, target, m: rows, n: layer.outFeatures, k: layer.inFeatures)
-                if let bias = layer.bias {
-                    bias.withUnsafeBufferPointer { bias in
-                        Kernels.biasActivation(target, rows: rows, columns: layer.outFeatures, bias: bias.baseAddress, activation: layer.activation)
-                    }
-                } else {
-                    Kernels.biasActivation(target, rows: rows, columns: layer.outFeatures, bias: nil, activation: layer.activation)
+                withOptionalPointer(layer.bias) { bias in
+                    Kernels.matrixMultiply(input.pointer(arena), weights.baseAddress.unsafelyUnwrapped, target, m: rows, n: layer.outFeatures, k: layer.inFeatures, bias: bias)
                 }
+            }
+            if layer.activation != .none {
+                Kernels.apply(layer.activation, target, target, count: rows &* layer.outFeatures)
             }
 
         case .activation(let activation, let input, let output):
@@ -171,7 +196,11 @@ struct ExecutionPlan: Sendable {
                         let x = a.pointer(arena) + image * a.sampleSize
                         let y = b.pointer(arena) + image * b.sampleSize
                         let target = output.pointer(arena) + image * output.sampleSize
-                        for i in 0..<output.sampleSize { target[i] = op.apply(x[Int(tableA[i])], y[Int(tableB[i])]) }
+                        var i = 0
+                        while i < output.sampleSize {
+                            target[i] = op.apply(x[Int(tableA[i])], y[Int(tableB[i])])
+                            i &+= 1
+                        }
                     }
                 }
             }
@@ -195,7 +224,11 @@ struct ExecutionPlan: Sendable {
                 for image in 0..<n {
                     let source = input.pointer(arena) + image * input.sampleSize
                     let target = output.pointer(arena) + image * output.sampleSize
-                    for i in 0..<output.sampleSize { target[i] = source[Int(table[i])] }
+                    var i = 0
+                    while i < output.sampleSize {
+                        target[i] = source[Int(table[i])]
+                        i &+= 1
+                    }
                 }
             }
 
@@ -208,11 +241,18 @@ struct ExecutionPlan: Sendable {
                 for row in 0..<outer {
                     for (index, input) in inputs.enumerated() {
                         let chunk = chunks[index]
-                        target.update(from: input.pointer(arena) + image * input.sampleSize + row * chunk, count: chunk)
+                        memcpy(target, input.pointer(arena) + image * input.sampleSize + row * chunk, chunk &* 4)
                         target += chunk
                     }
                 }
             }
         }
     }
+}
+
+/// Calls `body` with a pointer to the array's elements, or nil for a nil array.
+@inline(__always)
+private func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }

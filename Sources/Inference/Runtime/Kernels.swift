@@ -4,80 +4,114 @@ import Foundation
 /// The compute kernels. All work on `n` samples stored back to back (sample stride = the
 /// activation's per-sample element count) and never allocate.
 ///
-/// Matrix products go to OpenBLAS `cblas_sgemm`, single-threaded (each engine worker calls it for
-/// its own micro-batch; see `WorkerPool`). Measured on this machine (AMD EPYC Zen 3, AVX2/FMA,
-/// OpenBLAS 0.3.21 Haswell kernels), sgemm sustains ~55-65 GFLOP/s per core on the conv2/fc1
-/// shapes of the fashion-cnn model (M = 16 images x 121 pixels, N = 64, K = 288), which no
-/// hand-written Swift SIMD kernel we tried came close to, so everything around it (im2col, bias +
-/// activation epilogues, pooling) is plain loops over contiguous channels that the compiler
-/// vectorises in release builds.
+/// Choice of kernels, measured on this project's machines (AMD EPYC Zen 3, 2 cores, AVX2/FMA;
+/// OpenBLAS 0.3.21 with runtime CPU dispatch; Swift compiles for baseline x86-64, i.e. SSE2
+/// without FMA), per 16-image micro-batch of the fashion-cnn shapes, thread CPU time:
+/// - Every convolution is im2col + one `cblas_sgemm` over the whole micro-batch. conv2
+///   (M = 16x121, N = 64, K = 288) runs at ~72 GFLOP/s. For the single-channel first layer
+///   (K = 9) sgemm reaches ~22 GFLOP/s, 17 us/image; a direct Swift kernel with explicit
+///   `SIMD8<Float>` accumulators was no faster (17 us/image: without FMA/AVX in baseline codegen it
+///   is 2 SSE mul+add per 8 lanes), a scalar direct kernel was 2.2x slower, and
+///   `SIMD8.addingProduct` is emulated in software without FMA (40x slower). So there is one
+///   convolution path, and it is also fast in debug builds, where the tests run.
+/// - A fully connected layer on a single row uses `cblas_sgemv` (24 GFLOP/s vs 5.8 for sgemm with
+///   M = 1, 1600x128 weights).
+/// - Everything else (im2col copies, bias + activation, pooling) is `while` loops over contiguous
+///   channels: they vectorise in release builds and, unlike `for`-in loops and the generic
+///   `max`, stay within 2-3 ns per element in unoptimised debug builds (for-in + max: 10 ns).
 enum Kernels {
     // MARK: Matrix product
 
-    /// C[m x n] = A[m x k] · B[k x n], all row-major and densely packed (leading dimensions k, n, n).
-    @inline(__always)
-    static func matrixMultiply(
-        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-        m: Int, n: Int, k: Int, lda: Int? = nil
-    ) {
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans,
-            Int32(m), Int32(n), Int32(k),
-            1, a, Int32(lda ?? k), b, Int32(n),
-            0, c, Int32(n)
-        )
+    /// C[m x n] = bias + A[m x k] · B[k x n], all row-major and densely packed.
+    ///
+    /// C is filled with the bias (or zeros) first and the product accumulated onto it (beta 1):
+    /// OpenBLAS's own beta = 0 pass over C is slower than our row copies (measured for the
+    /// 16-image conv1 GEMM, M = 10816, N = 32, K = 9: 231 us with beta 0, 160 us with fill +
+    /// beta 1; conv2: 871 vs 839 us) and this way the bias costs nothing extra.
+    static func matrixMultiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, bias: UnsafePointer<Float>?) {
+        if let bias {
+            var row = 0
+            while row < m {
+                memcpy(c + row &* n, bias, n &* 4)
+                row &+= 1
+            }
+        } else {
+            memset(c, 0, m &* n &* 4)
+        }
+        if m == 1 {
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(n), a, 1, 1, c, 1)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 1, c, Int32(n))
+        }
     }
 
     // MARK: Epilogues
 
-    /// rows x columns, in place: x = activation(x + bias[column]).
+    /// In place over `rows` x `columns`: x = activation(x + bias[column]).
     static func biasActivation(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>?, activation: Activation) {
-        switch activation {
-        case .none:
-            guard let bias else { return }
-            for row in 0..<rows {
-                let p = data + row * columns
-                for c in 0..<columns { p[c] += bias[c] }
-            }
-        case .relu:
-            if let bias {
-                for row in 0..<rows {
-                    let p = data + row * columns
-                    for c in 0..<columns { p[c] = max(p[c] + bias[c], 0) }
+        if let bias {
+            if case .relu = activation {
+                var row = 0
+                while row < rows {
+                    let p = data + row &* columns
+                    var c = 0
+                    while c < columns {
+                        let value = p[c] + bias[c]
+                        p[c] = value > 0 ? value : 0
+                        c &+= 1
+                    }
+                    row &+= 1
                 }
-            } else {
-                let count = rows * columns
-                for i in 0..<count { data[i] = max(data[i], 0) }
+                return
             }
-        default:
-            if let bias {
-                for row in 0..<rows {
-                    let p = data + row * columns
-                    for c in 0..<columns { p[c] += bias[c] }
+            var row = 0
+            while row < rows {
+                let p = data + row &* columns
+                var c = 0
+                while c < columns {
+                    p[c] += bias[c]
+                    c &+= 1
                 }
+                row &+= 1
             }
-            apply(activation, data, data, count: rows * columns)
         }
+        apply(activation, data, data, count: rows &* columns)
     }
 
     /// output[i] = activation(input[i]); input and output may be the same buffer.
     static func apply(_ activation: Activation, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
         switch activation {
         case .none:
-            if UnsafePointer(output) != input { output.update(from: input, count: count) }
+            if UnsafePointer(output) != input { memcpy(output, input, count &* 4) }
         case .relu:
-            for i in 0..<count { output[i] = max(input[i], 0) }
+            while i < count {
+                let x = input[i]
+                output[i] = x > 0 ? x : 0
+                i &+= 1
+            }
         case .leakyRelu(let alpha):
-            for i in 0..<count {
+            while i < count {
                 let x = input[i]
                 output[i] = x >= 0 ? x : x * alpha
+                i &+= 1
             }
         case .sigmoid:
-            for i in 0..<count { output[i] = 1 / (1 + expf(-input[i])) }
+            while i < count {
+                output[i] = 1 / (1 + expf(-input[i]))
+                i &+= 1
+            }
         case .tanh:
-            for i in 0..<count { output[i] = tanhf(input[i]) }
+            while i < count {
+                output[i] = tanhf(input[i])
+                i &+= 1
+            }
         case .clip(let low, let high):
-            for i in 0..<count { output[i] = min(max(input[i], low), high) }
+            while i < count {
+                let x = input[i]
+                output[i] = x < low ? low : (x > high ? high : x)
+                i &+= 1
+            }
         }
     }
 
@@ -88,177 +122,232 @@ enum Kernels {
     /// computes every output pixel of every image at once.
     static func im2col(_ layer: ConvolutionLayer, input: UnsafePointer<Float>, images: Int, column: UnsafeMutablePointer<Float>) {
         let channels = layer.inChannels
-        let (height, width) = (layer.inHeight, layer.inWidth)
-        let rowLength = layer.reductionLength
-        let kernelRun = layer.kernelWidth * channels
-        let imageSize = height * width * channels
+        let height = layer.inHeight, width = layer.inWidth
+        let kernelWidth = layer.kernelWidth
+        let kernelRun = kernelWidth &* channels
+        let imageSize = height &* width &* channels
         var row = column
-        for image in 0..<images {
-            let source = input + image * imageSize
-            for oy in 0..<layer.outHeight {
-                let y0 = oy * layer.strideY - layer.padTop
-                for ox in 0..<layer.outWidth {
-                    let x0 = ox * layer.strideX - layer.padLeft
+        var image = 0
+        while image < images {
+            let source = input + image &* imageSize
+            var oy = 0
+            while oy < layer.outHeight {
+                let y0 = oy &* layer.strideY &- layer.padTop
+                var ox = 0
+                while ox < layer.outWidth {
+                    let x0 = ox &* layer.strideX &- layer.padLeft
+                    let rowFits = layer.dilationX == 1 && x0 >= 0 && x0 &+ kernelWidth <= width
                     var target = row
-                    for ky in 0..<layer.kernelHeight {
-                        let y = y0 + ky * layer.dilationY
+                    var ky = 0
+                    while ky < layer.kernelHeight {
+                        let y = y0 &+ ky &* layer.dilationY
                         if y < 0 || y >= height {
-                            target.update(repeating: 0, count: kernelRun)
-                        } else if layer.dilationX == 1 && x0 >= 0 && x0 + layer.kernelWidth <= width {
-                            copy(source + (y * width + x0) * channels, target, count: kernelRun)
+                            memset(target, 0, kernelRun &* 4)
+                        } else if rowFits {
+                            copy(source + (y &* width &+ x0) &* channels, target, count: kernelRun)
                         } else {
-                            for kx in 0..<layer.kernelWidth {
-                                let x = x0 + kx * layer.dilationX
+                            var kx = 0
+                            while kx < kernelWidth {
+                                let x = x0 &+ kx &* layer.dilationX
                                 if x < 0 || x >= width {
-                                    (target + kx * channels).update(repeating: 0, count: channels)
+                                    memset(target + kx &* channels, 0, channels &* 4)
                                 } else {
-                                    copy(source + (y * width + x) * channels, target + kx * channels, count: channels)
+                                    copy(source + (y &* width &+ x) &* channels, target + kx &* channels, count: channels)
                                 }
+                                kx &+= 1
                             }
                         }
                         target += kernelRun
+                        ky &+= 1
                     }
-                    row += rowLength
+                    row += layer.reductionLength
+                    ox &+= 1
                 }
+                oy &+= 1
             }
+            image &+= 1
         }
     }
 
     @inline(__always)
     private static func copy(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, count: Int) {
-        // memcpy's call overhead dominates for the short runs of thin layers (3 floats for a 3x3
-        // kernel on one channel), so short runs are copied inline.
+        // The call overhead of memcpy dominates for the short runs of thin layers (3 floats for a
+        // 3x3 kernel on one channel), so short runs are copied inline.
         if count <= 8 {
-            for i in 0..<count { target[i] = source[i] }
-        } else {
-            target.update(from: source, count: count)
-        }
-    }
-
-    /// Direct convolution for single-channel inputs (the first layer): each output pixel is
-    /// kH*kW broadcasts times a weight row, accumulated over all output channels at once.
-    /// Measured against im2col+sgemm on the 28x28x1 -> 26x26x32 layer: 2.1x faster at 16 images,
-    /// because sgemm with K = 9 spends most of its time packing.
-    static func convolveSingleChannel(_ layer: ConvolutionLayer, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
-        let (height, width) = (layer.inHeight, layer.inWidth)
-        let outChannels = layer.outChannels
-        let imageSize = height * width
-        let outputImageSize = layer.outHeight * layer.outWidth * outChannels
-        for image in 0..<images {
-            let source = input + image * imageSize
-            var target = output + image * outputImageSize
-            for oy in 0..<layer.outHeight {
-                let y0 = oy * layer.strideY - layer.padTop
-                for ox in 0..<layer.outWidth {
-                    let x0 = ox * layer.strideX - layer.padLeft
-                    for m in 0..<outChannels { target[m] = bias[m] }
-                    for ky in 0..<layer.kernelHeight {
-                        let y = y0 + ky * layer.dilationY
-                        if y < 0 || y >= height { continue }
-                        for kx in 0..<layer.kernelWidth {
-                            let x = x0 + kx * layer.dilationX
-                            if x < 0 || x >= width { continue }
-                            let value = source[y * width + x]
-                            let w = weights + (ky * layer.kernelWidth + kx) * outChannels
-                            for m in 0..<outChannels { target[m] += value * w[m] }
-                        }
-                    }
-                    target += outChannels
-                }
+            var i = 0
+            while i < count {
+                target[i] = source[i]
+                i &+= 1
             }
+        } else {
+            memcpy(target, source, count &* 4)
         }
     }
 
     // MARK: Pooling
 
+    /// Max or average pooling, channels-last, followed by the layer's (deferred) bias and activation.
     static func pool(_ layer: PoolLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
         let channels = layer.channels
-        let (height, width) = (layer.inHeight, layer.inWidth)
-        let inputImageSize = height * width * channels
+        let height = layer.inHeight, width = layer.inWidth
+        let inputImageSize = height &* width &* channels
+        let isMax = layer.kind == .max
         var target = output
-        for image in 0..<images {
-            let source = input + image * inputImageSize
-            for oy in 0..<layer.outHeight {
-                let y0 = oy * layer.strideY - layer.padTop
-                for ox in 0..<layer.outWidth {
-                    let x0 = ox * layer.strideX - layer.padLeft
+        var image = 0
+        while image < images {
+            let source = input + image &* inputImageSize
+            var oy = 0
+            while oy < layer.outHeight {
+                let y0 = oy &* layer.strideY &- layer.padTop
+                var ox = 0
+                while ox < layer.outWidth {
+                    let x0 = ox &* layer.strideX &- layer.padLeft
                     var counted = 0
                     var paddedCount = 0
-                    if layer.kind == .max {
-                        for c in 0..<channels { target[c] = -.infinity }
-                    } else {
-                        for c in 0..<channels { target[c] = 0 }
+                    var c = 0
+                    let initial: Float = isMax ? -.infinity : 0
+                    while c < channels {
+                        target[c] = initial
+                        c &+= 1
                     }
-                    for ky in 0..<layer.kernelHeight {
-                        let y = y0 + ky * layer.dilationY
-                        let rowInPadding = y >= -layer.padTop && y < height + layer.padBottom
-                        for kx in 0..<layer.kernelWidth {
-                            let x = x0 + kx * layer.dilationX
-                            if rowInPadding && x >= -layer.padLeft && x < width + layer.padRight { paddedCount += 1 }
-                            if y < 0 || y >= height || x < 0 || x >= width { continue }
-                            counted += 1
-                            let p = source + (y * width + x) * channels
-                            if layer.kind == .max {
-                                for c in 0..<channels { target[c] = max(target[c], p[c]) }
-                            } else {
-                                for c in 0..<channels { target[c] += p[c] }
+                    var ky = 0
+                    while ky < layer.kernelHeight {
+                        let y = y0 &+ ky &* layer.dilationY
+                        let rowInPadding = y >= -layer.padTop && y < height &+ layer.padBottom
+                        var kx = 0
+                        while kx < layer.kernelWidth {
+                            let x = x0 &+ kx &* layer.dilationX
+                            if rowInPadding && x >= -layer.padLeft && x < width &+ layer.padRight { paddedCount &+= 1 }
+                            if y >= 0 && y < height && x >= 0 && x < width {
+                                counted &+= 1
+                                let p = source + (y &* width &+ x) &* channels
+                                c = 0
+                                if isMax {
+                                    while c < channels {
+                                        let value = p[c]
+                                        if value > target[c] { target[c] = value }
+                                        c &+= 1
+                                    }
+                                } else {
+                                    while c < channels {
+                                        target[c] += p[c]
+                                        c &+= 1
+                                    }
+                                }
                             }
+                            kx &+= 1
                         }
+                        ky &+= 1
                     }
-                    if layer.kind == .average {
+                    if !isMax {
                         let divisor = layer.countIncludePad ? paddedCount : counted
                         let scale: Float = divisor > 0 ? 1 / Float(divisor) : 0
-                        for c in 0..<channels { target[c] *= scale }
+                        c = 0
+                        while c < channels {
+                            target[c] *= scale
+                            c &+= 1
+                        }
                     } else if counted == 0 {
-                        for c in 0..<channels { target[c] = 0 }
+                        memset(target, 0, channels &* 4)
                     }
                     target += channels
+                    ox &+= 1
                 }
+                oy &+= 1
             }
+            image &+= 1
+        }
+        if layer.activation != .none {
+            apply(layer.activation, output, output, count: images &* layer.outHeight &* layer.outWidth &* channels)
         }
     }
 
-    /// 2x2, stride 2, unpadded max pooling: the common case, without the generic window bookkeeping.
+    /// 2x2, stride 2, unpadded max pooling (the common case) without the generic window
+    /// bookkeeping, with a deferred ReLU applied in the same loop.
     static func maxPool2x2(_ layer: PoolLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
         let channels = layer.channels
-        let rowStride = layer.inWidth * channels
-        let inputImageSize = layer.inHeight * rowStride
+        let rowStride = layer.inWidth &* channels
+        let inputImageSize = layer.inHeight &* rowStride
+        let reluInline = layer.activation == .relu
         var target = output
-        for image in 0..<images {
-            let source = input + image * inputImageSize
-            for oy in 0..<layer.outHeight {
-                let top = source + 2 * oy * rowStride
+        var image = 0
+        while image < images {
+            let source = input + image &* inputImageSize
+            var oy = 0
+            while oy < layer.outHeight {
+                let top = source + 2 &* oy &* rowStride
                 let bottom = top + rowStride
-                for ox in 0..<layer.outWidth {
-                    let offset = 2 * ox * channels
-                    let a = top + offset, b = top + offset + channels
-                    let c = bottom + offset, d = bottom + offset + channels
-                    for k in 0..<channels { target[k] = max(max(a[k], b[k]), max(c[k], d[k])) }
+                var ox = 0
+                while ox < layer.outWidth {
+                    let offset = 2 &* ox &* channels
+                    let a = top + offset, b = a + channels
+                    let c = bottom + offset, d = c + channels
+                    var k = 0
+                    if reluInline {
+                        while k < channels {
+                            let ab = a[k] > b[k] ? a[k] : b[k]
+                            let cd = c[k] > d[k] ? c[k] : d[k]
+                            let value = ab > cd ? ab : cd
+                            target[k] = value > 0 ? value : 0
+                            k &+= 1
+                        }
+                    } else {
+                        while k < channels {
+                            let ab = a[k] > b[k] ? a[k] : b[k]
+                            let cd = c[k] > d[k] ? c[k] : d[k]
+                            target[k] = ab > cd ? ab : cd
+                            k &+= 1
+                        }
+                    }
                     target += channels
+                    ox &+= 1
                 }
+                oy &+= 1
             }
+            image &+= 1
+        }
+        if !reluInline && layer.activation != .none {
+            apply(layer.activation, output, output, count: images &* layer.outHeight &* layer.outWidth &* channels)
         }
     }
 
     static func globalPool(kind: PoolKind, channels: Int, pixels: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
-        for image in 0..<images {
-            let source = input + image * pixels * channels
-            let target = output + image * channels
-            if kind == .max {
-                for c in 0..<channels { target[c] = -.infinity }
-                for p in 0..<pixels {
-                    let row = source + p * channels
-                    for c in 0..<channels { target[c] = max(target[c], row[c]) }
-                }
-            } else {
-                for c in 0..<channels { target[c] = 0 }
-                for p in 0..<pixels {
-                    let row = source + p * channels
-                    for c in 0..<channels { target[c] += row[c] }
-                }
-                let scale = 1 / Float(pixels)
-                for c in 0..<channels { target[c] *= scale }
+        var image = 0
+        while image < images {
+            let source = input + image &* pixels &* channels
+            let target = output + image &* channels
+            var c = 0
+            let initial: Float = kind == .max ? -.infinity : 0
+            while c < channels {
+                target[c] = initial
+                c &+= 1
             }
+            var p = 0
+            while p < pixels {
+                let row = source + p &* channels
+                c = 0
+                if kind == .max {
+                    while c < channels {
+                        if row[c] > target[c] { target[c] = row[c] }
+                        c &+= 1
+                    }
+                } else {
+                    while c < channels {
+                        target[c] += row[c]
+                        c &+= 1
+                    }
+                }
+                p &+= 1
+            }
+            if kind == .average {
+                let scale = 1 / Float(pixels)
+                c = 0
+                while c < channels {
+                    target[c] *= scale
+                    c &+= 1
+                }
+            }
+            image &+= 1
         }
     }
 
@@ -267,51 +356,82 @@ enum Kernels {
     static func affine(_ layer: AffineLayer, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, sampleSize: Int, images: Int) {
         let channels = layer.scale.count
         let inner = layer.innerSize
-        let outer = (sampleSize * images) / (channels * inner)
-        var source = input
-        var target = output
-        for _ in 0..<outer {
+        let block = channels &* inner
+        let outer = (sampleSize &* images) / block
+        var o = 0
+        while o < outer {
+            let source = input + o &* block
+            let target = output + o &* block
+            var c = 0
             if inner == 1 {
-                for c in 0..<channels { target[c] = source[c] * scale[c] + shift[c] }
+                while c < channels {
+                    target[c] = source[c] * scale[c] + shift[c]
+                    c &+= 1
+                }
             } else {
-                for c in 0..<channels {
-                    let (s, t) = (scale[c], shift[c])
-                    for k in 0..<inner { target[c * inner + k] = source[c * inner + k] * s + t }
+                while c < channels {
+                    let s = scale[c], t = shift[c]
+                    let base = c &* inner
+                    var k = 0
+                    while k < inner {
+                        target[base &+ k] = source[base &+ k] * s + t
+                        k &+= 1
+                    }
+                    c &+= 1
                 }
             }
-            source += channels * inner
-            target += channels * inner
+            o &+= 1
         }
         if layer.activation != .none {
-            apply(layer.activation, output, output, count: sampleSize * images)
+            apply(layer.activation, output, output, count: sampleSize &* images)
         }
     }
 
     static func binary(_ op: BinaryOperator, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
         switch op {
-        case .add: for i in 0..<count { output[i] = a[i] + b[i] }
-        case .subtract: for i in 0..<count { output[i] = a[i] - b[i] }
-        case .multiply: for i in 0..<count { output[i] = a[i] * b[i] }
-        case .divide: for i in 0..<count { output[i] = a[i] / b[i] }
+        case .add:
+            while i < count { output[i] = a[i] + b[i]; i &+= 1 }
+        case .subtract:
+            while i < count { output[i] = a[i] - b[i]; i &+= 1 }
+        case .multiply:
+            while i < count { output[i] = a[i] * b[i]; i &+= 1 }
+        case .divide:
+            while i < count { output[i] = a[i] / b[i]; i &+= 1 }
         }
     }
 
     static func softmax(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outer: Int, length: Int, inner: Int, images: Int) {
-        for block in 0..<(images * outer) {
-            let source = input + block * length * inner
-            let target = output + block * length * inner
-            for k in 0..<inner {
+        var block = 0
+        while block < images &* outer {
+            let source = input + block &* length &* inner
+            let target = output + block &* length &* inner
+            var k = 0
+            while k < inner {
                 var maximum = -Float.infinity
-                for i in 0..<length { maximum = max(maximum, source[i * inner + k]) }
+                var i = 0
+                while i < length {
+                    let value = source[i &* inner &+ k]
+                    if value > maximum { maximum = value }
+                    i &+= 1
+                }
                 var total: Float = 0
-                for i in 0..<length {
-                    let e = expf(source[i * inner + k] - maximum)
-                    target[i * inner + k] = e
+                i = 0
+                while i < length {
+                    let e = expf(source[i &* inner &+ k] - maximum)
+                    target[i &* inner &+ k] = e
                     total += e
+                    i &+= 1
                 }
                 let scale = 1 / total
-                for i in 0..<length { target[i * inner + k] *= scale }
+                i = 0
+                while i < length {
+                    target[i &* inner &+ k] *= scale
+                    i &+= 1
+                }
+                k &+= 1
             }
+            block &+= 1
         }
     }
 }

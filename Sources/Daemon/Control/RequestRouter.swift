@@ -1,0 +1,349 @@
+import Foundation
+import Shared
+
+// The control API's request validation as pure functions: method, target, headers and body in, a
+// route or an API error out. Kept free of SwiftNIO (Foundation and Shared only) so that the fuzz
+// targets in Fuzz/ can compile this file on its own and throw arbitrary bytes at it.
+
+/// A control-API request that passed validation: which endpoint, with its parsed parameters.
+enum ControlRoute: Equatable, Sendable {
+    /// `GET /v1/status`
+    case status
+    /// `GET /v1/models`
+    case models
+    /// `POST /v1/images`
+    case submit(SubmitParameters)
+    /// `GET /v1/results`
+    case results(ResultsQuery)
+    /// `POST /v1/reload`
+    case reload
+}
+
+/// Query and headers of `POST /v1/images`.
+struct SubmitParameters: Equatable, Sendable {
+    /// `model=`; nil when absent or empty (the daemon's default model).
+    var model: String?
+    /// `request_id=`; nil when absent or empty (the daemon assigns one).
+    var requestID: String?
+    /// The `content-type` header, passed on to the stream as a hint for the decoder.
+    var contentType: String?
+}
+
+/// Query of `GET /v1/results`.
+struct ResultsQuery: Equatable, Sendable {
+    /// Where the answer starts.
+    enum Start: Equatable, Sendable {
+        /// The newest N records (`last=N`, default 10).
+        case last(Int)
+        /// Records with a sequence number above the cursor (`after=SEQ`).
+        case after(UInt64)
+    }
+    var start: Start
+    /// `limit=`: at most this many records in the first answer.
+    var limit: Int?
+    /// `follow=true`: keep the response open and stream new records.
+    var follow: Bool
+}
+
+/// A request refused before it reached the daemon: the HTTP status and the API error body.
+struct RouteError: Error, Equatable, Sendable {
+    /// HTTP status code, 4xx.
+    var status: Int
+    /// Stable error code (docs/API.md).
+    var code: String
+    /// What was wrong and what to do instead.
+    var message: String
+
+    init(_ status: Int, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+}
+
+/// A request head that names a known endpoint, with the body limit that applies to it.
+struct RoutedHead: Equatable, Sendable {
+    var route: ControlRoute
+    /// Largest body accepted for this endpoint, in bytes.
+    var bodyLimit: Int
+    /// The configuration key that sets ``bodyLimit`` (quoted in 413 answers).
+    var bodyLimitKey: String
+}
+
+/// Validates control-API requests: path and method (404/405), query parameters and the few
+/// headers that matter (400), declared and actual body sizes (413), and bodies (400).
+///
+/// Validation happens in two steps because the server must decide how much body to accept before
+/// reading it: ``route(method:target:headers:)`` on the head, ``checkBody(_:count:bytes:)`` once
+/// the body is complete. ``validate(method:target:headers:body:)`` runs both, for tests and fuzzing.
+struct RequestRouter: Sendable {
+    /// Largest image body (`max_message_bytes`).
+    var maxImageBytes: Int
+    /// Largest other body (`max_request_bytes`).
+    var maxRequestBytes: Int
+
+    /// Longest accepted `model` and `request_id` values and `content-type` header, in bytes. The
+    /// values travel on as stream headers and log fields, so they are kept short and printable.
+    static let maxParameterBytes = 200
+    /// `last` and `limit` are clamped to this many records per answer.
+    static let maxRecordsPerAnswer = 100_000
+
+    init(maxImageBytes: Int, maxRequestBytes: Int) {
+        self.maxImageBytes = maxImageBytes
+        self.maxRequestBytes = maxRequestBytes
+    }
+
+    // MARK: step 1: the head
+
+    /// Resolves a request head to a route, or the API error that answers it.
+    ///
+    /// - Parameters:
+    ///   - method: the request method as sent (`GET`, `POST`, ...).
+    ///   - target: the request target: origin form (`/v1/results?last=5`) or absolute form
+    ///     (`http://fashiond/v1/results?last=5`).
+    ///   - headers: header fields in order; names are compared case-insensitively.
+    func route(method: String, target: String, headers: [(name: String, value: String)]) throws(RouteError) -> RoutedHead {
+        let (path, rawQuery) = try Self.splitTarget(target)
+        let endpoint = try Self.endpoint(method: method, path: path)
+        let query = try Self.parseQuery(rawQuery)
+
+        let isImage = endpoint == .images
+        let head = RoutedHead(route: .status, bodyLimit: isImage ? maxImageBytes : maxRequestBytes,
+                              bodyLimitKey: isImage ? "max_message_bytes" : "max_request_bytes")
+        if let declared = try Self.declaredContentLength(headers), declared > head.bodyLimit {
+            throw Self.tooLarge(declared, head: head)
+        }
+        var routed = head
+        switch endpoint {
+        case .status: routed.route = .status
+        case .models: routed.route = .models
+        case .reload: routed.route = .reload
+        case .images: routed.route = .submit(try Self.submitParameters(query, headers: headers))
+        case .results: routed.route = .results(try Self.resultsQuery(query))
+        }
+        return routed
+    }
+
+    // MARK: step 2: the body
+
+    /// Checks a complete body of `count` bytes against the routed head. `bytes` may be empty when
+    /// the body was too large to keep (then `count` exceeds the limit and a 413 is thrown).
+    func checkBody(_ head: RoutedHead, count: Int, bytes: [UInt8]) throws(RouteError) {
+        if count > head.bodyLimit { throw Self.tooLarge(count, head: head) }
+        switch head.route {
+        case .submit:
+            if count == 0 {
+                throw RouteError(400, "empty_image",
+                                 "the request body must be the image bytes (PNG, JPEG, 784 raw bytes or prototype JSON); it was empty")
+            }
+        case .reload:
+            // Reload takes no parameters; a body, if any, must at least be a JSON object so that a
+            // client sending options we do not know yet hears about it instead of being ignored.
+            guard count > 0, bytes.contains(where: { !Self.isJSONWhitespace($0) }) else { return }
+            let parsed = try? JSONSerialization.jsonObject(with: Data(bytes), options: [])
+            guard let object = parsed as? [String: Any] else {
+                throw RouteError(400, "bad_json", "the body of POST \(ControlAPI.reloadPath) must be empty or a JSON object; it is not valid JSON of that shape")
+            }
+            if let unknown = object.keys.sorted().first {
+                throw RouteError(400, "bad_json", "POST \(ControlAPI.reloadPath) takes no options; remove \"\(unknown)\" from the body")
+            }
+        case .status, .models, .results:
+            return
+        }
+    }
+
+    /// Both steps, with a complete body: the route, or the error the server would answer with.
+    func validate(method: String, target: String, headers: [(name: String, value: String)], body: [UInt8]) throws(RouteError) -> ControlRoute {
+        let head = try route(method: method, target: target, headers: headers)
+        try checkBody(head, count: body.count, bytes: body)
+        return head.route
+    }
+
+    // MARK: target
+
+    enum Endpoint: Equatable { case status, models, images, results, reload }
+
+    /// Path and raw query of a request target (origin or absolute form; a fragment is ignored).
+    static func splitTarget(_ target: String) throws(RouteError) -> (path: String, query: Substring) {
+        var rest = Substring(target)
+        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        let lowered = rest.prefix(8).lowercased()
+        if lowered.hasPrefix("http://") || lowered.hasPrefix("https://") {
+            // Absolute form: drop scheme and authority, keep the path (RFC 9112 section 3.2.2).
+            rest = rest[rest.index(rest.startIndex, offsetBy: lowered.hasPrefix("http://") ? 7 : 8)...]
+            if let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) {
+                rest = rest[slash...]
+            } else {
+                rest = "/"
+            }
+            if rest.first == "?" { rest = "/" + rest }
+        }
+        guard rest.first == "/" else {
+            throw RouteError(400, "bad_target", "the request target must be a path such as \(ControlAPI.statusPath), not \(Self.quoted(target))")
+        }
+        guard let question = rest.firstIndex(of: "?") else { return (String(rest), "") }
+        return (String(rest[..<question]), rest[rest.index(after: question)...])
+    }
+
+    static func endpoint(method: String, path: String) throws(RouteError) -> Endpoint {
+        let table: [(String, Endpoint, String)] = [
+            (ControlAPI.statusPath, .status, "GET"), (ControlAPI.modelsPath, .models, "GET"),
+            (ControlAPI.imagesPath, .images, "POST"), (ControlAPI.resultsPath, .results, "GET"),
+            (ControlAPI.reloadPath, .reload, "POST"),
+        ]
+        guard let (_, endpoint, allowed) = table.first(where: { $0.0 == path }) else {
+            throw RouteError(404, "not_found",
+                             "no such endpoint: \(Self.quoted(path)) (this daemon speaks API \(ControlAPI.version); see docs/API.md)")
+        }
+        guard method == allowed else {
+            throw RouteError(405, "method_not_allowed", "\(Self.quoted(method)) is not allowed on \(path); use \(allowed)")
+        }
+        return endpoint
+    }
+
+    // MARK: query
+
+    /// `name=value` pairs, percent-decoded (`+` is a space). Refuses malformed escapes, text that
+    /// is not UTF-8, and a known parameter given twice; unknown parameters are kept and ignored.
+    static func parseQuery(_ raw: Substring) throws(RouteError) -> [String: String] {
+        var result: [String: String] = [:]
+        for piece in raw.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = piece.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = try percentDecoded(parts[0])
+            let value = parts.count > 1 ? try percentDecoded(parts[1]) : ""
+            if result[name] != nil, knownParameters.contains(name) {
+                throw RouteError(400, "bad_query", "the query parameter \(Self.quoted(name)) is given twice; give it once")
+            }
+            result[name] = value
+        }
+        return result
+    }
+
+    static let knownParameters: Set<String> = ["model", "request_id", "last", "after", "limit", "follow"]
+
+    static func percentDecoded(_ text: Substring) throws(RouteError) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    throw RouteError(400, "bad_query", "the query has a malformed percent escape in \(Self.quoted(String(text))); write %XX with two hex digits")
+                }
+                bytes.append(high << 4 | low)
+            default:
+                bytes.append(byte)
+            }
+        }
+        guard let decoded = String(validating: bytes, as: UTF8.self) else {
+            throw RouteError(400, "bad_query", "the query parameter \(Self.quoted(String(text))) does not decode to UTF-8 text")
+        }
+        return decoded
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    // MARK: endpoints
+
+    static func submitParameters(_ query: [String: String], headers: [(name: String, value: String)]) throws(RouteError) -> SubmitParameters {
+        let model = query["model"].flatMap { $0.isEmpty ? nil : $0 }
+        if let model, let problem = problem(with: model) {
+            throw RouteError(400, "bad_model", "model \(problem)")
+        }
+        let requestID = query["request_id"].flatMap { $0.isEmpty ? nil : $0 }
+        if let requestID, let problem = problem(with: requestID) {
+            throw RouteError(400, "bad_request_id", "request_id \(problem)")
+        }
+        let contentType = headers.last { $0.name.lowercased() == "content-type" }?.value
+        if let contentType, let problem = problem(with: contentType) {
+            throw RouteError(400, "bad_content_type", "the content-type header \(problem)")
+        }
+        return SubmitParameters(model: model, requestID: requestID, contentType: contentType)
+    }
+
+    static func resultsQuery(_ query: [String: String]) throws(RouteError) -> ResultsQuery {
+        var follow = false
+        if let text = query["follow"] {
+            switch text.lowercased() {
+            case "", "1", "true", "yes": follow = true
+            case "0", "false", "no": follow = false
+            default: throw RouteError(400, "bad_query", "follow must be true or false, not \(Self.quoted(text))")
+            }
+        }
+        let limit = try query["limit"].map { text throws(RouteError) in try count(text, name: "limit") }
+        let start: ResultsQuery.Start
+        switch (query["last"], query["after"]) {
+        case (.some, .some):
+            throw RouteError(400, "bad_query", "give either last (the newest N records) or after (a sequence cursor), not both")
+        case (_, .some(let text)):
+            guard let after = UInt64(text) else {
+                throw RouteError(400, "bad_cursor", "after must be a sequence number (an unsigned integer), not \(Self.quoted(text))")
+            }
+            start = .after(after)
+        case (.some(let text), nil):
+            start = .last(try count(text, name: "last"))
+        case (nil, nil):
+            start = .last(10)
+        }
+        return ResultsQuery(start: start, limit: limit, follow: follow)
+    }
+
+    /// A non-negative record count, clamped to ``maxRecordsPerAnswer``.
+    static func count(_ text: String, name: String) throws(RouteError) -> Int {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw RouteError(400, "bad_query", "\(name) must be a non-negative integer, not \(Self.quoted(text))")
+        }
+        return Int(text).map { min($0, maxRecordsPerAnswer) } ?? maxRecordsPerAnswer
+    }
+
+    /// Why a value cannot travel on as a stream header or log field, or nil if it can.
+    static func problem(with value: String) -> String? {
+        if value.utf8.count > maxParameterBytes { return "is longer than \(maxParameterBytes) bytes" }
+        if value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return "contains control characters"
+        }
+        return nil
+    }
+
+    // MARK: headers
+
+    /// The declared body length, if any. NIO's parser has already refused malformed values; a
+    /// repeated header with different values is refused here (request smuggling trick).
+    static func declaredContentLength(_ headers: [(name: String, value: String)]) throws(RouteError) -> Int? {
+        let values = headers.filter { $0.name.lowercased() == "content-length" }.map { $0.value.trimmingCharacters(in: .whitespaces) }
+        guard let first = values.first else { return nil }
+        guard values.allSatisfy({ $0 == first }), !first.isEmpty,
+              first.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw RouteError(400, "bad_request", "content-length must be one unsigned integer, not \(Self.quoted(values.joined(separator: ", ")))")
+        }
+        return Int(first) ?? Int.max
+    }
+
+    static func tooLarge(_ bytes: Int, head: RoutedHead) -> RouteError {
+        let what = head.bodyLimitKey == "max_message_bytes" ? "image" : "request body"
+        return RouteError(413, "payload_too_large",
+                          "the \(what) is \(bytes) bytes; the limit is \(head.bodyLimit) bytes (\(head.bodyLimitKey))")
+    }
+
+    // MARK: helpers
+
+    static func isJSONWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+
+    /// `'text'`, shortened and with control characters escaped, for messages.
+    static func quoted(_ text: String) -> String {
+        let shown = text.unicodeScalars.prefix(80).map { scalar -> String in
+            scalar.value < 0x20 || scalar.value == 0x7F ? String(format: "\\x%02X", scalar.value) : String(scalar)
+        }.joined()
+        return "'" + shown + (text.unicodeScalars.count > 80 ? "…" : "") + "'"
+    }
+}
