@@ -122,7 +122,8 @@ import Glibc
         } else {
             // Eager: everything is revoked, then the new split assigned.
             #expect(revoked.count == 4)
-            #expect(firstDelegate.assigned.count == 2)
+            // The initial assignment, then the new split; a loaded machine may add a further round.
+            #expect(firstDelegate.assigned.count >= 2)
         }
 
         let producer = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
