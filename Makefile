@@ -14,6 +14,7 @@ help:
 	@echo "make demo        start fashiond on the embedded broker and classify samples/"
 	@echo "make demo-stop   stop the demo daemon"
 	@echo "make bench       benchmarks against onnxruntime and Python pipelines (not tests)"
+	@echo "make fuzz        long libFuzzer runs (make fuzz-smoke: the short run make test does)"
 
 deps:
 	./scripts/install-deps.sh
@@ -27,7 +28,8 @@ release:
 # Builds every product first: the end-to-end tests drive the real binaries.
 test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel --num-workers 1
+	$(SWIFT) test --skip-build --no-parallel
+	$(MAKE) fuzz-smoke
 
 demo: release
 	./scripts/demo.sh "$(DEMO_DIR)"

@@ -4,7 +4,7 @@
 Runs one configuration (--batch, --threads) and prints one JSON object on stdout:
 {"batch", "threads", "images", "seconds", "ips", "onnxruntime_version"}. With --serve it instead
 reads one JSON request per line on stdin ({"batch": B, "threads": T, "images": N}) and answers
-each with such an object, so the Swift side can alternate between the two engines on a busy
+each with such an object (or, for {"logits": N}, with the logits of the first N test images), so the Swift side can alternate between the two engines on a busy
 machine without paying Python's start-up per measurement.
 
 The session is configured like the Swift engine: intra_op_num_threads = threads,
@@ -112,6 +112,13 @@ def main():
         if not line.strip():
             continue
         request = json.loads(line)
+        if "logits" in request:
+            # Reference outputs for the first N test images, to check both engines agree.
+            count = int(request["logits"])
+            logits = runner.session(1).run(None, {runner.session(1).get_inputs()[0].name: runner.inputs[:count]})[0]
+            sys.stdout.write(json.dumps({"logits": logits.reshape(-1).tolist()}) + "\n")
+            sys.stdout.flush()
+            continue
         result = runner.measure(int(request["batch"]), int(request["threads"]), int(request["images"]))
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()

@@ -43,14 +43,15 @@ public final class FashionDaemon: Sendable {
 
         let stats = PipelineStats()
         let health = HealthMonitor()
-        let itemQueue = BlockingQueue<PipelineItem>(capacity: max(config.batchMaxSize * 4, config.partitionQueueCapacity))
-        let recordQueue = BlockingQueue<[ResultRecord]>(capacity: 64)
+        let itemQueue = BlockingQueue<PipelineItem>(capacity: max(config.batchMaxSize * 4, config.partitionQueueCapacity * Int(max(1, config.partitions))))
+        let recordQueue = BlockingQueue<[ResultRecord]>(capacity: config.resultQueueBatches)
         let batcher = Batcher(input: itemQueue, output: recordQueue, models: models, maxBatch: config.batchMaxSize,
                               maxWaitMs: config.batchMaxWaitMs, stats: stats, logger: logger)
         let predictionLogger = PredictionLogger(logger: logger, mode: config.logPredictions, sampleEvery: config.logSampleEvery)
         let writer = JournalWriter(input: recordQueue, journal: journal, stats: stats, health: health,
                                    predictionLogger: predictionLogger, logger: logger)
-        let intake = MessageIntake(maxMessageBytes: config.maxMessageBytes, maxPixels: config.maxPixels)
+        let intake = MessageIntake(maxMessageBytes: config.maxMessageBytes, maxPixels: config.maxPixels,
+                                   maxDimension: config.maxDimension, maxJSONBytes: config.maxJSONBytes)
         let stream: any StreamBackend = try makeStreamBackend(configuration: config, intake: intake, queue: itemQueue,
                                                               journal: journal, stats: stats, health: health)
         writer.setListener(stream)
@@ -66,7 +67,10 @@ public final class FashionDaemon: Sendable {
         let backend = DaemonControlBackend(statusSource: statusSource, registry: models, stream: stream, journal: journal, configuration: config,
                                            logger: logger, notifier: notifier)
         let server = ControlServer(socketPath: config.socketPath, socketMode: config.socketMode, socketGroup: config.socketGroup,
-                                   activatedDescriptor: SocketActivation.listeningSocket(), backend: backend, logger: logger,
+                                   activatedDescriptor: SocketActivation.listeningSocket(), backend: backend,
+                                   limits: ControlConnectionLimits(headerTimeoutMs: config.controlHeaderTimeoutMs, idleTimeoutMs: config.controlIdleTimeoutMs,
+                                                                   writeTimeoutMs: config.controlWriteTimeoutMs, maxConnections: config.controlMaxConnections),
+                                   logger: logger,
                                    onBound: { readiness.partReady() })
         let reporter = StatusReporter(status: statusSource, health: health, notifier: notifier, readiness: readiness, logger: logger)
         let reloader = ReloadOnHangup(backend: backend, logger: logger)
@@ -114,7 +118,7 @@ extension FashionDaemon {
             return KafkaBackend(configuration: configuration, intake: intake, queue: queue, journal: journal, stats: stats,
                                 health: health, logger: logger)
         case .pubsub:
-            throw ControlServerError(code: "backend_unavailable", message: "backend = pubsub is not available in this build")
+            return PubSubBackend(configuration: configuration, intake: intake, queue: queue, stats: stats, health: health, logger: logger)
         }
     }
 }

@@ -4,17 +4,17 @@
 /// parsing, the dimensions a PNG (IHDR) or JPEG (SOF) declares before the pixel buffer is created.
 /// (Prototype JSON needs no dimension limit: it must be exactly 28x28.) The defaults accept any
 /// realistic product photo or dataset image.
-/// The names in parentheses are the configuration keys the daemon maps onto these fields; they are
-/// quoted in rejection messages so a user knows what to change.
+/// The names in parentheses are fashiond's configuration keys for these fields; they are quoted in
+/// rejection messages so a user knows what to change.
 public struct DecodeLimits: Sendable, Equatable {
-    /// Largest accepted payload in bytes (`decode.max_encoded_bytes`). Default: 16 MiB.
+    /// Largest accepted payload in bytes (`max_message_bytes`). Default: 16 MiB.
     public var maxEncodedBytes: Int
-    /// Largest accepted declared `width * height` (`decode.max_pixels`). Default: 40,000,000, which
+    /// Largest accepted declared `width * height` (`max_pixels`). Default: 40,000,000, which
     /// bounds the grayscale decode buffer to about 40 MB.
     public var maxPixels: Int
-    /// Largest accepted width or height (`decode.max_dimension`). Default: 16,384.
+    /// Largest accepted width or height (`max_dimension`). Default: 16,384.
     public var maxDimension: Int
-    /// Largest accepted prototype JSON payload in bytes (`decode.max_json_bytes`). Default: 4 MiB;
+    /// Largest accepted prototype JSON payload in bytes (`max_json_bytes`). Default: 4 MiB;
     /// a 28x28 array written by Python's `json.dumps` is about 4 KB.
     public var maxJSONBytes: Int
 
@@ -42,13 +42,13 @@ public struct DecodeLimits: Sendable, Equatable {
         if overflow || pixels > maxPixels {
             throw ImageRejection(
                 .dimensionsTooLarge,
-                "\(format) declares \(width)x\(height) pixels; the limit is \(maxPixels) pixels (decode.max_pixels)"
+                "\(format) declares \(width)x\(height) pixels; the limit is \(maxPixels) pixels (max_pixels)"
             )
         }
         if width > maxDimension || height > maxDimension {
             throw ImageRejection(
                 .dimensionsTooLarge,
-                "\(format) declares \(width)x\(height) pixels; each side may be at most \(maxDimension) (decode.max_dimension)"
+                "\(format) declares \(width)x\(height) pixels; each side may be at most \(maxDimension) (max_dimension)"
             )
         }
     }

@@ -19,6 +19,10 @@ public struct ImageDecoder: Sendable {
 
     /// Content types that announce 784 raw grayscale bytes.
     public static let rawContentTypes: Set<String> = ["application/x-fashion-raw", "application/octet-stream"]
+    /// The one content type that *claims* raw 28x28 pixels. `application/octet-stream` only says
+    /// "some bytes" (it is what clients send for anything without a known signature), so it
+    /// settles the 784-byte ambiguity but does not turn other payloads into `raw_wrong_size`.
+    public static let explicitRawContentType = "application/x-fashion-raw"
 
     /// Creates a decoder with the given limits (default: `DecodeLimits()`).
     public init(limits: DecodeLimits = .init()) {
@@ -39,15 +43,15 @@ public struct ImageDecoder: Sendable {
         guard bytes.count <= limits.maxEncodedBytes else {
             throw ImageRejection(
                 .tooLarge,
-                "the payload is \(bytes.count) bytes; the limit is \(limits.maxEncodedBytes) bytes (decode.max_encoded_bytes)"
+                "the payload is \(bytes.count) bytes; the limit is \(limits.maxEncodedBytes) bytes (max_message_bytes)"
             )
         }
         let mediaType = Self.mediaType(contentType)
         guard let format = Self.detectFormat(of: bytes, contentType: contentType) else {
-            if let mediaType, Self.rawContentTypes.contains(mediaType) {
+            if mediaType == Self.explicitRawContentType {
                 throw ImageRejection(
                     .rawWrongSize,
-                    "content-type \(mediaType) announces a raw 28x28 image, which is exactly 784 bytes; the payload is \(bytes.count) bytes"
+                    "content-type \(Self.explicitRawContentType) announces a raw 28x28 image, which is exactly 784 bytes; the payload is \(bytes.count) bytes"
                 )
             }
             throw unknownFormat(bytes, mediaType: mediaType)
@@ -66,7 +70,7 @@ public struct ImageDecoder: Sendable {
             guard bytes.count <= limits.maxJSONBytes else {
                 throw ImageRejection(
                     .jsonTooLarge,
-                    "the prototype JSON payload is \(bytes.count) bytes; the limit is \(limits.maxJSONBytes) bytes (decode.max_json_bytes)"
+                    "the prototype JSON payload is \(bytes.count) bytes; the limit is \(limits.maxJSONBytes) bytes (max_json_bytes)"
                 )
             }
             let envelope = try PrototypeJSON.parse(bytes)
@@ -133,7 +137,7 @@ public struct ImageDecoder: Sendable {
             return hex.count == 1 ? "0" + hex : hex
         }.joined(separator: " ")
         var message = "the payload (\(bytes.count) bytes, starting \(head)) is not a PNG, a JPEG, prototype JSON or 784 raw grayscale bytes"
-        if let mediaType {
+        if let mediaType, mediaType != "application/octet-stream" {
             message += "; its content-type \(mediaType) does not match its bytes"
         }
         return ImageRejection(.unknownFormat, message)

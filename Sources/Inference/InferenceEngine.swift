@@ -10,6 +10,8 @@ public struct LayerTiming: Sendable, Equatable {
     public var seconds: Double
     /// Multiply-adds x 2 per image (0 for steps that are not matrix products).
     public var flopsPerImage: Int
+    /// The kernel that runs the step ("winograd+maxpool", "im2col+sgemm", "sgemm/sgemv", ...).
+    public var kernel: String
 }
 
 /// A Fashion-MNIST classifier loaded from an ONNX file, run on dedicated CPU threads.
@@ -150,7 +152,7 @@ public final class InferenceEngine: Sendable {
         gate.withLockIgnoringClosed {
             let (seconds, _) = pool.stepTimings()
             return plan.steps.enumerated().map { index, step in
-                LayerTiming(name: step.name, opType: step.opType, seconds: seconds[index], flopsPerImage: step.flopsPerImage)
+                LayerTiming(name: step.name, opType: step.opType, seconds: seconds[index], flopsPerImage: step.flopsPerImage, kernel: step.kernelName)
             }
         }
     }
@@ -160,9 +162,9 @@ public final class InferenceEngine: Sendable {
         gate.withLockIgnoringClosed { pool.resetTimings() }
     }
 
-    /// One line per execution step (op types, node names), for diagnostics.
+    /// One line per execution step (op types, kernel, node names), for diagnostics.
     public var planDescription: [String] {
-        plan.steps.map { "\($0.opType) [\($0.name)]" }
+        plan.steps.map { "\($0.opType) (\($0.kernelName)) [\($0.name)]" }
     }
 }
 

@@ -71,6 +71,45 @@ public enum KafkaAdmin {
         }
     }
 
+    /// Sets the committed offsets of consumer group `groupID` (offset = next record to read), like
+    /// `kafka-consumer-groups --reset-offsets`: a group starts where these say instead of applying
+    /// `auto.offset.reset`. Blocking: one short-lived client that finds the group coordinator and commits
+    /// outside any group membership; call it from a dedicated thread.
+    ///
+    /// Only for a group with no active members: brokers refuse a commit from a non-member while the group
+    /// has members (`kafka_unknown_member_id`, `kafka_illegal_generation`). `timeout` bounds how long the
+    /// commit waits for the coordinator (librdkafka holds a commit for up to `session.timeout.ms` while the
+    /// coordinator is unknown, so the client is created with that value).
+    public static func commitOffsets(
+        bootstrapServers: String,
+        groupID: String,
+        offsets: [TopicPartition: Int64],
+        timeout: Duration = .seconds(10),
+        extra: [String: String] = [:]
+    ) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let sessionTimeoutMs = min(max(timeout.clampedMilliseconds, 1000), 3_600_000)
+        let handle = try RdKafkaClient.create(
+            type: RD_KAFKA_CONSUMER,
+            settings: [("bootstrap.servers", bootstrapServers), ("client.id", "fashiond-admin"), ("group.id", groupID),
+                       ("enable.auto.commit", "false"), ("session.timeout.ms", String(sessionTimeoutMs))]
+                + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+            context: nil)
+        defer {
+            _ = rd_kafka_consumer_close(handle)
+            rd_kafka_destroy(handle)
+        }
+        let list = PartitionList(offsets: offsets)
+        let err = rd_kafka_commit(handle, list.pointer, 0)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError.rdKafka(err, "Committing offsets for group \(groupID)")
+        }
+        for element in list.elements where element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError.rdKafka(
+                element.err, "Committing offset \(element.offset) of \(String(cString: element.topic))[\(element.partition)] for group \(groupID)")
+        }
+    }
+
     private static func createTopic(
         _ handle: OpaquePointer, name: String, partitions: Int32, replicationFactor: Int32, timeoutMs: Int32
     ) -> Result<Void, KafkaError> {

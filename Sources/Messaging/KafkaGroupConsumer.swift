@@ -7,9 +7,11 @@ import Glibc
 /// Settings for ``KafkaGroupConsumer``. Defaults suit a real Kafka cluster; use
 /// ``tunedForEmbeddedCluster()`` against ``EmbeddedKafkaCluster``.
 ///
-/// Offsets are never committed or stored automatically (`enable.auto.commit=false`,
-/// `enable.auto.offset.store=false` are forced, even over `extra`): the application commits with
-/// ``KafkaGroupConsumer/commit(_:)`` once a record's result is durable.
+/// Offsets are never stored automatically (`enable.auto.offset.store=false` is forced, even over
+/// `extra`): the application commits with ``KafkaGroupConsumer/commit(_:)`` once a record's result is
+/// durable, or stores the offset with ``KafkaGroupConsumer/commitInBackground(_:)`` and librdkafka's
+/// committer sends stored offsets every ``commitIntervalMs`` (`enable.auto.commit=true` is forced: it only
+/// ever commits offsets the application stored).
 public struct ConsumerConfiguration: Sendable {
     /// `bootstrap.servers`: comma-separated `host:port` list.
     public var bootstrapServers: String
@@ -35,6 +37,9 @@ public struct ConsumerConfiguration: Sendable {
     public var autoOffsetReset: String
     /// `client.id`. Default `fashiond`.
     public var clientID: String
+    /// `auto.commit.interval.ms`: how often offsets stored with ``KafkaGroupConsumer/commitInBackground(_:)``
+    /// are committed. Default 200. librdkafka skips a round while the group is rebalancing.
+    public var commitIntervalMs: Int
     /// Further librdkafka properties, applied after the fields above. Of note:
     /// `queued.max.messages.kbytes` bounds the records prefetched *per partition* (default 65536 KiB)
     /// since each partition has its own queue here.
@@ -52,6 +57,7 @@ public struct ConsumerConfiguration: Sendable {
         fetchWaitMaxMs: Int = 500,
         autoOffsetReset: String = "earliest",
         clientID: String = "fashiond",
+        commitIntervalMs: Int = 200,
         extra: [String: String] = [:],
         logHandler: KafkaLogHandler? = nil
     ) {
@@ -64,6 +70,7 @@ public struct ConsumerConfiguration: Sendable {
         self.fetchWaitMaxMs = fetchWaitMaxMs
         self.autoOffsetReset = autoOffsetReset
         self.clientID = clientID
+        self.commitIntervalMs = commitIntervalMs
         self.extra = extra
         self.logHandler = logHandler
     }
@@ -83,9 +90,10 @@ public struct ConsumerConfiguration: Sendable {
         [("bootstrap.servers", bootstrapServers), ("group.id", groupID), ("client.id", clientID),
          ("partition.assignment.strategy", assignmentStrategy), ("session.timeout.ms", String(sessionTimeoutMs)),
          ("heartbeat.interval.ms", String(heartbeatIntervalMs)), ("fetch.wait.max.ms", String(fetchWaitMaxMs)),
-         ("auto.offset.reset", autoOffsetReset), ("enable.partition.eof", "false")]
+         ("auto.offset.reset", autoOffsetReset), ("enable.partition.eof", "false"),
+         ("auto.commit.interval.ms", String(commitIntervalMs))]
             + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-            + [("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")]
+            + [("enable.auto.commit", "true"), ("enable.auto.offset.store", "false")]
     }
 }
 
@@ -109,20 +117,50 @@ public protocol PartitionConsumerDelegate: AnyObject, Sendable {
     /// session timed out): commits would fail, other members may be reading them already. The default
     /// implementation calls ``partitionsRevoked(_:)``.
     func partitionsLost(_ partitions: [TopicPartition])
-    /// Consumer errors (broker down, group coordinator errors, `auto.offset.reset=error` hits) for status
-    /// and logs. librdkafka keeps retrying transient ones on its own. Called on the poll thread or on a
-    /// reader thread.
+    /// Consumer errors (broker down, group coordinator errors) for status and logs. librdkafka keeps
+    /// retrying transient ones on its own. Called on the poll thread (and, through the default
+    /// ``partitionError(_:_:)``, on reader threads).
     func consumerError(_ error: KafkaError)
+    /// An error reading one partition (e.g. `kafka_auto_offset_reset` when the partition has no valid
+    /// position and `auto.offset.reset=error`, or a fetch error librdkafka passes on). Called on the
+    /// partition's reader thread. The default implementation calls ``consumerError(_:)``.
+    func partitionError(_ partition: TopicPartition, _ error: KafkaError)
+    /// The outcome of a commit (background or ``KafkaGroupConsumer/commit(_:)``): `error` is nil when the
+    /// coordinator stored `offsets`. A failed background commit is sent again in the next round. Called on
+    /// the poll thread, so never concurrently with the assignment callbacks. The default implementation
+    /// does nothing.
+    func offsetsCommitted(_ offsets: [TopicPartition: Int64], error: KafkaError?)
 }
 
 extension PartitionConsumerDelegate {
     public func partitionsLost(_ partitions: [TopicPartition]) { partitionsRevoked(partitions) }
+    public func partitionError(_ partition: TopicPartition, _ error: KafkaError) { consumerError(error) }
+    public func offsetsCommitted(_ offsets: [TopicPartition: Int64], error: KafkaError?) {}
+}
+
+/// What the cluster says about one assigned partition (see ``KafkaGroupConsumer/positions(timeout:)``).
+public struct PartitionPosition: Sendable, Equatable {
+    /// The group's committed offset (the next offset to read after a restart); nil if the group has none
+    /// or the coordinator did not answer (then ``error`` says why).
+    public var committedOffset: Int64?
+    /// The partition's high watermark (offset of the next record to be written); nil if the leader did not
+    /// answer (then ``error`` says why).
+    public var highWatermark: Int64?
+    /// Why a value is missing because a request failed; nil when both requests succeeded.
+    public var error: KafkaError?
+
+    public init(committedOffset: Int64?, highWatermark: Int64?, error: KafkaError?) {
+        self.committedOffset = committedOffset
+        self.highWatermark = highWatermark
+        self.error = error
+    }
 }
 
 /// A member of a Kafka consumer group that reads each assigned partition on its own thread.
 ///
 /// Threads it owns: one poll thread (`kafka-poll`) that serves librdkafka's main queue (group protocol,
-/// rebalances, errors) and calls the delegate's assignment callbacks; one reader thread per assigned
+/// rebalances, errors, commit outcomes) and calls the delegate's assignment and commit callbacks; one
+/// reader thread per assigned
 /// partition (`kafka-part-<n>`) that delivers that partition's records, in order, to
 /// ``PartitionConsumerDelegate/consume(_:)``. Readers are started after each (incremental) assignment and
 /// stopped and joined before a revoke completes. librdkafka runs its own internal threads besides.
@@ -150,7 +188,24 @@ public final class KafkaGroupConsumer: Sendable {
     /// the next offset to read (last processed + 1). Fails with `kafka_rebalance_in_progress`
     /// (retryable) while the group rebalances, and with the coordinator's error otherwise. Call it from a
     /// dedicated thread (a reader, the poll thread inside a revoke, or your own), not the cooperative pool.
+    /// The offsets are also stored for the background committer (see ``commitInBackground(_:)``), so no
+    /// older stored offset is committed after them and a failed commit is retried in the background.
     public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) { try core.commit(offsets) }
+
+    /// Stores `offsets` (next offset to read per partition) for librdkafka's committer, which sends them
+    /// within ``ConsumerConfiguration/commitIntervalMs``, and returns at once. Never blocks.
+    ///
+    /// - A stored offset only moves forward (a lower value than the one stored is ignored), and only for
+    ///   assigned partitions: once ``PartitionConsumerDelegate/partitionsRevoked(_:)`` or
+    ///   ``PartitionConsumerDelegate/partitionsLost(_:)`` has returned, nothing is committed for those
+    ///   partitions from an earlier store (librdkafka forgets stored offsets on unassignment).
+    /// - The committer skips rounds while the group is rebalancing. That matters: a commit queued behind
+    ///   this member's JoinGroup reaches the coordinator with an outdated generation, and librdkafka answers
+    ///   `ILLEGAL_GENERATION` by declaring the whole assignment lost.
+    /// - On revoke, librdkafka commits what is stored for the revoked partitions once the delegate returned.
+    /// - A failed commit is sent again in the next round; outcomes go to
+    ///   ``PartitionConsumerDelegate/offsetsCommitted(_:error:)``.
+    public func commitInBackground(_ offsets: [TopicPartition: Int64]) { core.scheduleCommit(offsets) }
 
     /// Stops fetching these partitions. Returns at once; the reader may still deliver the record it holds,
     /// the records librdkafka prefetched are discarded and fetched again after ``resume(_:)``. Pauses last
@@ -167,7 +222,14 @@ public final class KafkaGroupConsumer: Sendable {
     /// coordinator and each partition leader (two round trips per partition at most), each bounded by
     /// `timeout`; a value is nil when it is unknown or its request failed.
     public func lag(timeout: Duration = .seconds(5)) -> [TopicPartition: (committed: Int64?, highWatermark: Int64?)] {
-        core.lag(timeout: timeout)
+        core.positions(timeout: timeout).mapValues { ($0.committedOffset, $0.highWatermark) }
+    }
+
+    /// Like ``lag(timeout:)``, and says why a value is missing: the committed offsets of all assigned
+    /// partitions in one request to the group coordinator, then each partition's high watermark from its
+    /// leader, each bounded by `timeout`. Blocking; call it from a dedicated thread.
+    public func positions(timeout: Duration = .seconds(5)) -> [TopicPartition: PartitionPosition] {
+        core.positions(timeout: timeout)
     }
 
     /// Leaves the group cleanly and frees the client. Blocking: stops the readers, delivers the final
@@ -203,7 +265,7 @@ final class PartitionReader: @unchecked Sendable {
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR {
                     delegate.consume(ConsumedMessage(copying: message))
                 } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    delegate.consumerError(ConsumerCore.error(from: message, context: "Reading \(partition)"))
+                    delegate.partitionError(partition, ConsumerCore.error(from: message, context: "Reading \(partition)"))
                 }
             }
         }
@@ -229,6 +291,8 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
         var delegate: (any PartitionConsumerDelegate)?
         /// Threads that run delegate callbacks; stop() must not wait for itself on one of them.
         var internalThreads: [pthread_t] = []
+        /// The offset stored for the committer per assigned partition, so that stores only move forward.
+        var storedOffsets: [TopicPartition: Int64] = [:]
     }
 
     let configuration: ConsumerConfiguration
@@ -247,6 +311,10 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
             rd_kafka_conf_set_rebalance_cb(conf) { _, err, partitions, opaque in
                 guard let partitions, let opaque else { return }
                 Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue().rebalance(err, partitions)
+            }
+            rd_kafka_conf_set_offset_commit_cb(conf) { _, err, offsets, opaque in
+                guard let opaque else { return }
+                Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue().committed(err, offsets)
             }
         }
         handleStorage = created
@@ -312,6 +380,7 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
             for reader in leftovers { reader.stop() }
             delegate?.partitionsRevoked(leftovers.map(\.partition).sorted(by: Self.order))
         }
+        state.withLock { $0.storedOffsets.removeAll() }
         threadFinished()
         destroy()
     }
@@ -392,7 +461,10 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
             if let start = starts[partition] { list.pointee.elems[index].offset = start }
         }
         // A reader left over from an earlier assignment would compete for the queue; there should be none.
-        let stale = state.withLock { state in partitions.compactMap { state.readers.removeValue(forKey: $0) } }
+        let stale = state.withLock { state in
+            for partition in partitions { state.storedOffsets.removeValue(forKey: partition) }
+            return partitions.compactMap { state.readers.removeValue(forKey: $0) }
+        }
         for reader in stale { reader.stop() }
 
         // Split each partition's queue off the consumer queue before librdkafka starts fetching it.
@@ -436,6 +508,11 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
         } else {
             delegate?.partitionsRevoked(sorted)
         }
+        // Whatever the delegate stored is committed by librdkafka during the unassign below; a later store
+        // for these partitions is refused.
+        state.withLock { state in
+            for partition in partitions { state.storedOffsets.removeValue(forKey: partition) }
+        }
         if cooperative, let list {
             if let error = rd_kafka_incremental_unassign(rk, list) {
                 delegate?.consumerError(.consuming(error, "Giving up partitions \(sorted)"))
@@ -461,7 +538,7 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
         return try body(rk)
     }
 
-    func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+    private func commitNow(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         try withHandle { handle throws(KafkaError) in
             let list = PartitionList(offsets: offsets)
@@ -473,6 +550,65 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
                 throw KafkaError.rdKafka(
                     element.err, "Committing offset \(element.offset) of \(String(cString: element.topic))[\(element.partition)]")
             }
+        }
+    }
+
+    func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+        // Store first: the committer (and librdkafka's commit on unassign) then never sends an older offset
+        // after this one, and retries this one if the commit below fails.
+        store(offsets, onlyWhileRead: false)
+        try commitNow(offsets)
+    }
+
+    func scheduleCommit(_ offsets: [TopicPartition: Int64]) {
+        store(offsets, onlyWhileRead: true)
+    }
+
+    /// Stores offsets for librdkafka's committer, never moving a partition's stored offset back.
+    /// `onlyWhileRead`: only for partitions whose reader runs (not while they are being revoked).
+    private func store(_ offsets: [TopicPartition: Int64], onlyWhileRead: Bool) {
+        guard !offsets.isEmpty else { return }
+        // Under the state lock, so that two threads storing for one partition cannot leave the lower
+        // offset stored; rd_kafka_offsets_store only takes librdkafka's partition lock. librdkafka itself
+        // refuses partitions that are not assigned.
+        state.withLock { state in
+            guard state.phase == .running || state.phase == .stopping else { return }
+            var advanced: [TopicPartition: Int64] = [:]
+            for (partition, offset) in offsets where !onlyWhileRead || state.readers[partition] != nil {
+                if let stored = state.storedOffsets[partition], stored >= offset { continue }
+                advanced[partition] = offset
+            }
+            guard !advanced.isEmpty, gate.enter() else { return }
+            defer { gate.leave() }
+            let list = PartitionList(offsets: advanced)
+            _ = rd_kafka_offsets_store(rk, list.pointer)
+            for element in list.elements where element.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                state.storedOffsets[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] = element.offset
+            }
+        }
+    }
+
+    /// librdkafka's offset-commit callback (poll thread): every commit's outcome, per partition.
+    fileprivate func committed(_ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        guard let delegate, let list else { return }
+        // Nothing was stored since the last round: not a commit, not an error.
+        if err == RD_KAFKA_RESP_ERR__NO_OFFSET { return }
+        var succeeded: [TopicPartition: Int64] = [:]
+        var failed: [TopicPartition: Int64] = [:]
+        var failureCode = RD_KAFKA_RESP_ERR_NO_ERROR
+        for element in PartitionList.elements(of: list) where element.offset >= 0 {
+            let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+            let code = element.err != RD_KAFKA_RESP_ERR_NO_ERROR ? element.err : err
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR {
+                succeeded[partition] = element.offset
+            } else {
+                failed[partition] = element.offset
+                if failureCode == RD_KAFKA_RESP_ERR_NO_ERROR { failureCode = code }
+            }
+        }
+        if !succeeded.isEmpty { delegate.offsetsCommitted(succeeded, error: nil) }
+        if !failed.isEmpty {
+            delegate.offsetsCommitted(failed, error: .rdKafka(failureCode, "Committing offsets \(Self.describe(failed))"))
         }
     }
 
@@ -492,27 +628,40 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
         }
     }
 
-    func lag(timeout: Duration) -> [TopicPartition: (committed: Int64?, highWatermark: Int64?)] {
+    func positions(timeout: Duration) -> [TopicPartition: PartitionPosition] {
         let partitions = assignment
         guard !partitions.isEmpty else { return [:] }
         let timeoutMs = max(1, timeout.clampedMilliseconds)
-        let result = try? withHandle { handle throws(KafkaError) -> [TopicPartition: (committed: Int64?, highWatermark: Int64?)] in
-            var lags: [TopicPartition: (committed: Int64?, highWatermark: Int64?)] = [:]
+        let result = try? withHandle { handle throws(KafkaError) -> [TopicPartition: PartitionPosition] in
+            var positions: [TopicPartition: PartitionPosition] = [:]
             let list = PartitionList(partitions)
             let committedErr = rd_kafka_committed(handle, list.pointer, timeoutMs)
             var committed: [TopicPartition: Int64] = [:]
-            if committedErr == RD_KAFKA_RESP_ERR_NO_ERROR {
-                for element in list.elements where element.err == RD_KAFKA_RESP_ERR_NO_ERROR && element.offset >= 0 {
-                    committed[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] = element.offset
+            var committedErrors: [TopicPartition: KafkaError] = [:]
+            for element in list.elements {
+                let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+                if committedErr != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    committedErrors[partition] = .rdKafka(committedErr, "Reading the committed offset of \(partition)")
+                } else if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    committedErrors[partition] = .rdKafka(element.err, "Reading the committed offset of \(partition)")
+                } else if element.offset >= 0 {
+                    committed[partition] = element.offset
                 }
             }
             for partition in partitions {
                 var low: Int64 = -1
                 var high: Int64 = -1
                 let err = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMs)
-                lags[partition] = (committed[partition], err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil)
+                var error = committedErrors[partition]
+                if err != RD_KAFKA_RESP_ERR_NO_ERROR, error == nil {
+                    error = .rdKafka(err, "Reading the high watermark of \(partition)")
+                }
+                positions[partition] = PartitionPosition(
+                    committedOffset: committed[partition],
+                    highWatermark: err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil,
+                    error: error)
             }
-            return lags
+            return positions
         }
         return result ?? [:]
     }

@@ -74,28 +74,42 @@ struct EngineBenchmark: ParsableCommand {
         }
         defer { reference?.close() }
         log.table("model \(metadata.name) \(metadata.version), \(images) images per measurement, best of \(rounds) alternating rounds, micro-batch \(microBatch), \(ProcessInfo.processInfo.activeProcessorCount) CPUs\(reference.map { ", onnxruntime \($0.version)" } ?? "")")
+        if let reference {
+            // Same model, same inputs, same answers: check before timing anything.
+            let count = min(256, dataset.count)
+            let expected = try reference.logits(count: count)
+            let engine = try InferenceEngine(modelDirectory: modelDirectory, configuration: .init(threads: 1))
+            let actual = try engine.logits(pixels: Array(dataset.pixels.prefix(count * 784)), count: count)
+            engine.shutdown()
+            let difference = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            log.table("max |logit difference| vs onnxruntime on the first \(count) test images: \(difference)")
+            if expected.count != actual.count || difference > 1e-3 {
+                throw BenchSupport.BenchError(description: "the engines disagree (max difference \(difference)); not benchmarking")
+            }
+        }
         log.table("batch  threads  fashiond img/s  onnxruntime img/s   ratio  GFLOP/s  RSS start -> end (MiB)")
         let overallStartRSS = BenchSupport.residentKiB()
         var worstRatio = Double.infinity
 
         for threadCount in threadCounts {
             for batch in batchSizes {
-                var measurement: Measurement?
+                // Best of the rounds for throughput; RSS from the last round's engine (start = after
+                // warm-up, end = after all its images), which is the steady-state check.
+                var best: Measurement?
+                var last: Measurement?
                 var ortIPS: Double?
                 for _ in 0..<rounds {
                     let ours = try measure(modelDirectory: modelDirectory, batch: batch, threads: threadCount, dataset: dataset, profiling: false)
-                    if measurement == nil || ours.imagesPerSecond > measurement!.imagesPerSecond {
-                        let startRSS = measurement?.rssStartKiB ?? ours.rssStartKiB
-                        measurement = ours
-                        measurement!.rssStartKiB = startRSS
-                    }
-                    measurement!.rssEndKiB = ours.rssEndKiB
+                    if ours.imagesPerSecond > best?.imagesPerSecond ?? 0 { best = ours }
+                    last = ours
                     if let reference {
                         let theirs = try reference.measure(batch: batch, threads: threadCount, images: images)
                         ortIPS = max(ortIPS ?? 0, theirs)
                     }
                 }
-                guard let measurement else { continue }
+                guard var measurement = best, let last else { continue }
+                measurement.rssStartKiB = last.rssStartKiB
+                measurement.rssEndKiB = last.rssEndKiB
                 let ratio = ortIPS.map { measurement.imagesPerSecond / $0 }
                 if let ratio, batch >= 32 { worstRatio = min(worstRatio, ratio) }
                 let gflops = Double(measurement.flopsPerImage) * measurement.imagesPerSecond / 1e9
@@ -203,7 +217,7 @@ struct EngineBenchmark: ParsableCommand {
         for layer in layers {
             let share = total > 0 ? layer.seconds / total * 100 : 0
             let microseconds = layer.seconds / Double(max(images, 1)) * 1e6
-            var line = "    " + BenchSupport.pad(layer.opType, 40, right: false)
+            var line = "    " + BenchSupport.pad("\(layer.opType) (\(layer.kernel))", 44, right: false)
                 + BenchSupport.pad(BenchSupport.format(microseconds, decimals: 2), 9) + " us/img"
                 + BenchSupport.pad(BenchSupport.format(share, decimals: 1), 7) + "%"
             if layer.flopsPerImage > 0 && layer.seconds > 0 {
@@ -275,6 +289,15 @@ private final class OnnxruntimeServer {
             throw BenchSupport.BenchError(description: "onnxruntime measurement failed: \(response)")
         }
         return ips
+    }
+
+    func logits(count: Int) throws -> [Float] {
+        requests.fileHandleForWriting.write(Data("{\"logits\": \(count)}\n".utf8))
+        let response = try readObject()
+        guard let values = response["logits"] as? [Double] else {
+            throw BenchSupport.BenchError(description: "onnxruntime returned no logits: \(response)")
+        }
+        return values.map { Float($0) }
     }
 
     func close() {

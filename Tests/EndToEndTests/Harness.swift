@@ -103,12 +103,15 @@ final class DaemonProcess: @unchecked Sendable {
     let logPath: String
     private let process = Process()
     private let arguments: [String]
+    /// Variables added to the daemon's environment (e.g. PUBSUB_EMULATOR_HOST).
+    private let extraEnvironment: [String: String]
 
-    init(directory: TemporaryDirectory, name: String = "d", arguments: [String] = []) {
+    init(directory: TemporaryDirectory, name: String = "d", arguments: [String] = [], environment: [String: String] = [:]) {
         socket = directory.path("\(name).sock")
         stateDirectory = directory.path("\(name)-state")
         logPath = directory.path("\(name).log")
         self.arguments = arguments
+        self.extraEnvironment = environment
     }
 
     var environment: [String: String] { ["FASHIOND_SOCKET": socket] }
@@ -124,6 +127,7 @@ final class DaemonProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "JOURNAL_STREAM")
+        env.merge(extraEnvironment) { $1 }
         process.environment = env
         process.standardOutput = logHandle
         process.standardError = logHandle

@@ -50,7 +50,7 @@ struct HostileInputTests {
     func decompressionBombMessage() throws {
         let outcome = rejection(try Fixtures.bytes(Fixtures.hostile, "png-bomb-100000x100000.png"))
         let error = try #require(outcome)
-        #expect(error.message == "PNG declares 100000x100000 pixels; the limit is 40000000 pixels (decode.max_pixels)")
+        #expect(error.message == "PNG declares 100000x100000 pixels; the limit is 40000000 pixels (max_pixels)")
     }
 
     @Test("a 16 MiB random blob is rejected as unknown; one byte more is too large")
@@ -64,7 +64,7 @@ struct HostileInputTests {
         let error = try #require(outcome)
         #expect(error.code == "too_large")
         #expect(error.message.contains("16777217 bytes"))
-        #expect(error.message.contains("16777216 bytes (decode.max_encoded_bytes)"))
+        #expect(error.message.contains("16777216 bytes (max_message_bytes)"))
     }
 
     @Test("random garbage behind each signature never crashes and is always rejected by that codec")
@@ -83,6 +83,17 @@ struct HostileInputTests {
         }
     }
 
+    @Test("application/octet-stream, which fashionctl sends for anything unsigned, claims no format")
+    func octetStreamIsNoClaim() throws {
+        let random = try Fixtures.bytes(Fixtures.hostile, "random-1000.bin")
+        let error = try #require(rejection(random, contentType: "application/octet-stream"))
+        #expect(error.code == "unknown_format")
+        #expect(!error.message.contains("content-type"))
+        #expect(rejection(random, contentType: "application/x-fashion-raw")?.code == "raw_wrong_size")
+        let raw = try Fixtures.bytes(Fixtures.formats, "dataset0.raw")
+        #expect(try decoder.decode(raw, contentType: "application/octet-stream").format == .raw)
+    }
+
     @Test("prototype JSON over the JSON limit is refused before parsing")
     func jsonTooLarge() throws {
         let limits = DecodeLimits()
@@ -92,7 +103,7 @@ struct HostileInputTests {
         let outcome = rejection(payload)
         let error = try #require(outcome)
         #expect(error.code == "json_too_large")
-        #expect(error.message.contains("decode.max_json_bytes"))
+        #expect(error.message.contains("max_json_bytes"))
     }
 
     @Test("nesting a million levels deep is rejected quickly in every position")
@@ -110,10 +121,10 @@ struct HostileInputTests {
         let pixelOutcome = rejection(png, limits: DecodeLimits(maxPixels: 100_000))
         let byPixels = try #require(pixelOutcome)
         #expect(byPixels.code == "dimensions_too_large")
-        #expect(byPixels.message == "PNG declares 600x400 pixels; the limit is 100000 pixels (decode.max_pixels)")
+        #expect(byPixels.message == "PNG declares 600x400 pixels; the limit is 100000 pixels (max_pixels)")
         let sideOutcome = rejection(png, limits: DecodeLimits(maxDimension: 500))
         let bySide = try #require(sideOutcome)
-        #expect(bySide.message == "PNG declares 600x400 pixels; each side may be at most 500 (decode.max_dimension)")
+        #expect(bySide.message == "PNG declares 600x400 pixels; each side may be at most 500 (max_dimension)")
         let jpeg = try Fixtures.bytes(Fixtures.formats, "photo-rect.jpg")
         #expect(rejection(jpeg, limits: DecodeLimits(maxDimension: 500))?.code == "dimensions_too_large")
         #expect(rejection(jpeg, limits: DecodeLimits(maxEncodedBytes: 1000))?.code == "too_large")

@@ -70,6 +70,7 @@ public enum ConfigurationKeys {
         integer("session_timeout_ms", "Kafka consumer group session timeout in ms (the embedded broker always uses 6000).", \.sessionTimeoutMs, 1000...3_600_000),
         integer("fetch_wait_max_ms", "Longest a Kafka fetch waits for new data, in ms; lower means lower latency.", \.fetchWaitMaxMs, 1...10_000),
         string("auto_offset_reset", "Where a partition without a committed offset starts: earliest, latest or error.", "earliest", \.autoOffsetReset),
+        integer("kafka_prefetch_kbytes", "KiB of messages librdkafka prefetches per assigned partition (queued.max.messages.kbytes); bounds memory under a backlog.", \.kafkaPrefetchKBytes, 64...2_097_151),
         ConfigurationKey(
             name: "kafka_properties", summary: "Extra librdkafka properties as key=value pairs separated by commas (e.g. security.protocol=ssl).",
             defaultDescription: "\"\"",
@@ -93,13 +94,49 @@ public enum ConfigurationKeys {
         string("default_model", "Model used for messages that name none.", "fashion-cnn", \.defaultModel),
         integer("max_message_bytes", "Largest message value accepted, in bytes; larger ones are rejected (and refused at submit).", \.maxMessageBytes, 1024...(256 << 20)),
         integer("max_pixels", "Largest declared image size (width x height) that is decoded; larger ones are rejected before any allocation.", \.maxPixels, 784...1_000_000_000),
-        integer("partition_queue", "Messages buffered per partition between its reader and the batcher; a full queue holds the reader (backpressure).", \.partitionQueueCapacity, 1...1_000_000),
+        integer("partition_queue", "Messages of one partition in flight (consumed, not yet journaled); at this bound the partition is paused until half have been journaled.", \.partitionQueueCapacity, 1...1_000_000),
+        integer("max_dimension", "Largest declared width or height of a PNG or JPEG that is decoded; larger ones are rejected before any allocation.", \.maxDimension, 28...1_000_000),
+        integer("max_json_bytes", "Largest prototype-JSON message in bytes (a real one is about 4 KB); larger ones are rejected before parsing.", \.maxJSONBytes, 4096...(256 << 20)),
+        integer("result_queue_batches", "Batches of results waiting for the journal writer; a full queue holds the batcher, and so the readers (backpressure).", \.resultQueueBatches, 1...100_000),
         integer("max_request_bytes", "Largest non-image control API request body, in bytes.", \.maxRequestBytes, 1024...(64 << 20)),
+        // MARK: control
+        integer("control_header_timeout_ms", "Control API: ms a client may take to send a request head once it has begun; then 408 and the connection is closed.", \.controlHeaderTimeoutMs, 100...3_600_000),
+        integer("control_idle_timeout_ms", "Control API: ms a connection may stay silent between requests or inside a request body before it is closed.", \.controlIdleTimeoutMs, 100...86_400_000),
+        integer("control_write_timeout_ms", "Control API: ms a response may stay blocked by a client that does not read (e.g. a stalled results --follow) before the connection is dropped.", \.controlWriteTimeoutMs, 100...3_600_000),
+        integer("control_max_connections", "Control API: connections served at once; further ones are answered 503 (too_many_connections) and closed.", \.controlMaxConnections, 1...1_000_000),
         integer("journal_segment_max_bytes", "Journal segment size at which a new segment is started.", \.journalSegmentMaxBytes, 4096...(4 << 30)),
         integer("journal_retained_max_bytes", "Journal size above which the oldest segments are removed.", \.journalRetainedMaxBytes, 65536...(1 << 50)),
         string("log_level", "Log level: trace, debug, info, notice, warning, error, critical.", "info", \.logLevel),
         choice("log_predictions", "Per-prediction log lines: all, sampled or none (rejections and errors are always logged).", \.logPredictions),
         integer("log_sample_every", "With log_predictions = sampled, log one prediction in this many.", \.logSampleEvery, 1...1_000_000_000),
+        // MARK: pubsub
+        string("pubsub_project", "Google Cloud project of the Pub/Sub topic and subscription (backend = pubsub).",
+               "\"\" (GOOGLE_CLOUD_PROJECT, else the key file's or the metadata server's project)", \.pubsubProject),
+        string("pubsub_subscription", "Pub/Sub subscription fashiond pulls from; created on the topic when missing.", "fashion-images-sub",
+               \.pubsubSubscription),
+        string("pubsub_endpoint", "Pub/Sub REST endpoint. PUBSUB_EMULATOR_HOST, when set, wins: plain http to the emulator, no auth.",
+               "\"\" (https://pubsub.googleapis.com)", \.pubsubEndpoint),
+        string("credentials", "Service-account key file (JSON) for Pub/Sub; empty uses GOOGLE_APPLICATION_CREDENTIALS, else the GCE metadata server.",
+               "\"\"", \.credentials),
+        integer("pubsub_max_outstanding_messages", "Pub/Sub flow control: messages pulled but not yet acknowledged; no pull beyond it.",
+                \.pubsubMaxOutstandingMessages, 1...1_000_000),
+        integer("pubsub_max_outstanding_bytes", "Pub/Sub flow control: bytes of message data pulled but not yet acknowledged; no pull beyond it.",
+                \.pubsubMaxOutstandingBytes, (1 << 20)...(1 << 40)),
+        integer("pubsub_ack_deadline_s", "Pub/Sub ack deadline in seconds: set on a subscription fashiond creates, and the lease each extension asks for (extended at half-time).",
+                \.pubsubAckDeadlineSeconds, 10...600),
+        integer("pubsub_max_lease_s", "Seconds a Pub/Sub message is kept leased at most; an unfinished one is then left to be redelivered.",
+                \.pubsubMaxLeaseSeconds, 60...86_400),
+        ConfigurationKey(
+            name: "pubsub_message_ordering", summary: "Enable message ordering on a subscription fashiond creates (messages with the same ordering key are processed in order).",
+            defaultDescription: "true",
+            apply: { config, value throws(ConfigurationError) in
+                switch value.trimmingCharacters(in: .whitespaces).lowercased() {
+                case "true", "1", "yes", "on": config.pubsubMessageOrdering = true
+                case "false", "0", "no", "off": config.pubsubMessageOrdering = false
+                default: throw ConfigurationError("invalid_value", "pubsub_message_ordering must be true or false, not '\(value)'")
+                }
+            },
+            render: { String($0.pubsubMessageOrdering) }),
     ]
 
     /// Looks a key up by its TOML name.

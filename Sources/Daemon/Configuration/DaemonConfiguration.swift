@@ -48,6 +48,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var fetchWaitMaxMs: Int = 100
     /// Where to start a partition that has no committed offset: `earliest`, `latest` or `error`.
     public var autoOffsetReset: String = "earliest"
+    /// Records librdkafka prefetches per assigned partition, in KiB (`queued.max.messages.kbytes`).
+    public var kafkaPrefetchKBytes: Int = 4096
     /// Extra librdkafka properties, `key=value` separated by commas (e.g. `security.protocol=ssl`).
     public var kafkaProperties: [String: String] = [:]
 
@@ -72,6 +74,22 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var partitionQueueCapacity: Int = 1024
     /// Largest request body the control API accepts other than images, in bytes.
     public var maxRequestBytes: Int = 1 << 20
+    /// Largest declared width or height of a PNG or JPEG that is decoded.
+    public var maxDimension: Int = 16_384
+    /// Largest prototype-JSON message, in bytes (a real one is about 4 KB).
+    public var maxJSONBytes: Int = 4 << 20
+    /// Batches of results waiting for the journal writer; a full queue holds the batcher (backpressure).
+    public var resultQueueBatches: Int = 64
+
+    // MARK: control
+    /// Longest a control client may take to send a request head once it has started, in ms.
+    public var controlHeaderTimeoutMs: Int = 10_000
+    /// Longest a control connection may stay silent between requests or inside a request body, in ms.
+    public var controlIdleTimeoutMs: Int = 60_000
+    /// Longest a response may wait for a client that does not read (a stalled follower), in ms.
+    public var controlWriteTimeoutMs: Int = 30_000
+    /// Control connections served at once; more are answered 503.
+    public var controlMaxConnections: Int = 1024
 
     // MARK: journal
     public var journalSegmentMaxBytes: Int = 64 << 20
@@ -83,6 +101,27 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logPredictions: PredictionLogging = .sampled
     /// With `log_predictions = "sampled"`, one prediction in this many is logged.
     public var logSampleEvery: Int = 100
+
+    // MARK: pubsub
+    /// Google Cloud project; empty means `GOOGLE_CLOUD_PROJECT` (or `PUBSUB_PROJECT_ID`), else the
+    /// service-account key's or the metadata server's project.
+    public var pubsubProject: String = ""
+    /// Subscription pulled by `backend = pubsub`; created on ``topic`` when missing.
+    public var pubsubSubscription: String = "fashion-images-sub"
+    /// REST endpoint; empty means `https://pubsub.googleapis.com`. `PUBSUB_EMULATOR_HOST` overrides it.
+    public var pubsubEndpoint: String = ""
+    /// Service-account key file; empty means `GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server.
+    public var credentials: String = ""
+    /// Flow control: most messages pulled and not yet acknowledged.
+    public var pubsubMaxOutstandingMessages: Int = 1000
+    /// Flow control: most bytes of message data pulled and not yet acknowledged.
+    public var pubsubMaxOutstandingBytes: Int = 100 << 20
+    /// Ack deadline of a subscription fashiond creates, and the lease each extension requests.
+    public var pubsubAckDeadlineSeconds: Int = 60
+    /// Longest a message is kept leased before it is left to be redelivered.
+    public var pubsubMaxLeaseSeconds: Int = 3600
+    /// Whether a subscription fashiond creates has message ordering enabled.
+    public var pubsubMessageOrdering: Bool = true
 
     /// Defaults derived from the process environment.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, effectiveUserID: UInt32 = geteuid()) {

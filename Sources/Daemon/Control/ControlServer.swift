@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Shared
+import Synchronization
 
 /// What the control API can ask of the daemon.
 protocol ControlBackend: Sendable {
@@ -16,7 +17,13 @@ protocol ControlBackend: Sendable {
     func reload() async throws(APIFailure)
     var journal: ResultsJournal { get }
     var maxImageBytes: Int { get }
+    /// What sets ``maxImageBytes``, for 413 answers (default: the `max_message_bytes` key).
+    var imageLimitKey: String { get }
     var maxRequestBytes: Int { get }
+}
+
+extension ControlBackend {
+    var imageLimitKey: String { "max_message_bytes" }
 }
 
 /// An API error response: HTTP status plus the stable JSON error body.
@@ -28,66 +35,87 @@ struct APIFailure: Error, Sendable {
         self.status = status
         self.body = ErrorResponse(code: code, message: message, retryable: retryable)
     }
-}
 
-/// Who is on the other end of a control connection: `struct ucred` of SO_PEERCRED, which Swift's
-/// Glibc module does not export (it needs _GNU_SOURCE); same layout: pid_t, uid_t, gid_t.
-struct PeerCredentials: Sendable {
-    var pid: Int32
-    var uid: UInt32
-    var gid: UInt32
+    init(_ error: RouteError) {
+        self.init(HTTPResponseStatus(statusCode: error.status), error.code, error.message)
+    }
 }
 
 /// The HTTP/1.1 control API on the Unix socket (see docs/API.md).
 ///
 /// Binds the socket itself (mode and group from the configuration) unless systemd passed one
-/// (socket activation). Writes (submit, reload) are allowed for root, the daemon's own user and
-/// members of the socket's group; reads for anyone who can open the socket, which the socket's
-/// mode already limits.
+/// (socket activation). Every request is checked against the peer's credentials
+/// (``ControlAccessPolicy``: root, the daemon's user, members of the socket's group), validated by
+/// ``RequestRouter``, and bounded by ``ControlConnectionLimits`` (timeouts, connection cap) and the
+/// body limits. Each connection's pipeline is ``ConnectionGuard``, the HTTP codec,
+/// ``RequestPhaseObserver``, then the async channel served by ``serve(_:peer:guardHandle:)``.
 final class ControlServer: Service, Sendable {
     private let socketPath: String
     private let socketMode: UInt32
     private let socketGroup: String
     private let activatedDescriptor: Int32?
     private let backend: any ControlBackend
+    private let limits: ControlConnectionLimits
+    private let router: RequestRouter
     private let logger: Logger
     private let onBound: @Sendable () -> Void
+    /// Connections being served (not counting those answered 503).
+    private let openConnections = Atomic<Int>(0)
 
     init(socketPath: String, socketMode: UInt32, socketGroup: String, activatedDescriptor: Int32?, backend: any ControlBackend,
-         logger: Logger, onBound: @escaping @Sendable () -> Void) {
+         limits: ControlConnectionLimits = .init(), logger: Logger, onBound: @escaping @Sendable () -> Void) {
         self.socketPath = socketPath
         self.socketMode = socketMode
         self.socketGroup = socketGroup
         self.activatedDescriptor = activatedDescriptor
         self.backend = backend
+        self.limits = limits
+        self.router = RequestRouter(maxImageBytes: backend.maxImageBytes, maxRequestBytes: backend.maxRequestBytes,
+                                    imageLimitKey: backend.imageLimitKey)
         self.logger = logger
         self.onBound = onBound
     }
 
-    /// SO_PEERCRED from <asm-generic/socket.h> (x86_64 and aarch64).
-    static let peerCredentialsOption: Int32 = 17
-
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
+    /// What the accept loop receives for each new connection.
+    enum Accepted: Sendable {
+        /// To be served: the channel, its peer, and its guard (for shutdown).
+        case serve(Connection, ControlPeer?, NIOLoopBound<ConnectionGuard>)
+        /// Over `control_max_connections`: its pipeline answers 503 on its own.
+        case refused
+    }
+
     func run() async throws {
+        Self.raiseDescriptorLimit(toFit: limits.maxConnections, logger: logger)
+        let policy = ControlAccessPolicy.resolve(socketGroup: socketGroup)
+        if policy.groupID == nil {
+            logger.notice("socket_group does not exist; only root and the daemon's user may use the control socket",
+                          metadata: ["socket_group": "\(socketGroup)"])
+        }
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 512)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<(Connection, PeerCredentials?)> = { channel in
-            let credentials: EventLoopFuture<PeerCredentials?>
-            if let provider = channel as? any SocketOptionProvider {
-                credentials = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(Self.peerCredentialsOption))
-                    .map { (value: PeerCredentials) -> PeerCredentials? in value }
-                    .recover { _ in nil }
-            } else {
-                credentials = channel.eventLoop.makeSucceededFuture(nil)
+        let limits = self.limits
+        let logger = self.logger
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
+            guard self.admitConnection() else {
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(OverCapacityResponder(maxConnections: limits.maxConnections))
+                    return .refused
+                }
             }
-            return credentials.flatMapThrowing { peer in
-                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+            channel.closeFuture.whenComplete { _ in self.connectionClosed() }
+            return Self.peer(of: channel).flatMapThrowing { peer in
+                let sync = channel.pipeline.syncOperations
+                let connectionGuard = ConnectionGuard(limits: limits, logger: logger)
+                try sync.addHandler(connectionGuard)
+                try sync.configureHTTPServerPipeline(withErrorHandling: false)
+                try sync.addHandler(RequestPhaseObserver(connectionGuard: connectionGuard))
                 let connection = try Connection(wrappingChannelSynchronously: channel)
-                return (connection, peer)
+                return .serve(connection, peer, NIOLoopBound(connectionGuard, eventLoop: channel.eventLoop))
             }
         }
-        let server: NIOAsyncChannel<(Connection, PeerCredentials?), Never>
+        let server: NIOAsyncChannel<Accepted, Never>
         if let activatedDescriptor {
             server = try await bootstrap.bind(activatedDescriptor, childChannelInitializer: initializer)
             logger.info("control socket taken over from systemd (socket activation)", metadata: ["fd": "\(activatedDescriptor)"])
@@ -101,8 +129,9 @@ final class ControlServer: Service, Sendable {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
-                    for try await (connection, peer) in inbound {
-                        group.addTask { await self.serve(connection, peer: peer) }
+                    for try await accepted in inbound {
+                        guard case .serve(let connection, let peer, let guardHandle) = accepted else { continue }
+                        group.addTask { await self.serve(connection, peer: peer, policy: policy, guardHandle: guardHandle) }
                     }
                 }
             }
@@ -110,6 +139,50 @@ final class ControlServer: Service, Sendable {
             server.channel.close(promise: nil)
         }
         if activatedDescriptor == nil { unlink(socketPath) }
+    }
+
+    /// Counts a new connection in, unless `control_max_connections` are open already.
+    private func admitConnection() -> Bool {
+        var current = openConnections.load(ordering: .relaxed)
+        while current < limits.maxConnections {
+            let (exchanged, original) = openConnections.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    private func connectionClosed() {
+        openConnections.subtract(1, ordering: .relaxed)
+    }
+
+    /// SO_PEERCRED and SO_PEERGROUPS of a new connection; nil if the kernel would not tell.
+    static func peer(of channel: any Channel) -> EventLoopFuture<ControlPeer?> {
+        guard let provider = channel as? any SocketOptionProvider else { return channel.eventLoop.makeSucceededFuture(nil) }
+        let level = SocketOptionLevel(SOL_SOCKET)
+        let credentials = provider.unsafeGetSocketOption(level: level, name: SocketOptionName(ControlAccessPolicy.peerCredentialsOption))
+            .map { (value: PeerCredentials) -> PeerCredentials? in value }
+            .recover { _ in nil }
+        let groups = provider.unsafeGetSocketOption(level: level, name: SocketOptionName(ControlAccessPolicy.peerGroupsOption))
+            .map { (list: ControlAccessPolicy.PeerGroupBuffer) -> [UInt32]? in ControlAccessPolicy.groups(fromPaddedList: list) }
+            .recover { _ in nil }
+        return credentials.and(groups).map { credentials, groups in
+            credentials.map { ControlPeer(credentials: $0, supplementaryGroups: groups) }
+        }
+    }
+
+    /// Each connection holds a descriptor; make sure `control_max_connections` of them fit beside
+    /// the journal's and the broker's by raising the soft limit toward the hard one.
+    static func raiseDescriptorLimit(toFit connections: Int, logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = rlim_t(connections + 256)
+        guard limit.rlim_cur < wanted else { return }
+        limit.rlim_cur = min(wanted, limit.rlim_max)
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 || limit.rlim_cur < wanted {
+            logger.warning("the open-file limit is too low for control_max_connections; raise LimitNOFILE",
+                           metadata: ["limit": "\(limit.rlim_cur)", "control_max_connections": "\(connections)"])
+        }
     }
 
     /// Creates the socket's directory and refuses to steal the socket of a daemon that is running.
@@ -144,205 +217,187 @@ final class ControlServer: Service, Sendable {
 
     // MARK: connections
 
-    private func serve(_ connection: Connection, peer: PeerCredentials?) async {
+    private func serve(_ connection: Connection, peer: ControlPeer?, policy: ControlAccessPolicy,
+                       guardHandle: NIOLoopBound<ConnectionGuard>) async {
+        let permitted = policy.permits(peer)
         do {
-            try await connection.executeThenClose { inbound, outbound in
-                var iterator = inbound.makeAsyncIterator()
-                while let request = try await readRequest(&iterator, outbound: outbound) {
-                    let keepAlive = try await respond(to: request, peer: peer, outbound: outbound)
-                    if !keepAlive { break }
+            try await withGracefulShutdownHandler {
+                try await connection.executeThenClose { inbound, outbound in
+                    var iterator = inbound.makeAsyncIterator()
+                    while let request = try await readRequest(&iterator, permitted: permitted) {
+                        let keepAlive: Bool
+                        if permitted {
+                            keepAlive = try await respond(to: request, outbound: outbound)
+                        } else {
+                            let refusal = policy.refusal(for: peer)
+                            logger.notice("control request refused", metadata: ["uid": "\(peer.map { String($0.credentials.uid) } ?? "?")",
+                                                                             "pid": "\(peer.map { String($0.credentials.pid) } ?? "?")"])
+                            try await sendError(APIFailure(refusal), head: request.head, keepAlive: false, outbound: outbound)
+                            keepAlive = false
+                        }
+                        if !keepAlive { break }
+                    }
                 }
+            } onGracefulShutdown: {
+                guardHandle.eventLoop.execute { guardHandle.value.beginShutdown() }
             }
         } catch {
             logger.debug("control connection ended", metadata: ["error": "\(error)"])
         }
     }
 
+    /// One request: its head, and either its route with the complete body or the error that answers it.
     struct Request: Sendable {
         var head: HTTPRequestHead
-        var body: [UInt8]
-        var path: String
-        var query: [String: String]
+        var outcome: Result<(route: ControlRoute, body: [UInt8]), RouteError>
     }
 
-    /// Reads one whole request; nil at a clean end of the connection. Answers 413 itself.
+    /// Reads one whole request; nil at a clean end of the connection. A body is kept only up to the
+    /// route's limit (and not at all for a refused peer or an invalid request); the rest is read
+    /// and dropped so that the answer can still be delivered.
     private func readRequest(_ iterator: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator,
-                             outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Request? {
+                             permitted: Bool) async throws -> Request? {
         guard case .head(let head)? = try await iterator.next() else { return nil }
-        let (path, query) = Self.splitURI(head.uri)
-        let limit = path == ControlAPI.imagesPath ? backend.maxImageBytes : backend.maxRequestBytes
+        var routed: Result<RoutedHead, RouteError>
+        do {
+            routed = .success(try router.route(method: head.method.rawValue, target: head.uri,
+                                               headers: head.headers.map { (name: $0.name, value: $0.value) }))
+        } catch {
+            routed = .failure(error)
+        }
+        let keepLimit = permitted ? ((try? routed.get())?.bodyLimit ?? 0) : 0
         var body: [UInt8] = []
-        var tooLarge = false
-        if let declared = head.headers.first(name: "content-length").flatMap(Int.init), declared > limit { tooLarge = true }
+        var count = 0
         while let part = try await iterator.next() {
             switch part {
             case .head:
                 throw ControlServerError(code: "protocol_error", message: "request head inside a body")
             case .body(var buffer):
-                if !tooLarge {
-                    if body.count + buffer.readableBytes > limit { tooLarge = true; body = [] }
-                    else { body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? []) }
+                count += buffer.readableBytes
+                if count <= keepLimit {
+                    body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])
+                } else if !body.isEmpty {
+                    body = []
                 }
             case .end:
-                if tooLarge {
-                    let what = path == ControlAPI.imagesPath ? "image" : "request body"
-                    let key = path == ControlAPI.imagesPath ? "max_message_bytes" : "max_request_bytes"
-                    try await sendError(APIFailure(.payloadTooLarge, "payload_too_large", "the \(what) is larger than \(limit) bytes (\(key))"),
-                                        head: head, keepAlive: false, outbound: outbound)
-                    return nil
+                let outcome = routed.flatMap { routedHead -> Result<(route: ControlRoute, body: [UInt8]), RouteError> in
+                    do throws(RouteError) {
+                        try router.checkBody(routedHead, count: count, bytes: body)
+                        return .success((routedHead.route, body))
+                    } catch {
+                        return .failure(error)
+                    }
                 }
-                return Request(head: head, body: body, path: path, query: query)
+                return Request(head: head, outcome: outcome)
             }
         }
         return nil
     }
 
-    static func splitURI(_ uri: String) -> (String, [String: String]) {
-        guard let components = URLComponents(string: uri) else { return (uri, [:]) }
-        var query: [String: String] = [:]
-        for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
-        return (components.path, query)
-    }
-
     /// Answers one request; returns whether the connection may carry another.
-    private func respond(to request: Request, peer: PeerCredentials?, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
-        let keepAlive = request.head.isKeepAlive
+    private func respond(to request: Request, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
+        var keepAlive = request.head.isKeepAlive
         do {
-            switch (request.head.method, request.path) {
-            case (.GET, ControlAPI.statusPath):
+            let (route, body): (ControlRoute, [UInt8])
+            switch request.outcome {
+            case .success(let value): (route, body) = value
+            case .failure(let error): throw APIFailure(error)
+            }
+            switch route {
+            case .status:
                 try await sendJSON(backend.status(), head: request.head, keepAlive: keepAlive, outbound: outbound)
-            case (.GET, ControlAPI.modelsPath):
+            case .models:
                 try await sendJSON(backend.models(), head: request.head, keepAlive: keepAlive, outbound: outbound)
-            case (.POST, ControlAPI.imagesPath):
-                try authorizeWrite(peer)
-                guard !request.body.isEmpty else {
-                    throw APIFailure(.badRequest, "empty_image", "the request body must be the image bytes (PNG, JPEG or 784 raw bytes); it was empty")
-                }
-                let requestID = request.query["request_id"].flatMap { $0.isEmpty ? nil : $0 }
-                if let requestID, requestID.utf8.count > 200 {
-                    throw APIFailure(.badRequest, "bad_request_id", "request_id is longer than 200 bytes")
-                }
-                let response = try await backend.submit(image: request.body, contentType: request.head.headers.first(name: "content-type"),
-                                                         model: request.query["model"].flatMap { $0.isEmpty ? nil : $0 },
-                                                         requestID: requestID)
+            case .submit(let parameters):
+                let response = try await backend.submit(image: body, contentType: parameters.contentType,
+                                                         model: parameters.model, requestID: parameters.requestID)
                 try await sendJSON(response, status: .created, head: request.head, keepAlive: keepAlive, outbound: outbound)
-            case (.GET, ControlAPI.resultsPath):
-                return try await streamResults(request, outbound: outbound)
-            case (.POST, ControlAPI.reloadPath):
-                try authorizeWrite(peer)
+            case .results(let query):
+                return try await streamResults(query, head: request.head, outbound: outbound)
+            case .reload:
                 try await backend.reload()
                 try await sendJSON(["reloaded": true], head: request.head, keepAlive: keepAlive, outbound: outbound)
-            case (_, ControlAPI.statusPath), (_, ControlAPI.modelsPath), (_, ControlAPI.imagesPath), (_, ControlAPI.resultsPath), (_, ControlAPI.reloadPath):
-                throw APIFailure(.methodNotAllowed, "method_not_allowed", "\(request.head.method) is not allowed on \(request.path)")
-            default:
-                throw APIFailure(.notFound, "not_found", "no such endpoint: \(request.path) (this daemon speaks API \(ControlAPI.version); see docs/API.md)")
             }
         } catch let failure as APIFailure {
+            // After a 413 the client may still be sending; do not expect it to make sense of more.
+            if failure.status == .payloadTooLarge { keepAlive = false }
             try await sendError(failure, head: request.head, keepAlive: keepAlive, outbound: outbound)
         }
         return keepAlive
     }
 
-    private func authorizeWrite(_ peer: PeerCredentials?) throws(APIFailure) {
-        guard let peer else { return }
-        if peer.uid == 0 || peer.uid == geteuid() { return }
-        if !socketGroup.isEmpty, let group = getgrnam(socketGroup) {
-            let gid = group.pointee.gr_gid
-            if peer.gid == gid || Self.user(uid: peer.uid, isMemberOf: gid) { return }
-        }
-        throw APIFailure(.forbidden, "forbidden",
-                         "uid \(peer.uid) may read but not submit or reload; add the user to group \(socketGroup.isEmpty ? "fashiond" : socketGroup)")
-    }
-
-    static func user(uid: UInt32, isMemberOf gid: gid_t) -> Bool {
-        guard let passwd = getpwuid(uid), let name = passwd.pointee.pw_name else { return false }
-        var count: Int32 = 64
-        var groups = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(name, passwd.pointee.pw_gid, &groups, &count) < 0 {
-            groups = [gid_t](repeating: 0, count: Int(count))
-            _ = getgrouplist(name, passwd.pointee.pw_gid, &groups, &count)
-        }
-        return groups.prefix(Int(max(0, count))).contains(gid)
-    }
-
     // MARK: results
 
     /// `GET /v1/results`: `last=N` (the newest N) or `after=SEQ`, `limit`, `follow=true`.
-    private func streamResults(_ request: Request, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
+    private func streamResults(_ query: ResultsQuery, head: HTTPRequestHead,
+                               outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
         let journal = backend.journal
-        let follow = ["1", "true", "yes"].contains(request.query["follow"]?.lowercased() ?? "")
-        let limit = request.query["limit"].flatMap(Int.init).map { max(0, min($0, 100_000)) }
         var cursor: UInt64
         var initial: [JournalRecord]
         do {
-            if let afterText = request.query["after"] {
-                guard let after = UInt64(afterText) else {
-                    throw APIFailure(.badRequest, "bad_cursor", "after must be a sequence number (an unsigned integer), not '\(afterText)'")
-                }
+            switch query.start {
+            case .after(let after):
                 cursor = after
-                initial = try journal.records(after: after, limit: limit ?? (follow ? 1000 : 100_000))
-            } else {
-                let last = request.query["last"].flatMap(Int.init) ?? 10
-                initial = last > 0 ? try journal.lastRecords(min(last, 100_000)) : []
+                initial = try journal.records(after: after, limit: query.limit ?? (query.follow ? 1000 : RequestRouter.maxRecordsPerAnswer))
+            case .last(let last):
+                initial = last > 0 ? try journal.lastRecords(last) : []
                 cursor = initial.last?.sequence ?? journal.lastSequence
             }
-        } catch let error as JournalError {
+        } catch {
             throw APIFailure(.internalServerError, error.code, error.message, retryable: error.isRetryable)
         }
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: ControlAPI.ndjsonContentType)
-        if !follow {
+        if !query.follow {
             var buffer = ByteBuffer()
             for record in initial { buffer.writeBytes(Self.line(for: record)) }
             headers.add(name: "content-length", value: String(buffer.readableBytes))
-            try await outbound.write(.head(HTTPResponseHead(version: request.head.version, status: .ok, headers: headers)))
+            try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)))
             try await outbound.write(.body(.byteBuffer(buffer)))
             try await outbound.write(.end(nil))
-            return request.head.isKeepAlive
+            return head.isKeepAlive
         }
-        // A follow stream is one long chunked response; it ends when the client goes away.
+        // A follow stream is one long chunked response. It ends when the client goes away, when
+        // the client stops reading (ConnectionGuard's write timeout closes the channel and the
+        // pending write fails), or at shutdown, when it is ended cleanly.
         headers.add(name: "cache-control", value: "no-store")
-        try await outbound.write(.head(HTTPResponseHead(version: request.head.version, status: .ok, headers: headers)))
+        try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)))
+        let start = cursor
+        let pending = initial
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await Self.follow(journal: journal, from: start, initial: pending, outbound: outbound)
+            }
+        } catch is CancellationError {
+            // Graceful shutdown: fall through and end the response.
+        }
+        try await outbound.write(.end(nil))
+        return false
+    }
+
+    private static func follow(journal: ResultsJournal, from start: UInt64, initial: [JournalRecord],
+                               outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        var cursor = start
         var pending = initial
         while !Task.isCancelled {
             if !pending.isEmpty {
                 var buffer = ByteBuffer()
                 for record in pending { buffer.writeBytes(Self.line(for: record)) }
                 cursor = pending.last!.sequence
-                try await writeWithDeadline(.body(.byteBuffer(buffer)), outbound: outbound)
+                try await outbound.write(.body(.byteBuffer(buffer)))
             }
             if journal.lastSequence <= cursor {
                 let appended = await journal.waitForAppend(after: cursor, timeout: .seconds(5))
+                if Task.isCancelled { return }
                 if !appended {
                     // A blank line keeps proxies and idle timers from closing the stream and
                     // tells us early when the client is gone.
-                    try await writeWithDeadline(.body(.byteBuffer(ByteBuffer(string: "\n"))), outbound: outbound)
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(string: "\n"))))
                     pending = []
                     continue
                 }
             }
             pending = try journal.records(after: cursor, limit: 1000)
-        }
-        return false
-    }
-
-    /// A follower that stops reading must not hold memory forever: a write that cannot complete
-    /// within 30 s drops the connection.
-    private func writeWithDeadline(_ part: HTTPServerResponsePart, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await outbound.write(part)
-                return true
-            }
-            group.addTask {
-                try await Task.sleep(for: .seconds(30))
-                return false
-            }
-            let completed = try await group.next() ?? false
-            group.cancelAll()
-            if !completed {
-                throw ControlServerError(code: "slow_client", message: "follower did not read for 30 s; dropped")
-            }
         }
     }
 

@@ -47,7 +47,18 @@ struct DaemonControlBackend: ControlBackend {
     let logger: Logger
     let notifier: SystemdNotifier
 
-    var maxImageBytes: Int { configuration.maxMessageBytes }
+    /// librdkafka's mock cluster (the embedded broker) keeps at most 5 MiB per partition and, when
+    /// an append pushes a partition over that, drops whole older message sets, and with them the
+    /// new message itself if the two together exceed 5 MiB: a 6 MB image silently takes the next
+    /// message with it. Images up to 2 MiB are safe there (two of them, plus a batch, fit).
+    static let embeddedBrokerMaxMessageBytes = 2 << 20
+
+    var maxImageBytes: Int {
+        configuration.usesEmbeddedBroker ? min(configuration.maxMessageBytes, Self.embeddedBrokerMaxMessageBytes) : configuration.maxMessageBytes
+    }
+    var imageLimitKey: String {
+        maxImageBytes < configuration.maxMessageBytes ? "the embedded development broker's limit; configure brokers for larger images" : "max_message_bytes"
+    }
     var maxRequestBytes: Int { configuration.maxRequestBytes }
 
     func status() -> StatusResponse { statusSource.snapshot() }

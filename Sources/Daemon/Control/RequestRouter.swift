@@ -66,6 +66,8 @@ struct RoutedHead: Equatable, Sendable {
     var route: ControlRoute
     /// Largest body accepted for this endpoint, in bytes.
     var bodyLimit: Int
+    /// Whether the body is an image (`POST /v1/images`).
+    var isImage: Bool
     /// The configuration key that sets ``bodyLimit`` (quoted in 413 answers).
     var bodyLimitKey: String
 }
@@ -81,6 +83,8 @@ struct RequestRouter: Sendable {
     var maxImageBytes: Int
     /// Largest other body (`max_request_bytes`).
     var maxRequestBytes: Int
+    /// What sets ``maxImageBytes``, quoted in 413 answers.
+    var imageLimitKey: String
 
     /// Longest accepted `model` and `request_id` values and `content-type` header, in bytes. The
     /// values travel on as stream headers and log fields, so they are kept short and printable.
@@ -88,9 +92,10 @@ struct RequestRouter: Sendable {
     /// `last` and `limit` are clamped to this many records per answer.
     static let maxRecordsPerAnswer = 100_000
 
-    init(maxImageBytes: Int, maxRequestBytes: Int) {
+    init(maxImageBytes: Int, maxRequestBytes: Int, imageLimitKey: String = "max_message_bytes") {
         self.maxImageBytes = maxImageBytes
         self.maxRequestBytes = maxRequestBytes
+        self.imageLimitKey = imageLimitKey
     }
 
     // MARK: step 1: the head
@@ -108,8 +113,8 @@ struct RequestRouter: Sendable {
         let query = try Self.parseQuery(rawQuery)
 
         let isImage = endpoint == .images
-        let head = RoutedHead(route: .status, bodyLimit: isImage ? maxImageBytes : maxRequestBytes,
-                              bodyLimitKey: isImage ? "max_message_bytes" : "max_request_bytes")
+        let head = RoutedHead(route: .status, bodyLimit: isImage ? maxImageBytes : maxRequestBytes, isImage: isImage,
+                              bodyLimitKey: isImage ? imageLimitKey : "max_request_bytes")
         if let declared = try Self.declaredContentLength(headers), declared > head.bodyLimit {
             throw Self.tooLarge(declared, head: head)
         }
@@ -330,7 +335,7 @@ struct RequestRouter: Sendable {
     }
 
     static func tooLarge(_ bytes: Int, head: RoutedHead) -> RouteError {
-        let what = head.bodyLimitKey == "max_message_bytes" ? "image" : "request body"
+        let what = head.isImage ? "image" : "request body"
         return RouteError(413, "payload_too_large",
                           "the \(what) is \(bytes) bytes; the limit is \(head.bodyLimit) bytes (\(head.bodyLimitKey))")
     }

@@ -31,6 +31,7 @@ final class Batcher: Sendable {
     /// The thread body: runs until the input queue is closed and drained, then closes the output.
     func run() {
         while let first = input.pop() {
+            FaultInjection.stallWhileRequested()
             var batch = [first]
             let deadline = Date(timeIntervalSinceNow: maxWait)
             while batch.count < maxBatch {

@@ -34,7 +34,12 @@ final class HealthMonitor: Sendable {
 
     /// Work is waiting to be processed (set by producers of work).
     func recordPendingWork() {
-        state.withLock { $0.pendingWork = true }
+        state.withLock { state in
+            // The stall clock starts when work arrives at an idle pipeline, not at the last batch
+            // before the idle period (which would flag a stall on the first message after it).
+            if !state.pendingWork { state.lastProgress = Date() }
+            state.pendingWork = true
+        }
     }
 
     func markStopping() { state.withLock { $0.stopping = true } }

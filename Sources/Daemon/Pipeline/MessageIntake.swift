@@ -10,11 +10,14 @@ struct MessageIntake: Sendable {
     let decoder: ImageDecoder
     let maxMessageBytes: Int
 
-    init(maxMessageBytes: Int, maxPixels: Int) {
+    init(maxMessageBytes: Int, maxPixels: Int, maxDimension: Int = DecodeLimits.standard.maxDimension,
+         maxJSONBytes: Int = DecodeLimits.standard.maxJSONBytes) {
         self.maxMessageBytes = maxMessageBytes
         var limits = DecodeLimits()
         limits.maxEncodedBytes = maxMessageBytes
         limits.maxPixels = maxPixels
+        limits.maxDimension = maxDimension
+        limits.maxJSONBytes = maxJSONBytes
         self.decoder = ImageDecoder(limits: limits)
     }
 

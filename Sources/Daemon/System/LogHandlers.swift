@@ -32,8 +32,14 @@ public struct SystemdJournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let sorted = merged.sorted { $0.key < $1.key }
+        // The metadata goes into MESSAGE too, so `systemctl status` and plain `journalctl` show it;
+        // the FASHION_* fields are for filtering and machines.
+        let summary = sorted.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         var fields = [
-            "MESSAGE=\(event.message)",
+            "MESSAGE=\(event.message)\(summary.isEmpty ? "" : " " + summary)",
             "PRIORITY=\(Self.priority(event.level))",
             "SYSLOG_IDENTIFIER=fashiond",
             "FASHION_LOGGER=\(label)",
@@ -41,9 +47,7 @@ public struct SystemdJournalLogHandler: LogHandler {
             "CODE_LINE=\(event.line)",
             "CODE_FUNC=\(event.function)",
         ]
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        for (key, value) in merged {
+        for (key, value) in sorted {
             fields.append("FASHION_\(Self.fieldName(key))=\(value)")
         }
         Self.send(fields)
@@ -51,7 +55,7 @@ public struct SystemdJournalLogHandler: LogHandler {
 
     /// Journal field names: upper case letters, digits and underscores.
     static func fieldName(_ key: String) -> String {
-        String(key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
+        String(key.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     }
 
     static func priority(_ level: Logger.Level) -> Int {
@@ -66,17 +70,18 @@ public struct SystemdJournalLogHandler: LogHandler {
     }
 
     private static func send(_ fields: [String]) {
-        // sd_journal_send is variadic (not callable from Swift); sd_journal_sendv takes iovecs.
-        var buffers = fields.map { Array($0.utf8) }
-        var vectors: [iovec] = []
-        vectors.reserveCapacity(buffers.count)
-        for index in buffers.indices {
-            buffers[index].withUnsafeMutableBytes { raw in
-                vectors.append(iovec(iov_base: raw.baseAddress, iov_len: raw.count))
-            }
+        // sd_journal_send is variadic (not callable from Swift); sd_journal_sendv takes iovecs. All
+        // fields live in one buffer so every iovec points into memory valid for the whole call.
+        var storage: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for field in fields {
+            let start = storage.count
+            storage.append(contentsOf: field.utf8)
+            ranges.append(start..<storage.count)
         }
-        // The iovecs point into `buffers`, which stays alive (and unmoved) until after this call.
-        withExtendedLifetime(buffers) {
+        storage.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            let vectors = ranges.map { iovec(iov_base: base + $0.lowerBound, iov_len: $0.count) }
             _ = sd_journal_sendv(vectors, Int32(vectors.count))
         }
     }

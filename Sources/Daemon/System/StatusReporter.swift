@@ -16,22 +16,31 @@ struct StatusReporter: Service {
 
     func run() async throws {
         await readiness.wait()
-        notifier.ready(status: status.line())
+        // Logged before READY=1 is sent, so in the journal it precedes systemd's "Started" line.
         logger.notice("ready", metadata: ["backend": "\(status.stream.backendName)", "bootstrap": "\(status.stream.bootstrap ?? "-")",
                                           "socket": "\(status.configuration.socketPath)"])
+        notifier.ready(status: status.line())
         let watchdog = notifier.watchdogInterval
-        // Ping at a third of the interval; declare a stall after most of it passed with work waiting.
+        // Ping at a third of the interval; declare a stall once work has waited most of it.
         let tick = watchdog.map { min($0 / 3, Self.statusInterval) } ?? Self.statusInterval
-        let stallLimit = watchdog.map { Double($0.components.seconds) * 0.8 } ?? 60
+        let stallLimit = watchdog.map { max(1, Self.seconds($0) * 0.8) } ?? 60
         var sinceStatus: Duration = .zero
+        var stalled = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: tick)
+            // A graceful shutdown ends the wait at once, so stopping is not delayed by a tick.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: tick) }
             sinceStatus += tick
             if watchdog != nil {
-                if health.isMakingProgress(limit: max(1, stallLimit)) {
+                if health.isMakingProgress(limit: stallLimit) {
                     notifier.watchdog()
-                } else {
-                    logger.critical("pipeline stalled: work is waiting and nothing was journaled; not feeding the watchdog")
+                    if stalled {
+                        stalled = false
+                        logger.notice("pipeline moving again; feeding the watchdog")
+                    }
+                } else if !stalled {
+                    // Logged once per stall: systemd kills (SIGABRT) and restarts us when the interval runs out.
+                    stalled = true
+                    logger.critical("pipeline stalled: work has waited \(Int(stallLimit)) s and nothing was journaled; no longer feeding the watchdog")
                 }
             }
             if sinceStatus >= Self.statusInterval {
@@ -39,6 +48,10 @@ struct StatusReporter: Service {
                 notifier.status(status.line())
             }
         }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

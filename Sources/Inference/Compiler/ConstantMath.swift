@@ -1,3 +1,5 @@
+import Foundation
+
 /// Shape and index arithmetic shared by the compiler's constant folding and layout tables.
 enum ShapeMath {
     static func product(_ dims: [Int]) -> Int { dims.reduce(1, *) }
@@ -90,5 +92,3 @@ extension Activation {
         }
     }
 }
-
-import Foundation

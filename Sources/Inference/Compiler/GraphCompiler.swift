@@ -59,7 +59,19 @@ struct GraphCompiler {
             if proto.output.isEmpty || proto.output[0].isEmpty {
                 throw node.error(.modelMalformed, "has no output.")
             }
+            let known = activations.count
             try lower(node)
+            // A hostile or broken file must not make the engine allocate without bound.
+            for info in activations[known...] {
+                var elements = 1
+                for dim in info.dims {
+                    let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
+                    guard !overflow, product <= Self.maximumSampleElements else {
+                        throw node.error(.unsupportedShape, "its output would have shape [N, \(info.dims.map(String.init).joined(separator: ", "))], more than \(Self.maximumSampleElements) values per image.")
+                    }
+                    elements = product
+                }
+            }
         }
 
         guard graph.output.count == 1 else {
@@ -264,6 +276,9 @@ struct GraphCompiler {
         }
     }
 
+    /// Largest activation per image (64 MiB of floats); real Fashion-MNIST networks stay far below.
+    static let maximumSampleElements = 1 << 24
+
     static let supportedOperators = [
         "Conv", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
         "GlobalMaxPool", "ReduceMean (spatial)", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Gemm", "MatMul",
@@ -310,7 +325,7 @@ struct GraphCompiler {
         default:
             throw node.error(.unsupportedAttribute, "auto_pad \"\(autoPad)\" is not supported (NOTSET, VALID, SAME_UPPER, SAME_LOWER are).")
         }
-        guard output >= 1 else {
+        guard output >= 1, output <= 1 << 16 else {
             throw node.error(.unsupportedShape, "the output \(axisName) extent would be \(output).")
         }
         return Window(output: output, padBegin: padBegin, padEnd: padEnd)
@@ -697,6 +712,15 @@ struct GraphCompiler {
         }
         guard let dims = ShapeMath.broadcast(a.dims, b.dims) else {
             throw node.error(.unsupportedShape, "operand shapes [N, \(a.dims)] and [N, \(b.dims)] do not broadcast.")
+        }
+        // Image times per-channel values (squeeze-and-excitation): no layout change needed.
+        for (image, channels, channelsOnLeft) in [(x, y, false), (y, x, true)] {
+            let imageInfo = activations[image], channelInfo = activations[channels]
+            if imageInfo.dims.count == 3, imageInfo.dims == dims, imageInfo.isPhysicallyChannelsLast,
+               channelInfo.dims == [imageInfo.dims[0], 1, 1] {
+                let operation = LayerOperation.channelBinary(op, channels: dims[0], pixels: dims[1] * dims[2], channelsOnLeft: channelsOnLeft)
+                return emit(operation, inputs: [image, channels], dims: dims, layout: imageInfo.layout, node: node)
+            }
         }
         let left = ensureRowMajor(x, nodeName: node.name, opType: node.opType)
         let right = ensureRowMajor(y, nodeName: node.name, opType: node.opType)

@@ -181,6 +181,10 @@ enum LayerOperation {
     case affine(AffineLayer)
     /// Two activations of identical dims and layout.
     case binary(BinaryOperator)
+    /// A channels-last [C, H, W] activation with a per-sample [C, 1, 1] activation (squeeze-and-
+    /// excitation gating): out[p][c] = x[p][c] op s[c], or s[c] op x[p][c] when `channelsOnLeft`.
+    /// Inputs are [x, s].
+    case channelBinary(BinaryOperator, channels: Int, pixels: Int, channelsOnLeft: Bool)
     /// Two activations with broadcasting: output element i = a[tableA[i]] op b[tableB[i]].
     case broadcastBinary(BinaryOperator, tableA: [Int32], tableB: [Int32])
     /// Activation with a constant expanded to the activation's physical layout.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One ONNX node as the compiler sees it: typed attribute access and errors that name the node.
 struct NodeContext {
     let proto: Onnx_NodeProto
@@ -88,5 +90,3 @@ struct NodeContext {
         }
     }
 }
-
-import Foundation

@@ -1,4 +1,3 @@
-import Foundation
 /// Assigns arena memory to a compiled graph and produces the `ExecutionPlan`.
 enum PlanBuilder {
     /// Floats of per-group working set (im2col rows, plus the convolution output when a pool
@@ -6,7 +5,7 @@ enum PlanBuilder {
     /// the group in the core's 512 KiB L2. sgemm's per-image cost is flat in the group size for
     /// these shapes (measured: conv2 55-57 us/image for groups of 1 to 16 images), so small
     /// groups cost nothing and save the cache misses of re-reading a 1-2 MiB buffer.
-    static let groupBudget = Int(String(cString: getenv("FASHION_GROUP_BUDGET") ?? strdup("65536"))) ?? 65536
+    static let groupBudget = 1 << 16
     static let alignment = 16
 
     static func build(_ graph: CompiledGraph, capacity: Int, inputTable: [Float]) -> ExecutionPlan {
@@ -42,7 +41,7 @@ enum PlanBuilder {
         for (step, layer) in computeLayers.enumerated() {
             let inPlace: Bool
             switch layer.operation {
-            case .activation, .affine, .constantBinary, .binary: inPlace = true
+            case .activation, .affine, .constantBinary, .binary, .channelBinary: inPlace = true
             default: inPlace = false
             }
             guard inPlace, let first = layer.inputs.first else { continue }
@@ -125,6 +124,8 @@ enum PlanBuilder {
                 kernel = .affine(affine, input: buffer(layer.inputs[0]), output: buffer(layer.output))
             case .binary(let op):
                 kernel = .binary(op, a: buffer(layer.inputs[0]), b: buffer(layer.inputs[1]), output: buffer(layer.output))
+            case .channelBinary(let op, let channels, let pixels, let channelsOnLeft):
+                kernel = .channelBinary(op, image: buffer(layer.inputs[0]), channels: buffer(layer.inputs[1]), output: buffer(layer.output), channelCount: channels, pixels: pixels, channelsOnLeft: channelsOnLeft)
             case .broadcastBinary(let op, let tableA, let tableB):
                 kernel = .broadcastBinary(op, a: buffer(layer.inputs[0]), b: buffer(layer.inputs[1]), output: buffer(layer.output), tableA: tableA, tableB: tableB)
             case .constantBinary(let op, let constant, let constantOnLeft):
@@ -151,8 +152,10 @@ enum PlanBuilder {
         )
     }
 
-    /// Images per Winograd group: enough tiles (GEMM rows) for sgemm to run efficiently.
-    static let winogradRows = Int(String(cString: getenv("FASHION_WINO_ROWS") ?? strdup("128"))) ?? 128
+    /// Tiles (GEMM rows) a Winograd group aims for: sgemm with K = 32, N = 64 ran at ~72 GFLOP/s
+    /// from 144 rows up and fell off at 1152 (the group's buffers leave L2); fewer rows pay
+    /// sgemm's per-call packing more often.
+    static let winogradRows = 128
 
     private static func winogradGroup(_ winograd: WinogradConvolution, capacity: Int) -> Int {
         max(1, min(capacity, (winogradRows + winograd.tilesPerImage - 1) / winograd.tilesPerImage))

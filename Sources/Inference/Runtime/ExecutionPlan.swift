@@ -13,6 +13,25 @@ struct ExecutionPlan: Sendable {
         var opType: String
         /// Multiply-adds x 2 per image, for GFLOP/s figures.
         var flopsPerImage: Int
+
+        /// How the step computes, for profiles ("winograd+maxpool", "im2col+sgemm", ...).
+        var kernelName: String {
+            switch kernel {
+            case .input: "uint8->float"
+            case .convolution(let layer, _, _, _, _): layer.isPointwise ? "sgemm" : "im2col+sgemm"
+            case .convolutionPool(let layer, _, _, _, _, _): layer.isPointwise ? "sgemm+pool" : "im2col+sgemm+pool"
+            case .winograd(let layer, _, _, _, _): layer.pooledActivation == nil ? "winograd" : "winograd+maxpool"
+            case .pool(let layer, _, _): layer.kind == .max ? "maxpool" : "avgpool"
+            case .globalPool: "global-pool"
+            case .gemm(let layer, _, _): layer.rowsPerSample == 1 ? "sgemm/sgemv" : "sgemm"
+            case .activation(let activation, _, _): activation.name
+            case .affine: "affine"
+            case .binary, .channelBinary, .broadcastBinary, .constantBinary: "elementwise"
+            case .gather: "gather"
+            case .softmax: "softmax"
+            case .concat: "concat"
+            }
+        }
     }
 
     /// A buffer in the arena: `offset` floats from its start, `sampleSize` floats per image.
@@ -37,6 +56,7 @@ struct ExecutionPlan: Sendable {
         case activation(Activation, input: Buffer, output: Buffer)
         case affine(AffineLayer, input: Buffer, output: Buffer)
         case binary(BinaryOperator, a: Buffer, b: Buffer, output: Buffer)
+        case channelBinary(BinaryOperator, image: Buffer, channels: Buffer, output: Buffer, channelCount: Int, pixels: Int, channelsOnLeft: Bool)
         case broadcastBinary(BinaryOperator, a: Buffer, b: Buffer, output: Buffer, tableA: [Int32], tableB: [Int32])
         case constantBinary(BinaryOperator, input: Buffer, output: Buffer, constant: [Float], constantOnLeft: Bool)
         case gather(input: Buffer, output: Buffer, table: [Int32])
@@ -93,6 +113,9 @@ struct ExecutionPlan: Sendable {
                 let w = weights.baseAddress.unsafelyUnwrapped
                 if layer.isPointwise {
                     Kernels.matrixMultiply(input, w, output, m: rows, n: layer.outChannels, k: layer.inChannels, bias: bias)
+                } else if layer.inChannels == 1 {
+                    Kernels.im2colTransposedSingleChannel(layer, input: input, images: images, column: column)
+                    Kernels.matrixMultiply(column, w, output, m: rows, n: layer.outChannels, k: layer.reductionLength, bias: bias, transposedA: true)
                 } else {
                     Kernels.im2col(layer, input: input, images: images, column: column)
                     Kernels.matrixMultiply(column, w, output, m: rows, n: layer.outChannels, k: layer.reductionLength, bias: bias)
@@ -106,11 +129,13 @@ struct ExecutionPlan: Sendable {
 
     @inline(__always)
     private func pool(_ layer: PoolLayer, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
-        let isSimple = layer.kind == .max && layer.kernelHeight == 2 && layer.kernelWidth == 2 && layer.strideY == 2 && layer.strideX == 2
+        let isSimple = layer.kernelHeight == 2 && layer.kernelWidth == 2 && layer.strideY == 2 && layer.strideX == 2
             && layer.dilationY == 1 && layer.dilationX == 1 && layer.padTop == 0 && layer.padLeft == 0
             && layer.outHeight &* 2 <= layer.inHeight && layer.outWidth &* 2 <= layer.inWidth
-        if isSimple {
+        if isSimple && layer.kind == .max {
             Kernels.maxPool2x2(layer, input: input, output: output, images: images)
+        } else if isSimple {
+            Kernels.averagePool2x2(layer, input: input, output: output, images: images)
         } else {
             Kernels.pool(layer, input: input, output: output, images: images)
         }
@@ -188,6 +213,23 @@ struct ExecutionPlan: Sendable {
 
         case .binary(let op, let a, let b, let output):
             Kernels.binary(op, a.pointer(arena), b.pointer(arena), output.pointer(arena), count: n * output.sampleSize)
+
+        case .channelBinary(let op, let image, let channels, let output, let channelCount, let pixels, let channelsOnLeft):
+            for sample in 0..<n {
+                let x = image.pointer(arena) + sample &* image.sampleSize
+                let s = channels.pointer(arena) + sample &* channels.sampleSize
+                let target = output.pointer(arena) + sample &* output.sampleSize
+                var p = 0
+                while p < pixels {
+                    let offset = p &* channelCount
+                    if channelsOnLeft {
+                        Kernels.binary(op, s, x + offset, target + offset, count: channelCount)
+                    } else {
+                        Kernels.binary(op, x + offset, s, target + offset, count: channelCount)
+                    }
+                    p &+= 1
+                }
+            }
 
         case .broadcastBinary(let op, let a, let b, let output, let tableA, let tableB):
             tableA.withUnsafeBufferPointer { tableA in

@@ -4,21 +4,24 @@ import Foundation
 /// The compute kernels. All work on `n` samples stored back to back (sample stride = the
 /// activation's per-sample element count) and never allocate.
 ///
-/// Choice of kernels, measured on this project's machines (AMD EPYC Zen 3, 2 cores, AVX2/FMA;
-/// OpenBLAS 0.3.21 with runtime CPU dispatch; Swift compiles for baseline x86-64, i.e. SSE2
-/// without FMA), per 16-image micro-batch of the fashion-cnn shapes, thread CPU time:
-/// - Every convolution is im2col + one `cblas_sgemm` over the whole micro-batch. conv2
-///   (M = 16x121, N = 64, K = 288) runs at ~72 GFLOP/s. For the single-channel first layer
-///   (K = 9) sgemm reaches ~22 GFLOP/s, 17 us/image; a direct Swift kernel with explicit
-///   `SIMD8<Float>` accumulators was no faster (17 us/image: without FMA/AVX in baseline codegen it
-///   is 2 SSE mul+add per 8 lanes), a scalar direct kernel was 2.2x slower, and
-///   `SIMD8.addingProduct` is emulated in software without FMA (40x slower). So there is one
-///   convolution path, and it is also fast in debug builds, where the tests run.
-/// - A fully connected layer on a single row uses `cblas_sgemv` (24 GFLOP/s vs 5.8 for sgemm with
-///   M = 1, 1600x128 weights).
-/// - Everything else (im2col copies, bias + activation, pooling) is `while` loops over contiguous
-///   channels: they vectorise in release builds and, unlike `for`-in loops and the generic
-///   `max`, stay within 2-3 ns per element in unoptimised debug builds (for-in + max: 10 ns).
+/// Why these kernels (measured on this project's machines: AMD EPYC Zen 3, 2 cores, AVX2/FMA;
+/// OpenBLAS 0.3.21, which picks AVX2 kernels at run time; Swift itself compiles for baseline
+/// x86-64, i.e. SSE2 without FMA; thread CPU time, 16-image micro-batches, fashion-cnn shapes):
+/// - Matrix products are OpenBLAS `cblas_sgemm`, single-threaded per worker. conv2 as im2col +
+///   sgemm (M = 16x121, N = 64, K = 288) runs at 80-86 GFLOP/s. Hand-written Swift SIMD cannot
+///   get there without FMA/AVX: a direct first-layer kernel with `SIMD8<Float>` accumulators ran at
+///   ~22 GFLOP/s (and `SIMD8.addingProduct` is a software fma call, 40x slower still).
+/// - 3x3 stride-1 convolutions with >= 8 input channels use Winograd F(2x2, 3x3) (Winograd.swift):
+///   2.25x fewer multiplications, still in sgemm; ~2x faster than im2col + sgemm on conv2.
+/// - Single-channel convolutions (first layers) use a transposed im2col (rows are input runs,
+///   copied with memcpy) and sgemm with A transposed: the row-major im2col's 3-float runs took
+///   13% of all inference time, this ~2%.
+/// - sgemm accumulates onto C pre-filled with the bias (beta 1): OpenBLAS's beta = 0 pass is
+///   slower than our row copies (conv1: 231 us with beta 0, 160 us with fill + beta 1).
+/// - One row (batch 1 in a fully connected layer) uses `cblas_sgemv`: 24 vs 5.8 GFLOP/s.
+/// - Everything else (copies, activations, pooling) is `while` loops over contiguous channels:
+///   they vectorise in release builds and, unlike `for`-in loops and the generic `max`, stay at
+///   2-3 ns per element in unoptimised debug builds (for-in + max: 10 ns), where the tests run.
 enum Kernels {
     // MARK: Matrix product
 
@@ -28,7 +31,8 @@ enum Kernels {
     /// OpenBLAS's own beta = 0 pass over C is slower than our row copies (measured for the
     /// 16-image conv1 GEMM, M = 10816, N = 32, K = 9: 231 us with beta 0, 160 us with fill +
     /// beta 1; conv2: 871 vs 839 us) and this way the bias costs nothing extra.
-    static func matrixMultiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, bias: UnsafePointer<Float>?) {
+    /// With `transposedA`, A is stored as its transpose, [k x m].
+    static func matrixMultiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, bias: UnsafePointer<Float>?, transposedA: Bool = false) {
         if let bias {
             var row = 0
             while row < m {
@@ -41,7 +45,10 @@ enum Kernels {
         if m == 1 {
             cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(n), a, 1, 1, c, 1)
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 1, c, Int32(n))
+            cblas_sgemm(
+                CblasRowMajor, transposedA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                1, a, Int32(transposedA ? m : k), b, Int32(n), 1, c, Int32(n)
+            )
         }
     }
 
@@ -169,11 +176,65 @@ enum Kernels {
         }
     }
 
+    /// im2col for single-channel inputs, stored transposed ([kH * kW] x [images * outH * outW]):
+    /// every row is a run of input pixels, copied with memcpy. Measured on the 28x28 -> 26x26x32
+    /// first layer: the row-major im2col's 3-float runs took ~13% of all inference time; this
+    /// takes ~2%, and sgemm is as fast with A transposed (conv1, 2 images: 27 vs 29 us).
+    static func im2colTransposedSingleChannel(_ layer: ConvolutionLayer, input: UnsafePointer<Float>, images: Int, column: UnsafeMutablePointer<Float>) {
+        let height = layer.inHeight, width = layer.inWidth
+        let outWidth = layer.outWidth
+        let rows = images &* layer.outHeight &* outWidth
+        var ky = 0
+        while ky < layer.kernelHeight {
+            var kx = 0
+            while kx < layer.kernelWidth {
+                var target = column + (ky &* layer.kernelWidth &+ kx) &* rows
+                let x0 = kx &* layer.dilationX &- layer.padLeft
+                var image = 0
+                while image < images {
+                    let source = input + image &* height &* width
+                    var oy = 0
+                    while oy < layer.outHeight {
+                        let y = oy &* layer.strideY &- layer.padTop &+ ky &* layer.dilationY
+                        if y < 0 || y >= height {
+                            memset(target, 0, outWidth &* 4)
+                        } else if layer.strideX == 1 {
+                            // Output columns whose input column x0 + ox lies inside the image.
+                            let low = min(outWidth, max(0, -x0))
+                            let high = max(low, min(outWidth, width &- x0))
+                            if low > 0 { memset(target, 0, low &* 4) }
+                            if high > low { memcpy(target + low, source + (y &* width &+ x0 &+ low), (high &- low) &* 4) }
+                            if high < outWidth { memset(target + high, 0, (outWidth &- high) &* 4) }
+                        } else {
+                            let row = source + y &* width
+                            var ox = 0
+                            while ox < outWidth {
+                                let x = x0 &+ ox &* layer.strideX
+                                target[ox] = x >= 0 && x < width ? row[x] : 0
+                                ox &+= 1
+                            }
+                        }
+                        target += outWidth
+                        oy &+= 1
+                    }
+                    image &+= 1
+                }
+                kx &+= 1
+            }
+            ky &+= 1
+        }
+    }
+
     @inline(__always)
     private static func copy(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, count: Int) {
         // The call overhead of memcpy dominates for the short runs of thin layers (3 floats for a
         // 3x3 kernel on one channel), so short runs are copied inline.
-        if count <= 8 {
+        if count == 3 {
+            // 3x3 kernels on one channel (first layers): the most frequent run of all.
+            target[0] = source[0]
+            target[1] = source[1]
+            target[2] = source[2]
+        } else if count <= 8 {
             var i = 0
             while i < count {
                 target[i] = source[i]
@@ -307,6 +368,41 @@ enum Kernels {
             image &+= 1
         }
         if !reluInline && layer.activation != .none {
+            apply(layer.activation, output, output, count: images &* layer.outHeight &* layer.outWidth &* channels)
+        }
+    }
+
+    /// 2x2, stride 2, unpadded average pooling (every window has 4 elements).
+    static func averagePool2x2(_ layer: PoolLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
+        let channels = layer.channels
+        let rowStride = layer.inWidth &* channels
+        let inputImageSize = layer.inHeight &* rowStride
+        var target = output
+        var image = 0
+        while image < images {
+            let source = input + image &* inputImageSize
+            var oy = 0
+            while oy < layer.outHeight {
+                let top = source + 2 &* oy &* rowStride
+                let bottom = top + rowStride
+                var ox = 0
+                while ox < layer.outWidth {
+                    let offset = 2 &* ox &* channels
+                    let a = top + offset, b = a + channels
+                    let c = bottom + offset, d = c + channels
+                    var k = 0
+                    while k < channels {
+                        target[k] = (a[k] + b[k] + c[k] + d[k]) * 0.25
+                        k &+= 1
+                    }
+                    target += channels
+                    ox &+= 1
+                }
+                oy &+= 1
+            }
+            image &+= 1
+        }
+        if layer.activation != .none {
             apply(layer.activation, output, output, count: images &* layer.outHeight &* layer.outWidth &* channels)
         }
     }

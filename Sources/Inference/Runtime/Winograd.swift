@@ -27,14 +27,26 @@ struct WinogradConvolution: Sendable {
     var activation: Activation
     /// A fused 2x2, stride-2 max pool and the activation after it; nil writes the convolution output.
     var pooledActivation: Activation?
+    /// Whether the transforms process four channels at a time with `SIMD4<Float>`. Off in debug
+    /// builds, where generic SIMD operations are calls (the scalar loops are 5x faster there);
+    /// tests compare both paths.
+    var vectorized = WinogradConvolution.vectorizedByDefault
+
+    #if DEBUG
+    static let vectorizedByDefault = false
+    #else
+    static let vectorizedByDefault = true
+    #endif
 
     var tilesPerImage: Int { tilesY * tilesX }
 
-    /// Whether `conv` can run this way: 3x3, stride 1, no dilation, and enough input channels
-    /// for the 16 matrix products to be worth it.
+    /// Whether `conv` runs this way: 3x3, stride 1, no dilation, and channel counts for which the
+    /// 16 small matrix products are worth it. Measured: 32 -> 64 channels on 13x13 (fashion-cnn
+    /// conv2) 2x faster than im2col + sgemm; 32 -> 32 on 7x7 (fashion-cnn-bn conv3) 1.3x slower,
+    /// as sgemm with N = K = 32 is inefficient. The transforms themselves work for any counts.
     static func applies(to conv: ConvolutionLayer) -> Bool {
         conv.kernelHeight == 3 && conv.kernelWidth == 3 && conv.strideY == 1 && conv.strideX == 1
-            && conv.dilationY == 1 && conv.dilationX == 1 && conv.inChannels >= 8 && conv.outChannels >= 4
+            && conv.dilationY == 1 && conv.dilationX == 1 && conv.inChannels >= 8 && conv.outChannels >= 64
     }
 
     /// Whether a pool can be fused: 2x2 max, stride 2, unpadded.
@@ -156,6 +168,35 @@ struct WinogradConvolution: Sendable {
                     let d30 = rows[12], d31 = rows[13], d32 = rows[14], d33 = rows[15]
                     let target = v + tile &* channels
                     var c = 0
+                    // Four channels at a time in SSE registers: the compiler does not vectorise
+                    // this loop by itself (16 input and 16 output streams it cannot prove disjoint).
+                    while vectorized && c &+ 4 <= channels {
+                        let t00 = load(d00, c) - load(d20, c), t01 = load(d01, c) - load(d21, c)
+                        let t02 = load(d02, c) - load(d22, c), t03 = load(d03, c) - load(d23, c)
+                        let t10 = load(d10, c) + load(d20, c), t11 = load(d11, c) + load(d21, c)
+                        let t12 = load(d12, c) + load(d22, c), t13 = load(d13, c) + load(d23, c)
+                        let t20 = load(d20, c) - load(d10, c), t21 = load(d21, c) - load(d11, c)
+                        let t22 = load(d22, c) - load(d12, c), t23 = load(d23, c) - load(d13, c)
+                        let t30 = load(d10, c) - load(d30, c), t31 = load(d11, c) - load(d31, c)
+                        let t32 = load(d12, c) - load(d32, c), t33 = load(d13, c) - load(d33, c)
+                        store(t00 - t02, target, c)
+                        store(t01 + t02, target, stride &+ c)
+                        store(t02 - t01, target, 2 &* stride &+ c)
+                        store(t01 - t03, target, 3 &* stride &+ c)
+                        store(t10 - t12, target, 4 &* stride &+ c)
+                        store(t11 + t12, target, 5 &* stride &+ c)
+                        store(t12 - t11, target, 6 &* stride &+ c)
+                        store(t11 - t13, target, 7 &* stride &+ c)
+                        store(t20 - t22, target, 8 &* stride &+ c)
+                        store(t21 + t22, target, 9 &* stride &+ c)
+                        store(t22 - t21, target, 10 &* stride &+ c)
+                        store(t21 - t23, target, 11 &* stride &+ c)
+                        store(t30 - t32, target, 12 &* stride &+ c)
+                        store(t31 + t32, target, 13 &* stride &+ c)
+                        store(t32 - t31, target, 14 &* stride &+ c)
+                        store(t31 - t33, target, 15 &* stride &+ c)
+                        c &+= 4
+                    }
                     while c < channels {
                         // Bᵀ d: combine rows.
                         let t00 = d00[c] - d20[c], t01 = d01[c] - d21[c], t02 = d02[c] - d22[c], t03 = d03[c] - d23[c]
@@ -197,8 +238,22 @@ struct WinogradConvolution: Sendable {
         let stride = tiles &* channels
         let pooled = pooledActivation != nil
         let outputImageSize = pooled ? tilesPerImage &* channels : outHeight &* outWidth &* channels
+        // Decided once here: comparing enums with payloads inside the loop costs a call each time.
         let convActivation = activation
+        let hasConvActivation = activation != .none
         let finalActivation = pooledActivation ?? .none
+        let finalRelu = finalActivation == .relu
+        let hasFinalActivation = finalActivation != .none
+        let zero = SIMD4<Float>(repeating: 0)
+        // 0: none, 1: ReLU, 2: LeakyRelu (vector paths); -1: only the scalar path handles it.
+        var vectorActivation = -1
+        var leak = zero
+        switch activation {
+        case .none: vectorActivation = 0
+        case .relu: vectorActivation = 1
+        case .leakyRelu(let alpha): vectorActivation = 2; leak = SIMD4(repeating: alpha)
+        default: break
+        }
         var tile = 0
         var image = 0
         while image < images {
@@ -212,6 +267,57 @@ struct WinogradConvolution: Sendable {
                     let rightInside = 2 &* tx &+ 1 < outWidth
                     let topLeft = imageOutput + (pooled ? (ty &* tilesX &+ tx) &* channels : ((2 &* ty) &* outWidth &+ 2 &* tx) &* channels)
                     var c = 0
+                    if vectorized && pooled && !hasConvActivation && (finalRelu || !hasFinalActivation) {
+                        // The common case (conv -> ReLU -> 2x2 max pool), four channels at a time.
+                        while c &+ 4 <= channels {
+                            let s00 = load(m, c) + load(m, 4 &* stride &+ c) + load(m, 8 &* stride &+ c)
+                            let s01 = load(m, stride &+ c) + load(m, 5 &* stride &+ c) + load(m, 9 &* stride &+ c)
+                            let s02 = load(m, 2 &* stride &+ c) + load(m, 6 &* stride &+ c) + load(m, 10 &* stride &+ c)
+                            let s03 = load(m, 3 &* stride &+ c) + load(m, 7 &* stride &+ c) + load(m, 11 &* stride &+ c)
+                            let s10 = load(m, 4 &* stride &+ c) - load(m, 8 &* stride &+ c) - load(m, 12 &* stride &+ c)
+                            let s11 = load(m, 5 &* stride &+ c) - load(m, 9 &* stride &+ c) - load(m, 13 &* stride &+ c)
+                            let s12 = load(m, 6 &* stride &+ c) - load(m, 10 &* stride &+ c) - load(m, 14 &* stride &+ c)
+                            let s13 = load(m, 7 &* stride &+ c) - load(m, 11 &* stride &+ c) - load(m, 15 &* stride &+ c)
+                            let y00 = s00 + s01 + s02, y01 = s01 - s02 - s03
+                            let y10 = s10 + s11 + s12, y11 = s11 - s12 - s13
+                            // Max first, bias after: the bias is the same for the whole window.
+                            var maximum = maximum4(maximum4(y00, y01), maximum4(y10, y11))
+                            if let bias { maximum += load(bias, c) }
+                            if finalRelu { maximum = maximum4(maximum, zero) }
+                            store(maximum, topLeft, c)
+                            c &+= 4
+                        }
+                    }
+                    if vectorized && !pooled && vectorActivation >= 0 && rightInside && bottomInside {
+                        // Interior tile without pooling (conv -> none/ReLU/LeakyRelu), four channels at a time.
+                        while c &+ 4 <= channels {
+                            let s00 = load(m, c) + load(m, 4 &* stride &+ c) + load(m, 8 &* stride &+ c)
+                            let s01 = load(m, stride &+ c) + load(m, 5 &* stride &+ c) + load(m, 9 &* stride &+ c)
+                            let s02 = load(m, 2 &* stride &+ c) + load(m, 6 &* stride &+ c) + load(m, 10 &* stride &+ c)
+                            let s03 = load(m, 3 &* stride &+ c) + load(m, 7 &* stride &+ c) + load(m, 11 &* stride &+ c)
+                            let s10 = load(m, 4 &* stride &+ c) - load(m, 8 &* stride &+ c) - load(m, 12 &* stride &+ c)
+                            let s11 = load(m, 5 &* stride &+ c) - load(m, 9 &* stride &+ c) - load(m, 13 &* stride &+ c)
+                            let s12 = load(m, 6 &* stride &+ c) - load(m, 10 &* stride &+ c) - load(m, 14 &* stride &+ c)
+                            let s13 = load(m, 7 &* stride &+ c) - load(m, 11 &* stride &+ c) - load(m, 15 &* stride &+ c)
+                            let b = bias == nil ? zero : load(bias.unsafelyUnwrapped, c)
+                            var y00 = s00 + s01 + s02 + b, y01 = s01 - s02 - s03 + b
+                            var y10 = s10 + s11 + s12 + b, y11 = s11 - s12 - s13 + b
+                            if vectorActivation == 1 {
+                                y00 = maximum4(y00, zero); y01 = maximum4(y01, zero)
+                                y10 = maximum4(y10, zero); y11 = maximum4(y11, zero)
+                            } else if vectorActivation == 2 {
+                                y00 = y00.replacing(with: y00 * leak, where: y00 .< zero)
+                                y01 = y01.replacing(with: y01 * leak, where: y01 .< zero)
+                                y10 = y10.replacing(with: y10 * leak, where: y10 .< zero)
+                                y11 = y11.replacing(with: y11 * leak, where: y11 .< zero)
+                            }
+                            store(y00, topLeft, c)
+                            store(y01, topLeft, channels &+ c)
+                            store(y10, topLeft, outWidth &* channels &+ c)
+                            store(y11, topLeft, (outWidth &+ 1) &* channels &+ c)
+                            c &+= 4
+                        }
+                    }
                     while c < channels {
                         let m00 = m[c], m01 = m[stride &+ c], m02 = m[2 &* stride &+ c], m03 = m[3 &* stride &+ c]
                         let m10 = m[4 &* stride &+ c], m11 = m[5 &* stride &+ c], m12 = m[6 &* stride &+ c], m13 = m[7 &* stride &+ c]
@@ -224,7 +330,7 @@ struct WinogradConvolution: Sendable {
                         let b: Float = bias == nil ? 0 : bias.unsafelyUnwrapped[c]
                         var y00 = s00 + s01 + s02 + b, y01 = s01 - s02 - s03 + b
                         var y10 = s10 + s11 + s12 + b, y11 = s11 - s12 - s13 + b
-                        if convActivation != .none {
+                        if hasConvActivation {
                             y00 = convActivation.apply(y00)
                             y01 = convActivation.apply(y01)
                             y10 = convActivation.apply(y10)
@@ -234,7 +340,7 @@ struct WinogradConvolution: Sendable {
                             let top = y00 > y01 ? y00 : y01
                             let bottom = y10 > y11 ? y10 : y11
                             let maximum = top > bottom ? top : bottom
-                            topLeft[c] = finalActivation == .relu ? (maximum > 0 ? maximum : 0) : finalActivation.apply(maximum)
+                            topLeft[c] = finalRelu ? (maximum > 0 ? maximum : 0) : (hasFinalActivation ? finalActivation.apply(maximum) : maximum)
                         } else {
                             topLeft[c] = y00
                             if rightInside { topLeft[channels &+ c] = y01 }
@@ -253,4 +359,21 @@ struct WinogradConvolution: Sendable {
             image &+= 1
         }
     }
+}
+
+@inline(__always)
+private func load(_ base: UnsafePointer<Float>, _ offset: Int) -> SIMD4<Float> {
+    UnsafeRawPointer(base + offset).loadUnaligned(as: SIMD4<Float>.self)
+}
+
+@inline(__always)
+private func store(_ value: SIMD4<Float>, _ base: UnsafeMutablePointer<Float>, _ offset: Int) {
+    UnsafeMutableRawPointer(base + offset).storeBytes(of: value, as: SIMD4<Float>.self)
+}
+
+/// Lane-wise maximum. The standard library's `pointwiseMax` is a generic call with NaN handling
+/// (measured 1.1 ns per element); this compiles to compare + select (0.3 ns).
+@inline(__always)
+private func maximum4(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {
+    a.replacing(with: b, where: a .< b)
 }

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets into OUT (default .build/fuzz): the library sources they exercise are
+# compiled straight from Sources/ with swiftc (-sanitize=fuzzer,address), one module at a time, so the
+# fuzzers test exactly the code the daemon runs. Rebuilds only when a source is newer than its output.
+#
+#   image-decoder     Imaging: ImageDecoder.decode (PNG via libpng, JPEG via TurboJPEG, raw, prototype JSON)
+#   prototype-json    Imaging: PrototypeJSON.parse and its JSON scanner
+#   control-request   Daemon: RequestRouter (control API request validation behind NIO's HTTP parser)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-.build/fuzz}"
+SWIFTC="${SWIFTC:-swiftc}"
+mkdir -p "$OUT/modules"
+OUT="$(cd "$OUT" && pwd)"
+M="$OUT/modules"
+
+# -O keeps the fuzzers fast (a debug build runs several times slower under ASan); bounds checks and
+# preconditions stay on. -gline-tables-only gives symbolised crash stacks.
+FLAGS=(-sanitize=fuzzer,address -parse-as-library -swift-version 6 -enable-upcoming-feature ExistentialAny
+       -O -gline-tables-only -use-ld=lld -I "$M"
+       -Xcc "-fmodule-map-file=$PWD/Sources/CPNG/module.modulemap"
+       -Xcc "-fmodule-map-file=$PWD/Sources/CTurboJPEG/module.modulemap")
+
+# stale OUTPUT INPUT...: true if OUTPUT is missing or older than any input (or this script).
+stale() {
+    local output="$1"; shift
+    [[ -e "$output" ]] || return 0
+    local input
+    for input in "$@" "$0"; do [[ "$input" -nt "$output" ]] && return 0; done
+    return 1
+}
+
+# module NAME SOURCES...: one object file and one .swiftmodule per library module.
+module() {
+    local name="$1"; shift
+    if stale "$M/$name.o" "$@"; then
+        echo "fuzz: compiling module $name"
+        "$SWIFTC" "${FLAGS[@]}" -wmo -enable-testing -module-name "$name" \
+            -emit-module -emit-module-path "$M/$name.swiftmodule" -c -o "$M/$name.o" "$@"
+    fi
+}
+
+# target NAME SOURCE OBJECTS... -- LIBS...
+target() {
+    local name="$1" source="$2"; shift 2
+    local objects=() libs=()
+    while [[ $# -gt 0 && "$1" != "--" ]]; do objects+=("$1"); shift; done
+    [[ $# -gt 0 ]] && shift
+    libs=("$@")
+    if stale "$OUT/$name" "$source" "${objects[@]}"; then
+        echo "fuzz: linking $name"
+        "$SWIFTC" "${FLAGS[@]}" -module-name "${name//-/_}_fuzzer" "$source" "${objects[@]}" "${libs[@]}" -o "$OUT/$name"
+    fi
+}
+
+module Shared Sources/Shared/*.swift
+module Imaging Sources/Imaging/*.swift
+# Only the router of the Daemon module: it depends on Foundation and Shared alone, by design.
+module Daemon Sources/Daemon/Control/RequestRouter.swift
+
+target image-decoder Fuzz/Targets/ImageDecoderFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg
+target prototype-json Fuzz/Targets/PrototypeJSONFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg
+target control-request Fuzz/Targets/ControlRequestFuzzer.swift "$M/Shared.o" "$M/Daemon.o"

@@ -1,0 +1,334 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Shared
+
+/// The limits that keep one control connection, or many, from holding the daemon's resources.
+struct ControlConnectionLimits: Sendable, Equatable {
+    /// From a connection's first request byte until its request head is complete
+    /// (`control_header_timeout_ms`); a client that dribbles a head gets 408 and is closed.
+    var headerTimeout: TimeAmount = .seconds(10)
+    /// Longest silence on a connection that is between requests or in the middle of a request body
+    /// (`control_idle_timeout_ms`); then it is closed (with 408 if a request was under way).
+    var idleTimeout: TimeAmount = .seconds(60)
+    /// Longest a response may be stuck because the client does not read (`control_write_timeout_ms`):
+    /// a follower that stops reading is dropped instead of buffered for.
+    var writeTimeout: TimeAmount = .seconds(30)
+    /// Connections served at once (`control_max_connections`); the next one gets 503 and is closed.
+    var maxConnections: Int = 1024
+
+    init() {}
+
+    init(headerTimeoutMs: Int, idleTimeoutMs: Int, writeTimeoutMs: Int, maxConnections: Int) {
+        headerTimeout = .milliseconds(Int64(headerTimeoutMs))
+        idleTimeout = .milliseconds(Int64(idleTimeoutMs))
+        writeTimeout = .milliseconds(Int64(writeTimeoutMs))
+        self.maxConnections = maxConnections
+    }
+}
+
+/// A complete HTTP/1.1 response with a JSON error body, as bytes: for answers the guard sends on
+/// its own, below the HTTP codec, when no response is under way (timeouts, parse errors, overload).
+func rawErrorResponse(status: HTTPResponseStatus, code: String, message: String, retryable: Bool = false) -> ByteBuffer {
+    var body = (try? ControlAPI.makeEncoder().encode(ErrorResponse(code: code, message: message, retryable: retryable))) ?? Data()
+    body.append(UInt8(ascii: "\n"))
+    var buffer = ByteBuffer()
+    buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+    buffer.writeString("content-type: application/json\r\ncontent-length: \(body.count)\r\nconnection: close\r\n\r\n")
+    buffer.writeBytes(body)
+    return buffer
+}
+
+/// First handler of every control connection (on raw bytes, ahead of the HTTP codec): enforces the
+/// header, idle and write timeouts, answers what the codec cannot (malformed requests, timeouts)
+/// with a JSON error, and closes the connection at shutdown once it is between requests.
+///
+/// ``RequestPhaseObserver``, behind the codec, tells it where each request and response begins
+/// and ends. All state lives on the channel's event loop.
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase: Equatable {
+        /// Between requests: the idle timeout runs.
+        case awaitingRequest
+        /// Some bytes of a request head arrived: the header timeout runs.
+        case receivingHead
+        /// The head is complete, the body is arriving: the idle timeout runs, reset by every read.
+        case receivingBody
+        /// The request is complete; the daemon is answering. No read timeout.
+        case responding
+        /// An answer of our own is on its way out; the connection closes after it.
+        case closing
+    }
+
+    private let limits: ControlConnectionLimits
+    private let logger: Logger
+    private(set) var phase: Phase = .awaitingRequest
+    private var responseInProgress = false
+    private var bytesWhileResponding = false
+    private var shuttingDown = false
+    private var readTimer: Scheduled<Void>?
+    private var writeTimer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    init(limits: ControlConnectionLimits, logger: Logger) {
+        self.limits = limits
+        self.logger = logger
+    }
+
+    // MARK: pipeline events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { armReadTimer(limits.idleTimeout) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimers()
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armReadTimer(limits.idleTimeout)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelTimers()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch phase {
+        case .awaitingRequest:
+            phase = .receivingHead
+            armReadTimer(limits.headerTimeout)
+        case .receivingBody:
+            armReadTimer(limits.idleTimeout)
+        case .responding:
+            bytesWhileResponding = true
+        case .receivingHead:
+            break
+        case .closing:
+            return  // the answer is final; whatever else the client sends is dropped
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            writeTimer?.cancel()
+            writeTimer = nil
+        } else if writeTimer == nil {
+            // Unwritable means the kernel's socket buffer and NIO's high watermark are both full:
+            // the client is not reading. It gets writeTimeout to catch up.
+            let timeout = limits.writeTimeout
+            writeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+                guard let self, let context = self.context else { return }
+                self.logger.notice("control client stopped reading; connection dropped",
+                                   metadata: ["write_timeout_ms": "\(timeout.nanoseconds / 1_000_000)"])
+                self.phase = .closing
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: from RequestPhaseObserver
+
+    func requestHeadReceived() {
+        guard phase != .closing else { return }
+        phase = .receivingBody
+        armReadTimer(limits.idleTimeout)
+    }
+
+    func requestEnded() {
+        guard phase != .closing else { return }
+        phase = .responding
+        bytesWhileResponding = false
+        cancelReadTimer()
+    }
+
+    func responseStarted() { responseInProgress = true }
+
+    func responseEnded() {
+        responseInProgress = false
+        guard phase == .responding else { return }
+        if shuttingDown {
+            phase = .closing
+            context?.close(promise: nil)
+            return
+        }
+        // Bytes that came in while we answered are the start of the next (pipelined) request.
+        phase = bytesWhileResponding ? .receivingHead : .awaitingRequest
+        armReadTimer(bytesWhileResponding ? limits.headerTimeout : limits.idleTimeout)
+    }
+
+    /// The HTTP codec could not parse the request: answer 400 unless a response is under way, then close.
+    func malformedRequest(_ error: any Error) {
+        logger.debug("malformed control request", metadata: ["error": "\(error)"])
+        sendAndClose(rawErrorResponse(status: .badRequest, code: "bad_request",
+                                      message: "the request is not valid HTTP/1.1 (\(error)); see docs/API.md"))
+    }
+
+    /// Graceful shutdown: close now if no request is being answered, else right after the answer.
+    func beginShutdown() {
+        shuttingDown = true
+        switch phase {
+        case .awaitingRequest, .receivingHead:
+            phase = .closing
+            context?.close(promise: nil)
+        case .receivingBody, .responding, .closing:
+            break
+        }
+    }
+
+    // MARK: helpers
+
+    private func sendAndClose(_ response: ByteBuffer) {
+        guard phase != .closing, let context else { return }
+        phase = .closing
+        cancelReadTimer()
+        if responseInProgress {
+            context.close(promise: nil)
+            return
+        }
+        let loopBound = context.loopBound
+        context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in
+            loopBound.value.close(promise: nil)
+        }
+    }
+
+    private func armReadTimer(_ timeout: TimeAmount) {
+        readTimer?.cancel()
+        guard let context else { return }
+        readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            self?.readTimedOut(after: timeout)
+        }
+    }
+
+    private func readTimedOut(after timeout: TimeAmount) {
+        let milliseconds = timeout.nanoseconds / 1_000_000
+        switch phase {
+        case .awaitingRequest:
+            // An idle keep-alive connection: HTTP lets the server close it without a word.
+            phase = .closing
+            context?.close(promise: nil)
+        case .receivingHead:
+            sendAndClose(rawErrorResponse(status: .requestTimeout, code: "request_timeout",
+                                          message: "the request head did not arrive within \(milliseconds) ms (control_header_timeout_ms)",
+                                          retryable: true))
+        case .receivingBody:
+            sendAndClose(rawErrorResponse(status: .requestTimeout, code: "request_timeout",
+                                          message: "the request body stalled for \(milliseconds) ms (control_idle_timeout_ms)",
+                                          retryable: true))
+        case .responding, .closing:
+            break
+        }
+    }
+
+    private func cancelReadTimer() {
+        readTimer?.cancel()
+        readTimer = nil
+    }
+
+    private func cancelTimers() {
+        cancelReadTimer()
+        writeTimer?.cancel()
+        writeTimer = nil
+    }
+}
+
+/// Sits behind the HTTP codec and reports request and response boundaries to the connection's
+/// ``ConnectionGuard``; turns the codec's parse errors into the guard's 400 answer.
+final class RequestPhaseObserver: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let connectionGuard: ConnectionGuard
+
+    init(connectionGuard: ConnectionGuard) {
+        self.connectionGuard = connectionGuard
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: connectionGuard.requestHeadReceived()
+        case .body: break
+        case .end: connectionGuard.requestEnded()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let head) where head.status.code < 200: break  // 1xx: the real answer follows
+        case .head: connectionGuard.responseStarted()
+        case .body: break
+        case .end: connectionGuard.responseEnded()
+        }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError {
+            // Not passed on: the guard answers and closes; the connection's task sees the end.
+            connectionGuard.malformedRequest(error)
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+}
+
+/// The whole pipeline of a connection over `control_max_connections`: waits for the request (or a
+/// moment), answers 503 with a JSON error, and closes, never handing the connection to the server.
+final class OverCapacityResponder: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let maxConnections: Int
+    private var answered = false
+    private var timer: Scheduled<Void>?
+
+    init(maxConnections: Int) {
+        self.maxConnections = maxConnections
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Reading the request first lets the client see the answer instead of a reset; a client
+        // that sends nothing gets it after a short wait.
+        let loopBound = context.loopBound
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(500)) { [weak self] in
+            self?.answer(loopBound.value)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        answer(context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    private func answer(_ context: ChannelHandlerContext) {
+        guard !answered else { return }
+        answered = true
+        timer?.cancel()
+        let response = rawErrorResponse(
+            status: .serviceUnavailable, code: "too_many_connections",
+            message: "fashiond is already serving \(maxConnections) control connections (control_max_connections); try again shortly",
+            retryable: true)
+        let loopBound = context.loopBound
+        context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in
+            loopBound.value.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+@testable import Inference
+
+/// Winograd F(2x2, 3x3) against a direct convolution written out in the test, for odd channel
+/// counts (vector tails), padding, partial edge tiles and the fused max pool; both the SIMD and
+/// the scalar transform paths.
+@Suite("Winograd convolution")
+struct WinogradTests {
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
+        }
+    }
+
+    static func layer(inChannels: Int, outChannels: Int, size: Int, pad: Int, activation: Activation, generator: inout Generator) -> ConvolutionLayer {
+        let out = size + 2 * pad - 2
+        return ConvolutionLayer(
+            inChannels: inChannels, inHeight: size, inWidth: size, outChannels: outChannels, outHeight: out, outWidth: out,
+            kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1, padTop: pad, padLeft: pad,
+            weights: (0..<(9 * inChannels * outChannels)).map { _ in generator.next() },
+            bias: (0..<outChannels).map { _ in generator.next() }, activation: activation
+        )
+    }
+
+    /// Direct convolution, channels-last, weights [ky][kx][c][m].
+    static func reference(_ conv: ConvolutionLayer, _ input: [Float], images: Int) -> [Float] {
+        var output = [Float](repeating: 0, count: images * conv.outHeight * conv.outWidth * conv.outChannels)
+        for image in 0..<images {
+            for oy in 0..<conv.outHeight {
+                for ox in 0..<conv.outWidth {
+                    for m in 0..<conv.outChannels {
+                        var sum = Double(conv.bias?[m] ?? 0)
+                        for ky in 0..<3 {
+                            for kx in 0..<3 {
+                                let y = oy - conv.padTop + ky, x = ox - conv.padLeft + kx
+                                guard y >= 0, y < conv.inHeight, x >= 0, x < conv.inWidth else { continue }
+                                for c in 0..<conv.inChannels {
+                                    let value = input[((image * conv.inHeight + y) * conv.inWidth + x) * conv.inChannels + c]
+                                    sum += Double(value) * Double(conv.weights[((ky * 3 + kx) * conv.inChannels + c) * conv.outChannels + m])
+                                }
+                            }
+                        }
+                        output[((image * conv.outHeight + oy) * conv.outWidth + ox) * conv.outChannels + m] = conv.activation.apply(Float(sum))
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    static func run(_ winograd: WinogradConvolution, _ input: [Float], images: Int, outputCount: Int) -> [Float] {
+        var output = [Float](repeating: .nan, count: outputCount)
+        var scratch = [Float](repeating: .nan, count: winograd.scratchFloats(images: images))
+        input.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBufferPointer { output in
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    winograd.run(input: input.baseAddress!, output: output.baseAddress!, images: images, scratch: scratch.baseAddress!)
+                }
+            }
+        }
+        return output
+    }
+
+    @Test(arguments: [(8, 8, 6, 0), (13, 6, 7, 1), (32, 64, 13, 0), (9, 5, 5, 1)])
+    func matchesDirectConvolution(shape: (inChannels: Int, outChannels: Int, size: Int, pad: Int)) {
+        var generator = Generator(state: UInt64(shape.inChannels * 1000 + shape.size))
+        let conv = Self.layer(inChannels: shape.inChannels, outChannels: shape.outChannels, size: shape.size, pad: shape.pad, activation: .leakyRelu(alpha: 0.1), generator: &generator)
+        let images = 3
+        let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
+        let expected = Self.reference(conv, input, images: images)
+        #expect(WinogradConvolution.applies(to: conv) == (shape.inChannels >= 8 && shape.outChannels >= 64))
+        for vectorized in [false, true] {
+            var winograd = WinogradConvolution(conv, pool: nil)
+            winograd.vectorized = vectorized
+            let actual = Self.run(winograd, input, images: images, outputCount: expected.count)
+            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst < 1e-4, "vectorized \(vectorized): \(worst)")
+        }
+    }
+
+    @Test(arguments: [(32, 64, 13), (12, 7, 10), (8, 16, 6)])
+    func fusedMaxPoolMatchesConvolutionThenPool(shape: (inChannels: Int, outChannels: Int, size: Int)) {
+        var generator = Generator(state: UInt64(shape.outChannels * 7 + shape.size))
+        var conv = Self.layer(inChannels: shape.inChannels, outChannels: shape.outChannels, size: shape.size, pad: 0, activation: .none, generator: &generator)
+        let images = 2
+        let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
+        let convolved = Self.reference(conv, input, images: images)
+        let (height, width, channels) = (conv.outHeight, conv.outWidth, conv.outChannels)
+        let pool = PoolLayer(
+            kind: .max, channels: channels, inHeight: height, inWidth: width, outHeight: height / 2, outWidth: width / 2,
+            kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1, dilationX: 1,
+            padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false, activation: .relu
+        )
+        var expected: [Float] = []
+        for image in 0..<images {
+            for py in 0..<pool.outHeight {
+                for px in 0..<pool.outWidth {
+                    for m in 0..<channels {
+                        var best = -Float.infinity
+                        for dy in 0..<2 {
+                            for dx in 0..<2 { best = max(best, convolved[((image * height + 2 * py + dy) * width + 2 * px + dx) * channels + m]) }
+                        }
+                        expected.append(max(best, 0))
+                    }
+                }
+            }
+        }
+        conv.activation = .none
+        #expect(WinogradConvolution.canFuse(pool))
+        for vectorized in [false, true] {
+            var winograd = WinogradConvolution(conv, pool: pool)
+            winograd.vectorized = vectorized
+            let actual = Self.run(winograd, input, images: images, outputCount: expected.count)
+            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst < 1e-4, "vectorized \(vectorized): \(worst)")
+        }
+    }
+}

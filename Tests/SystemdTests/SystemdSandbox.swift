@@ -1,0 +1,207 @@
+import Foundation
+import Testing
+
+/// Paths of the repository and of the binaries `swift build` made.
+enum RepositoryPaths {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let sandboxScript = root.appendingPathComponent("scripts/systemd-sandbox.sh").path
+    static let debBuilder = root.appendingPathComponent("packaging/build-deb.sh").path
+    static let samples = root.appendingPathComponent("samples")
+
+    /// The directory holding `fashiond` and `fashionctl` (override with FASHIOND_BIN_DIR).
+    static var binaries: URL {
+        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_BIN_DIR"] { return URL(fileURLWithPath: explicit) }
+        // The test bundle sits next to the executables it was built with.
+        let bundle = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
+        if FileManager.default.isExecutableFile(atPath: bundle.appendingPathComponent("fashiond").path) { return bundle }
+        return root.appendingPathComponent(".build/debug")
+    }
+}
+
+/// What a finished command left behind.
+struct CommandResult: CustomStringConvertible {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+}
+
+/// A failure of the test's machinery, with a message that says what to do.
+struct SandboxError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a program to completion (at most `timeout`, then SIGKILL), collecting its output.
+func runCommand(_ executable: String, _ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let output = Pipe(), errors = Pipe(), input = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = input
+    try process.run()
+    // Read both pipes while the child runs, so a chatty child cannot block on a full pipe.
+    let collected = CollectedOutput()
+    let readers = DispatchGroup()
+    for (handle, isError) in [(output.fileHandleForReading, false), (errors.fileHandleForReading, true)] {
+        readers.enter()
+        DispatchQueue.global().async {
+            collected.set(handle.readDataToEndOfFile(), isError: isError)
+            readers.leave()
+        }
+    }
+    if let stdin { input.fileHandleForWriting.write(stdin) }
+    try? input.fileHandleForWriting.close()
+    let deadline = Date(timeIntervalSinceNow: timeout)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    readers.wait()
+    return CommandResult(status: process.terminationStatus, stdout: collected.text(isError: false), stderr: collected.text(isError: true))
+}
+
+private final class CollectedOutput: @unchecked Sendable {
+    private let lock = NSLock()
+    private var output = Data()
+    private var errors = Data()
+    func set(_ data: Data, isError: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        if isError { errors = data } else { output = data }
+    }
+    func text(isError: Bool) -> String {
+        lock.lock(); defer { lock.unlock() }
+        return String(decoding: isError ? errors : output, as: UTF8.self)
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: TimeInterval, interval: TimeInterval = 0.2, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date(timeIntervalSinceNow: timeout)
+    repeat {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: interval)
+    } while Date() < deadline
+    return try condition()
+}
+
+/// A systemd booted as PID 1 in systemd-nspawn by scripts/systemd-sandbox.sh, on a tmpfs overlay
+/// of the host's root: the host's files, /run, /tmp and network are never touched.
+///
+/// The sandbox lives as long as the holder script's standard input stays open. This object keeps
+/// the writing end; when it is shut down — or the test process dies, and the kernel closes the
+/// pipe — the holder powers the sandbox off and removes its mounts and cgroups.
+final class SystemdSandbox: @unchecked Sendable {
+    let stateDirectory: String
+    private let holder: Process
+    private let keepAlive: Pipe
+    private let lock = NSLock()
+    private var isShutDown = false
+
+    private init(stateDirectory: String, holder: Process, keepAlive: Pipe) {
+        self.stateDirectory = stateDirectory
+        self.holder = holder
+        self.keepAlive = keepAlive
+    }
+
+    /// Boots a sandbox and waits until its systemd reports `running`. Throws with the reason (no
+    /// root, no systemd-nspawn, boot failure) rather than skipping.
+    static func boot(timeout: TimeInterval = 60) throws -> SystemdSandbox {
+        guard geteuid() == 0 else {
+            throw SandboxError("the systemd test must run as root: it mounts an overlay and boots systemd in systemd-nspawn")
+        }
+        let nspawn = ["/usr/bin/systemd-nspawn", "/bin/systemd-nspawn"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard nspawn != nil else {
+            throw SandboxError("systemd-nspawn is not installed; the systemd test needs it: apt-get install systemd-container")
+        }
+        let state = "/tmp/fashiond-systemd-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let keepAlive = Pipe()
+        // Children started later must not inherit the writing end, or the pipe would outlive us.
+        _ = fcntl(keepAlive.fileHandleForWriting.fileDescriptor, F_SETFD, FD_CLOEXEC)
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/bash")
+        // --remove-state: the holder deletes the state directory after the teardown, also when
+        // this process dies first.
+        holder.arguments = [RepositoryPaths.sandboxScript, "boot", state, "--max-seconds", "600", "--remove-state"]
+        holder.standardInput = keepAlive
+        let log = FileHandle(forWritingAtPath: "/dev/null")
+        _ = FileManager.default.createFile(atPath: state + "/holder.log", contents: nil)
+        let holderLog = FileHandle(forWritingAtPath: state + "/holder.log") ?? log
+        holder.standardOutput = holderLog
+        holder.standardError = holderLog
+        try holder.run()
+        try? keepAlive.fileHandleForReading.close()
+        let sandbox = SystemdSandbox(stateDirectory: state, holder: holder, keepAlive: keepAlive)
+
+        let booted = eventually(timeout: timeout, interval: 0.05) {
+            FileManager.default.fileExists(atPath: state + "/ready") || FileManager.default.fileExists(atPath: state + "/failed")
+                || !holder.isRunning
+        }
+        if !booted || !FileManager.default.fileExists(atPath: state + "/ready") {
+            let reason = (try? String(contentsOfFile: state + "/failed", encoding: .utf8))
+                ?? (try? String(contentsOfFile: state + "/holder.log", encoding: .utf8)) ?? "no reason given"
+            sandbox.shutdown()
+            throw SandboxError("the systemd sandbox did not boot: \(reason.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return sandbox
+    }
+
+    /// Runs a command inside the sandbox (its namespaces and root, a clean environment).
+    @discardableResult
+    func exec(_ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 60) throws -> CommandResult {
+        try runCommand("/bin/bash", [RepositoryPaths.sandboxScript, "exec", stateDirectory, "--"] + arguments, stdin: stdin, timeout: timeout)
+    }
+
+    /// Runs a shell command line inside the sandbox.
+    @discardableResult
+    func shell(_ script: String, stdin: Data? = nil, timeout: TimeInterval = 60) throws -> CommandResult {
+        try exec(["/bin/sh", "-c", script], stdin: stdin, timeout: timeout)
+    }
+
+    /// Copies a host file into the sandbox.
+    func copyIn(_ hostPath: String, to sandboxPath: String) throws {
+        let result = try runCommand("/bin/bash", [RepositoryPaths.sandboxScript, "copy-in", stateDirectory, hostPath, sandboxPath])
+        guard result.status == 0 else { throw SandboxError("copying \(hostPath) into the sandbox failed: \(result)") }
+    }
+
+    /// Writes `contents` to a file inside the sandbox.
+    func write(_ contents: String, to sandboxPath: String) throws {
+        let result = try shell("mkdir -p \"$(dirname '\(sandboxPath)')\" && cat > '\(sandboxPath)'", stdin: Data(contents.utf8))
+        guard result.status == 0 else { throw SandboxError("writing \(sandboxPath) in the sandbox failed: \(result)") }
+    }
+
+    /// One property of a unit (`systemctl show -p NAME --value`).
+    func property(_ name: String, of unit: String) throws -> String {
+        try exec(["systemctl", "show", "-p", name, "--value", unit]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The journal entries of `unit` as JSON objects (`journalctl -u UNIT -o json`).
+    func journal(unit: String) throws -> [[String: Any]] {
+        let result = try exec(["journalctl", "-u", unit, "-o", "json", "--no-pager"])
+        return result.stdout.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+    }
+
+    /// Stops the sandbox and waits until the holder removed its mounts and cgroups.
+    func shutdown() {
+        lock.lock()
+        let already = isShutDown
+        isShutDown = true
+        lock.unlock()
+        guard !already else { return }
+        try? keepAlive.fileHandleForWriting.close()
+        let deadline = Date(timeIntervalSinceNow: 40)
+        while holder.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if holder.isRunning {
+            holder.terminate()
+            holder.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: stateDirectory)
+    }
+
+    deinit { shutdown() }
+}
