@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C libraries (system packages, found with pkg-config)
@@ -32,6 +33,7 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // MARK: Libraries, one capability each
         .target(name: "Shared", swiftSettings: strict),
@@ -45,9 +47,19 @@ let package = Package(
         .target(name: "Messaging", dependencies: ["Shared", "CRdKafka"], swiftSettings: strict),
         .target(name: "ControlClient", dependencies: ["Shared"], swiftSettings: strict),
         .target(
+            name: "PubSub",
+            dependencies: [
+                "Shared", "CCurl",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Daemon",
             dependencies: [
-                "Shared", "Inference", "Imaging", "Journal", "Messaging", "CSystemd",
+                "Shared", "Inference", "Imaging", "Journal", "Messaging", "PubSub", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -90,6 +102,11 @@ let package = Package(
         .testTarget(name: "ControlClientTests", dependencies: ["ControlClient", "Shared"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Shared"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "ControlClient", "Messaging", "Journal"], swiftSettings: strict),
+        .testTarget(
+            name: "PubSubTests",
+            dependencies: ["PubSub", "Shared", .product(name: "_CryptoExtras", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -118,7 +118,7 @@ extension FashionDaemon {
             return KafkaBackend(configuration: configuration, intake: intake, queue: queue, journal: journal, stats: stats,
                                 health: health, logger: logger)
         case .pubsub:
-            throw ControlServerError(code: "backend_unavailable", message: "backend = pubsub is not available in this build yet; use backend = kafka")
+            return PubSubBackend(configuration: configuration, intake: intake, queue: queue, stats: stats, health: health, logger: logger)
         }
     }
 }

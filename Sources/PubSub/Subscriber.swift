@@ -1,0 +1,369 @@
+import Foundation
+import Logging
+
+/// How a ``Subscriber`` pulls and leases messages.
+public struct SubscriberConfiguration: Sendable {
+    /// Subscription id (or full `projects/…/subscriptions/…` name).
+    public var subscription: String
+    /// Flow control: no pull is made while this many messages are outstanding (pulled, not yet
+    /// acknowledged or released). Default 1,000.
+    public var maxOutstandingMessages: Int = 1000
+    /// Flow control: no pull is made while the outstanding messages hold this many bytes of data.
+    /// One pull can overshoot it (a pull's size is unknown until it arrives). Default 100 MiB.
+    public var maxOutstandingBytes: Int = 100 << 20
+    /// The lease each extension (`modifyAckDeadline`) asks for, 1...600 s. A lease is extended when
+    /// half of it has passed. Default 60.
+    public var ackDeadlineSeconds: Int = 60
+    /// The subscription's own ack deadline, which covers a delivery until its first extension.
+    /// Default: ``ackDeadlineSeconds``; pass the subscription's real value when it differs.
+    public var subscriptionAckDeadlineSeconds: Int?
+    /// A message still unfinished after this long is no longer extended: its lease runs out and
+    /// Pub/Sub redelivers it (the journal recognises it if it was written meanwhile). Default 1 h.
+    public var maxLeaseDuration: Duration = .seconds(3600)
+    /// Largest pull (Pub/Sub's maximum is 1,000).
+    public var maxMessagesPerPull: Int = 1000
+    /// How long shutdown may spend sending the last acknowledgements and nacks.
+    public var shutdownTimeout: Duration = .seconds(10)
+
+    public init(subscription: String) { self.subscription = subscription }
+}
+
+/// Receives what a ``Subscriber`` pulls.
+public protocol SubscriberDelegate: AnyObject, Sendable {
+    /// Called on the puller thread, one message at a time in delivery order (ordering keys rely on
+    /// it). May block: a full pipeline holds the puller, which is backpressure. Return false when
+    /// the message cannot be taken (shutting down); it is then handed back (nacked).
+    func subscriber(received message: ReceivedMessage) -> Bool
+    /// A pull, acknowledgement or extension failed after its retries; the subscriber keeps going.
+    func subscriber(failed error: PubSubError, operation: String)
+    /// Pulls succeed again after a failure.
+    func subscriberRecovered()
+}
+
+/// Counters of a ``Subscriber``.
+public struct SubscriberStatistics: Sendable, Equatable {
+    /// Deliveries pulled, redeliveries included.
+    public var received = 0
+    /// Deliveries of a message that was still being processed: not handed over a second time.
+    public var redeliveredInFlight = 0
+    public var acknowledged = 0
+    /// Messages handed back with deadline 0 (shutdown, refused by the delegate).
+    public var nacked = 0
+    /// Lease extensions sent, counted per message.
+    public var extensions = 0
+    /// Messages no longer extended after ``SubscriberConfiguration/maxLeaseDuration``.
+    public var expiredLeases = 0
+    public var outstandingMessages = 0
+    public var outstandingBytes = 0
+}
+
+/// Pulls a subscription with flow control, keeps the leases of messages in flight alive, and
+/// acknowledges them when told they are done.
+///
+/// Two dedicated threads, each with its own kept-alive connection: the puller (pull, hand over in
+/// order) and the acker (acknowledge, nack, extend leases). Messages are tracked by message id, so
+/// a redelivery of a message still in flight is absorbed rather than processed twice.
+public final class Subscriber: @unchecked Sendable {
+    // @unchecked: every `var` below is guarded by `condition`; the threads are set once in start().
+    private struct Lease {
+        var ackIDs: [String]
+        var bytes: Int
+        var receivedAt: ContinuousClock.Instant
+        var renewAt: ContinuousClock.Instant
+    }
+
+    public let configuration: SubscriberConfiguration
+    private let clientConfiguration: PubSubClientConfiguration
+    private let credentials: any AccessTokenProvider
+    private let logger: Logger
+    private let condition = NSCondition()
+    private var leases: [String: Lease] = [:]
+    private var outstandingBytes = 0
+    private var pendingAcks: [String] = []
+    private var pendingNacks: [String] = []
+    private var pullStopped = false
+    private var ackerStopping = false
+    /// The acker is sending a batch it took from the pending lists.
+    private var ackerBusy = false
+    private var stats = SubscriberStatistics()
+    private var delegate: (any SubscriberDelegate)?
+    private let pullCancellation = CancellationFlag()
+    private let ackCancellation = CancellationFlag()
+    private var puller: WorkerThread?
+    private var acker: WorkerThread?
+
+    public init(clientConfiguration: PubSubClientConfiguration, credentials: any AccessTokenProvider, configuration: SubscriberConfiguration,
+                delegate: any SubscriberDelegate, logger: Logger = Logger(label: "fashiond.pubsub.subscriber")) {
+        self.clientConfiguration = clientConfiguration
+        self.credentials = credentials
+        self.configuration = configuration
+        self.delegate = delegate
+        self.logger = logger
+    }
+
+    /// Starts the puller and acker threads.
+    public func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard puller == nil else { return }
+        puller = WorkerThread(name: "pubsub-pull") { [self] in
+            guard let client = makeClient(pullCancellation, operation: "pull") else { return }
+            pullLoop(client)
+        }
+        acker = WorkerThread(name: "pubsub-ack") { [self] in
+            guard let client = makeClient(ackCancellation, operation: "acknowledge") else { return }
+            ackLoop(client)
+        }
+    }
+
+    /// Marks messages done (their results are durable): they are acknowledged promptly and stop
+    /// counting against flow control. Unknown ids (already released) are ignored.
+    public func complete<S: Sequence<String>>(messageIDs: S) {
+        settle(messageIDs, acknowledge: true)
+    }
+
+    /// Hands messages back for redelivery (deadline 0).
+    public func release<S: Sequence<String>>(messageIDs: S) {
+        settle(messageIDs, acknowledge: false)
+    }
+
+    /// Stops handing messages over: no new pull is made, and messages a pull still returns are
+    /// released (nacked) at once. Messages already handed over stay leased until completed. The
+    /// waiting pull itself is only abandoned by ``shutdown()``, after the last nacks went out: an
+    /// abandoned pull can be handed messages that then wait out their ack deadline (the emulator
+    /// does not notice a client that went away). Does not block.
+    public func stopPulling() {
+        condition.lock()
+        pullStopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Stops pulling, nacks every message still outstanding, sends the last acknowledgements, then
+    /// abandons the waiting pull and stops both threads (within ``SubscriberConfiguration/shutdownTimeout``).
+    /// Call after the messages that were handed over have been completed. Blocking.
+    public func shutdown() {
+        let deadline = Date(timeIntervalSinceNow: configuration.shutdownTimeout.seconds)
+        condition.lock()
+        pullStopped = true
+        for lease in leases.values {
+            pendingNacks += lease.ackIDs
+            stats.nacked += 1
+        }
+        let released = leases.count
+        leases.removeAll()
+        outstandingBytes = 0
+        condition.broadcast()
+        // Let the acker send the acknowledgements and nacks while our pull still waits on the
+        // server: Pub/Sub may hand the nacked messages straight back to it, and the puller then
+        // releases them again instead of leaving them stranded in an abandoned pull.
+        while (!pendingAcks.isEmpty || !pendingNacks.isEmpty || ackerBusy) && acker != nil {
+            if !condition.wait(until: deadline) { break }
+        }
+        let (puller, acker) = (self.puller, self.acker)
+        condition.unlock()
+        if released > 0 {
+            logger.info("released unprocessed Pub/Sub messages for redelivery", metadata: ["messages": "\(released)"])
+            // A pull handed the nacked messages returns within moments; give it that chance.
+            _ = puller?.join(timeout: .milliseconds(500))
+        }
+        pullCancellation.cancel()
+        puller?.join()
+
+        condition.lock()
+        ackerStopping = true
+        condition.broadcast()
+        condition.unlock()
+        let remaining = max(0.1, deadline.timeIntervalSinceNow)
+        if acker?.join(timeout: .milliseconds(Int64(remaining * 1000))) == false {
+            logger.warning("Pub/Sub acknowledgements still failing at shutdown; unacknowledged messages will be redelivered")
+            ackCancellation.cancel()
+            acker?.join()
+        }
+        condition.lock()
+        delegate = nil
+        condition.unlock()
+    }
+
+    public var statistics: SubscriberStatistics {
+        condition.lock()
+        defer { condition.unlock() }
+        var snapshot = stats
+        snapshot.outstandingMessages = leases.count
+        snapshot.outstandingBytes = outstandingBytes
+        return snapshot
+    }
+
+    // MARK: internals
+
+    private var currentDelegate: (any SubscriberDelegate)? {
+        condition.lock()
+        defer { condition.unlock() }
+        return delegate
+    }
+
+    private func makeClient(_ cancellation: CancellationFlag, operation: String) -> PubSubClient? {
+        do {
+            return try PubSubClient(configuration: clientConfiguration, credentials: credentials, cancellation: cancellation, logger: logger)
+        } catch {
+            currentDelegate?.subscriber(failed: error, operation: operation)
+            return nil
+        }
+    }
+
+    private func settle<S: Sequence<String>>(_ messageIDs: S, acknowledge: Bool) {
+        condition.lock()
+        var settled = false
+        for id in messageIDs {
+            guard let lease = leases.removeValue(forKey: id) else { continue }
+            outstandingBytes -= lease.bytes
+            if acknowledge {
+                pendingAcks += lease.ackIDs
+                stats.acknowledged += 1
+            } else {
+                pendingNacks += lease.ackIDs
+                stats.nacked += 1
+            }
+            settled = true
+        }
+        if settled { condition.broadcast() }
+        condition.unlock()
+    }
+
+    // MARK: puller thread
+
+    private func pullLoop(_ client: PubSubClient) {
+        var failures = 0
+        while true {
+            condition.lock()
+            while !pullStopped && (leases.count >= configuration.maxOutstandingMessages || outstandingBytes >= configuration.maxOutstandingBytes) {
+                condition.wait()
+            }
+            let room = configuration.maxOutstandingMessages - leases.count
+            let stopped = pullStopped
+            condition.unlock()
+            if stopped { return }
+
+            let pulledAt = ContinuousClock.now
+            let messages: [ReceivedMessage]
+            do {
+                messages = try client.pull(subscription: configuration.subscription, maxMessages: min(configuration.maxMessagesPerPull, room))
+            } catch {
+                if error.isCancellation { return }
+                failures += 1
+                currentDelegate?.subscriber(failed: error, operation: "pull")
+                let wait = RetryPolicy(initialBackoff: .milliseconds(500), maxBackoff: .seconds(30)).backoff(attempt: failures)
+                if !pullCancellation.sleep(for: wait) { return }
+                continue
+            }
+            if failures > 0 {
+                failures = 0
+                currentDelegate?.subscriberRecovered()
+            }
+            deliver(messages, pulledAt: pulledAt)
+        }
+    }
+
+    private func deliver(_ messages: [ReceivedMessage], pulledAt: ContinuousClock.Instant) {
+        guard !messages.isEmpty else { return }
+        let firstRenewal = pulledAt + .seconds(Double(configuration.subscriptionAckDeadlineSeconds ?? configuration.ackDeadlineSeconds) / 2)
+        var fresh: [ReceivedMessage] = []
+        condition.lock()
+        for message in messages {
+            stats.received += 1
+            if var lease = leases[message.messageID] {
+                // Redelivered while still in flight (its lease ran out): keep one copy in the
+                // pipeline; acknowledging later covers every delivery.
+                lease.ackIDs.append(message.ackID)
+                lease.renewAt = min(lease.renewAt, firstRenewal)
+                leases[message.messageID] = lease
+                stats.redeliveredInFlight += 1
+                continue
+            }
+            leases[message.messageID] = Lease(ackIDs: [message.ackID], bytes: message.data.count, receivedAt: pulledAt, renewAt: firstRenewal)
+            outstandingBytes += message.data.count
+            fresh.append(message)
+        }
+        // The acker now extends these leases, even while the hand-over below blocks.
+        condition.broadcast()
+        let delegate = self.delegate
+        condition.unlock()
+
+        for message in fresh {
+            condition.lock()
+            let stopped = pullStopped
+            condition.unlock()
+            if stopped || delegate?.subscriber(received: message) != true {
+                release(messageIDs: [message.messageID])
+            }
+        }
+    }
+
+    // MARK: acker thread
+
+    private func ackLoop(_ client: PubSubClient) {
+        let extension_ = configuration.ackDeadlineSeconds
+        while true {
+            condition.lock()
+            var now = ContinuousClock.now
+            while pendingAcks.isEmpty && pendingNacks.isEmpty && !ackerStopping {
+                let nextRenewal = leases.values.lazy.map(\.renewAt).min()
+                if let nextRenewal, nextRenewal <= now { break }
+                let wait = min(nextRenewal.map { $0 - now } ?? .seconds(1), .seconds(1))
+                _ = condition.wait(until: Date(timeIntervalSinceNow: max(0.001, wait.seconds)))
+                now = ContinuousClock.now
+            }
+            let acks = pendingAcks
+            let nacks = pendingNacks
+            pendingAcks = []
+            pendingNacks = []
+            ackerBusy = true
+            var renew: [String] = []
+            var expired: [String] = []
+            for (id, lease) in leases where lease.renewAt <= now {
+                if now - lease.receivedAt >= configuration.maxLeaseDuration {
+                    expired.append(id)
+                } else {
+                    renew.append(lease.ackIDs[lease.ackIDs.count - 1])
+                    leases[id]!.renewAt = now + .seconds(Double(extension_) / 2)
+                }
+            }
+            for id in expired {
+                outstandingBytes -= leases.removeValue(forKey: id)?.bytes ?? 0
+            }
+            stats.extensions += renew.count
+            stats.expiredLeases += expired.count
+            if !expired.isEmpty { condition.broadcast() }
+            let stopping = ackerStopping
+            condition.unlock()
+
+            if !expired.isEmpty {
+                logger.warning("Pub/Sub messages unfinished after max lease; leaving them to be redelivered",
+                               metadata: ["messages": "\(expired.count)"])
+            }
+            send("acknowledge", acks) { () throws(PubSubError) in try client.acknowledge(subscription: configuration.subscription, ackIDs: acks) }
+            send("nack", nacks) { () throws(PubSubError) in try client.modifyAckDeadline(subscription: configuration.subscription, ackIDs: nacks, seconds: 0) }
+            send("modify ack deadline", renew) { () throws(PubSubError) in
+                try client.modifyAckDeadline(subscription: configuration.subscription, ackIDs: renew, seconds: extension_)
+            }
+            condition.lock()
+            ackerBusy = false
+            condition.broadcast()
+            let drained = pendingAcks.isEmpty && pendingNacks.isEmpty
+            condition.unlock()
+            if stopping && drained { return }
+        }
+    }
+
+    private func send(_ operation: String, _ ids: [String], _ body: () throws(PubSubError) -> Void) {
+        guard !ids.isEmpty else { return }
+        do {
+            try body()
+        } catch {
+            if error.isCancellation { return }
+            // Not a loss: an unacknowledged message is redelivered and the journal recognises it.
+            logger.warning("Pub/Sub \(operation) failed", metadata: ["code": "\(error.code)", "messages": "\(ids.count)", "error": "\(error.message)"])
+            currentDelegate?.subscriber(failed: error, operation: operation)
+        }
+    }
+}

@@ -1,0 +1,422 @@
+import Foundation
+import Shared
+import Synchronization
+import Testing
+
+// MARK: helpers (Pub/Sub only)
+
+/// A child process started with posix_spawn and reaped with waitpid on the calling thread, so that
+/// waiting for it never depends on Dispatch (whose pool tests can starve on 2 cores).
+final class PubSubChild: @unchecked Sendable {
+    let pid: pid_t
+    private var stdinFD: Int32 = -1
+    let stdoutFD: Int32
+    let stderrFD: Int32
+
+    init(_ arguments: [String], environment: [String: String] = [:], keepStdinOpen: Bool = false) throws {
+        func makePipe() throws -> (read: Int32, write: Int32) {
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else { throw HarnessError("pipe failed: \(errno)") }
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            return (fds[0], fds[1])
+        }
+        let input = try makePipe(), output = try makePipe(), errors = try makePipe()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input.read, 0)
+        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
+        posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, &envp)
+        close(input.read)
+        close(output.write)
+        close(errors.write)
+        guard rc == 0 else {
+            close(input.write); close(output.read); close(errors.read)
+            throw HarnessError("cannot start \(arguments[0]): error \(rc)")
+        }
+        self.pid = pid
+        stdoutFD = output.read
+        stderrFD = errors.read
+        if keepStdinOpen { stdinFD = input.write } else { close(input.write) }
+    }
+
+    func readLine() -> String? {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(stdoutFD, &byte, 1) == 1 {
+            if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
+            line.append(byte)
+        }
+        return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
+    }
+
+    func closeStdin() {
+        if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
+    }
+
+    @discardableResult
+    func wait(timeout: TimeInterval = 120) -> Int32 {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        var status: Int32 = 0
+        while true {
+            let done = waitpid(pid, &status, WNOHANG)
+            if done == pid || done < 0 { break }
+            if Date() > deadline { kill(pid, SIGKILL) }
+            usleep(20_000)
+        }
+        closeStdin()
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// Runs to completion, collecting both outputs.
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120) throws -> CommandResult {
+        let child = try PubSubChild(arguments, environment: environment)
+        let out = LockedData(), err = LockedData()
+        let readers = [(child.stdoutFD, out), (child.stderrFD, err)].map { fd, sink in
+            let done = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let count = read(fd, &buffer, buffer.count)
+                    if count <= 0 { break }
+                    sink.append(Data(buffer[0..<count]))
+                }
+                done.signal()
+            }
+            thread.start()
+            return done
+        }
+        let status = child.wait(timeout: timeout)
+        readers.forEach { $0.wait() }
+        return CommandResult(status: status, stdout: String(decoding: out.get(), as: UTF8.self), stderr: String(decoding: err.get(), as: UTF8.self))
+    }
+
+    deinit {
+        closeStdin()
+        close(stdoutFD)
+        close(stderrFD)
+    }
+}
+
+/// The emulator, the google-cloud-pubsub virtualenv and the auth/fault proxy, for the daemon tests.
+enum PubSubFixtures {
+    static let directory = Paths.fixtures.appendingPathComponent("pubsub")
+    private static let emulator = Mutex<String?>(nil)
+
+    /// `127.0.0.1:PORT` of the emulator shared by this test process (Tests/Fixtures/pubsub/emulator.sh).
+    static func emulatorHost() throws -> String {
+        try emulator.withLock { cached in
+            if let cached { return cached }
+            let result = try PubSubChild.run([directory.appendingPathComponent("emulator.sh").path, "ensure", String(getpid())])
+            let host = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard result.status == 0, !host.isEmpty else { throw HarnessError("cannot start the Pub/Sub emulator: \(result.stderr)") }
+            cached = host
+            return host
+        }
+    }
+
+    /// Python of the virtualenv with google-cloud-pubsub (`make pubsub-venv`).
+    static func python() throws -> String {
+        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_PUBSUB_PYTHON"] { return explicit }
+        let python = Paths.packageRoot.appendingPathComponent("out/pubsub-venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw HarnessError("the google-cloud-pubsub virtualenv is missing at \(python): run `make pubsub-venv`")
+        }
+        return python
+    }
+
+    /// Publishes files with Google's client (in order, optionally under one ordering key); returns message ids.
+    static func publish(project: String, topic: String = "fashion-images", orderingKey: String? = nil, files: [String],
+                        emulator: String) throws -> [String] {
+        var arguments = [try python(), directory.appendingPathComponent("pubsub_client.py").path, "publish", "--project", project, "--topic", topic]
+        if let orderingKey { arguments += ["--ordering-key", orderingKey] }
+        let result = try PubSubChild.run(arguments + files, environment: ["PUBSUB_EMULATOR_HOST": emulator])
+        guard result.status == 0 else { throw HarnessError("pubsub_client.py publish failed: \(result.stderr)") }
+        return result.stdout.split(separator: "\n").map { String($0.split(separator: " ")[0]) }
+    }
+
+    static func uniqueProject(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())" }
+
+    /// Daemon arguments for the Pub/Sub backend with short leases (redeliveries come quickly).
+    static func daemonArguments(project: String, extra: [String] = []) -> [String] {
+        ["--backend", "pubsub", "--set", "pubsub_project=\(project)", "--set", "pubsub_ack_deadline_s=10"] + extra
+    }
+}
+
+/// Tests/Fixtures/pubsub/auth_server.py in front of the emulator.
+final class PubSubProxy: @unchecked Sendable {
+    private let child: PubSubChild
+    let port: Int
+
+    init(arguments: [String] = []) throws {
+        child = try PubSubChild(["python3", PubSubFixtures.directory.appendingPathComponent("auth_server.py").path,
+                                 "--emulator", try PubSubFixtures.emulatorHost()] + arguments, keepStdinOpen: true)
+        let line = child.readLine() ?? ""
+        guard line.hasPrefix("port="), let port = Int(line.dropFirst(5)) else { throw HarnessError("auth_server.py printed '\(line)'") }
+        self.port = port
+    }
+
+    var address: String { "127.0.0.1:\(port)" }
+
+    func stats() throws -> [String: Any] {
+        let result = try PubSubChild.run(["curl", "-fsS", "http://\(address)/_stats"])
+        return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    func control(_ json: String) throws {
+        let result = try PubSubChild.run(["curl", "-fsS", "-X", "POST", "-H", "Content-Type: application/json", "-d", json, "http://\(address)/_control"])
+        guard result.status == 0 else { throw HarnessError("proxy control failed: \(result.stderr)") }
+    }
+
+    deinit {
+        child.closeStdin()
+        kill(child.pid, SIGTERM)
+        child.wait(timeout: 10)
+    }
+}
+
+// MARK: tests
+
+@Suite("End to end on Pub/Sub (Google's emulator)", .serialized)
+struct PubSubEndToEndTests {
+    @Test("fashionctl submit publishes through the daemon; every image gets one correct result; oversized images are refused")
+    func submitToResults() throws {
+        let emulator = try PubSubFixtures.emulatorHost()
+        let directory = try TemporaryDirectory()
+        let project = PubSubFixtures.uniqueProject("e2e-submit")
+        let daemon = DaemonProcess(directory: directory, arguments: PubSubFixtures.daemonArguments(project: project),
+                                   environment: ["PUBSUB_EMULATOR_HOST": emulator])
+        try daemon.start()
+        let status = try daemon.status()
+        #expect(status.backend == "pubsub")
+        #expect(status.bootstrap?.contains(emulator) == true)
+
+        let images = try TestSetImages.load()
+        let files = Array(images.files.prefix(24))
+        let submitted = try daemon.ctl(["submit", "--json"] + files)
+        #expect(submitted.status == 0, "submit failed: \(submitted.stderr)")
+        let responses = try submitted.stdout.split(separator: "\n").map { try ControlAPI.makeDecoder().decode(SubmitResponse.self, from: Data($0.utf8)) }
+        #expect(responses.count == files.count)
+        #expect(responses.allSatisfy { $0.messageID != nil && $0.partition == nil })
+        let fileByRequest = Dictionary(uniqueKeysWithValues: zip(responses.map(\.requestID), files))
+
+        var records: [ResultRecord] = []
+        let complete = try eventually(timeout: 90) {
+            records = try daemon.records()
+            return records.count >= files.count
+        }
+        #expect(complete, "only \(records.count) records; log:\n\(daemon.log())")
+        #expect(records.count == files.count)
+        #expect(Set(records.map(\.requestID)) == Set(fileByRequest.keys))
+        #expect(Set(records.compactMap(\.source.messageID)) == Set(responses.compactMap(\.messageID)))
+        #expect(records.allSatisfy { $0.source.backend == "pubsub" && $0.source.topic == "fashion-images-sub" && $0.source.offset == nil })
+        let correct = records.filter { record in
+            fileByRequest[record.requestID].flatMap { images.label(of: $0) } == record.labelIndex
+        }.count
+        #expect(Double(correct) / Double(files.count) >= 0.85, "\(correct) of \(files.count) correct")
+
+        // An image base64 cannot fit into a publish request is refused before anything is sent.
+        let huge = directory.path("huge.png")
+        _ = FileManager.default.createFile(atPath: huge, contents: Data((0..<8_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }))
+        let refused = try daemon.ctl(["submit", huge])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("message_too_large") || refused.stderr.contains("7.5 MB"), "\(refused.stderr)")
+        Thread.sleep(forTimeInterval: 1)
+        #expect(try daemon.records().count == files.count)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("Google's Python client publishes PNG and prototype-JSON messages; ordering keys keep their order")
+    func independentPublisher() throws {
+        let emulator = try PubSubFixtures.emulatorHost()
+        let directory = try TemporaryDirectory()
+        let project = PubSubFixtures.uniqueProject("e2e-python")
+        let daemon = DaemonProcess(directory: directory, arguments: PubSubFixtures.daemonArguments(project: project),
+                                   environment: ["PUBSUB_EMULATOR_HOST": emulator])
+        try daemon.start() // creates the topic and the subscription
+
+        let images = try TestSetImages.load()
+        let pngs = Array(images.files.prefix(30))
+        var jsonFiles: [String] = []
+        for index in 0..<6 {
+            let pixels = (0..<784).map { UInt8(($0 * (index + 3)) % 256) }
+            let path = directory.path("proto-\(index).json")
+            _ = FileManager.default.createFile(atPath: path, contents: ExternalBrokerTests.prototypeJSON(pixels: pixels))
+            jsonFiles.append(path)
+        }
+        let orderedIDs = try PubSubFixtures.publish(project: project, orderingKey: "camera-1", files: pngs, emulator: emulator)
+        let jsonIDs = try PubSubFixtures.publish(project: project, files: jsonFiles, emulator: emulator)
+        #expect(orderedIDs.count == pngs.count && jsonIDs.count == jsonFiles.count)
+
+        var records: [ResultRecord] = []
+        let total = pngs.count + jsonFiles.count
+        let complete = try eventually(timeout: 90) {
+            records = try daemon.records()
+            return records.count >= total
+        }
+        #expect(complete, "only \(records.count) of \(total) records; log:\n\(daemon.log())")
+        #expect(records.count == total)
+        let byMessage = Dictionary(records.map { ($0.source.messageID ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(Set(byMessage.keys) == Set(orderedIDs + jsonIDs))
+        for id in jsonIDs {
+            #expect(byMessage[id]?.status == .ok)
+            #expect(byMessage[id]?.format == "prototype-json")
+        }
+        var correct = 0
+        for (id, file) in zip(orderedIDs, pngs) {
+            #expect(byMessage[id]?.requestID == "py-" + (file as NSString).lastPathComponent)
+            #expect(byMessage[id]?.format == "png")
+            if byMessage[id]?.labelIndex == images.label(of: file) { correct += 1 }
+        }
+        #expect(Double(correct) / Double(pngs.count) >= 0.85)
+        // Same ordering key: journaled in publish order.
+        let journalOrder = records.sorted { $0.seq < $1.seq }.compactMap(\.source.messageID).filter { Set(orderedIDs).contains($0) }
+        #expect(journalOrder == orderedIDs)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("lost acknowledgements (turned into modifyAckDeadline 0) cause redeliveries, never duplicate records")
+    func redeliveryWithoutDuplicates() throws {
+        let proxy = try PubSubProxy()
+        let directory = try TemporaryDirectory()
+        let project = PubSubFixtures.uniqueProject("e2e-redeliver")
+        let daemon = DaemonProcess(directory: directory, arguments: PubSubFixtures.daemonArguments(project: project, extra: ["--log-level", "debug"]),
+                                   environment: ["PUBSUB_EMULATOR_HOST": proxy.address])
+        try daemon.start()
+        // The next three acknowledge requests reach the emulator as "deadline 0": each delivery they
+        // covered comes back at once, although its result is already journaled.
+        try proxy.control(#"{"ackToNack": 3}"#)
+        let files = Array(try TestSetImages.load().files.prefix(12))
+        let submitted = try daemon.ctl(["submit"] + files)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+
+        // Done when the three acknowledgements were lost, some deliveries came back, and every
+        // delivery beyond the first of each message was recognised by the journal as a duplicate.
+        var status = try daemon.status()
+        var duplicates = 0
+        let settled = try eventually(timeout: 60) {
+            status = try daemon.status()
+            duplicates = daemon.log().components(separatedBy: "duplicate message skipped").count - 1
+            return (try proxy.stats()["acks_converted"] as? Int ?? 0) == 3 && status.consumed > UInt64(files.count)
+                && UInt64(duplicates) == status.consumed - UInt64(files.count)
+        }
+        let proxyStats = try proxy.stats()
+        #expect(settled, "consumed \(status.consumed), duplicates \(duplicates); proxy \(proxyStats); log:\n\(daemon.log())")
+        let records = try daemon.records()
+        #expect(records.count == files.count)
+        #expect(Set(records.compactMap(\.source.messageID)).count == files.count)
+        #expect(Set(records.map(\.requestID)).count == files.count)
+        #expect(daemon.stop() == 0)
+        // After a clean stop everything was acknowledged: a new daemon gets nothing more.
+        let again = DaemonProcess(directory: directory, arguments: PubSubFixtures.daemonArguments(project: project),
+                                  environment: ["PUBSUB_EMULATOR_HOST": proxy.address])
+        try again.start()
+        Thread.sleep(forTimeInterval: 2)
+        #expect(try again.status().consumed == 0)
+        #expect(try again.records().count == files.count)
+        #expect(again.stop() == 0)
+    }
+
+    @Test("a daemon stopped (SIGTERM) and killed (SIGKILL) mid-stream loses nothing and writes nothing twice")
+    func restartMidStream() throws {
+        let emulator = try PubSubFixtures.emulatorHost()
+        let directory = try TemporaryDirectory()
+        let project = PubSubFixtures.uniqueProject("e2e-restart")
+        // Slow on purpose: at most 4 messages outstanding, each small batch waits 150 ms for more.
+        let arguments = PubSubFixtures.daemonArguments(project: project, extra: [
+            "--set", "pubsub_max_outstanding_messages=4", "--batch-max-wait-ms", "150",
+        ])
+        let environment = ["PUBSUB_EMULATOR_HOST": emulator]
+        let first = DaemonProcess(directory: directory, arguments: arguments, environment: environment)
+        try first.start()
+        let files = try TestSetImages.load().files.prefix(120).map { $0 }
+        let ids = try PubSubFixtures.publish(project: project, files: files, emulator: emulator)
+        #expect(ids.count == files.count)
+
+        #expect(try eventually(timeout: 60, interval: 0.1) { try first.records().count >= 15 })
+        #expect(first.stop() == 0, "SIGTERM should drain and exit cleanly; log:\n\(first.log())")
+        let afterStop = try DaemonProcess(directory: directory, arguments: arguments, environment: environment).startedRecords()
+        #expect(afterStop.records < files.count, "the daemon finished before it could be interrupted")
+
+        let second = afterStop.daemon
+        #expect(try eventually(timeout: 60, interval: 0.1) { try second.records().count >= afterStop.records + 15 })
+        kill(second.pid, SIGKILL)
+        _ = second.stop()
+        let seenAtKill = try DaemonProcess(directory: directory, arguments: arguments, environment: environment).startedRecords()
+        #expect(seenAtKill.records < files.count, "the daemon finished before it could be killed")
+
+        let third = seenAtKill.daemon
+        var records: [ResultRecord] = []
+        // Messages the killed daemon held come back when their leases (10 s) run out.
+        let complete = try eventually(timeout: 90) {
+            records = try third.records()
+            return records.count >= files.count
+        }
+        #expect(complete, "\(records.count) of \(files.count) records; log:\n\(third.log())")
+        #expect(records.count == files.count)
+        #expect(Set(records.compactMap(\.source.messageID)) == Set(ids))
+        #expect(Set(records.map(\.seq)).count == records.count)
+        Thread.sleep(forTimeInterval: 1)
+        #expect(try third.records().count == files.count)
+        #expect(third.stop() == 0)
+    }
+
+    @Test("with a service-account key file the daemon authenticates through the token endpoint, and logs no secret")
+    func serviceAccountAuth() throws {
+        let directory = try TemporaryDirectory()
+        // A throwaway RSA key, made with openssl so nothing here shares the daemon's crypto code.
+        let keyPath = directory.path("sa.pem")
+        let generated = try PubSubChild.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", keyPath])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let modulus = try PubSubChild.run(["openssl", "rsa", "-in", keyPath, "-noout", "-modulus"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "Modulus=", with: "")
+        let email = "fashiond@e2e-project.iam.gserviceaccount.com"
+        let proxy = try PubSubProxy(arguments: ["--require-auth", "--public-key-n", modulus, "--client-email", email, "--key-id", "k1"])
+        let keyFile = directory.path("key.json")
+        let key: [String: Any] = [
+            "type": "service_account", "project_id": PubSubFixtures.uniqueProject("sa"), "private_key_id": "k1",
+            "private_key": try String(contentsOfFile: keyPath, encoding: .utf8), "client_email": email,
+            "token_uri": "http://\(proxy.address)/token",
+        ]
+        try JSONSerialization.data(withJSONObject: key).write(to: URL(fileURLWithPath: keyFile))
+
+        let daemon = DaemonProcess(directory: directory, arguments: [
+            "--backend", "pubsub", "--set", "credentials=\(keyFile)", "--set", "pubsub_endpoint=http://\(proxy.address)",
+            "--log-level", "debug",
+        ], environment: ["PUBSUB_EMULATOR_HOST": "", "GOOGLE_APPLICATION_CREDENTIALS": "", "GCE_METADATA_HOST": "127.0.0.1:9"])
+        try daemon.start()
+        let files = Array(try TestSetImages.load().files.prefix(3))
+        let waited = try daemon.ctl(["submit", "--wait", "--json"] + files, timeout: 90)
+        #expect(waited.status == 0, "\(waited.stderr)\n\(daemon.log())")
+        #expect(try parseRecords(waited.stdout).count == 3)
+        #expect(daemon.stop() == 0)
+
+        let stats = try proxy.stats()
+        #expect(stats["token_requests"] as? Int == 1)
+        #expect((stats["token_refusals"] as? [String])?.isEmpty == true)
+        #expect(stats["unauthenticated"] as? Int == 0)
+        #expect((stats["authorization_seen"] as? Int ?? 0) > 3)
+        let log = daemon.log()
+        #expect(!log.contains("test-token-"), "an access token was logged")
+        #expect(!log.contains("PRIVATE KEY") && !log.contains("eyJ"), "key material was logged")
+        #expect(log.contains(email), "the log should say which account authenticates")
+    }
+}
+
+extension DaemonProcess {
+    /// Starts the daemon and returns it with the number of records it already holds.
+    func startedRecords() throws -> (daemon: DaemonProcess, records: Int) {
+        try start()
+        return (self, try records().count)
+    }
+}

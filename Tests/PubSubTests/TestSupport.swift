@@ -1,0 +1,351 @@
+import _CryptoExtras
+import Foundation
+import Logging
+@testable import PubSub
+import Testing
+
+/// Every suite of this target, run one test at a time: they share one emulator and block their
+/// threads on network round trips, which must not occupy the whole (2-core) cooperative pool.
+@Suite("Pub/Sub", .serialized) enum PubSubSuite {}
+
+/// Fixture paths, found from this file's location.
+enum Fixtures {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let pubsub = packageRoot.appendingPathComponent("Tests/Fixtures/pubsub")
+    static let images = packageRoot.appendingPathComponent("Tests/Fixtures/images")
+
+    /// The virtualenv with google-cloud-pubsub (`make pubsub-venv`), or FASHIOND_PUBSUB_PYTHON.
+    static func venvPython() throws -> String {
+        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_PUBSUB_PYTHON"] { return explicit }
+        let python = packageRoot.appendingPathComponent("out/pubsub-venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw TestFailure("the google-cloud-pubsub virtualenv is missing at \(python): run `make pubsub-venv`")
+        }
+        return python
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A child process started with posix_spawn and reaped with waitpid on the calling thread.
+///
+/// Foundation's `Process` learns about exits through Dispatch; tests block their threads, and on
+/// a 2-core machine that can starve Dispatch's pool so the exit is never noticed. This does not
+/// depend on Dispatch at all. Pipes are close-on-exec so no other child inherits them.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    private var stdinFD: Int32 = -1
+    let stdoutFD: Int32
+    let stderrFD: Int32
+
+    /// Starts `arguments[0]` (looked up on PATH) with the test's environment plus `environment`.
+    init(_ arguments: [String], environment: [String: String] = [:], keepStdinOpen: Bool = false, inheritStderr: Bool = false) throws {
+        func makePipe() throws -> (read: Int32, write: Int32) {
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else { throw TestFailure("pipe failed: \(errno)") }
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            return (fds[0], fds[1])
+        }
+        let input = try makePipe(), output = try makePipe(), errors = try makePipe()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input.read, 0)
+        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
+        if !inheritStderr { posix_spawn_file_actions_adddup2(&actions, errors.write, 2) }
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, &envp)
+        close(input.read)
+        close(output.write)
+        close(errors.write)
+        guard rc == 0 else {
+            close(input.write); close(output.read); close(errors.read)
+            throw TestFailure("cannot start \(arguments[0]): error \(rc)")
+        }
+        self.pid = pid
+        stdoutFD = output.read
+        stderrFD = errors.read
+        if keepStdinOpen { stdinFD = input.write } else { close(input.write) }
+    }
+
+    /// Reads one line of standard output (without the newline); nil at end of file.
+    func readLine() -> String? {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(stdoutFD, &byte, 1) == 1 {
+            if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
+            line.append(byte)
+        }
+        return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
+    }
+
+    func closeStdin() {
+        if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
+    }
+
+    func signal(_ signal: Int32) { kill(pid, signal) }
+
+    /// Waits for the exit (killing the process after `timeout`) and returns its status.
+    @discardableResult
+    func wait(timeout: TimeInterval = 120) -> Int32 {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        var status: Int32 = 0
+        while true {
+            let done = waitpid(pid, &status, WNOHANG)
+            if done == pid || done < 0 { break }
+            if Date() > deadline { kill(pid, SIGKILL) }
+            usleep(20_000)
+        }
+        closeStdin()
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    deinit {
+        closeStdin()
+        close(stdoutFD)
+        close(stderrFD)
+    }
+}
+
+/// Reads a descriptor to its end on a thread of its own.
+final class DrainThread: @unchecked Sendable {
+    private let done = NSCondition()
+    private var data: [UInt8] = []
+    private var finished = false
+
+    init(_ fd: Int32) {
+        let thread = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count <= 0 { break }
+                done.lock(); data.append(contentsOf: buffer[0..<count]); done.unlock()
+            }
+            done.lock(); finished = true; done.broadcast(); done.unlock()
+        }
+        thread.start()
+    }
+
+    func result() -> String {
+        done.lock()
+        while !finished { done.wait() }
+        defer { done.unlock() }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Runs a command to completion and returns (status, stdout, stderr).
+@discardableResult
+func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120) throws -> (status: Int32, stdout: String, stderr: String) {
+    let child = try ChildProcess([executable] + arguments, environment: environment)
+    let out = DrainThread(child.stdoutFD), err = DrainThread(child.stderrFD)
+    let status = child.wait(timeout: timeout)
+    return (status, out.result(), err.result())
+}
+
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// The Pub/Sub emulator shared by every test of this process (started on first use, on a free
+/// port; Tests/Fixtures/pubsub/emulator.sh stops it when the process exits).
+enum Emulator {
+    private static let address = Locked<String?>(nil)
+
+    /// `127.0.0.1:PORT`.
+    static func host() throws -> String {
+        try address.withLock { cached in
+            if let cached { return cached }
+            let result = try runCommand(Fixtures.pubsub.appendingPathComponent("emulator.sh").path, ["ensure", String(getpid())], timeout: 120)
+            let host = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard result.status == 0, !host.isEmpty else {
+                throw TestFailure("cannot start the Pub/Sub emulator: \(result.stderr)")
+            }
+            cached = host
+            return host
+        }
+    }
+
+    /// A project name of its own for each test, so tests sharing the emulator never see each other's topics.
+    static func uniqueProject(_ prefix: String = "test") -> String {
+        "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    static func clientConfiguration(project: String) throws -> PubSubClientConfiguration {
+        var configuration = PubSubClientConfiguration(endpoint: "http://" + (try host()), project: project)
+        configuration.retry = RetryPolicy(initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(200), totalTimeout: .seconds(20))
+        return configuration
+    }
+
+    static func client(project: String) throws -> PubSubClient {
+        try PubSubClient(configuration: clientConfiguration(project: project), credentials: NoAuthentication())
+    }
+}
+
+/// A throwaway service-account key and its key file.
+struct TestServiceAccount {
+    let privateKey: _RSA.Signing.PrivateKey
+    let email = "fashiond-test@test-project.iam.gserviceaccount.com"
+    let keyID = "test-key-\(UUID().uuidString.prefix(6))"
+
+    init() throws {
+        privateKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+    }
+
+    /// The public modulus in hex, for the token endpoint that checks signatures.
+    func modulusHex() throws -> String {
+        try privateKey.publicKey.getKeyPrimitives().modulus.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Writes a key file in the Cloud console's format and returns its path.
+    func writeKeyFile(tokenURI: String, in directory: URL, projectID: String = "key-file-project") throws -> String {
+        let object: [String: Any] = [
+            "type": "service_account", "project_id": projectID, "private_key_id": keyID,
+            "private_key": privateKey.pkcs8PEMRepresentation, "client_email": email, "client_id": "1234567890",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth", "token_uri": tokenURI,
+        ]
+        let url = directory.appendingPathComponent("key-\(keyID).json")
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted]).write(to: url)
+        return url.path
+    }
+}
+
+/// Tests/Fixtures/pubsub/auth_server.py: token endpoint, metadata server and authenticating,
+/// fault-injecting proxy in front of the emulator.
+final class AuthServer: @unchecked Sendable {
+    private let child: ChildProcess
+    let port: Int
+
+    init(account: TestServiceAccount? = nil, requireAuth: Bool, tokenLifetime: Int = 3600, project: String = "metadata-project") throws {
+        var arguments = ["python3", Fixtures.pubsub.appendingPathComponent("auth_server.py").path, "--emulator", try Emulator.host(),
+                         "--token-lifetime", String(tokenLifetime), "--project", project]
+        if let account {
+            arguments += ["--public-key-n", try account.modulusHex(), "--client-email", account.email, "--key-id", account.keyID]
+        }
+        if requireAuth { arguments.append("--require-auth") }
+        // stdin stays open: the server exits when it closes.
+        child = try ChildProcess(arguments, keepStdinOpen: true, inheritStderr: true)
+        let text = child.readLine() ?? ""
+        guard text.hasPrefix("port="), let port = Int(text.dropFirst(5)) else { throw TestFailure("auth_server.py printed '\(text)'") }
+        self.port = port
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+    var tokenURI: String { base + "/token" }
+    var metadataHost: String { "127.0.0.1:\(port)" }
+
+    struct Stats: Decodable {
+        var token_requests: Int
+        var token_refusals: [String]
+        var metadata_requests: Int
+        var proxied: Int
+        var unauthenticated: Int
+        var faults_injected: Int
+        var acks_converted: Int
+        var authorization_seen: Int
+    }
+
+    func stats() throws -> Stats {
+        let response = try CurlConnection().perform(HTTPRequest(.get, base + "/_stats", timeout: .seconds(10)))
+        return try JSONDecoder().decode(Stats.self, from: Data(response.body))
+    }
+
+    func control(_ command: [String: Any]) throws {
+        let body = try JSONSerialization.data(withJSONObject: command)
+        let response = try CurlConnection().perform(HTTPRequest(.post, base + "/_control", headers: ["Content-Type: application/json"],
+                                                                body: Array(body), timeout: .seconds(10)))
+        guard response.isSuccess else { throw TestFailure("control failed: HTTP \(response.status)") }
+    }
+
+    deinit {
+        child.closeStdin()
+        child.signal(SIGTERM)
+        child.wait(timeout: 10)
+    }
+}
+
+/// A subscriber delegate that records what it gets and lets the test decide when a message is done.
+final class RecordingDelegate: SubscriberDelegate, @unchecked Sendable {
+    private let lock = NSCondition()
+    private var messages: [ReceivedMessage] = []
+    private var errors: [PubSubError] = []
+    /// Whether received messages are accepted (false makes the subscriber nack them).
+    let accept: Bool
+
+    init(accept: Bool = true) { self.accept = accept }
+
+    func subscriber(received message: ReceivedMessage) -> Bool {
+        lock.lock()
+        messages.append(message)
+        lock.broadcast()
+        lock.unlock()
+        return accept
+    }
+
+    func subscriber(failed error: PubSubError, operation: String) {
+        lock.lock()
+        errors.append(error)
+        lock.unlock()
+    }
+
+    func subscriberRecovered() {}
+
+    var received: [ReceivedMessage] {
+        lock.lock()
+        defer { lock.unlock() }
+        return messages
+    }
+
+    var failures: [PubSubError] {
+        lock.lock()
+        defer { lock.unlock() }
+        return errors
+    }
+
+    /// Waits until at least `count` messages arrived (at most `timeout`).
+    @discardableResult
+    func waitFor(_ count: Int, timeout: TimeInterval = 30) -> [ReceivedMessage] {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        lock.lock()
+        defer { lock.unlock() }
+        while messages.count < count {
+            if !lock.wait(until: deadline) { break }
+        }
+        return messages
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: TimeInterval = 30, interval: TimeInterval = 0.1, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date(timeIntervalSinceNow: timeout)
+    repeat {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: interval)
+    } while Date() < deadline
+    return try condition()
+}
+
+/// A quiet logger for clients under test.
+let testLogger: Logger = {
+    var logger = Logger(label: "pubsub-tests")
+    logger.logLevel = .error
+    return logger
+}()
