@@ -37,6 +37,7 @@ let package = Package(
 
         // MARK: Libraries, one capability each
         .target(name: "Shared", swiftSettings: strict),
+        .target(name: "Threads", swiftSettings: strict),
         .target(
             name: "Inference",
             dependencies: ["Shared", "COpenBLAS", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -49,7 +50,7 @@ let package = Package(
         .target(
             name: "PubSub",
             dependencies: [
-                "Shared", "CCurl",
+                "Shared", "Threads", "CCurl",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -59,7 +60,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Shared", "Inference", "Imaging", "Journal", "Messaging", "PubSub", "CSystemd",
+                "Shared", "Threads", "Inference", "Imaging", "Journal", "Messaging", "PubSub", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

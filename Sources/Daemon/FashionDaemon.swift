@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import Shared
 import Synchronization
+import Threads
 
 /// The daemon: loads the models, opens the journal, starts the stream backend, the pipeline
 /// threads and the control server, reports to systemd, and shuts down without losing work.
@@ -94,7 +95,7 @@ public final class FashionDaemon: Sendable {
         health.markStopping()
         notifier.stopping()
         logger.info("stopping: draining in-flight work")
-        try await onDedicatedThread("fashiond-drain") {
+        await onDedicatedThread("fashiond-drain") {
             stream.stopConsuming()
             itemQueue.close()
             batcherThread.join()

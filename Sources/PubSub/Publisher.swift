@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Threads
 
 /// Publishes messages from any thread or task through one dedicated thread, batching whatever is
 /// waiting into as few requests as the limits allow.
@@ -20,14 +21,14 @@ public final class Publisher: @unchecked Sendable {
     private var pending: [Pending] = []
     private var closed = false
     private let cancellation = CancellationFlag()
-    private var thread: WorkerThread?
+    private var thread: JoinableThread?
 
     public init(configuration: PubSubClientConfiguration, credentials: any AccessTokenProvider, topic: String,
                 logger: Logger = Logger(label: "fashiond.pubsub.publisher")) {
         self.topic = topic
         let cancellation = self.cancellation
         // The thread keeps the publisher alive until close() lets it finish.
-        thread = WorkerThread(name: "pubsub-publish") { [self] in
+        thread = JoinableThread(name: "pubsub-publish") { [self] in
             let client: PubSubClient
             do throws(PubSubError) {
                 client = try PubSubClient(configuration: configuration, credentials: credentials, cancellation: cancellation, logger: logger)

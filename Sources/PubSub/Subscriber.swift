@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Threads
 
 /// How a ``Subscriber`` pulls and leases messages.
 public struct SubscriberConfiguration: Sendable {
@@ -89,8 +90,8 @@ public final class Subscriber: @unchecked Sendable {
     private var delegate: (any SubscriberDelegate)?
     private let pullCancellation = CancellationFlag()
     private let ackCancellation = CancellationFlag()
-    private var puller: WorkerThread?
-    private var acker: WorkerThread?
+    private var puller: JoinableThread?
+    private var acker: JoinableThread?
 
     public init(clientConfiguration: PubSubClientConfiguration, credentials: any AccessTokenProvider, configuration: SubscriberConfiguration,
                 delegate: any SubscriberDelegate, logger: Logger = Logger(label: "fashiond.pubsub.subscriber")) {
@@ -106,11 +107,11 @@ public final class Subscriber: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard puller == nil else { return }
-        puller = WorkerThread(name: "pubsub-pull") { [self] in
+        puller = JoinableThread(name: "pubsub-pull") { [self] in
             guard let client = makeClient(pullCancellation, operation: "pull") else { return }
             pullLoop(client)
         }
-        acker = WorkerThread(name: "pubsub-ack") { [self] in
+        acker = JoinableThread(name: "pubsub-ack") { [self] in
             guard let client = makeClient(ackCancellation, operation: "acknowledge") else { return }
             ackLoop(client)
         }

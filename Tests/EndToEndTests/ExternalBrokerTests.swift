@@ -62,7 +62,7 @@ struct ExternalBrokerTests {
         for index in 0..<8 {
             let pixels = (0..<784).map { UInt8(($0 * (index + 3)) % 256) }
             let path = directory.path("proto-\(index).json")
-            FileManager.default.createFile(atPath: path, contents: Self.prototypeJSON(pixels: pixels))
+            _ = FileManager.default.createFile(atPath: path, contents: Self.prototypeJSON(pixels: pixels))
             jsonFiles.append(path)
         }
         for partition in 0..<4 {

@@ -118,7 +118,7 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// Starts the daemon and waits until its control socket answers.
     func start(timeout: TimeInterval = 60) throws {
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         logHandle.seekToEndOfFile()
         process.executableURL = URL(fileURLWithPath: Paths.binary("fashiond"))

@@ -94,7 +94,7 @@ public enum ConfigurationKeys {
         string("default_model", "Model used for messages that name none.", "fashion-cnn", \.defaultModel),
         integer("max_message_bytes", "Largest message value accepted, in bytes; larger ones are rejected (and refused at submit).", \.maxMessageBytes, 1024...(256 << 20)),
         integer("max_pixels", "Largest declared image size (width x height) that is decoded; larger ones are rejected before any allocation.", \.maxPixels, 784...1_000_000_000),
-        integer("partition_queue", "Messages of one partition in flight (consumed, not yet journaled); at this bound the partition is paused until half have been journaled.", \.partitionQueueCapacity, 1...1_000_000),
+        integer("partition_queue", "Messages of one partition in flight (consumed, not yet committed); at this bound the partition is paused until the committed offset has caught up to half of it.", \.partitionQueueCapacity, 1...1_000_000),
         integer("max_dimension", "Largest declared width or height of a PNG or JPEG that is decoded; larger ones are rejected before any allocation.", \.maxDimension, 28...1_000_000),
         integer("max_json_bytes", "Largest prototype-JSON message in bytes (a real one is about 4 KB); larger ones are rejected before parsing.", \.maxJSONBytes, 4096...(256 << 20)),
         integer("result_queue_batches", "Batches of results waiting for the journal writer; a full queue holds the batcher, and so the readers (backpressure).", \.resultQueueBatches, 1...100_000),

@@ -3,6 +3,7 @@ import Journal
 import Logging
 import NIOHTTP1
 import Shared
+import Threads
 
 /// Builds the status the API, `fashionctl status` and the systemd STATUS line show.
 struct DaemonStatus: Sendable {
@@ -74,7 +75,10 @@ struct DaemonControlBackend: ControlBackend {
         do {
             return try await stream.publish(value: image, requestID: id, model: model, contentType: contentType)
         } catch let error as any FashionError {
-            throw APIFailure(.serviceUnavailable, error.code, "publishing to \(configuration.topic) failed: \(error.message)", retryable: error.isRetryable)
+            // A value the stream refuses for its size (Kafka's MSG_SIZE_TOO_LARGE, Pub/Sub's request
+            // limit) is the client's to fix, not an outage: 413, like an oversized request body.
+            let status: HTTPResponseStatus = error.code.hasSuffix("too_large") ? .payloadTooLarge : .serviceUnavailable
+            throw APIFailure(status, error.code, "publishing to \(configuration.topic) failed: \(error.message)", retryable: error.isRetryable)
         } catch {
             throw APIFailure(.serviceUnavailable, "publish_failed", "publishing to \(configuration.topic) failed: \(error)", retryable: true)
         }
@@ -84,7 +88,11 @@ struct DaemonControlBackend: ControlBackend {
         notifier.reloading()
         defer { notifier.ready(status: statusSource.line()) }
         do {
-            try registry.reload(defaultModel: configuration.defaultModel, logger: logger)
+            // Loading and compiling models blocks for a while: keep it off the cooperative pool.
+            let (registry, defaultModel, logger) = (registry, configuration.defaultModel, logger)
+            try await onDedicatedThread("model-reload") { () throws(ModelLoadError) in
+                try registry.reload(defaultModel: defaultModel, logger: logger)
+            }
             logger.notice("models reloaded", metadata: ["models": "\(registry.infos().map(\.name))"])
         } catch {
             logger.error("reload refused; the previous models keep serving", metadata: ["error": "\(error.message)"])

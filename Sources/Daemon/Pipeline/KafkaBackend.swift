@@ -4,6 +4,7 @@ import Logging
 import Messaging
 import Shared
 import Synchronization
+import Threads
 
 /// The Kafka side of the daemon: the group consumer feeding the pipeline, offset commits after the
 /// journal's fsync, backpressure, rebalance hand-over, health, the producer behind `fashionctl submit`,

@@ -1,4 +1,5 @@
 import Foundation
+import Threads
 
 /// A one-way switch that aborts a client's in-flight transfer and its retry back-off sleeps.
 ///
@@ -34,42 +35,5 @@ public final class CancellationFlag: @unchecked Sendable {
             if !condition.wait(until: deadline) { break }
         }
         return !cancelled
-    }
-}
-
-/// A dedicated OS thread for blocking curl calls, which can be waited for.
-final class WorkerThread: Sendable {
-    private let finished = DispatchSemaphore(value: 0)
-
-    init(name: String, _ body: @escaping @Sendable () -> Void) {
-        let finished = self.finished
-        let thread = Thread {
-            body()
-            finished.signal()
-        }
-        thread.name = name
-        thread.start()
-    }
-
-    /// Waits until the body returned, at most `timeout` (nil: forever). Returns whether it did.
-    /// Call from one thread only.
-    @discardableResult
-    func join(timeout: Duration? = nil) -> Bool {
-        guard let timeout else {
-            finished.wait()
-            finished.signal()
-            return true
-        }
-        guard finished.wait(timeout: .now() + timeout.seconds) == .success else { return false }
-        finished.signal()
-        return true
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a floating-point number.
-    var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) / 1e18
     }
 }
