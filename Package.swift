@@ -94,6 +94,8 @@ let package = Package(
         ),
 
         // MARK: Tests
+        // Process runner and polling helpers shared by the test targets that drive other programs.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "SharedTests", dependencies: ["Shared"], swiftSettings: strict),
         .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: strict),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], swiftSettings: strict),
@@ -101,11 +103,11 @@ let package = Package(
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"], swiftSettings: strict),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Shared", "ControlClient"], swiftSettings: strict),
         .testTarget(name: "ControlClientTests", dependencies: ["ControlClient", "Shared"], swiftSettings: strict),
-        .testTarget(name: "SystemdTests", dependencies: ["Shared"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "ControlClient", "Messaging", "Journal"], swiftSettings: strict),
+        .testTarget(name: "SystemdTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "ControlClient", "Messaging", "Journal", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "PubSubTests",
-            dependencies: ["PubSub", "Shared", .product(name: "_CryptoExtras", package: "swift-crypto")],
+            dependencies: ["PubSub", "Shared", "TestSupport", .product(name: "_CryptoExtras", package: "swift-crypto")],
             swiftSettings: strict
         ),
     ],

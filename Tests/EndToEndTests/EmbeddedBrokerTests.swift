@@ -85,7 +85,7 @@ struct EmbeddedBrokerTests {
         let garbage = directory.path("garbage.png")
         var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         bytes += (0..<200).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        FileManager.default.createFile(atPath: garbage, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: garbage, contents: Data(bytes))
         let result = try daemon.ctl(["submit", "--wait", "--json", garbage])
         let records = try parseRecords(result.stdout)
         #expect(records.count == 1)

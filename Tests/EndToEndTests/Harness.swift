@@ -1,5 +1,7 @@
 import Foundation
 import Shared
+// The process runner and polling helpers every end-to-end file uses.
+@_exported import TestSupport
 import Testing
 
 /// Paths of the repository and the built binaries, as the tests see them.
@@ -31,51 +33,11 @@ final class TemporaryDirectory: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-/// Result of running a command to completion.
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs `executable` with `arguments`, waiting for it to finish (at most `timeout`).
+/// Runs `executable` with `arguments`, waiting for it to finish (at most `timeout`, then SIGKILL).
 @discardableResult
 func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
          timeout: TimeInterval = 120) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    process.environment = env
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let input = Pipe()
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try? input.fileHandleForWriting.close()
-    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    let outData = LockedData(), errData = LockedData()
-    let group = DispatchGroup()
-    for (handle, sink) in [(out.fileHandleForReading, outData), (err.fileHandleForReading, errData)] {
-        group.enter()
-        DispatchQueue.global().async {
-            sink.set(handle.readDataToEndOfFile())
-            group.leave()
-        }
-    }
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-    if process.isRunning {
-        process.terminate()
-        process.waitUntilExit()
-    }
-    group.wait()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData.get(), as: UTF8.self),
-                         stderr: String(decoding: errData.get(), as: UTF8.self))
+    try runCommand(executable, arguments, environment: environment, stdin: stdin, timeout: timeout)
 }
 
 final class LockedData: @unchecked Sendable {
@@ -84,16 +46,6 @@ final class LockedData: @unchecked Sendable {
     func set(_ value: Data) { lock.lock(); data = value; lock.unlock() }
     func append(_ value: Data) { lock.lock(); data.append(value); lock.unlock() }
     func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: TimeInterval = 60, interval: TimeInterval = 0.2, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    repeat {
-        if try condition() { return true }
-        Thread.sleep(forTimeInterval: interval)
-    } while Date() < deadline
-    return try condition()
 }
 
 /// A running `fashiond` with its own state directory and socket.

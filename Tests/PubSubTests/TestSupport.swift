@@ -2,6 +2,8 @@ import _CryptoExtras
 import Foundation
 import Logging
 @testable import PubSub
+// The process runner and polling helpers the Pub/Sub tests use.
+@_exported import TestSupport
 import Testing
 
 /// Every suite of this target, run one test at a time: they share one emulator and block their
@@ -22,146 +24,6 @@ enum Fixtures {
             throw TestFailure("the google-cloud-pubsub virtualenv is missing at \(python): run `make pubsub-venv`")
         }
         return python
-    }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A child process started with posix_spawn and reaped with waitpid on the calling thread.
-///
-/// Foundation's `Process` learns about exits through Dispatch; tests block their threads, and on
-/// a 2-core machine that can starve Dispatch's pool so the exit is never noticed. This does not
-/// depend on Dispatch at all. Pipes are close-on-exec so no other child inherits them.
-final class ChildProcess: @unchecked Sendable {
-    let pid: pid_t
-    private var stdinFD: Int32 = -1
-    let stdoutFD: Int32
-    let stderrFD: Int32
-
-    /// Starts `arguments[0]` (looked up on PATH) with the test's environment plus `environment`.
-    init(_ arguments: [String], environment: [String: String] = [:], keepStdinOpen: Bool = false, inheritStderr: Bool = false) throws {
-        func makePipe() throws -> (read: Int32, write: Int32) {
-            var fds: [Int32] = [0, 0]
-            guard pipe(&fds) == 0 else { throw TestFailure("pipe failed: \(errno)") }
-            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-            return (fds[0], fds[1])
-        }
-        let input = try makePipe(), output = try makePipe(), errors = try makePipe()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input.read, 0)
-        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
-        if !inheritStderr { posix_spawn_file_actions_adddup2(&actions, errors.write, 2) }
-        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, &envp)
-        close(input.read)
-        close(output.write)
-        close(errors.write)
-        guard rc == 0 else {
-            close(input.write); close(output.read); close(errors.read)
-            throw TestFailure("cannot start \(arguments[0]): error \(rc)")
-        }
-        self.pid = pid
-        stdoutFD = output.read
-        stderrFD = errors.read
-        if keepStdinOpen { stdinFD = input.write } else { close(input.write) }
-    }
-
-    /// Reads one line of standard output (without the newline); nil at end of file.
-    func readLine() -> String? {
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(stdoutFD, &byte, 1) == 1 {
-            if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
-            line.append(byte)
-        }
-        return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
-    }
-
-    func closeStdin() {
-        if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
-    }
-
-    func signal(_ signal: Int32) { kill(pid, signal) }
-
-    /// Waits for the exit (killing the process after `timeout`) and returns its status.
-    @discardableResult
-    func wait(timeout: TimeInterval = 120) -> Int32 {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        var status: Int32 = 0
-        while true {
-            let done = waitpid(pid, &status, WNOHANG)
-            if done == pid || done < 0 { break }
-            if Date() > deadline { kill(pid, SIGKILL) }
-            usleep(20_000)
-        }
-        closeStdin()
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    }
-
-    deinit {
-        closeStdin()
-        close(stdoutFD)
-        close(stderrFD)
-    }
-}
-
-/// Reads a descriptor to its end on a thread of its own.
-final class DrainThread: @unchecked Sendable {
-    private let done = NSCondition()
-    private var data: [UInt8] = []
-    private var finished = false
-
-    init(_ fd: Int32) {
-        let thread = Thread { [self] in
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = read(fd, &buffer, buffer.count)
-                if count <= 0 { break }
-                done.lock(); data.append(contentsOf: buffer[0..<count]); done.unlock()
-            }
-            done.lock(); finished = true; done.broadcast(); done.unlock()
-        }
-        thread.start()
-    }
-
-    func result() -> String {
-        done.lock()
-        while !finished { done.wait() }
-        defer { done.unlock() }
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
-/// Runs a command to completion and returns (status, stdout, stderr).
-@discardableResult
-func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120) throws -> (status: Int32, stdout: String, stderr: String) {
-    let child = try ChildProcess([executable] + arguments, environment: environment)
-    let out = DrainThread(child.stdoutFD), err = DrainThread(child.stderrFD)
-    let status = child.wait(timeout: timeout)
-    return (status, out.result(), err.result())
-}
-
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }
 
@@ -331,16 +193,6 @@ final class RecordingDelegate: SubscriberDelegate, @unchecked Sendable {
         }
         return messages
     }
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: TimeInterval = 30, interval: TimeInterval = 0.1, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    repeat {
-        if try condition() { return true }
-        Thread.sleep(forTimeInterval: interval)
-    } while Date() < deadline
-    return try condition()
 }
 
 /// A quiet logger for clients under test.

@@ -1,4 +1,6 @@
 import Foundation
+// The process runner and polling helpers the systemd tests use.
+@_exported import TestSupport
 import Testing
 
 /// Paths of the repository and of the binaries `swift build` made.
@@ -18,73 +20,10 @@ enum RepositoryPaths {
     }
 }
 
-/// What a finished command left behind.
-struct CommandResult: CustomStringConvertible {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-
-    var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
-}
-
 /// A failure of the test's machinery, with a message that says what to do.
 struct SandboxError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Runs a program to completion (at most `timeout`, then SIGKILL), collecting its output.
-func runCommand(_ executable: String, _ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe(), errors = Pipe(), input = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    process.standardInput = input
-    try process.run()
-    // Read both pipes while the child runs, so a chatty child cannot block on a full pipe.
-    let collected = CollectedOutput()
-    let readers = DispatchGroup()
-    for (handle, isError) in [(output.fileHandleForReading, false), (errors.fileHandleForReading, true)] {
-        readers.enter()
-        DispatchQueue.global().async {
-            collected.set(handle.readDataToEndOfFile(), isError: isError)
-            readers.leave()
-        }
-    }
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try? input.fileHandleForWriting.close()
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
-    readers.wait()
-    return CommandResult(status: process.terminationStatus, stdout: collected.text(isError: false), stderr: collected.text(isError: true))
-}
-
-private final class CollectedOutput: @unchecked Sendable {
-    private let lock = NSLock()
-    private var output = Data()
-    private var errors = Data()
-    func set(_ data: Data, isError: Bool) {
-        lock.lock(); defer { lock.unlock() }
-        if isError { errors = data } else { output = data }
-    }
-    func text(isError: Bool) -> String {
-        lock.lock(); defer { lock.unlock() }
-        return String(decoding: isError ? errors : output, as: UTF8.self)
-    }
-}
-
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: TimeInterval, interval: TimeInterval = 0.2, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    repeat {
-        if try condition() { return true }
-        Thread.sleep(forTimeInterval: interval)
-    } while Date() < deadline
-    return try condition()
 }
 
 /// A systemd booted as PID 1 in systemd-nspawn by scripts/systemd-sandbox.sh, on a tmpfs overlay
