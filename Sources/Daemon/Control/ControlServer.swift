@@ -402,21 +402,36 @@ final class ControlServer: Service, Sendable {
     }
 
     static func line(for record: JournalRecord) -> [UInt8] {
-        // Records are stored without their sequence number (the journal assigns it), so it is
-        // spliced in here: `{"seq":N,` + the stored object without its opening brace.
-        var bytes = record.payload
-        guard bytes.first == UInt8(ascii: "{") else { return bytes + [UInt8(ascii: "\n")] }
-        bytes.removeFirst()
-        let stored = (try? ControlAPI.makeDecoder().decode(ResultRecord.self, from: Data(record.payload)))
-        var out: [UInt8]
-        if var decoded = stored {
-            decoded.seq = record.sequence
-            out = (try? Array(ControlAPI.makeEncoder().encode(decoded))) ?? bytes
-        } else {
-            out = Array("{\"seq\":\(record.sequence),".utf8) + bytes
+        // The journal writer stores records with `"seq":0` (the journal assigns the number as it
+        // appends). Replacing that field's value in place keeps the follow stream cheap: no JSON
+        // decode and re-encode per record. Escaped quotes inside strings (`\"seq\":0`) cannot match.
+        let payload = record.payload
+        let placeholder = Array(#""seq":0"#.utf8)
+        if let start = Self.firstIndex(of: placeholder, in: payload),
+           start + placeholder.count < payload.count,
+           payload[start + placeholder.count] == UInt8(ascii: ",") || payload[start + placeholder.count] == UInt8(ascii: "}") {
+            var out = [UInt8]()
+            out.reserveCapacity(payload.count + 24)
+            out.append(contentsOf: payload[..<(start + placeholder.count - 1)])
+            out.append(contentsOf: String(record.sequence).utf8)
+            out.append(contentsOf: payload[(start + placeholder.count)...])
+            out.append(UInt8(ascii: "\n"))
+            return out
         }
-        out.append(UInt8(ascii: "\n"))
-        return out
+        // Anything else (written by other software, or not an object): add the field in front.
+        guard payload.first == UInt8(ascii: "{") else { return payload + [UInt8(ascii: "\n")] }
+        return Array("{\"seq\":\(record.sequence),".utf8) + payload.dropFirst() + [UInt8(ascii: "\n")]
+    }
+
+    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count, let first = needle.first else { return nil }
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
+            index += 1
+        }
+        return nil
     }
 
     // MARK: writing responses
