@@ -5,109 +5,6 @@ import Testing
 
 // MARK: helpers (Pub/Sub only)
 
-/// A child process started with posix_spawn and reaped with waitpid on the calling thread, so that
-/// waiting for it never depends on Dispatch (whose pool tests can starve on 2 cores).
-final class PubSubChild: @unchecked Sendable {
-    let pid: pid_t
-    private var stdinFD: Int32 = -1
-    let stdoutFD: Int32
-    let stderrFD: Int32
-
-    init(_ arguments: [String], environment: [String: String] = [:], keepStdinOpen: Bool = false) throws {
-        func makePipe() throws -> (read: Int32, write: Int32) {
-            var fds: [Int32] = [0, 0]
-            guard pipe(&fds) == 0 else { throw HarnessError("pipe failed: \(errno)") }
-            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-            return (fds[0], fds[1])
-        }
-        let input = try makePipe(), output = try makePipe(), errors = try makePipe()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input.read, 0)
-        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
-        posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
-        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, &envp)
-        close(input.read)
-        close(output.write)
-        close(errors.write)
-        guard rc == 0 else {
-            close(input.write); close(output.read); close(errors.read)
-            throw HarnessError("cannot start \(arguments[0]): error \(rc)")
-        }
-        self.pid = pid
-        stdoutFD = output.read
-        stderrFD = errors.read
-        if keepStdinOpen { stdinFD = input.write } else { close(input.write) }
-    }
-
-    func readLine() -> String? {
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(stdoutFD, &byte, 1) == 1 {
-            if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
-            line.append(byte)
-        }
-        return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
-    }
-
-    func closeStdin() {
-        if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
-    }
-
-    @discardableResult
-    func wait(timeout: TimeInterval = 120) -> Int32 {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        var status: Int32 = 0
-        while true {
-            let done = waitpid(pid, &status, WNOHANG)
-            if done == pid || done < 0 { break }
-            if Date() > deadline { kill(pid, SIGKILL) }
-            usleep(20_000)
-        }
-        closeStdin()
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    }
-
-    /// Runs to completion, collecting both outputs.
-    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120) throws -> CommandResult {
-        let child = try PubSubChild(arguments, environment: environment)
-        let out = LockedData(), err = LockedData()
-        let readers = [(child.stdoutFD, out), (child.stderrFD, err)].map { fd, sink in
-            let done = DispatchSemaphore(value: 0)
-            let thread = Thread {
-                var buffer = [UInt8](repeating: 0, count: 65536)
-                while true {
-                    let count = read(fd, &buffer, buffer.count)
-                    if count <= 0 { break }
-                    sink.append(Data(buffer[0..<count]))
-                }
-                done.signal()
-            }
-            thread.start()
-            return done
-        }
-        let status = child.wait(timeout: timeout)
-        readers.forEach { $0.wait() }
-        return CommandResult(status: status, stdout: String(decoding: out.get(), as: UTF8.self), stderr: String(decoding: err.get(), as: UTF8.self))
-    }
-
-    deinit {
-        closeStdin()
-        close(stdoutFD)
-        close(stderrFD)
-    }
-}
-
 /// The emulator, the google-cloud-pubsub virtualenv and the auth/fault proxy, for the daemon tests.
 enum PubSubFixtures {
     static let directory = Paths.fixtures.appendingPathComponent("pubsub")
@@ -117,7 +14,7 @@ enum PubSubFixtures {
     static func emulatorHost() throws -> String {
         try emulator.withLock { cached in
             if let cached { return cached }
-            let result = try PubSubChild.run([directory.appendingPathComponent("emulator.sh").path, "ensure", String(getpid())])
+            let result = try runCommand([directory.appendingPathComponent("emulator.sh").path, "ensure", String(getpid())])
             let host = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             guard result.status == 0, !host.isEmpty else { throw HarnessError("cannot start the Pub/Sub emulator: \(result.stderr)") }
             cached = host
@@ -140,7 +37,7 @@ enum PubSubFixtures {
                         emulator: String) throws -> [String] {
         var arguments = [try python(), directory.appendingPathComponent("pubsub_client.py").path, "publish", "--project", project, "--topic", topic]
         if let orderingKey { arguments += ["--ordering-key", orderingKey] }
-        let result = try PubSubChild.run(arguments + files, environment: ["PUBSUB_EMULATOR_HOST": emulator])
+        let result = try runCommand(arguments + files, environment: ["PUBSUB_EMULATOR_HOST": emulator])
         guard result.status == 0 else { throw HarnessError("pubsub_client.py publish failed: \(result.stderr)") }
         return result.stdout.split(separator: "\n").map { String($0.split(separator: " ")[0]) }
     }
@@ -155,11 +52,11 @@ enum PubSubFixtures {
 
 /// Tests/Fixtures/pubsub/auth_server.py in front of the emulator.
 final class PubSubProxy: @unchecked Sendable {
-    private let child: PubSubChild
+    private let child: ChildProcess
     let port: Int
 
     init(arguments: [String] = []) throws {
-        child = try PubSubChild(["python3", PubSubFixtures.directory.appendingPathComponent("auth_server.py").path,
+        child = try ChildProcess(["python3", PubSubFixtures.directory.appendingPathComponent("auth_server.py").path,
                                  "--emulator", try PubSubFixtures.emulatorHost()] + arguments, keepStdinOpen: true)
         let line = child.readLine() ?? ""
         guard line.hasPrefix("port="), let port = Int(line.dropFirst(5)) else { throw HarnessError("auth_server.py printed '\(line)'") }
@@ -169,12 +66,12 @@ final class PubSubProxy: @unchecked Sendable {
     var address: String { "127.0.0.1:\(port)" }
 
     func stats() throws -> [String: Any] {
-        let result = try PubSubChild.run(["curl", "-fsS", "http://\(address)/_stats"])
+        let result = try runCommand(["curl", "-fsS", "http://\(address)/_stats"])
         return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
     }
 
     func control(_ json: String) throws {
-        let result = try PubSubChild.run(["curl", "-fsS", "-X", "POST", "-H", "Content-Type: application/json", "-d", json, "http://\(address)/_control"])
+        let result = try runCommand(["curl", "-fsS", "-X", "POST", "-H", "Content-Type: application/json", "-d", json, "http://\(address)/_control"])
         guard result.status == 0 else { throw HarnessError("proxy control failed: \(result.stderr)") }
     }
 
@@ -376,9 +273,9 @@ struct PubSubEndToEndTests {
         let directory = try TemporaryDirectory()
         // A throwaway RSA key, made with openssl so nothing here shares the daemon's crypto code.
         let keyPath = directory.path("sa.pem")
-        let generated = try PubSubChild.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", keyPath])
+        let generated = try runCommand(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", keyPath])
         #expect(generated.status == 0, "\(generated.stderr)")
-        let modulus = try PubSubChild.run(["openssl", "rsa", "-in", keyPath, "-noout", "-modulus"]).stdout
+        let modulus = try runCommand(["openssl", "rsa", "-in", keyPath, "-noout", "-modulus"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "Modulus=", with: "")
         let email = "fashiond@e2e-project.iam.gserviceaccount.com"
         let proxy = try PubSubProxy(arguments: ["--require-auth", "--public-key-n", modulus, "--client-email", email, "--key-id", "k1"])

@@ -206,6 +206,13 @@ public func runCommand(_ executable: String, _ arguments: [String], environment:
     return CommandResult(status: status, stdout: out.result(), stderr: err.result())
 }
 
+/// Runs `commandLine[0]` (looked up on PATH) with the rest as arguments; see ``runCommand(_:_:environment:stdin:timeout:)``.
+@discardableResult
+public func runCommand(_ commandLine: [String], environment: [String: String] = [:], stdin: Data? = nil,
+                       timeout: TimeInterval = 120) throws -> CommandResult {
+    try runCommand(commandLine[0], Array(commandLine.dropFirst()), environment: environment, stdin: stdin, timeout: timeout)
+}
+
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
 public func eventually(timeout: TimeInterval = 60, interval: TimeInterval = 0.2, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date(timeIntervalSinceNow: timeout)
