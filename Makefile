@@ -25,8 +25,9 @@ build:
 release:
 	$(SWIFT) build -c release
 
-# Builds every product first: the end-to-end tests drive the real binaries.
-test:
+# Builds every product first: the end-to-end tests drive the real binaries. The Pub/Sub tests need
+# Google's emulator (checked) and a virtualenv with its Python client (mk/pubsub.mk).
+test: pubsub-check pubsub-venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	$(MAKE) fuzz-smoke
