@@ -41,6 +41,14 @@ public final class FashionDaemon: Sendable {
         let report = journal.recoveryReport
         logger.info("journal opened", metadata: ["directory": "\(journalConfiguration.directory.path)", "last_seq": "\(journal.lastSequence)",
                                                  "recovery": "\(report)"])
+        if !report.wasClean {
+            // A torn or corrupt tail (kill -9, power loss, bad disk) was cut off, or an interrupted
+            // rotation cleaned up: say so loudly. The messages of dropped records were never committed,
+            // so the consumer reads them again and journals them once.
+            logger.warning("journal recovered from an unclean shutdown", metadata: [
+                "directory": "\(journalConfiguration.directory.path)", "truncated_bytes": "\(report.truncatedBytes)",
+                "reason": "\(report.truncatedReason ?? "-")", "removed_files": "\(report.removedFiles)"])
+        }
 
         let stats = PipelineStats()
         let health = HealthMonitor()

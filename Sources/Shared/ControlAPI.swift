@@ -171,6 +171,8 @@ public struct StatusResponse: Codable, Sendable {
     public var meanBatchSize: Double
     public var journalDirectory: String
     public var lastSeq: UInt64
+    /// Cumulative time per pipeline stage since start (for benchmarks and diagnosis); absent from older daemons.
+    public var stages: PipelineStageTimings?
 
     public init(
         state: String, reasons: [String], version: String, pid: Int32, uptimeSeconds: Double, backend: String,
@@ -209,5 +211,53 @@ public struct StatusResponse: Codable, Sendable {
         case meanBatchSize = "mean_batch_size"
         case journalDirectory = "journal_directory"
         case lastSeq = "last_seq"
+        case stages
+    }
+}
+
+/// Cumulative stage timings of the pipeline since start (`stages` in `GET /v1/status`).
+///
+/// Wall-clock time, summed: divide by the counts for per-image or per-batch means. `decode` runs on
+/// the partition reader threads, `batch_wait` is the time decoded images spend queued and waiting for
+/// their batch to fill, `inference` the engine calls, `journal` the group commits (write + fsync).
+public struct PipelineStageTimings: Codable, Sendable, Equatable {
+    /// Images decoded (rejections included) and the total time spent decoding them, in seconds.
+    public var decodedImages: UInt64
+    public var decodeSeconds: Double
+    /// Images batched and the sum over them of the time from decoded to their batch's engine call.
+    public var batchedImages: UInt64
+    public var batchWaitSeconds: Double
+    /// Engine calls and their total time.
+    public var batches: UInt64
+    public var inferenceSeconds: Double
+    /// Journal group commits, records in them, and their total time (write + fsync).
+    public var journalCommits: UInt64
+    public var journalRecords: UInt64
+    public var journalSeconds: Double
+
+    public init(decodedImages: UInt64 = 0, decodeSeconds: Double = 0, batchedImages: UInt64 = 0, batchWaitSeconds: Double = 0,
+                batches: UInt64 = 0, inferenceSeconds: Double = 0, journalCommits: UInt64 = 0, journalRecords: UInt64 = 0,
+                journalSeconds: Double = 0) {
+        self.decodedImages = decodedImages
+        self.decodeSeconds = decodeSeconds
+        self.batchedImages = batchedImages
+        self.batchWaitSeconds = batchWaitSeconds
+        self.batches = batches
+        self.inferenceSeconds = inferenceSeconds
+        self.journalCommits = journalCommits
+        self.journalRecords = journalRecords
+        self.journalSeconds = journalSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case batches
+        case decodedImages = "decoded_images"
+        case decodeSeconds = "decode_seconds"
+        case batchedImages = "batched_images"
+        case batchWaitSeconds = "batch_wait_seconds"
+        case inferenceSeconds = "inference_seconds"
+        case journalCommits = "journal_commits"
+        case journalRecords = "journal_records"
+        case journalSeconds = "journal_seconds"
     }
 }

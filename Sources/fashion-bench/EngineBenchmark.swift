@@ -38,7 +38,7 @@ struct EngineBenchmark: ParsableCommand {
     @Option(help: "Images one worker runs together (EngineConfiguration.microBatch).")
     var microBatch: Int = EngineConfiguration().microBatch
 
-    @Option(help: "Python with onnxruntime (default: bench/.venv/bin/python, then /work/venv/bin/python, then python3).")
+    @Option(help: "Python with onnxruntime (default: bench/.venv/bin/python, which `make bench-setup` creates).")
     var python: String?
 
     @Option(help: "The onnxruntime driver script.")
@@ -202,13 +202,8 @@ struct EngineBenchmark: ParsableCommand {
 
     private func resolvePython() -> String? {
         if let python { return python }
-        let candidates = ["bench/.venv/bin/python", "/work/venv/bin/python"]
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            let path = "\(directory)/python3"
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return nil
+        let candidate = "bench/.venv/bin/python"
+        return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
     }
 
     private static func describe(_ layers: [LayerTiming], batch: Int, threads: Int, images: Int) -> String {

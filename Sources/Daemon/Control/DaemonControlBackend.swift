@@ -18,13 +18,15 @@ struct DaemonStatus: Sendable {
     func snapshot() -> StatusResponse {
         let counters = stats.snapshot()
         let (state, reasons) = health.summary()
-        return StatusResponse(
+        var status = StatusResponse(
             state: state, reasons: reasons, version: FashionDaemon.version, pid: getpid(),
             uptimeSeconds: Date().timeIntervalSince(startedAt), backend: stream.backendName, bootstrap: stream.bootstrap,
             topic: configuration.topic, groupID: configuration.groupID, partitions: stream.partitionStatuses(),
             defaultModel: models.defaultModelName, consumed: counters.consumed, predicted: counters.predicted,
             rejected: counters.rejected, imagesPerSecond: stats.imagesPerSecond(), meanBatchSize: stats.meanBatchSize(),
             journalDirectory: configuration.stateDirectory + "/journal", lastSeq: journal.lastSequence)
+        status.stages = stats.stageTimings()
+        return status
     }
 
     /// One line for systemd's STATUS=: backend, partitions, throughput, lag, problems.

@@ -44,6 +44,7 @@ final class Batcher: Sendable {
                 guard maxWait > 0, let next = input.pop(until: deadline) else { break }
                 batch.append(next)
             }
+            stats.recordBatchAssembled(batch, at: DispatchTime.now().uptimeNanoseconds)
             output.push(process(batch))
         }
         output.close()
@@ -76,8 +77,9 @@ final class Batcher: Sendable {
                 if case .image(let image, _) = batch[index].content { pixels.append(contentsOf: image) }
             }
             do {
+                let inferenceStarted = DispatchTime.now().uptimeNanoseconds
                 let classifications = try engine.classify(pixels: pixels, count: indices.count)
-                stats.recordBatch(size: indices.count)
+                stats.recordBatch(size: indices.count, inferenceNanos: DispatchTime.now().uptimeNanoseconds &- inferenceStarted)
                 let completed = currentTimeMs()
                 let metadata = engine.metadata
                 for (position, index) in indices.enumerated() {

@@ -61,7 +61,9 @@ final class JournalWriter: Sendable {
                 PendingRecord(source: listener?.journalSource(for: record.source), offset: record.source.offset,
                               dedupeKey: record.source.messageID, payload: (try? Array(encoder.encode(record))) ?? [])
             }
+            let appendStarted = DispatchTime.now().uptimeNanoseconds
             let outcomes = appendRetrying(pending)
+            stats.recordJournalCommit(records: pending.count, nanos: DispatchTime.now().uptimeNanoseconds &- appendStarted)
             var durable: [ResultRecord] = []
             var predicted = 0
             var rejected = 0
@@ -92,7 +94,11 @@ final class JournalWriter: Sendable {
                 health.clear("journal")
                 return outcomes
             } catch {
-                let reason = "journal append failed: \(error.message); consumption paused, retrying"
+                // The message names the segment's path; a full disk is said in so many words, since it is
+                // the one failure an operator can fix without touching fashiond.
+                let reason = error.kind == .diskFull
+                    ? "journal disk full, consumption paused (nothing committed), retrying until space is freed: \(error.message)"
+                    : "journal append failed: \(error.message); consumption paused, retrying"
                 health.set("journal", reason)
                 logger.error("journal append failed; retrying", metadata: ["code": "\(error.code)", "error": "\(error.message)",
                                                                           "retry_in_s": "\(delay)"])

@@ -28,6 +28,7 @@ struct MessageIntake: Sendable {
     func makeItem(value: [UInt8], headers: [String: String], key: String?, source: ResultRecord.Source,
                   fallbackRequestID: String) -> PipelineItem {
         let consumedAt = currentTimeMs()
+        let decodeStarted = DispatchTime.now().uptimeNanoseconds
         let requestID = headers[StreamContract.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
             ?? key.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackRequestID
         let submittedAt = headers[StreamContract.submittedAtHeader].flatMap { Int64($0) }
@@ -48,6 +49,8 @@ struct MessageIntake: Sendable {
         } catch {
             item.content = .rejected(code: error.code, message: error.message)
         }
+        item.decodedUptimeNanos = DispatchTime.now().uptimeNanoseconds
+        item.decodeNanos = item.decodedUptimeNanos &- decodeStarted
         return item
     }
 }

@@ -19,6 +19,9 @@ struct PipelineItem: Sendable {
     /// Model named by the message (header or prototype JSON), if any.
     var requestedModel: String?
     var content: Content
+    /// Monotonic time (ns) when decoding finished and how long it took: the stage timings in /v1/status.
+    var decodedUptimeNanos: UInt64 = 0
+    var decodeNanos: UInt64 = 0
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in a result record.

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Synchronization
 
 /// Counters the status endpoint and the systemd STATUS line report.
@@ -12,6 +13,15 @@ final class PipelineStats: Sendable {
         var consumedPerPartition: [Int32: UInt64] = [:]
         /// Journaled-record counts per second, newest last, for the throughput window.
         var window: [(second: Int64, count: Int)] = []
+        /// Cumulative stage timings in nanoseconds (see ``PipelineStageTimings``).
+        var decodedImages: UInt64 = 0
+        var decodeNanos: UInt64 = 0
+        var waitedImages: UInt64 = 0
+        var batchWaitNanos: UInt64 = 0
+        var inferenceNanos: UInt64 = 0
+        var journalCommits: UInt64 = 0
+        var journalRecords: UInt64 = 0
+        var journalNanos: UInt64 = 0
     }
 
     private let state = Mutex(Snapshot())
@@ -25,11 +35,46 @@ final class PipelineStats: Sendable {
         }
     }
 
-    func recordBatch(size: Int) {
+    func recordBatch(size: Int, inferenceNanos: UInt64 = 0) {
         state.withLock { snapshot in
             snapshot.batches += 1
             snapshot.batchedImages += UInt64(size)
+            snapshot.inferenceNanos &+= inferenceNanos
         }
+    }
+
+    /// Decode time of a batch's items and how long they waited (queue + batch fill) until `now`.
+    func recordBatchAssembled(_ batch: [PipelineItem], at now: UInt64) {
+        var decode: UInt64 = 0
+        var waited: UInt64 = 0
+        for item in batch {
+            decode &+= item.decodeNanos
+            if item.decodedUptimeNanos > 0 && now > item.decodedUptimeNanos { waited &+= now - item.decodedUptimeNanos }
+        }
+        state.withLock { snapshot in
+            snapshot.decodedImages += UInt64(batch.count)
+            snapshot.decodeNanos &+= decode
+            snapshot.waitedImages += UInt64(batch.count)
+            snapshot.batchWaitNanos &+= waited
+        }
+    }
+
+    /// One journal group commit (write + fsync) of `records` records.
+    func recordJournalCommit(records: Int, nanos: UInt64) {
+        state.withLock { snapshot in
+            snapshot.journalCommits += 1
+            snapshot.journalRecords += UInt64(records)
+            snapshot.journalNanos &+= nanos
+        }
+    }
+
+    /// The cumulative stage timings for the status endpoint.
+    func stageTimings() -> PipelineStageTimings {
+        let s = snapshot()
+        return PipelineStageTimings(
+            decodedImages: s.decodedImages, decodeSeconds: Double(s.decodeNanos) / 1e9, batchedImages: s.waitedImages,
+            batchWaitSeconds: Double(s.batchWaitNanos) / 1e9, batches: s.batches, inferenceSeconds: Double(s.inferenceNanos) / 1e9,
+            journalCommits: s.journalCommits, journalRecords: s.journalRecords, journalSeconds: Double(s.journalNanos) / 1e9)
     }
 
     func recordJournaled(predicted: Int, rejected: Int) {
