@@ -15,7 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLORS = {"fashiond-embedded": "tab:blue", "fashiond": "tab:green", "competent-python": "tab:orange",
+COLORS = {"fashiond-embedded": "tab:blue", "fashiond-embedded-librdkafka-wheel": "tab:cyan", "fashiond": "tab:green",
+          "competent-python": "tab:orange",
           "prototype-load-once": "tab:red", "prototype-per-message": "tab:purple"}
 
 
