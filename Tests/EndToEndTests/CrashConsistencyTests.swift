@@ -4,19 +4,8 @@ import Messaging
 import Shared
 import Testing
 
-/// A small seeded generator (SplitMix64), so a failing run's kill points can be replayed with
-/// `FASHIOND_CRASH_SEED=<seed>`.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// The kill schedule's seed (printed, so a failing run can be replayed with `FASHIOND_CRASH_SEED=<seed>`).
+enum CrashSeed {
     /// The seed from `FASHIOND_CRASH_SEED`, or a fresh one.
     static func seedFromEnvironment() -> UInt64 {
         if let text = ProcessInfo.processInfo.environment["FASHIOND_CRASH_SEED"], let seed = UInt64(text) { return seed }
@@ -45,8 +34,8 @@ struct CrashConsistencyTests {
     @Test("20,000 messages, SIGKILL at six random points, restarted on the same state directory: exactly one record each")
     func killNineAtRandomPoints() throws {
         let watch = Stopwatch()
-        let seed = SeededGenerator.seedFromEnvironment()
-        var random = SeededGenerator(seed: seed)
+        let seed = CrashSeed.seedFromEnvironment()
+        var random = SplitMix64(state: seed)
         print("[crash-consistency] seed \(seed) (replay with FASHIOND_CRASH_SEED=\(seed))")
         let directory = try TemporaryDirectory()
         let broker = try FaultInjectingBroker()

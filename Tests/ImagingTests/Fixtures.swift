@@ -1,4 +1,5 @@
 import Foundation
+@_exported import TestSupport
 
 /// Locates the committed fixtures relative to this source file (Tests/ImagingTests/...).
 enum Fixtures {
@@ -56,32 +57,5 @@ enum Fixtures {
 
     static func hostileManifest() throws -> HostileManifest {
         try decodeJSON(HostileManifest.self, from: hostile, "manifest.json")
-    }
-}
-
-
-/// A deterministic byte generator (SplitMix64), so large random inputs are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: count)
-        output.withUnsafeMutableBytes { raw in
-            var offset = 0
-            while offset < count {
-                var word = next()
-                let take = min(8, count - offset)
-                withUnsafeBytes(of: &word) { raw.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: take) }
-                offset += take
-            }
-        }
-        return output
     }
 }
