@@ -6,8 +6,11 @@ import Testing
 import Glibc
 #endif
 
-/// Each test runs its own embedded cluster, so they can run in parallel.
-@Suite struct MessagingTests {
+/// Each test runs its own embedded cluster. They still run one at a time: Swift Testing runs a suite's
+/// tests (and a parameterized test's cases) concurrently otherwise, even under `--no-parallel`, and
+/// several mock clusters rebalancing at once on a 2-core CI machine made the eager rebalance case
+/// miss its wait.
+@Suite(.serialized) struct MessagingTests {
     @Test func readsEveryPartitionInOrderOnItsOwnThreadThenResumesAfterCommit() async throws {
         let cluster = try EmbeddedKafkaCluster()
         defer { cluster.shutdown() }
@@ -111,7 +114,9 @@ import Glibc
         let second = try KafkaGroupConsumer(configuration: configuration, delegate: secondDelegate)
         secondDelegate.consumer = second
         try second.start()
-        #expect(await eventually {
+        // An eager rebalance on the mock waits for every member to rejoin; on a loaded 2-core CI machine
+        // that has taken longer than the default wait.
+        #expect(await eventually(timeout: .seconds(90)) {
             let a = Set(first.assignment), b = Set(second.assignment)
             return !a.isEmpty && !b.isEmpty && a.isDisjoint(with: b) && a.union(b).count == 4
         })
@@ -129,7 +134,7 @@ import Glibc
         let producer = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
         defer { producer.close() }
         let placements = try await produce(producer, count: 400, tag: "split")
-        #expect(await eventually { firstDelegate.count + secondDelegate.count == 400 })
+        #expect(await eventually(timeout: .seconds(60)) { firstDelegate.count + secondDelegate.count == 400 })
 
         let all = firstDelegate.deliveries + secondDelegate.deliveries
         #expect(Set(all.map { "\($0.message.partition)/\($0.message.offset)" })
