@@ -32,7 +32,7 @@ bin_dir=$(cd "$bin_dir" && pwd)
 
 version=$("$bin_dir/fashiond" --version)
 arch=$(dpkg --print-architecture)
-stage=$(mktemp -d "${TMPDIR:-/tmp}/fashiond-deb.XXXXXX")
+stage=$(mktemp -d --tmpdir --suffix=.fashiond-deb)
 trap 'rm -rf "$stage"' EXIT
 chmod 0755 "$stage"
 

@@ -241,7 +241,7 @@ cmd_copy_in() {
 
 cmd_shell() {
     local state
-    state=$(mktemp -d /tmp/fashiond-sandbox.XXXXXX)
+    state=$(mktemp -d -p /tmp --suffix=.fashiond-sandbox)
     local fifo="$state/keepalive"
     mkfifo "$fifo"
     "$self" boot "$state" < "$fifo" &
