@@ -274,7 +274,9 @@ class Broker:
 class Fashiond:
     """One or more fashiond instances (one consumer group), each with its own state dir and follower."""
 
-    def __init__(self, name, bin_dir, workdir, bootstrap=None, instances=1, extra=(), fetch_wait_max_ms=5, env_extra=None):
+    def __init__(self, name, bin_dir, workdir, bootstrap=None, instances=1, extra=(), fetch_wait_max_ms=5, env_extra=None,
+                 defaults=False):
+        """`defaults`: no latency tuning flags at all (fetch wait and batch wait as fashiond picks them)."""
         self.name = name
         self.processes, self.followers, self.sockets = [], [], []
         follow_files = []
@@ -286,8 +288,9 @@ class Fashiond:
             config.write_text("# fashion-bench e2e: settings are flags\n")
             command = [str(bin_dir / "fashiond"), "--config", str(config), "--state-dir", str(directory / "state"), "--socket", sock,
                        "--model-dir", str(ROOT / "models"), "--group-id", f"{name}-group",
-                       "--set", f"fetch_wait_max_ms={fetch_wait_max_ms}", "--batch-max-wait-ms", "2",
                        "--set", "log_predictions=none", "--log-level", "warning", *extra]
+            if not defaults:
+                command += ["--set", f"fetch_wait_max_ms={fetch_wait_max_ms}", "--batch-max-wait-ms", "2"]
             if bootstrap:
                 command += ["--brokers", bootstrap, "--set", "session_timeout_ms=6000"]
             env = {key: value for key, value in os.environ.items() if not key.startswith("FASHIOND_")}
@@ -1078,6 +1081,38 @@ def cmd_run(args):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def cmd_latency(args):
+    """fashiond with no tuning at all on its embedded broker, paced loads: the latency a new user gets.
+
+    Prints, per load, p50/p99 from the producer's send to the record on `results --follow`, and the split:
+    send -> consumed (broker and client library), consumed -> completed (decode, queue, batch, inference),
+    completed -> durable and seen (journal fsync, follow).
+    """
+    bin_dir = Path(args.bin_dir).resolve()
+    workdir = Path(tempfile.mkdtemp(prefix="fashion-latency-", dir=args.workdir))
+    payload_paths, _, _ = encode_payloads(args.images_file, workdir)
+    runner = Runner(args, workdir, payload_paths)
+    system = Fashiond("fashiond-embedded-defaults", bin_dir, workdir, defaults=True, extra=[f"--set={x}" for x in args.set])
+    results = []
+    try:
+        runner.warm_up(system)
+        for rate in [int(x) for x in args.loads.split(",")]:
+            for _ in range(args.rounds):
+                results.append(runner.phase(system, f"{rate}/s", int(rate * args.duration), rate=rate))
+    finally:
+        system.stop()
+    for result in results:
+        parts = result.get("latency_parts_ms", {})
+        split = "  ".join(f"{name} p50 {fmt(v['p50'], 1)} p99 {fmt(v['p99'], 1)}" for name, v in parts.items())
+        print(f"{result['label']:>8}  total p50 {fmt(result.get('p50_ms'), 1)} p99 {fmt(result.get('p99_ms'), 1)} ms  "
+              f"batch {fmt(result.get('mean_batch'), 1)}  cpu/1k {fmt(result.get('cpu_s_per_1000'), 3)} s  | {split}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def cmd_render(args):
     """Rewrites the plots and the BENCHMARKS.md section from a saved JSON report (no measuring)."""
     report = json.loads(Path(args.json).read_text())
@@ -1122,12 +1157,22 @@ def main():
     run.add_argument("--benchmarks-md", help="rewrite the end-to-end section of this BENCHMARKS.md")
     run.add_argument("--workdir", help="parent of the temporary work directory")
     run.add_argument("--keep", action="store_true", help="keep the work directory (logs, timings)")
+    latency = sub.add_parser("latency", help="fashiond with defaults on its embedded broker, paced loads, latency split")
+    latency.add_argument("--bin-dir", required=True)
+    latency.add_argument("--images-file", default="/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+    latency.add_argument("--loads", default="1000", help="offered loads, images/s (default 1000)")
+    latency.add_argument("--duration", type=float, default=10, help="seconds per load (default 10)")
+    latency.add_argument("--rounds", type=int, default=3, help="rounds per load (default 3)")
+    latency.add_argument("--json", help="write the phases (JSON) here")
+    latency.add_argument("--workdir", help="parent of the temporary work directory")
+    latency.add_argument("--keep", action="store_true")
+    latency.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a fashiond setting (for experiments)")
     render = sub.add_parser("render", help="re-render plots and BENCHMARKS.md from a JSON report")
     render.add_argument("--json", required=True)
     render.add_argument("--plots")
     render.add_argument("--benchmarks-md")
     args = parser.parse_args()
-    {"gen": cmd_gen, "follow": cmd_follow, "run": cmd_run, "render": cmd_render}[args.command](args)
+    {"gen": cmd_gen, "follow": cmd_follow, "run": cmd_run, "latency": cmd_latency, "render": cmd_render}[args.command](args)
 
 
 if __name__ == "__main__":

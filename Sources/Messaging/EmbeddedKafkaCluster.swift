@@ -20,7 +20,7 @@ import CRdKafka
 /// CreateTopics request is not supported (use ``createTopic(_:partitions:replicationFactor:)``); offset
 /// commits are rejected while the group rebalances; nothing fails over unless told to (fault injection
 /// below); all group members must use the same `partition.assignment.strategy`; group members should
-/// use `session.timeout.ms` ≈ 6000 and `fetch.wait.max.ms` ≤ 100
+/// use `session.timeout.ms` ≈ 6000 and a short `fetch.wait.max.ms` (an empty fetch is held for the whole wait)
 /// (``ConsumerConfiguration/tunedForEmbeddedCluster()``).
 public final class EmbeddedKafkaCluster: Sendable {
     private struct Handles: @unchecked Sendable {

@@ -29,7 +29,7 @@ public struct ConsumerConfiguration: Sendable {
     /// `heartbeat.interval.ms`; also how quickly a member notices that a rebalance started. Default 3000.
     public var heartbeatIntervalMs: Int
     /// `fetch.wait.max.ms`: how long a broker may hold a fetch when it has no new data. Default 500;
-    /// at most 100 for the embedded cluster, which does not answer a held fetch early when data arrives.
+    /// a few ms for the embedded cluster, which does not answer a held fetch early when data arrives.
     public var fetchWaitMaxMs: Int
     /// `auto.offset.reset`: where to start without a committed offset, or when it is out of range:
     /// `earliest` (default), `latest`, or `error` (the partition reports `kafka_auto_offset_reset` to
@@ -76,13 +76,13 @@ public struct ConsumerConfiguration: Sendable {
     }
 
     /// This configuration with the timings the embedded (mock) cluster needs: session timeout 6000 ms,
-    /// heartbeat 1000 ms, fetch wait 100 ms. Longer timeouts make its rebalances stall for the whole
+    /// heartbeat 1000 ms, fetch wait 5 ms. Longer timeouts make its rebalances stall for the whole
     /// session timeout and its fetches wait out `fetch.wait.max.ms` even when data arrives.
     public func tunedForEmbeddedCluster() -> ConsumerConfiguration {
         var tuned = self
         tuned.sessionTimeoutMs = 6000
         tuned.heartbeatIntervalMs = 1000
-        tuned.fetchWaitMaxMs = 100
+        tuned.fetchWaitMaxMs = 5
         return tuned
     }
 

@@ -17,8 +17,18 @@ class RdKafkaClientContext: @unchecked Sendable {
 }
 
 enum RdKafkaClient {
-    /// Creates an `rd_kafka_t`. `settings` are applied in order (later ones win); `configure` may set
-    /// callbacks on the configuration before the handle takes ownership of it.
+    /// Settings every handle starts from; `settings` passed to ``create(type:settings:context:reportsErrors:configure:)``
+    /// override them.
+    ///
+    /// `socket.nagle.disable`: librdkafka 2.0.2 leaves Nagle's algorithm on (newer releases turn it off by
+    /// default). With Nagle on, a small produce or fetch response waits for the peer's delayed ACK, which shows
+    /// up as stalls of tens of milliseconds between the moment an image is published and the moment it is
+    /// consumed. The embedded broker's listening sockets take their options from the handle that anchors the
+    /// mock cluster, so this setting also fixes the broker side of every connection to it.
+    static let baseSettings: [(String, String)] = [("socket.nagle.disable", "true")]
+
+    /// Creates an `rd_kafka_t`. ``baseSettings`` then `settings` are applied in order (later ones win);
+    /// `configure` may set callbacks on the configuration before the handle takes ownership of it.
     static func create(
         type: rd_kafka_type_t,
         settings: [(String, String)],
@@ -28,7 +38,7 @@ enum RdKafkaClient {
     ) throws(KafkaError) -> OpaquePointer {
         let conf = rd_kafka_conf_new()!
         var errorText = [CChar](repeating: 0, count: 512)
-        for (key, value) in settings {
+        for (key, value) in baseSettings + settings {
             let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)
             if result != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)

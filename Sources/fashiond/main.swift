@@ -24,7 +24,7 @@ struct FashionDaemonCommand: AsyncParsableCommand {
     @Option(help: "Topic (default fashion-images).") var topic: String?
     @Option(help: "Partitions when fashiond creates the topic (default 4).") var partitions: String?
     @Option(help: "Largest engine batch (default 64).") var batchMaxSize: String?
-    @Option(help: "Longest wait in ms for a batch to fill (default 5).") var batchMaxWaitMs: String?
+    @Option(help: "Longest wait in ms for a batch to fill (default 0: take what is queued).") var batchMaxWaitMs: String?
     @Option(help: "Inference threads; 0 = one per core (default 0).") var engineThreads: String?
     @Option(help: "Directory of models.") var modelDir: String?
     @Option(help: "Default model (default fashion-cnn).") var defaultModel: String?

@@ -68,7 +68,22 @@ public enum ConfigurationKeys {
         integer("partitions", "Partitions of the topic when fashiond creates it (embedded broker, or a missing Kafka topic).", \.partitions, 1...10_000),
         string("assignment_strategy", "Kafka partition assignment strategy (cooperative-sticky, range, roundrobin); all members of a group must agree.", "cooperative-sticky", \.assignmentStrategy),
         integer("session_timeout_ms", "Kafka consumer group session timeout in ms (the embedded broker always uses 6000).", \.sessionTimeoutMs, 1000...3_600_000),
-        integer("fetch_wait_max_ms", "Longest a Kafka fetch waits for new data, in ms; lower means lower latency.", \.fetchWaitMaxMs, 1...10_000),
+        ConfigurationKey(
+            name: "fetch_wait_max_ms",
+            summary: "Longest a Kafka fetch waits for new data, in ms (auto: by broker). The embedded broker holds an empty fetch for the whole wait, so there it adds to latency; a Kafka broker answers as soon as data arrives.",
+            defaultDescription: "auto (\(DaemonConfiguration.embeddedFetchWaitMaxMs) on the embedded broker, \(DaemonConfiguration.kafkaFetchWaitMaxMs) on Kafka)",
+            apply: { config, value throws(ConfigurationError) in
+                let trimmed = value.trimmingCharacters(in: .whitespaces)
+                if trimmed.lowercased() == "auto" {
+                    config.fetchWaitMaxMs = nil
+                    return
+                }
+                guard let number = Int(trimmed), (1...10_000).contains(number) else {
+                    throw ConfigurationError("invalid_value", "fetch_wait_max_ms must be auto or an integer in 1...10000, not '\(value)'")
+                }
+                config.fetchWaitMaxMs = number
+            },
+            render: { $0.fetchWaitMaxMs.map(String.init) ?? "auto" }),
         string("auto_offset_reset", "Where a partition without a committed offset starts: earliest, latest or error.", "earliest", \.autoOffsetReset),
         integer("kafka_prefetch_kbytes", "KiB of messages librdkafka prefetches per assigned partition (queued.max.messages.kbytes); bounds memory under a backlog.", \.kafkaPrefetchKBytes, 64...2_097_151),
         ConfigurationKey(
@@ -87,7 +102,7 @@ public enum ConfigurationKeys {
             },
             render: { $0.kafkaProperties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }),
         integer("batch_max_size", "Largest engine batch; a batch is flushed when it is this full...", \.batchMaxSize, 1...4096),
-        integer("batch_max_wait_ms", "...or when its first image has waited this many ms, whichever comes first.", \.batchMaxWaitMs, 0...60_000),
+        integer("batch_max_wait_ms", "...or when its first image has waited this many ms, whichever comes first; 0 takes what is queued when the engine is free (batches still grow under load).", \.batchMaxWaitMs, 0...60_000),
         integer("engine_threads", "Inference worker threads; 0 means one per available core.", \.engineThreads, 0...1024),
         string("model_dir", "Directory with one sub-directory per model (model.onnx + metadata.json).",
                "<prefix>/share/fashiond/models beside the binary, else ./models", \.modelDirectory),

@@ -44,8 +44,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var assignmentStrategy: String = "cooperative-sticky"
     /// Kafka group session timeout. The embedded broker always uses 6000.
     public var sessionTimeoutMs: Int = 45_000
-    /// Longest a Kafka fetch waits for data; low values cut latency at the cost of more requests.
-    public var fetchWaitMaxMs: Int = 100
+    /// Longest a Kafka fetch waits for data; nil picks by broker (``resolvedFetchWaitMaxMs``).
+    public var fetchWaitMaxMs: Int?
     /// Where to start a partition that has no committed offset: `earliest`, `latest` or `error`.
     public var autoOffsetReset: String = "earliest"
     /// Records librdkafka prefetches per assigned partition, in KiB (`queued.max.messages.kbytes`).
@@ -56,8 +56,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     // MARK: batching and engine
     /// Largest engine batch.
     public var batchMaxSize: Int = 64
-    /// Longest the first image of a batch waits for more, in milliseconds.
-    public var batchMaxWaitMs: Int = 5
+    /// Longest the first image of a batch waits for more, in milliseconds. 0: a batch is whatever is
+    /// queued when the engine is free, so batches grow by themselves under load (the queue fills while the
+    /// engine computes) and a lone image is classified at once.
+    public var batchMaxWaitMs: Int = 0
     /// Engine worker threads; 0 means one per available core.
     public var engineThreads: Int = 0
     /// Directory holding one sub-directory per model (`model.onnx` + `metadata.json`).
@@ -132,6 +134,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// Whether the embedded development broker is used.
     public var usesEmbeddedBroker: Bool { backend == .kafka && brokers.trimmingCharacters(in: .whitespaces).isEmpty }
+
+    /// `fetch.wait.max.ms` when none is configured on the embedded broker. librdkafka's mock broker holds an
+    /// empty fetch for the whole wait even when data arrives meanwhile, so the wait is added to the latency of
+    /// every image that lands during it; 5 ms keeps that small for ~200 cheap empty fetches a second when idle.
+    public static let embeddedFetchWaitMaxMs = 5
+    /// `fetch.wait.max.ms` when none is configured on a Kafka cluster. A real broker answers a waiting fetch
+    /// as soon as data arrives, so the wait costs no latency there, only fewer empty round trips.
+    public static let kafkaFetchWaitMaxMs = 100
+
+    /// `fetch_wait_max_ms` as configured, else the default for the broker in use.
+    public var resolvedFetchWaitMaxMs: Int {
+        fetchWaitMaxMs ?? (usesEmbeddedBroker ? Self.embeddedFetchWaitMaxMs : Self.kafkaFetchWaitMaxMs)
+    }
 
     /// Engine threads after resolving 0 to the core count.
     public var resolvedEngineThreads: Int {

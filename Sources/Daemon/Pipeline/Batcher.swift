@@ -6,8 +6,10 @@ import Shared
 /// Gathers decoded images into engine batches and turns them into result records.
 ///
 /// A batch is flushed when it holds `maxBatch` images or when its first image has waited
-/// `maxWait`, whichever comes first, so light traffic sees low latency and heavy traffic large,
-/// efficient batches. Runs on its own thread: engine calls block while the workers compute.
+/// `maxWait`, whichever comes first. With `maxWait` 0 (the default) a batch is what was queued when the
+/// engine became free: light traffic is classified at once, and under load the queue fills while the
+/// engine computes, so batches grow by themselves. Runs on its own thread: engine calls block while the
+/// workers compute.
 final class Batcher: Sendable {
     private let input: BlockingQueue<PipelineItem>
     private let output: BlockingQueue<[ResultRecord]>

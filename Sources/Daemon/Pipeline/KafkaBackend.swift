@@ -112,7 +112,7 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
                                                           topic: configuration.topic)
         consumerConfiguration.assignmentStrategy = configuration.assignmentStrategy
         consumerConfiguration.sessionTimeoutMs = configuration.sessionTimeoutMs
-        consumerConfiguration.fetchWaitMaxMs = configuration.fetchWaitMaxMs
+        consumerConfiguration.fetchWaitMaxMs = configuration.resolvedFetchWaitMaxMs
         consumerConfiguration.autoOffsetReset = configuration.autoOffsetReset
         // Each partition has its own prefetch queue; bound it so a backlog cannot fill memory.
         consumerConfiguration.extra = ["queued.max.messages.kbytes": String(configuration.kafkaPrefetchKBytes)]
