@@ -1,4 +1,5 @@
 import Foundation
+import Journal
 import Shared
 import Testing
 
@@ -85,6 +86,26 @@ struct OutputCount: CustomStringConvertible {
         "\(messages) messages; missing \(missing.count)" + (missing.isEmpty ? "" : " e.g. \(missing.prefix(5))")
             + "; input messages published more than once \(duplicated.count) (\(duplicated.values.reduce(0) { $0 + $1 - 1 }) extra copies)"
             + "; unexpected \(unexpected.count)"
+    }
+}
+
+/// Every record of a stopped instance's journal, read from its files, with its sequence number set.
+func journalRecords(stateDirectory: String) throws -> [ResultRecord] {
+    let journal = try ResultsJournal(configuration: JournalConfiguration(directory: URL(fileURLWithPath: stateDirectory)
+        .appendingPathComponent("journal")))
+    defer { journal.close() }
+    let decoder = ControlAPI.makeDecoder()
+    var records: [ResultRecord] = []
+    var after: UInt64 = 0
+    while true {
+        let batch = try journal.records(after: after, limit: 10_000)
+        guard let last = batch.last else { return records }
+        for stored in batch {
+            var record = try decoder.decode(ResultRecord.self, from: Data(stored.payload))
+            record.seq = stored.sequence
+            records.append(record)
+        }
+        after = last.sequence
     }
 }
 
