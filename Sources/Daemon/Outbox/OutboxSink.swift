@@ -27,6 +27,10 @@ enum OutboxDelivery: Sendable, Equatable {
 protocol OutboxSink: Sendable {
     /// `Kafka topic fashion-results`, as logs and status show it.
     var destination: String { get }
+    /// Makes sure the topic exists (created like the input topic where the broker allows it; a failure is
+    /// logged and publishing is tried anyway). Runs first on the publisher's thread, never on the start-up
+    /// path: a broker that never answers CreateTopics (librdkafka's mock) would delay start-up by its timeout.
+    func prepare()
     /// Hands one message over; `completion` runs exactly once, on a thread of the sink, and must not block.
     func send(_ message: OutboxMessage, completion: @escaping @Sendable (OutboxDelivery) -> Void)
     /// Starts afresh after failed deliveries (a new producer, so no failed state carries over). Blocking.
@@ -41,6 +45,7 @@ protocol OutboxSink: Sendable {
 final class KafkaOutboxSink: OutboxSink {
     let topic: String
     private let configuration: ProducerConfiguration
+    private let prepareTopic: @Sendable () -> Void
     private let producer: Mutex<KafkaProducer?>
 
     /// Broker errors after which the same message can never be stored.
@@ -48,7 +53,7 @@ final class KafkaOutboxSink: OutboxSink {
         "kafka_msg_size_too_large", "kafka_invalid_record", "kafka_record_list_too_large", "kafka_invalid_msg_size",
     ]
 
-    init(topic: String, configuration base: ProducerConfiguration) throws(KafkaError) {
+    init(topic: String, configuration base: ProducerConfiguration, prepare: @escaping @Sendable () -> Void = {}) throws(KafkaError) {
         var configuration = base
         configuration.acks = "all"
         configuration.extra["enable.idempotence"] = "true"
@@ -57,10 +62,13 @@ final class KafkaOutboxSink: OutboxSink {
         configuration.extra["message.timeout.ms"] = configuration.extra["message.timeout.ms"] ?? "30000"
         self.topic = topic
         self.configuration = configuration
+        self.prepareTopic = prepare
         self.producer = Mutex(try KafkaProducer(configuration: configuration))
     }
 
     var destination: String { "Kafka topic \(topic)" }
+
+    func prepare() { prepareTopic() }
 
     func send(_ message: OutboxMessage, completion: @escaping @Sendable (OutboxDelivery) -> Void) {
         guard let producer = producer.withLock({ $0 }) else {
@@ -101,13 +109,31 @@ final class KafkaOutboxSink: OutboxSink {
 final class PubSubOutboxSink: OutboxSink {
     let topic: String
     private let publisher: Publisher
+    private let configuration: PubSubClientConfiguration
+    private let credentials: any AccessTokenProvider
+    private let logger: Logger
 
     init(topic: String, configuration: PubSubClientConfiguration, credentials: any AccessTokenProvider, logger: Logger) {
         self.topic = topic
+        self.configuration = configuration
+        self.credentials = credentials
+        self.logger = logger
         self.publisher = Publisher(configuration: configuration, credentials: credentials, topic: topic, logger: logger)
     }
 
     var destination: String { "Pub/Sub topic \(topic)" }
+
+    func prepare() {
+        do throws(PubSubError) {
+            let admin = try PubSubClient(configuration: configuration, credentials: credentials, logger: logger)
+            let outcome = try admin.createTopic(topic)
+            logger.info("output topic ready", metadata: ["topic": "\(topic)", "status": "\(outcome == .created ? "created" : "existing")"])
+        } catch {
+            // Records wait in the journal (the backlog in `fashionctl status`) until the topic can be published to.
+            logger.warning("output topic could not be checked or created; publishing to it anyway", metadata: [
+                "topic": "\(topic)", "code": "\(error.code)", "error": "\(error.message)"])
+        }
+    }
 
     func send(_ message: OutboxMessage, completion: @escaping @Sendable (OutboxDelivery) -> Void) {
         var attributes: [String: String] = [:]

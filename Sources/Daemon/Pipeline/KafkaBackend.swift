@@ -177,10 +177,19 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             } catch {
                 logger.debug("output topic not created on the embedded broker", metadata: ["topic": "\(topic)", "error": "\(error.message)"])
             }
-        } else {
-            do {
-                let status = try KafkaAdmin.ensureTopic(bootstrapServers: bootstrapServers, name: topic, partitions: configuration.partitions,
-                                                        timeout: .seconds(10), extra: configuration.kafkaProperties)
+        }
+        let (bootstrap, partitions, properties, logger, external) = (bootstrapServers, configuration.partitions, configuration.kafkaProperties,
+                                                                     logger, embedded == nil)
+        var producerConfiguration = ProducerConfiguration(bootstrapServers: bootstrapServers, clientID: "fashiond-outbox")
+        producerConfiguration.logHandler = Self.librdkafkaLogHandler(logger)
+        // Dead letters carry the rejected message itself, which may be larger than anything accepted.
+        producerConfiguration.extra = ["message.max.bytes": String(max(configuration.maxMessageBytes, DeadLetterEntry.maxKeptValueBytes) + (1 << 20))]
+            .merging(configuration.kafkaProperties) { $1 }
+        return try KafkaOutboxSink(topic: topic, configuration: producerConfiguration) {
+            guard external else { return }
+            do throws(KafkaError) {
+                let status = try KafkaAdmin.ensureTopic(bootstrapServers: bootstrap, name: topic, partitions: partitions,
+                                                        timeout: .seconds(10), extra: properties)
                 logger.info("output topic ready", metadata: ["topic": "\(topic)", "status": "\(status)"])
             } catch {
                 // Not fatal: brokers that auto-create topics create it with the first message, and otherwise the
@@ -189,12 +198,6 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
                     "topic": "\(topic)", "code": "\(error.code)", "error": "\(error.message)"])
             }
         }
-        var producerConfiguration = ProducerConfiguration(bootstrapServers: bootstrapServers, clientID: "fashiond-outbox")
-        producerConfiguration.logHandler = Self.librdkafkaLogHandler(logger)
-        // Dead letters carry the rejected message itself, which may be larger than anything accepted.
-        producerConfiguration.extra = ["message.max.bytes": String(max(configuration.maxMessageBytes, DeadLetterEntry.maxKeptValueBytes) + (1 << 20))]
-            .merging(configuration.kafkaProperties) { $1 }
-        return try KafkaOutboxSink(topic: topic, configuration: producerConfiguration)
     }
 
     /// Stops consuming: readers stop, in-flight work of the revoked partitions is journaled and

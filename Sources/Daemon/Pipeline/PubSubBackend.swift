@@ -109,15 +109,6 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
         guard let clientConfiguration, let credentials else {
             throw PubSubError(code: "not_started", message: "the Pub/Sub backend is not running", isRetryable: true)
         }
-        do {
-            let admin = try PubSubClient(configuration: clientConfiguration, credentials: credentials, logger: logger)
-            let outcome = try admin.createTopic(topic)
-            logger.info("output topic ready", metadata: ["topic": "\(topic)", "status": "\(outcome == .created ? "created" : "existing")"])
-        } catch {
-            // Records wait in the journal (the backlog in `fashionctl status`) until the topic can be published to.
-            logger.warning("output topic could not be checked or created; publishing to it anyway", metadata: [
-                "topic": "\(topic)", "code": "\(error.code)", "error": "\(error.message)"])
-        }
         return PubSubOutboxSink(topic: topic, configuration: clientConfiguration, credentials: credentials, logger: logger)
     }
 
