@@ -34,10 +34,25 @@ public final class FashionDaemon: Sendable {
                                        engineConfiguration: EngineConfiguration(threads: config.resolvedEngineThreads,
                                                                                 maxBatch: config.batchMaxSize),
                                        logger: logger)
-        var journalConfiguration = JournalConfiguration(directory: URL(fileURLWithPath: config.stateDirectory).appendingPathComponent("journal"))
-        journalConfiguration.segmentMaxBytes = Int64(config.journalSegmentMaxBytes)
-        journalConfiguration.retainedMaxBytes = Int64(config.journalRetainedMaxBytes)
+        let stateURL = URL(fileURLWithPath: config.stateDirectory)
+        let outboxDirectory = stateURL.appendingPathComponent("outbox")
+        try FileManager.default.createDirectory(at: outboxDirectory, withIntermediateDirectories: true)
+        let resultsCursor = OutboxCursor(path: outboxDirectory.appendingPathComponent("results.cursor").path)
+        let deadLetterCursor = OutboxCursor(path: outboxDirectory.appendingPathComponent("dead-letters.cursor").path)
+        func journalSettings(_ name: String, floor: UInt64?) -> JournalConfiguration {
+            var journalConfiguration = JournalConfiguration(directory: stateURL.appendingPathComponent(name))
+            journalConfiguration.segmentMaxBytes = Int64(config.journalSegmentMaxBytes)
+            journalConfiguration.retainedMaxBytes = Int64(config.journalRetainedMaxBytes)
+            journalConfiguration.pinnedMaxBytes = Int64(config.outboxRetainedMaxBytes)
+            // Retention at open must already spare what the outbox has still to publish.
+            journalConfiguration.initialRetentionFloor = floor
+            return journalConfiguration
+        }
+        let journalConfiguration = journalSettings(
+            "journal", floor: config.resultsTopic.isEmpty ? nil : try resultsCursor.load())
         let journal = try ResultsJournal(configuration: journalConfiguration)
+        let deadLetterJournal = config.deadLetterTopic.isEmpty ? nil : try ResultsJournal(
+            configuration: journalSettings("dead-letters", floor: try deadLetterCursor.load()))
         let report = journal.recoveryReport
         logger.info("journal opened", metadata: ["directory": "\(journalConfiguration.directory.path)", "last_seq": "\(journal.lastSequence)",
                                                  "recovery": "\(report)"])
@@ -53,11 +68,11 @@ public final class FashionDaemon: Sendable {
         let stats = PipelineStats()
         let health = HealthMonitor()
         let itemQueue = BlockingQueue<PipelineItem>(capacity: max(config.batchMaxSize * 4, config.partitionQueueCapacity * Int(max(1, config.partitions))))
-        let recordQueue = BlockingQueue<[ResultRecord]>(capacity: config.resultQueueBatches)
+        let recordQueue = BlockingQueue<ResultBatch>(capacity: config.resultQueueBatches)
         let batcher = Batcher(input: itemQueue, output: recordQueue, models: models, maxBatch: config.batchMaxSize,
                               maxWaitMs: config.batchMaxWaitMs, stats: stats, logger: logger)
         let predictionLogger = PredictionLogger(logger: logger, mode: config.logPredictions, sampleEvery: config.logSampleEvery)
-        let writer = JournalWriter(input: recordQueue, journal: journal, stats: stats, health: health,
+        let writer = JournalWriter(input: recordQueue, journal: journal, deadLetters: deadLetterJournal, stats: stats, health: health,
                                    predictionLogger: predictionLogger, logger: logger)
         let intake = MessageIntake(maxMessageBytes: config.maxMessageBytes, maxPixels: config.maxPixels,
                                    maxDimension: config.maxDimension, maxJSONBytes: config.maxJSONBytes)
@@ -70,9 +85,34 @@ public final class FashionDaemon: Sendable {
 
         try await onDedicatedThread("fashiond-stream-start") { try stream.start() }
 
+        // The output topics, fed from the journals by publishers of their own (the journal is the outbox).
+        let instance = "\(ProcessInfo.processInfo.hostName):\(config.stateDirectory)"
+        var outboxes: [OutboxPublisher] = []
+        if !config.resultsTopic.isEmpty {
+            let renderer = ResultMessageRenderer(instance: instance)
+            outboxes.append(try await makeOutbox(name: "results", topic: config.resultsTopic, journal: journal, cursor: resultsCursor,
+                                                 stream: stream, health: health) { renderer.message(for: $0) })
+        }
+        if let deadLetterJournal {
+            let logger = self.logger
+            outboxes.append(try await makeOutbox(name: "dead_letters", topic: config.deadLetterTopic, journal: deadLetterJournal,
+                                                 cursor: deadLetterCursor, stream: stream, health: health) { record in
+                guard let entry = try? JSONDecoder().decode(DeadLetterEntry.self, from: Data(record.payload)) else {
+                    logger.error("unreadable dead-letter journal record skipped", metadata: ["seq": "\(record.sequence)"])
+                    return nil
+                }
+                return entry.message(instance: instance)
+            })
+        }
+        let publishers = outboxes
+        for outbox in publishers {
+            writer.onCommit { outbox.wake() }
+            outbox.start()
+        }
+
         let readiness = Readiness(parts: 1)
         let statusSource = DaemonStatus(configuration: config, startedAt: startedAt, stream: stream, models: models, stats: stats,
-                                        health: health, journal: journal)
+                                        health: health, journal: journal, outboxes: publishers)
         let backend = DaemonControlBackend(statusSource: statusSource, registry: models, stream: stream, journal: journal, configuration: config,
                                            logger: logger, notifier: notifier)
         let server = ControlServer(socketPath: config.socketPath, socketMode: config.socketMode, socketGroup: config.socketGroup,
@@ -108,9 +148,13 @@ public final class FashionDaemon: Sendable {
             itemQueue.close()
             batcherThread.join()
             writerThread.join()
+            // What is journaled now goes out to the output topics as far as a few seconds allow; the rest
+            // is published after the next start, from the stored cursors.
+            for outbox in publishers { outbox.stop(timeout: Self.outboxDrainTimeout) }
             stream.shutdown()
             models.shutdown()
             journal.close()
+            deadLetterJournal?.close()
         }
         let snapshot = stats.snapshot()
         logger.info("fashiond stopped", metadata: ["consumed": "\(snapshot.consumed)", "predicted": "\(snapshot.predicted)",
@@ -119,6 +163,31 @@ public final class FashionDaemon: Sendable {
 }
 
 extension FashionDaemon {
+    /// How long a stopping daemon keeps publishing journaled records to the output topics.
+    static let outboxDrainTimeout: TimeInterval = 5
+
+    /// An outbox publisher for `topic`, resuming after its stored cursor.
+    func makeOutbox(name: String, topic: String, journal: ResultsJournal, cursor: OutboxCursor, stream: any StreamBackend,
+                    health: HealthMonitor, render: @escaping @Sendable (JournalRecord) -> OutboxMessage?) async throws -> OutboxPublisher {
+        let config = configuration
+        let logger = self.logger
+        return try await onDedicatedThread("fashiond-outbox-start") {
+            let sink = try stream.makeOutboxSink(topic: topic)
+            var stored = try cursor.load()
+            if stored > journal.lastSequence {
+                // The journal was replaced (its sequences restarted): publish the new one from its start.
+                logger.warning("outbox cursor is beyond the journal's last record; starting over", metadata: [
+                    "outbox": "\(name)", "cursor": "\(stored)", "last_seq": "\(journal.lastSequence)"])
+                stored = 0
+            }
+            let backlog = journal.lastSequence - stored
+            logger.info("output topic publisher starting", metadata: [
+                "outbox": "\(name)", "destination": "\(sink.destination)", "after_seq": "\(stored)", "backlog": "\(backlog)"])
+            return OutboxPublisher(name: name, journal: journal, cursor: cursor, startAfter: stored, sink: sink,
+                                   maxInFlight: config.outboxMaxInFlight, health: health, logger: logger, render: render)
+        }
+    }
+
     /// The configured stream backend.
     func makeStreamBackend(configuration: DaemonConfiguration, intake: MessageIntake, queue: BlockingQueue<PipelineItem>,
                            journal: ResultsJournal, stats: PipelineStats, health: HealthMonitor) throws -> any StreamBackend {

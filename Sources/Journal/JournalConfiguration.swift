@@ -24,6 +24,16 @@ public struct JournalConfiguration: Sendable {
     /// Default 1,000,000; 0 turns key deduplication off (keys are still stored with the records).
     public var dedupeKeyCapacity: Int
 
+    /// While a retention floor is set (``ResultsJournal/setRetentionFloor(_:)``: an outbox that has not
+    /// yet published every record), segments holding records above the floor are kept beyond
+    /// ``retainedMaxBytes`` and ``retainedMaxAge``, up to this total size; past it the oldest are deleted
+    /// anyway and the floor's owner finds the gap (``ResultsJournal/firstSequence``). Default 4 GiB.
+    public var pinnedMaxBytes: Int64 = 4 << 30
+
+    /// The retention floor in force from opening on (retention at open honours it too), until
+    /// ``ResultsJournal/setRetentionFloor(_:)`` changes it. Default `nil` (no floor).
+    public var initialRetentionFloor: UInt64?
+
     /// Whether appends and file creations are flushed to stable storage (`fdatasync`, directory fsync).
     /// Default `true`. `false` is only for benchmarks and tests: a crash can then lose acknowledged
     /// records, which breaks the exactly-once promise.
@@ -58,6 +68,9 @@ public struct JournalConfiguration: Sendable {
         }
         if let age = retainedMaxAge, age < .zero {
             throw invalid("Journal retainedMaxAge is negative (\(age)); use a positive duration or nil.")
+        }
+        if pinnedMaxBytes < 0 {
+            throw invalid("Journal pinnedMaxBytes is negative (\(pinnedMaxBytes)); use a size in bytes (default 4 GiB).")
         }
         if dedupeKeyCapacity < 0 {
             throw invalid("Journal dedupeKeyCapacity is negative (\(dedupeKeyCapacity)); use 0 to disable key dedupe.")

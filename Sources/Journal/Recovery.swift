@@ -126,7 +126,8 @@ struct Recovery {
         report.lastSequence = lastSequence
         report.firstSequence = min(segments[0].file.baseSequence, lastSequence + 1)
         report.records = lastSequence + 1 - report.firstSequence
-        let shared = SharedState(segments: segments, lastSequence: lastSequence, offsets: activeScan.offsets)
+        var shared = SharedState(segments: segments, lastSequence: lastSequence, offsets: activeScan.offsets)
+        shared.retentionFloor = configuration.initialRetentionFloor
         return Opened(directoryPath: directory, writer: writer, shared: shared, report: report)
     }
 
@@ -259,8 +260,7 @@ struct Recovery {
             SegmentStore.Summary(baseSequence: $0.file.baseSequence, createdAt: $0.file.createdAt, bytes: $0.end)
         }
         var count = SegmentStore.retirementCount(
-            layout, now: FileIO.nowMilliseconds(), maxBytes: configuration.retainedMaxBytes,
-            maxAge: configuration.retainedMaxAge)
+            layout, now: FileIO.nowMilliseconds(), configuration: configuration, floor: configuration.initialRetentionFloor)
         while count > 0 && layout[count].baseSequence > writer.keyScanStart { count -= 1 }
         var removed = 0
         for entry in segments.prefix(count) {

@@ -75,6 +75,18 @@ public final class ResultsJournal: Sendable {
         shared.withLock { $0.offsets }
     }
 
+    /// Keeps retention from deleting records above `sequence` (nil: no floor), so a reader that must see
+    /// every record (the daemon's outbox publisher) can fall behind without losing any. The floor is
+    /// honoured up to ``JournalConfiguration/pinnedMaxBytes`` of segments; beyond that the oldest are
+    /// deleted as if no floor were set. Takes effect at the next retirement (a rotation or an append
+    /// with an age limit); never blocks on I/O.
+    public func setRetentionFloor(_ sequence: UInt64?) {
+        shared.withLock { $0.retentionFloor = sequence }
+    }
+
+    /// The floor set by ``setRetentionFloor(_:)``.
+    public var retentionFloor: UInt64? { shared.withLock { $0.retentionFloor } }
+
     // MARK: - Appending
 
     /// Appends a batch as one group commit: every new record's frame is written, then the segment is
@@ -205,8 +217,7 @@ public final class ResultsJournal: Sendable {
             s.segments.map { SegmentStore.Summary(baseSequence: $0.file.baseSequence, createdAt: $0.file.createdAt, bytes: $0.end) }
         }
         layout.append(SegmentStore.Summary(baseSequence: newBase, createdAt: now, bytes: 0))
-        let retiring = SegmentStore.retirementCount(
-            layout, now: now, maxBytes: configuration.retainedMaxBytes, maxAge: configuration.retainedMaxAge)
+        let retiring = retirementCount(layout, now: now, floor: shared.withLock { $0.retentionFloor })
         let keptFrom = layout[retiring].baseSequence
         let checkpoint = Checkpoint(
             baseSequence: newBase,
@@ -226,6 +237,10 @@ public final class ResultsJournal: Sendable {
         }
     }
 
+    private func retirementCount(_ layout: [SegmentStore.Summary], now: Int64, floor: UInt64?) -> Int {
+        SegmentStore.retirementCount(layout, now: now, configuration: configuration, floor: floor)
+    }
+
     /// Deletes the oldest closed segments retention no longer wants, as far as the dedupe state allows:
     /// a segment holding keys the active checkpoint expects to find by scanning stays until the next
     /// rotation carries them. Failures are left for the next attempt; they never fail an append.
@@ -234,8 +249,7 @@ public final class ResultsJournal: Sendable {
             let layout = s.segments.map {
                 SegmentStore.Summary(baseSequence: $0.file.baseSequence, createdAt: $0.file.createdAt, bytes: $0.end)
             }
-            var count = SegmentStore.retirementCount(
-                layout, now: now, maxBytes: configuration.retainedMaxBytes, maxAge: configuration.retainedMaxAge)
+            var count = retirementCount(layout, now: now, floor: s.retentionFloor)
             // Segment i ends just before segment i + 1 begins.
             while count > 0 && layout[count].baseSequence > w.keyScanStart { count -= 1 }
             return s.segments.prefix(count).map(\.file)
@@ -495,6 +509,8 @@ struct SharedState {
     var segments: [SegmentEntry]
     var lastSequence: UInt64
     var offsets: [JournalSource: Int64]
+    /// See ``ResultsJournal/setRetentionFloor(_:)``.
+    var retentionFloor: UInt64?
     var waiters: [UInt64: Waiter] = [:]
     var nextWaiterID: UInt64 = 0
 

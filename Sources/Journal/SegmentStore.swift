@@ -152,6 +152,17 @@ enum SegmentStore {
     /// How many of the oldest segments retention allows deleting: while the total exceeds
     /// `maxBytes`, or a segment's newest record (written no later than its successor's creation) is
     /// older than `maxAge`. The last (active) segment is never counted.
+    /// How many of the oldest segments retention deletes: by size and age, but none holding a record
+    /// above `floor`, unless the segments together exceed ``JournalConfiguration/pinnedMaxBytes``.
+    static func retirementCount(_ layout: [Summary], now: Int64, configuration: JournalConfiguration, floor: UInt64?) -> Int {
+        var count = retirementCount(layout, now: now, maxBytes: configuration.retainedMaxBytes, maxAge: configuration.retainedMaxAge)
+        guard let floor else { return count }
+        // Segment i holds the records below segment i + 1's base sequence.
+        while count > 0 && layout[count].baseSequence - 1 > floor { count -= 1 }
+        let overBound = retirementCount(layout, now: now, maxBytes: configuration.pinnedMaxBytes, maxAge: nil)
+        return max(count, overBound)
+    }
+
     static func retirementCount(_ segments: [Summary], now: Int64, maxBytes: Int64, maxAge: Duration?) -> Int {
         var total = segments.reduce(Int64(0)) { $0 + $1.bytes }
         let maxAgeMilliseconds = maxAge.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 }

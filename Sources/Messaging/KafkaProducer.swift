@@ -68,10 +68,20 @@ public final class KafkaProducer: Sendable {
         topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaMessageHeader] = []
     ) async throws(KafkaError) -> (partition: Int32, offset: Int64) {
         let result: Result<(partition: Int32, offset: Int64), KafkaError> = await withCheckedContinuation { continuation in
-            core.enqueue(
-                topic: topic, partition: partition, key: key, value: value, headers: headers, continuation: continuation)
+            core.enqueue(topic: topic, partition: partition, key: key, value: value, headers: headers) { continuation.resume(returning: $0) }
         }
         return try result.get()
+    }
+
+    /// Sends one record like ``send(topic:partition:key:value:headers:)``, for callers on threads of their own:
+    /// returns at once and calls `completion` exactly once, on the delivery thread (or on the caller's
+    /// thread when librdkafka refuses the record at once), with where it was stored or why it failed.
+    /// `completion` must not block.
+    public func send(
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaMessageHeader] = [],
+        completion: @escaping @Sendable (Result<(partition: Int32, offset: Int64), KafkaError>) -> Void
+    ) {
+        core.enqueue(topic: topic, partition: partition, key: key, value: value, headers: headers, completion: completion)
     }
 
     /// Number of records handed to librdkafka whose delivery report has not been served yet.
@@ -92,7 +102,7 @@ public final class KafkaProducer: Sendable {
     }
 }
 
-typealias DeliveryContinuation = CheckedContinuation<Result<(partition: Int32, offset: Int64), KafkaError>, Never>
+typealias DeliveryContinuation = @Sendable (Result<(partition: Int32, offset: Int64), KafkaError>) -> Void
 
 /// Owns the producer's `rd_kafka_t` and its delivery thread.
 ///
@@ -140,10 +150,10 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
 
     func enqueue(
         topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaMessageHeader],
-        continuation: DeliveryContinuation
+        completion continuation: @escaping DeliveryContinuation
     ) {
         guard gate.enter() else {
-            continuation.resume(returning: .failure(.closed("Kafka producer")))
+            continuation(.failure(.closed("Kafka producer")))
             return
         }
         defer { gate.leave() }
@@ -155,13 +165,13 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
             return (handle, token)
         }
         guard let handle else {
-            continuation.resume(returning: .failure(.closed("Kafka producer")))
+            continuation(.failure(.closed("Kafka producer")))
             return
         }
         if let error = Self.produce(handle, topic: topic, partition: partition, key: key, value: value, headers: headers, token: token) {
             // librdkafka did not take the record, so no delivery report will come for this token.
             if let continuation = state.withLock({ $0.pending.removeValue(forKey: token) }) {
-                continuation.resume(returning: .failure(error))
+                continuation(.failure(error))
             }
         }
     }
@@ -242,10 +252,10 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
         guard let continuation = state.withLock({ $0.pending.removeValue(forKey: token) }) else { return }
         let err = message.pointee.err
         if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            continuation.resume(returning: .success((message.pointee.partition, message.pointee.offset)))
+            continuation(.success((message.pointee.partition, message.pointee.offset)))
         } else {
             let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-            continuation.resume(returning: .failure(.rdKafka(err, "Delivering a record to topic \(topic)")))
+            continuation(.failure(.rdKafka(err, "Delivering a record to topic \(topic)")))
         }
     }
 
@@ -280,7 +290,7 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
             return Array(state.pending.values)
         }
         for continuation in orphans {
-            continuation.resume(returning: .failure(.closed("Kafka producer")))
+            continuation(.failure(.closed("Kafka producer")))
         }
     }
 }

@@ -173,6 +173,9 @@ public struct StatusResponse: Codable, Sendable {
     public var lastSeq: UInt64
     /// Cumulative time per pipeline stage since start (for benchmarks and diagnosis); absent from older daemons.
     public var stages: PipelineStageTimings?
+    /// The output topics fed from the journal (results, dead letters) and how far each got; absent from
+    /// older daemons, empty when both are turned off.
+    public var outputs: [OutboxStatus]?
 
     public init(
         state: String, reasons: [String], version: String, pid: Int32, uptimeSeconds: Double, backend: String,
@@ -211,7 +214,56 @@ public struct StatusResponse: Codable, Sendable {
         case meanBatchSize = "mean_batch_size"
         case journalDirectory = "journal_directory"
         case lastSeq = "last_seq"
-        case stages
+        case stages, outputs
+    }
+}
+
+/// One output topic fed from a journal (`outputs` in `GET /v1/status`).
+public struct OutboxStatus: Codable, Sendable, Equatable {
+    /// `results` or `dead_letters`.
+    public var name: String
+    /// Where the records go, e.g. `Kafka topic fashion-results`.
+    public var destination: String
+    /// Every record of its journal up to this sequence is acknowledged by the topic (the durable cursor
+    /// lags it by at most a fraction of a second).
+    public var acknowledgedSeq: UInt64
+    /// Records journaled and not yet acknowledged by the topic.
+    public var backlog: UInt64
+    /// Sent and awaiting the broker's acknowledgement.
+    public var inFlight: Int
+    /// Acknowledged deliveries since start (resends included).
+    public var published: UInt64
+    /// Records sent again after a failed delivery (possible duplicates on the topic) since start.
+    public var resent: UInt64
+    /// Failed deliveries since start.
+    public var failures: UInt64
+    /// Records deleted by journal retention before they were published (never on the topic).
+    public var skipped: UInt64
+    /// Records the topic can never store (too large for it), skipped.
+    public var undeliverable: UInt64
+    /// The last delivery failure, if any since start.
+    public var lastError: String?
+
+    public init(name: String, destination: String, acknowledgedSeq: UInt64, backlog: UInt64, inFlight: Int, published: UInt64,
+                resent: UInt64, failures: UInt64, skipped: UInt64, undeliverable: UInt64, lastError: String?) {
+        self.name = name
+        self.destination = destination
+        self.acknowledgedSeq = acknowledgedSeq
+        self.backlog = backlog
+        self.inFlight = inFlight
+        self.published = published
+        self.resent = resent
+        self.failures = failures
+        self.skipped = skipped
+        self.undeliverable = undeliverable
+        self.lastError = lastError
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, destination, backlog, published, resent, failures, skipped, undeliverable
+        case acknowledgedSeq = "acknowledged_seq"
+        case inFlight = "in_flight"
+        case lastError = "last_error"
     }
 }
 

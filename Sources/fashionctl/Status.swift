@@ -48,6 +48,19 @@ struct Status: ParsableCommand {
         lines.append("Messages:     \(status.consumed) consumed, \(status.predicted) predicted, \(status.rejected) rejected")
         lines.append("Model:        \(status.defaultModel) (default)")
         lines.append("Journal:      \(status.journalDirectory), last seq \(status.lastSeq)")
+        if let outputs = status.outputs, !outputs.isEmpty {
+            lines.append("Outputs:")
+            var rows = [["OUTPUT", "DESTINATION", "ACKED SEQ", "BACKLOG", "IN FLIGHT", "PUBLISHED", "RESENT", "FAILURES", "SKIPPED"]]
+            for output in outputs {
+                rows.append([output.name, output.destination, String(output.acknowledgedSeq), String(output.backlog), String(output.inFlight),
+                             String(output.published), String(output.resent), String(output.failures),
+                             String(output.skipped + output.undeliverable)])
+            }
+            lines += Format.table(rows, rightAligned: [2, 3, 4, 5, 6, 7, 8]).map { "  " + $0 }
+            for output in outputs where output.lastError != nil && output.backlog > 0 {
+                lines.append("  \(output.name): last error: \(output.lastError!)")
+            }
+        }
         return lines
     }
 }

@@ -41,6 +41,8 @@ struct CrashConsistencyTests {
         let broker = try FaultInjectingBroker()
         defer { broker.stop() }
         let group = "crash-consistency"
+        // Eight partitions keep each under the mock's 5 MiB per-partition log, duplicates included.
+        try broker.command("create-topic fashion-results 8")
         try Fixture.startGroupAtBeginning(broker, group: group)
         let perPartition = 5000
         let total = perPartition * Fixture.partitions.count
@@ -107,6 +109,8 @@ struct CrashConsistencyTests {
         #expect(finished, "the backlog was not finished after the restarts: \(daemon.log())")
         logs.append(daemon.log())
         watch.lap("crash: backlog finished")
+        #expect(daemon.awaitPublished("results"), "results topic backlog not drained: \(String(describing: daemon.output("results")))")
+        watch.lap("crash: results published")
         #expect(daemon.stop() == 0, "\(daemon.log())")
         logs[logs.count - 1] = daemon.log()
 
@@ -120,6 +124,13 @@ struct CrashConsistencyTests {
         #expect(count.missing.isEmpty, "messages without a record (seed \(seed)): \(count)")
         #expect(count.duplicatedWithinInstance.isEmpty, "messages recorded twice (seed \(seed)): \(count)")
         #expect(count.unexpected.isEmpty, "records of messages never produced (seed \(seed))")
+
+        // The results topic, read by kcat: at least one message per input message, across every kill.
+        let results = try OutputTopicReader.readAll(bootstrap: broker.bootstrap, topic: "fashion-results")
+        let published = OutputCount(results, expected: Fixture.expected(perPartition: perPartition))
+        print("[crash-consistency] results topic (seed \(seed)): \(published)")
+        #expect(published.missing.isEmpty, "input messages without a results-topic message (seed \(seed)): \(published)")
+        #expect(published.unexpected.isEmpty, "\(published)")
         watch.lap("crash: done")
     }
 

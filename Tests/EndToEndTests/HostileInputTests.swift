@@ -77,6 +77,34 @@ struct HostileImagesEndToEndTests {
             #expect(record.label == nil && record.probabilities == nil, "\(entry.file) has prediction fields")
         }
 
+        // Issue 13: each rejected message is on the embedded broker's dead-letter topic, as submitted (its
+        // value and the stream contract's headers) plus the failure's context; every record is on the
+        // results topic. Read by kcat, a consumer independent of fashiond.
+        let bootstrap = try #require(try client.status().bootstrap)
+        #expect(daemon.awaitPublished("dead_letters"), "\(String(describing: daemon.output("dead_letters")))")
+        #expect(daemon.awaitPublished("results"), "\(String(describing: daemon.output("results")))")
+        let deadLetters = try OutputTopicReader.readAll(bootstrap: bootstrap, topic: "fashion-images-dlq")
+        let lettersByID = Dictionary(deadLetters.map { ($0.headers["fashion-request-id"] ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(deadLetters.count >= expected.count)
+        for (requestID, entry) in expected.sorted(by: { $0.key < $1.key }) {
+            guard let letter = lettersByID[requestID], let record = records[requestID] else {
+                Issue.record("\(entry.file) (\(requestID)) is not on the dead-letter topic")
+                continue
+            }
+            #expect(letter.key == requestID)
+            #expect(letter.length == (try HostileCorpus.bytes(entry.file)).count, "\(entry.file): value length")
+            if let contentType = entry.contentType {
+                #expect(letter.headers["content-type"] == contentType, "\(entry.file): original headers kept")
+            }
+            #expect(letter.headers["fashion-dlq-reason-code"] == entry.code && letter.headers["fashion-dlq-reason"] == record.reason)
+            #expect(letter.headers["fashion-dlq-source-topic"] == "fashion-images")
+            #expect(letter.headers["fashion-dlq-source-partition"] == record.source.partition.map { String($0) })
+            #expect(letter.headers["fashion-dlq-source-offset"] == record.source.offset.map { String($0) })
+            #expect(letter.headers["fashion-dlq-fashiond-version"]?.isEmpty == false && letter.headers["fashion-dlq-time"] != nil)
+        }
+        let published = try OutputTopicReader.readAll(bootstrap: bootstrap, topic: "fashion-results")
+        #expect(Set(expected.keys).isSubset(of: Set(published.compactMap(\.key))), "a record is missing from the results topic")
+
         // The same files through `fashionctl submit --wait --json`, as a user would send them:
         // exit status 1 (rejections), one record per file, the same codes.
         let plain = corpus.cases.filter { $0.contentType == nil && ((try? HostileCorpus.bytes($0.file).isEmpty) == false) }

@@ -310,6 +310,67 @@ struct PubSubEndToEndTests {
     }
 }
 
+extension PubSubEndToEndTests {
+    @Test("every record on the results topic and every rejected message on the dead-letter topic, read by Google's client")
+    func outputTopics() throws {
+        let emulator = try PubSubFixtures.emulatorHost()
+        let directory = try TemporaryDirectory()
+        let project = PubSubFixtures.uniqueProject("e2e-outputs")
+        let python = try PubSubFixtures.python()
+        let client = PubSubFixtures.directory.appendingPathComponent("pubsub_client.py").path
+        // Subscriptions first: Pub/Sub keeps a message only for subscriptions that exist when it is published.
+        for (topic, subscription) in [("fashion-results", "results-reader"), ("fashion-images-dlq", "dlq-reader")] {
+            let created = try runCommand([python, client, "subscribe", "--project", project, "--topic", topic, "--subscription", subscription],
+                                         environment: ["PUBSUB_EMULATOR_HOST": emulator])
+            #expect(created.status == 0, "\(created.stderr)")
+        }
+        let daemon = DaemonProcess(directory: directory, arguments: PubSubFixtures.daemonArguments(project: project),
+                                   environment: ["PUBSUB_EMULATOR_HOST": emulator])
+        try daemon.start()
+        let pngs = Array(try TestSetImages.load().files.prefix(20))
+        let hostile = try OutputTopicTests.hostileFiles(limit: 6).map { HostileCorpus.path($0.file) }
+        let goodIDs = try PubSubFixtures.publish(project: project, files: pngs, emulator: emulator)
+        let badIDs = try PubSubFixtures.publish(project: project, files: hostile, emulator: emulator)
+        let total = pngs.count + hostile.count
+        var records: [ResultRecord] = []
+        #expect(try eventually(timeout: 90) { records = try daemon.records(); return records.count >= total }, "\(daemon.log())")
+        #expect(daemon.awaitPublished("results") && daemon.awaitPublished("dead_letters"), "\(String(describing: daemon.statusIfAvailable()?.outputs))")
+
+        struct Pulled: Decodable {
+            var data: String
+            var attributes: [String: String]
+        }
+        func pull(_ subscription: String, _ count: Int) throws -> [Pulled] {
+            let result = try runCommand([python, client, "pull", "--project", project, "--subscription", subscription, "--count", String(count)],
+                                        environment: ["PUBSUB_EMULATOR_HOST": emulator])
+            #expect(result.status == 0, "\(result.stderr)")
+            return try result.stdout.split(separator: "\n").map { try JSONDecoder().decode(Pulled.self, from: Data($0.utf8)) }
+        }
+        let results = try pull("results-reader", total)
+        let byMessageID = Dictionary(results.map { ($0.attributes["fashion-source-message-id"] ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(Set(byMessageID.keys) == Set(goodIDs + badIDs), "a record is missing from the results topic")
+        let decoder = ControlAPI.makeDecoder()
+        for record in records {
+            guard let published = byMessageID[record.source.messageID ?? ""], let data = Data(base64Encoded: published.data) else { continue }
+            #expect(try decoder.decode(ResultRecord.self, from: data) == record)
+            #expect(published.attributes["fashion-request-id"] == record.requestID)
+        }
+
+        let letters = try pull("dlq-reader", hostile.count)
+        let lettersByID = Dictionary(letters.map { ($0.attributes["fashion-dlq-source-message-id"] ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(Set(lettersByID.keys) == Set(badIDs))
+        for (messageID, file) in zip(badIDs, hostile) {
+            guard let letter = lettersByID[messageID], let record = records.first(where: { $0.source.messageID == messageID }) else { continue }
+            #expect(Data(base64Encoded: letter.data) == FileManager.default.contents(atPath: file), "\(file): original data")
+            #expect(letter.attributes["fashion-request-id"] == "py-" + (file as NSString).lastPathComponent, "original attributes kept")
+            #expect(letter.attributes["fashion-dlq-reason-code"] == record.reasonCode)
+            #expect(letter.attributes["fashion-dlq-source-topic"] == "fashion-images-sub")
+            #expect(letter.attributes["fashion-dlq-fashiond-version"] != nil && letter.attributes["fashion-dlq-time"] != nil)
+        }
+        #expect(daemon.stop() == 0)
+    }
+}
+
 extension DaemonProcess {
     /// Starts the daemon and returns it with the number of records it already holds.
     func startedRecords() throws -> (daemon: DaemonProcess, records: Int) {

@@ -101,6 +101,13 @@ public enum ConfigurationKeys {
                 config.kafkaProperties = properties
             },
             render: { $0.kafkaProperties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }),
+        string("results_topic", "Topic every journaled record is also published to, as the JSON `fashionctl results --json` prints, keyed by request id (Pub/Sub: a topic of this name). Empty turns it off.",
+               "fashion-results", \.resultsTopic),
+        string("dead_letter_topic", "Topic every rejected message is republished to with its key, value and headers plus fashion-dlq-* headers saying why (Pub/Sub: attributes). Empty turns it off.",
+               "fashion-images-dlq", \.deadLetterTopic),
+        integer("outbox_max_in_flight", "Records sent to the results (or dead-letter) topic and not yet acknowledged by the broker, per topic.", \.outboxMaxInFlight, 1...1_000_000),
+        integer("outbox_retained_max_bytes", "Journal size up to which records not yet published to the results (or dead-letter) topic are kept beyond journal_retained_max_bytes; past it the oldest are deleted anyway and counted as skipped.",
+                \.outboxRetainedMaxBytes, 65536...(1 << 50)),
         integer("batch_max_size", "Largest engine batch; a batch is flushed when it is this full...", \.batchMaxSize, 1...4096),
         integer("batch_max_wait_ms", "...or when its first image has waited this many ms, whichever comes first; 0 takes what is queued when the engine is free (batches still grow under load).", \.batchMaxWaitMs, 0...60_000),
         integer("engine_threads", "Inference worker threads; 0 means one per available core.", \.engineThreads, 0...1024),

@@ -53,6 +53,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Extra librdkafka properties, `key=value` separated by commas (e.g. `security.protocol=ssl`).
     public var kafkaProperties: [String: String] = [:]
 
+    // MARK: outputs
+    /// Topic every journaled record is published to (as `fashionctl results --json` prints it); empty: off.
+    public var resultsTopic: String = "fashion-results"
+    /// Topic every rejected message is republished to, with the failure's context in headers; empty: off.
+    public var deadLetterTopic: String = "fashion-images-dlq"
+    /// Records sent to an output topic and not yet acknowledged, per topic.
+    public var outboxMaxInFlight: Int = 10_000
+    /// Journal size (each of the results and dead-letter journals) up to which records not yet
+    /// published are kept beyond journal_retained_max_bytes.
+    public var outboxRetainedMaxBytes: Int = 4 << 30
+
     // MARK: batching and engine
     /// Largest engine batch.
     public var batchMaxSize: Int = 64

@@ -14,6 +14,7 @@ struct DaemonStatus: Sendable {
     let stats: PipelineStats
     let health: HealthMonitor
     let journal: ResultsJournal
+    let outboxes: [OutboxPublisher]
 
     func snapshot() -> StatusResponse {
         let counters = stats.snapshot()
@@ -26,6 +27,7 @@ struct DaemonStatus: Sendable {
             rejected: counters.rejected, imagesPerSecond: stats.imagesPerSecond(), meanBatchSize: stats.meanBatchSize(),
             journalDirectory: configuration.stateDirectory + "/journal", lastSeq: journal.lastSequence)
         status.stages = stats.stageTimings()
+        status.outputs = outboxes.map { $0.status() }
         return status
     }
 
@@ -35,6 +37,8 @@ struct DaemonStatus: Sendable {
         let partitions = status.partitions.map { String($0.partition) }.joined(separator: ",")
         let lag = status.partitions.compactMap(\.lag).reduce(0, +)
         var text = "\(status.backend) \(status.topic) partitions [\(partitions)] \(String(format: "%.1f", status.imagesPerSecond)) images/s lag \(lag) journaled \(status.lastSeq)"
+        let unpublished = (status.outputs ?? []).reduce(UInt64(0)) { $0 + $1.backlog }
+        if unpublished > 0 { text += " unpublished \(unpublished)" }
         if status.state != "ok" { text += " — \(status.state): " + status.reasons.joined(separator: "; ") }
         return text
     }

@@ -12,14 +12,14 @@ import Shared
 /// workers compute.
 final class Batcher: Sendable {
     private let input: BlockingQueue<PipelineItem>
-    private let output: BlockingQueue<[ResultRecord]>
+    private let output: BlockingQueue<ResultBatch>
     private let models: ModelRegistry
     private let maxBatch: Int
     private let maxWait: TimeInterval
     private let stats: PipelineStats
     private let logger: Logger
 
-    init(input: BlockingQueue<PipelineItem>, output: BlockingQueue<[ResultRecord]>, models: ModelRegistry,
+    init(input: BlockingQueue<PipelineItem>, output: BlockingQueue<ResultBatch>, models: ModelRegistry,
          maxBatch: Int, maxWaitMs: Int, stats: PipelineStats, logger: Logger) {
         self.input = input
         self.output = output
@@ -47,7 +47,10 @@ final class Batcher: Sendable {
                 batch.append(next)
             }
             stats.recordBatchAssembled(batch, at: DispatchTime.now().uptimeNanoseconds)
-            output.push(process(batch))
+            let records = process(batch)
+            // Originals travel on only with rejections: the dead-letter topic wants them, nothing else does.
+            let originals = records.indices.map { records[$0].status == .rejected ? batch[$0].original : nil }
+            output.push(ResultBatch(records: records, originals: originals))
         }
         output.close()
     }

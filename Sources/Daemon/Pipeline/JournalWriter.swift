@@ -23,9 +23,13 @@ protocol DurabilityListener: Sendable {
 /// the lot. A failing disk (full, read-only) pauses the whole pipeline through backpressure while
 /// the writer retries, with the reason on the status line; nothing is committed meanwhile.
 final class JournalWriter: Sendable {
-    private let input: BlockingQueue<[ResultRecord]>
+    private let input: BlockingQueue<ResultBatch>
     private let journal: ResultsJournal
+    /// Where rejected messages are kept for the dead-letter topic; nil when it is off.
+    private let deadLetters: ResultsJournal?
     private let listener: Mutex<(any DurabilityListener)?>
+    /// Told after every group commit (the outbox publishers' wake-ups).
+    private let afterCommit: Mutex<[@Sendable () -> Void]>
     private let stats: PipelineStats
     private let health: HealthMonitor
     private let predictionLogger: PredictionLogger
@@ -33,11 +37,13 @@ final class JournalWriter: Sendable {
     /// Largest number of records in one group commit.
     static let maxGroupRecords = 4096
 
-    init(input: BlockingQueue<[ResultRecord]>, journal: ResultsJournal, stats: PipelineStats, health: HealthMonitor,
-         predictionLogger: PredictionLogger, logger: Logger) {
+    init(input: BlockingQueue<ResultBatch>, journal: ResultsJournal, deadLetters: ResultsJournal? = nil, stats: PipelineStats,
+         health: HealthMonitor, predictionLogger: PredictionLogger, logger: Logger) {
         self.input = input
         self.journal = journal
+        self.deadLetters = deadLetters
         self.listener = Mutex(nil)
+        self.afterCommit = Mutex([])
         self.stats = stats
         self.health = health
         self.predictionLogger = predictionLogger
@@ -48,21 +54,32 @@ final class JournalWriter: Sendable {
         self.listener.withLock { $0 = listener }
     }
 
+    /// Adds a callback run on the writer thread after each group commit; it must not block.
+    func onCommit(_ callback: @escaping @Sendable () -> Void) {
+        afterCommit.withLock { $0.append(callback) }
+    }
+
     /// The thread body: runs until the input queue is closed and drained.
     func run() {
         let encoder = ControlAPI.makeEncoder()
         while let first = input.pop() {
             let listener = self.listener.withLock { $0 }
-            var records = first
+            var records = first.records
+            var originals = first.originals
             for more in input.drain(limit: 64) where records.count < Self.maxGroupRecords {
-                records.append(contentsOf: more)
+                originals += more.originals.isEmpty ? [OriginalMessage?](repeating: nil, count: more.records.count) : more.originals
+                records.append(contentsOf: more.records)
             }
             let pending = records.map { record in
                 PendingRecord(source: listener?.journalSource(for: record.source), offset: record.source.offset,
                               dedupeKey: record.source.messageID, payload: (try? Array(encoder.encode(record))) ?? [])
             }
             let appendStarted = DispatchTime.now().uptimeNanoseconds
-            let outcomes = appendRetrying(pending)
+            // The dead letters first: once the rejection is journaled its offset may be committed, so its
+            // original bytes must already be durable (a crash in between gives a duplicate the dead-letter
+            // journal recognises by offset or message id, never a loss).
+            if let deadLetters { appendDeadLetters(records: records, originals: originals, pending: pending, to: deadLetters) }
+            let outcomes = appendRetrying(pending, to: journal, name: "journal")
             stats.recordJournalCommit(records: pending.count, nanos: DispatchTime.now().uptimeNanoseconds &- appendStarted)
             var durable: [ResultRecord] = []
             var predicted = 0
@@ -82,11 +99,28 @@ final class JournalWriter: Sendable {
             }
             stats.recordJournaled(predicted: predicted, rejected: rejected)
             listener?.recordsDurable(durable)
+            for callback in afterCommit.withLock({ $0 }) { callback() }
             health.recordProgress(pendingWork: input.depth > 0)
         }
     }
 
-    private func appendRetrying(_ pending: [PendingRecord]) -> [AppendOutcome] {
+    private func appendDeadLetters(records: [ResultRecord], originals: [OriginalMessage?], pending: [PendingRecord],
+                                   to deadLetters: ResultsJournal) {
+        let encoder = JSONEncoder()
+        var entries: [PendingRecord] = []
+        for (index, record) in records.enumerated() where record.status == .rejected && index < originals.count {
+            guard let original = originals[index] else { continue }
+            let entry = DeadLetterEntry(original: original, record: record, version: FashionDaemon.version)
+            guard let payload = try? Array(encoder.encode(entry)) else { continue }
+            var pendingEntry = pending[index]
+            pendingEntry.payload = payload
+            entries.append(pendingEntry)
+        }
+        guard !entries.isEmpty else { return }
+        _ = appendRetrying(entries, to: deadLetters, name: "dead-letter journal")
+    }
+
+    private func appendRetrying(_ pending: [PendingRecord], to journal: ResultsJournal, name: String) -> [AppendOutcome] {
         var delay: TimeInterval = 0.1
         while true {
             do {
@@ -97,8 +131,8 @@ final class JournalWriter: Sendable {
                 // The message names the segment's path; a full disk is said in so many words, since it is
                 // the one failure an operator can fix without touching fashiond.
                 let reason = error.kind == .diskFull
-                    ? "journal disk full, consumption paused (nothing committed), retrying until space is freed: \(error.message)"
-                    : "journal append failed: \(error.message); consumption paused, retrying"
+                    ? "\(name) disk full, consumption paused (nothing committed), retrying until space is freed: \(error.message)"
+                    : "\(name) append failed: \(error.message); consumption paused, retrying"
                 health.set("journal", reason)
                 logger.error("journal append failed; retrying", metadata: ["code": "\(error.code)", "error": "\(error.message)",
                                                                           "retry_in_s": "\(delay)"])

@@ -170,6 +170,36 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
                               offset: delivered.offset, bytes: value.count)
     }
 
+    func makeOutboxSink(topic: String) throws -> any OutboxSink {
+        if let embedded {
+            do {
+                try embedded.createTopic(topic, partitions: configuration.partitions)
+            } catch {
+                logger.debug("output topic not created on the embedded broker", metadata: ["topic": "\(topic)", "error": "\(error.message)"])
+            }
+        }
+        let (bootstrap, partitions, properties, logger, external) = (bootstrapServers, configuration.partitions, configuration.kafkaProperties,
+                                                                     logger, embedded == nil)
+        var producerConfiguration = ProducerConfiguration(bootstrapServers: bootstrapServers, clientID: "fashiond-outbox")
+        producerConfiguration.logHandler = Self.librdkafkaLogHandler(logger)
+        // Dead letters carry the rejected message itself, which may be larger than anything accepted.
+        producerConfiguration.extra = ["message.max.bytes": String(max(configuration.maxMessageBytes, DeadLetterEntry.maxKeptValueBytes) + (1 << 20))]
+            .merging(configuration.kafkaProperties) { $1 }
+        return try KafkaOutboxSink(topic: topic, configuration: producerConfiguration) {
+            guard external else { return }
+            do throws(KafkaError) {
+                let status = try KafkaAdmin.ensureTopic(bootstrapServers: bootstrap, name: topic, partitions: partitions,
+                                                        timeout: .seconds(10), extra: properties)
+                logger.info("output topic ready", metadata: ["topic": "\(topic)", "status": "\(status)"])
+            } catch {
+                // Not fatal: brokers that auto-create topics create it with the first message, and otherwise the
+                // records wait in the journal (the backlog in `fashionctl status`) until the topic exists.
+                logger.warning("output topic could not be checked or created; publishing to it anyway", metadata: [
+                    "topic": "\(topic)", "code": "\(error.code)", "error": "\(error.message)"])
+            }
+        }
+    }
+
     /// Stops consuming: readers stop, in-flight work of the revoked partitions is journaled and
     /// committed (through the final revoke), the group is left. Blocking.
     func stopConsuming() {
@@ -296,8 +326,11 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
         for header in message.headers { headers[header.key.lowercased()] = String(decoding: header.value, as: UTF8.self) }
         let key = message.key.map { String(decoding: $0, as: UTF8.self) }
         let source = ResultRecord.Source(backend: "kafka", topic: message.topic, partition: message.partition, offset: message.offset)
+        let original = configuration.deadLetterTopic.isEmpty ? nil : OriginalMessage(
+            key: message.key, value: message.value, headers: message.headers.map { .init(name: $0.key, value: $0.value) })
         let item = intake.makeItem(value: message.value, headers: headers, key: key, source: source,
-                                   fallbackRequestID: "kafka-\(message.topic)-\(message.partition)-\(message.offset)")
+                                   fallbackRequestID: "kafka-\(message.topic)-\(message.partition)-\(message.offset)",
+                                   original: original)
         let bound = partitionBound
         let mustPause = progress.withLock { state -> Bool in
             var partition = state.partitions[tp] ?? PartitionProgress()

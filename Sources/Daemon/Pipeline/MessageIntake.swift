@@ -25,8 +25,9 @@ struct MessageIntake: Sendable {
     ///   - headers: message headers (Kafka headers or Pub/Sub attributes), names lower-cased.
     ///   - key: the message key as text, if any.
     ///   - fallbackRequestID: used when neither header nor key carries a request id.
+    ///   - original: the message as received, carried along for the dead-letter topic (nil when it is off).
     func makeItem(value: [UInt8], headers: [String: String], key: String?, source: ResultRecord.Source,
-                  fallbackRequestID: String) -> PipelineItem {
+                  fallbackRequestID: String, original: OriginalMessage? = nil) -> PipelineItem {
         let consumedAt = currentTimeMs()
         let decodeStarted = DispatchTime.now().uptimeNanoseconds
         let requestID = headers[StreamContract.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
@@ -35,6 +36,7 @@ struct MessageIntake: Sendable {
         let headerModel = headers[StreamContract.modelHeader].flatMap { $0.isEmpty ? nil : $0 }
         var item = PipelineItem(source: source, requestID: requestID, submittedAtMs: submittedAt, consumedAtMs: consumedAt,
                                 format: nil, requestedModel: headerModel, content: .rejected(code: "", message: ""))
+        item.original = original
         if value.count > maxMessageBytes {
             item.content = .rejected(code: "too_large",
                                      message: "message is \(value.count) bytes; the limit is \(maxMessageBytes) bytes (max_message_bytes)")

@@ -19,9 +19,35 @@ struct PipelineItem: Sendable {
     /// Model named by the message (header or prototype JSON), if any.
     var requestedModel: String?
     var content: Content
+    /// The message as it arrived, kept only while a dead-letter topic is configured, so a rejection can
+    /// be republished there unchanged.
+    var original: OriginalMessage?
     /// Monotonic time (ns) when decoding finished and how long it took: the stage timings in /v1/status.
     var decodedUptimeNanos: UInt64 = 0
     var decodeNanos: UInt64 = 0
+}
+
+/// A consumed message's key, value and headers (Pub/Sub: attributes) exactly as received.
+struct OriginalMessage: Sendable, Equatable {
+    struct Header: Sendable, Equatable, Codable {
+        var name: String
+        var value: [UInt8]
+    }
+    var key: [UInt8]?
+    var value: [UInt8]
+    var headers: [Header]
+}
+
+/// The batcher's output: records in order, and for each the consumed message it came from where the
+/// dead-letter topic needs it (rejections only).
+struct ResultBatch: Sendable {
+    var records: [ResultRecord]
+    var originals: [OriginalMessage?]
+
+    init(records: [ResultRecord], originals: [OriginalMessage?] = []) {
+        self.records = records
+        self.originals = originals
+    }
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in a result record.

@@ -25,6 +25,8 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
     private var settings: ConnectionSettings?
     private var project = ""
     private var publisher: Publisher?
+    private var clientConfiguration: PubSubClientConfiguration?
+    private var credentials: (any AccessTokenProvider)?
     private var subscriber: Subscriber?
 
     init(configuration: DaemonConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment, intake: MessageIntake,
@@ -74,6 +76,8 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
         ])
 
         publisher = Publisher(configuration: clientConfiguration, credentials: credentials, topic: configuration.topic, logger: logger)
+        self.clientConfiguration = clientConfiguration
+        self.credentials = credentials
         var subscriberConfiguration = SubscriberConfiguration(subscription: configuration.pubsubSubscription)
         subscriberConfiguration.maxOutstandingMessages = configuration.pubsubMaxOutstandingMessages
         subscriberConfiguration.maxOutstandingBytes = configuration.pubsubMaxOutstandingBytes
@@ -99,6 +103,13 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
         if let contentType { attributes[StreamContract.contentTypeHeader] = contentType }
         let messageID = try await publisher.publish(OutgoingMessage(data: value, attributes: attributes))
         return SubmitResponse(requestID: requestID, topic: configuration.topic, messageID: messageID, bytes: value.count)
+    }
+
+    func makeOutboxSink(topic: String) throws -> any OutboxSink {
+        guard let clientConfiguration, let credentials else {
+            throw PubSubError(code: "not_started", message: "the Pub/Sub backend is not running", isRetryable: true)
+        }
+        return PubSubOutboxSink(topic: topic, configuration: clientConfiguration, credentials: credentials, logger: logger)
     }
 
     func partitionStatuses() -> [PartitionStatus] { [] }
@@ -127,8 +138,11 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
         var attributes: [String: String] = [:]
         for (name, value) in message.attributes { attributes[name.lowercased()] = value }
         let source = ResultRecord.Source(backend: "pubsub", topic: configuration.pubsubSubscription, messageID: message.messageID)
+        let original = configuration.deadLetterTopic.isEmpty ? nil : OriginalMessage(
+            key: message.orderingKey.map { Array($0.utf8) }, value: message.data,
+            headers: message.attributes.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: Array($0.value.utf8)) })
         let item = intake.makeItem(value: message.data, headers: attributes, key: nil, source: source,
-                                   fallbackRequestID: "pubsub-\(message.messageID)")
+                                   fallbackRequestID: "pubsub-\(message.messageID)", original: original)
         stats.recordConsumed(partition: nil)
         health.recordPendingWork()
         return queue.push(item)

@@ -16,6 +16,9 @@ protocol StreamBackend: DurabilityListener {
     func start() throws
     /// Publishes one image with the stream contract's headers/attributes.
     func publish(value: [UInt8], requestID: String, model: String?, contentType: String?) async throws -> SubmitResponse
+    /// Makes sure the output topic `topic` exists (created like the input topic; a failure is logged, and
+    /// publishing is tried anyway) and returns a sink publishing to it. After ``start()``. Blocking.
+    func makeOutboxSink(topic: String) throws -> any OutboxSink
     /// Per-partition position and lag (Kafka); empty where the notion does not exist.
     func partitionStatuses() -> [PartitionStatus]
     /// Stops consuming; in-flight work is drained and committed by the pipeline. Blocking.

@@ -9,6 +9,8 @@ Talks to the emulator named by PUBSUB_EMULATOR_HOST.
   pubsub_client.py pull --project P --subscription S --count N
       pulls until N messages arrived, acknowledges them, prints one JSON object per message
       (message_id, data as base64, attributes, ordering_key).
+  pubsub_client.py subscribe --project P --topic T --subscription S
+      creates topic T if it is missing and subscription S on it.
 """
 import argparse
 import base64
@@ -17,6 +19,7 @@ import os
 import sys
 import time
 
+from google.api_core.exceptions import AlreadyExists
 from google.cloud import pubsub_v1
 
 
@@ -69,6 +72,20 @@ def pull(args):
         sys.exit("received %d of %d messages" % (len(received), args.count))
 
 
+def subscribe(args):
+    """Creates the topic (if missing) and a subscription on it, so nothing published later is missed."""
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path(args.project, args.topic)
+    try:
+        publisher.create_topic(request={"name": topic})
+    except AlreadyExists:
+        pass
+    subscription = subscriber.subscription_path(args.project, args.subscription)
+    subscriber.create_subscription(request={"name": subscription, "topic": topic})
+    print(subscription, flush=True)
+
+
 def main():
     if not os.environ.get("PUBSUB_EMULATOR_HOST"):
         sys.exit("PUBSUB_EMULATOR_HOST must name the emulator (the tests never talk to Google)")
@@ -83,8 +100,12 @@ def main():
     s.add_argument("--project", required=True)
     s.add_argument("--subscription", required=True)
     s.add_argument("--count", type=int, required=True)
+    c = commands.add_parser("subscribe")
+    c.add_argument("--project", required=True)
+    c.add_argument("--topic", required=True)
+    c.add_argument("--subscription", required=True)
     args = parser.parse_args()
-    publish(args) if args.command == "publish" else pull(args)
+    {"publish": publish, "pull": pull, "subscribe": subscribe}[args.command](args)
 
 
 if __name__ == "__main__":
