@@ -53,6 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fmnist  # noqa: E402
 
 SEED = 20260601
+# Each fixture's input shape without the batch axis (what its graph declares).
+PREPARED_SHAPES = {"keras-cnn": (28, 28, 1), "torch-mlp": (784,), "torch-cnn-softmax": (1, 28, 28)}
 MODELS_DIR = fmnist.REPO_ROOT / "Tests" / "Fixtures" / "models"
 REFERENCE_DIR = fmnist.REPO_ROOT / "Tests" / "Fixtures" / "reference"
 
@@ -160,7 +162,19 @@ def train_torch_cnn_softmax(train_x: np.ndarray, train_y: np.ndarray, out: Path)
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.onnx.export(model, (x[:2],), dynamo=True, dynamic_shapes=({0: batch},), input_names=["image"], output_names=["probabilities"])
     program.save(str(out))
+    drop_stack_traces(out)
     return prep
+
+
+def drop_stack_traces(path: Path) -> None:
+    """The dynamo exporter records each node's Python stack trace, with this machine's paths, in
+    its metadata_props; a committed fixture keeps everything else as exported."""
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        kept = [prop for prop in node.metadata_props if prop.key != "pkg.torch.onnx.stack_trace"]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+    onnx.save(model, str(path))
 
 
 # MARK: - Reference outputs
@@ -231,6 +245,8 @@ def main() -> None:
     parser.add_argument("--fashiond", type=Path, help="the fashiond binary that writes metadata.json (without it, run `fashiond models init` yourself)")
     parser.add_argument("--data-dir", type=Path, default=fmnist.DEFAULT_DATA_DIR)
     parser.add_argument("--only", action="append", help="make only this fixture (repeatable)")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="keep the committed exports; only rewrite the references and metadata (after an onnxruntime upgrade, say)")
     args = parser.parse_args()
 
     train_x, train_y = fmnist.load_split("train", args.data_dir)
@@ -246,8 +262,11 @@ def main() -> None:
         seed_everything()
         directory = MODELS_DIR / name
         directory.mkdir(parents=True, exist_ok=True)
-        print(f"{name}: training")
-        prep = make(train_x, train_y, directory / "model.onnx")
+        if args.reference_only:
+            prep = dict(fmnist.load_metadata(directory)["preprocessing"], input_shape=PREPARED_SHAPES[name])
+        else:
+            print(f"{name}: training")
+            prep = make(train_x, train_y, directory / "model.onnx")
         write_reference(name, directory / "model.onnx", prep, test_x, test_y)
         if args.fashiond:
             init_directory(args.fashiond, name, directory, prep)
