@@ -18,7 +18,8 @@ public enum ModelDirectory {
         /// How raw pixels become the model's input; the default is pixel / 255.
         public var preprocessing: ModelMetadata.Preprocessing
         /// What the outputs are, for a graph that computes probabilities without ending in a
-        /// Softmax node; nil: found from the graph.
+        /// Softmax node; nil: found from the graph. "logits" for a graph that ends in Softmax is
+        /// refused, as the daemon refuses such metadata.
         public var outputKind: ModelOutputKind?
         /// Whether to replace an existing `metadata.json` or `model.onnx` in the directory.
         public var overwrite: Bool
@@ -75,7 +76,7 @@ public enum ModelDirectory {
         let metadata = ModelMetadata(
             name: name, version: options.version, labels: labels, preprocessing: options.preprocessing,
             sha256: sha256, opset: signature.opset, inputName: signature.inputName, inputLayout: signature.inputLayout,
-            outputName: signature.outputName, outputKind: signature.endsInSoftmax ? .probabilities : (options.outputKind ?? .logits))
+            outputName: signature.outputName, outputKind: options.outputKind ?? (signature.endsInSoftmax ? .probabilities : .logits))
 
         // The daemon's path, from the file the user gave: this finds what the daemon would refuse.
         let trial = try trialRun(modelFile: onnx, metadata: metadata)

@@ -106,7 +106,7 @@ struct ModelsCommand: ParsableCommand {
         @Option(help: "Model name (default: the directory's name).") var name: String?
         @Option(help: "Model version results carry.") var modelVersion = "1.0.0"
         @Option(help: "File with one label per line, in output order (default: Fashion-MNIST's ten).") var labels: String?
-        @Option(help: "Preprocessing: x = (pixel * scale - mean) / std. Default 1/255.") var scale: Double = 1.0 / 255.0
+        @Option(help: "Preprocessing: x = (pixel * scale - mean) / std; 1/255 takes pixels to 0...1.") var scale: Double = 1.0 / 255.0
         @Option(help: "Preprocessing mean, subtracted after scaling.") var mean: Double = 0
         @Option(help: "Preprocessing std, divided by last.") var std: Double = 1
         @Option(help: "logits or probabilities, for a graph that computes probabilities without a final Softmax node (default: found from the graph).")

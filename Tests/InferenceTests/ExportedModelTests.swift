@@ -213,6 +213,16 @@ struct ExportedModelTests {
         #expect(error.op == "Gelu")
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("gelu").path))
 
+        // "logits" for a graph that ends in Softmax: refused as the daemon refuses such metadata.
+        do {
+            _ = try ModelDirectory.initialize(directory.appendingPathComponent("k"), onnx: Self.fixtures[0].directory.appendingPathComponent("model.onnx"), options: .init(outputKind: .logits))
+            Issue.record("logits were accepted for a graph that ends in Softmax")
+        } catch {
+            #expect(error.code == "metadata_invalid")
+            #expect(error.message.contains("ends in Softmax"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("k").path))
+
         // Labels that do not match the outputs: say how many are needed.
         do {
             _ = try ModelDirectory.initialize(directory.appendingPathComponent("m"), onnx: Self.fixtures[1].directory.appendingPathComponent("model.onnx"), options: .init(labels: ["a", "b"]))
