@@ -18,12 +18,10 @@ struct CompiledGraph {
     var endsInSoftmax: Bool
 }
 
-/// The image shape the engine feeds: one 28x28 grayscale channel.
+/// What the engine feeds per image: 28x28 grayscale values, row by row, whatever shape the graph
+/// declares for them (`ModelInputLayout`).
 enum ModelInputShape {
-    static let channels = 1
-    static let height = 28
-    static let width = 28
-    static let pixels = height * width
+    static let pixels = 28 * 28
 }
 
 private enum CompilerValue {
@@ -651,7 +649,6 @@ struct GraphCompiler {
         try setOutput(node, .activation(output))
     }
 
-    /// Emits a per-channel affine (channel = axis 1 of the full tensor), whatever the layout.
     /// y = x op c as y = x * scale + shift, one pair per value of `values`.
     private static func affineParameters(_ op: BinaryOperator, _ values: [Float], constantOnLeft: Bool) -> (scale: [Float], shift: [Float]) {
         var scale = [Float](repeating: 1, count: values.count)
@@ -668,6 +665,7 @@ struct GraphCompiler {
         return (scale, shift)
     }
 
+    /// Emits a per-channel affine (channel = axis 1 of the full tensor), whatever the layout.
     private mutating func emitAffine(_ input: Int, scale: [Float], shift: [Float], _ node: NodeContext) -> Int {
         let info = activations[input]
         var scale = scale, shift = shift
