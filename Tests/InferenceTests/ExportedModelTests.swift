@@ -116,6 +116,31 @@ struct ExportedModelTests {
         }
     }
 
+    @Test("metadata.json: output.kind is read and checked; older spellings still load")
+    func outputKindInMetadata() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("metadata.json")
+        func load(_ json: String) throws -> ModelMetadata {
+            try Data(json.utf8).write(to: file)
+            return try ModelMetadata.load(from: file)
+        }
+        let base = #""name": "m", "version": 1, "labels": ["a", "b"]"#
+        #expect(try load("{\(base), \"output\": {\"name\": \"p\", \"kind\": \"probabilities\"}}").outputKind == .probabilities)
+        let legacy = try load("{\(base), \"input\": \"x\", \"output\": \"logits\"}")
+        #expect(legacy.outputName == "logits" && legacy.inputName == "x" && legacy.outputKind == nil)
+        let trained = try load("{\(base), \"input\": {\"name\": \"input\", \"shape\": [-1, 1, 28, 28], \"layout\": \"NCHW\"}}")
+        #expect(trained.inputName == "input" && trained.inputLayout == .nchw)
+        try Data("{\(base), \"output\": {\"kind\": \"probs\"}}".utf8).write(to: file)
+        do {
+            _ = try ModelMetadata.load(from: file)
+            Issue.record("an unknown output kind was accepted")
+        } catch {
+            #expect(error.code == "metadata_invalid")
+            #expect(error.message.contains("\"logits\" or \"probabilities\""), "\(error.message)")
+        }
+    }
+
     @Test("Keras' transposes around every convolution cost nothing: no gathers, convolutions fused with their pools")
     func kerasTransposesCompileAway() throws {
         let engine = try InferenceEngine(modelDirectory: Self.fixtures[0].directory, configuration: .init(threads: 1))
