@@ -39,8 +39,11 @@ class Runner:
         mean = np.float32(pre.get("mean", 0.0))
         std = np.float32(pre.get("std", 1.0))
         pixels = load_images(images_file)
-        self.inputs = ((pixels.astype(np.float32) * scale - mean) / std).reshape(-1, 1, 28, 28)
         self.model = model
+        # The graph says how it takes the image ([N, 1, 28, 28], [N, 28, 28, 1], [N, 28, 28] or
+        # [N, 784]); the 784 values per image are the same in every case.
+        sample_shape = tuple(ort.InferenceSession(model, providers=["CPUExecutionProvider"]).get_inputs()[0].shape[1:])
+        self.inputs = ((pixels.astype(np.float32) * scale - mean) / std).reshape((-1,) + sample_shape)
         self.sessions = {}
         self.batches = {}
 

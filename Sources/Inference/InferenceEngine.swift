@@ -24,6 +24,8 @@ public struct LayerTiming: Sendable, Equatable {
 public final class InferenceEngine: Sendable {
     /// The model's metadata (labels, preprocessing, version).
     public let metadata: ModelMetadata
+    /// What the graph takes and produces (input layout, output kind, operators), read from the file.
+    public let signature: ModelSignature
     /// The configuration the engine was started with.
     public let configuration: EngineConfiguration
     /// Outputs per image (the number of classes).
@@ -59,26 +61,10 @@ public final class InferenceEngine: Sendable {
         }
         try metadata.validate(source: "for \(modelFile.lastPathComponent)")
 
-        let bytes: Data
-        do {
-            bytes = try Data(contentsOf: modelFile)
-        } catch {
-            if !FileManager.default.fileExists(atPath: modelFile.path) {
-                throw InferenceError(.modelNotFound, "Model file \(modelFile.path) does not exist.")
-            }
-            throw InferenceError(.modelUnreadable, "Could not read model file \(modelFile.path): \(error.localizedDescription).")
-        }
-        if let expected = metadata.sha256 {
-            let actual = bytes.withUnsafeBytes { SHA256.hexDigest(of: $0) }
-            guard actual == expected.lowercased() else {
-                throw InferenceError(.checksumMismatch, "Model file \(modelFile.path) has SHA-256 \(actual) but its metadata records \(expected.lowercased()); the file is damaged or belongs to another model version.")
-            }
-        }
-
-        let model = try OnnxModel.parse(bytes, source: modelFile.path)
-        var graph = try GraphCompiler.compile(model)
-        GraphOptimizer.optimize(&graph)
-        let outputs = graph.activations[graph.outputActivation].elementCount
+        var (loaded, _) = try LoadedGraph.load(modelFile: modelFile, expectedSHA256: metadata.sha256)
+        try loaded.apply(declaredKind: metadata.outputKind, source: "for \(modelFile.lastPathComponent)")
+        let graph = loaded.graph
+        let outputs = loaded.signature.classCount
         guard outputs == metadata.labels.count else {
             throw InferenceError(.metadataInvalid, "The model produces \(outputs) outputs per image but its metadata lists \(metadata.labels.count) labels; they must match.")
         }
@@ -89,6 +75,7 @@ public final class InferenceEngine: Sendable {
         let plan = PlanBuilder.build(graph, capacity: capacity, inputTable: inputTable)
 
         self.metadata = metadata
+        self.signature = loaded.signature
         self.configuration = configuration
         self.classCount = outputs
         self.flopsPerImage = plan.flopsPerImage
@@ -101,7 +88,9 @@ public final class InferenceEngine: Sendable {
         pool.shutdown()
     }
 
-    /// Computes logits for `count` images. Blocking; thread-safe (concurrent callers are serialised).
+    /// Computes the network's outputs for `count` images: logits, or probabilities for a graph
+    /// that ends in Softmax (see `signature.outputKind`). Blocking; thread-safe (concurrent
+    /// callers are serialised).
     ///
     /// - Parameters:
     ///   - pixels: `count * 784` bytes, each image 28x28 row-major, light-on-dark (Fashion-MNIST).
@@ -120,7 +109,7 @@ public final class InferenceEngine: Sendable {
         }
     }
 
-    /// Logits for `count` images as one array of `count * classCount` floats.
+    /// The outputs for `count` images as one array of `count * classCount` floats.
     public func logits(pixels: [UInt8], count: Int) throws(InferenceError) -> [Float] {
         var result = [Float](repeating: 0, count: max(0, count) * classCount)
         try pixels.withUnsafeBufferPointer { (input) throws(InferenceError) in
@@ -132,10 +121,18 @@ public final class InferenceEngine: Sendable {
     }
 
     /// Classifies `count` images (`count * 784` bytes, 28x28 row-major, light-on-dark).
+    ///
+    /// The probabilities are the softmax of the outputs for a model that produces logits, and the
+    /// outputs themselves for one whose graph ends in Softmax (`signature.outputKind`).
     public func classify(pixels: [UInt8], count: Int) throws(InferenceError) -> [Classification] {
         let all = try logits(pixels: pixels, count: count)
+        let kind = signature.outputKind
         return (0..<count).map { image in
-            Classification(logits: Array(all[(image * classCount)..<((image + 1) * classCount)]), labels: metadata.labels)
+            let row = Array(all[(image * classCount)..<((image + 1) * classCount)])
+            switch kind {
+            case .logits: return Classification(logits: row, labels: metadata.labels)
+            case .probabilities: return Classification(probabilities: row, labels: metadata.labels)
+            }
         }
     }
 

@@ -37,6 +37,8 @@ public struct InferenceError: FashionError, Equatable {
         case engineShutDown = "engine_shut_down"
         /// The engine could not start its worker threads or allocate its buffers.
         case engineStartFailed = "engine_start_failed"
+        /// `fashiond models init` would replace a `model.onnx` or `metadata.json` (pass --force).
+        case modelFilesExist = "model_files_exist"
     }
 
     /// The category of the failure.

@@ -38,8 +38,14 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     public var opset: Int?
     /// Name of the graph input (informational).
     public var inputName: String?
+    /// How the graph input holds the image (informational: the engine reads it from the graph).
+    public var inputLayout: ModelInputLayout?
     /// Name of the graph output (informational).
     public var outputName: String?
+    /// What the outputs are. A graph that ends in Softmax reports probabilities whatever this says
+    /// (and "logits" for such a graph is an error); for other graphs nil means logits, and
+    /// "probabilities" makes fashiond report the outputs as they are instead of their softmax.
+    public var outputKind: ModelOutputKind?
 
     /// Creates metadata by hand, for models that come without a `metadata.json`.
     public init(
@@ -51,7 +57,9 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         sha256: String? = nil,
         opset: Int? = nil,
         inputName: String? = nil,
-        outputName: String? = nil
+        inputLayout: ModelInputLayout? = nil,
+        outputName: String? = nil,
+        outputKind: ModelOutputKind? = nil
     ) {
         self.name = name
         self.version = version
@@ -61,7 +69,9 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         self.sha256 = sha256
         self.opset = opset
         self.inputName = inputName
+        self.inputLayout = inputLayout
         self.outputName = outputName
+        self.outputKind = outputKind
     }
 
     enum CodingKeys: String, CodingKey {
@@ -89,10 +99,30 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         testAccuracy = try container.decodeIfPresent(Double.self, forKey: .testAccuracy)
         sha256 = try container.decodeIfPresent(String.self, forKey: .sha256)
         opset = try container.decodeIfPresent(Int.self, forKey: .opset)
+        // "input"/"output" are objects ({"name", "dtype", "shape", "layout"/"kind"}) as the
+        // training pipeline and `fashiond models init` write them, or bare names.
+        let input = try? container.decodeIfPresent(TensorDescription.self, forKey: .input)
+        let output = try? container.decodeIfPresent(TensorDescription.self, forKey: .output)
         inputName = try container.decodeIfPresent(String.self, forKey: .inputName)
-            ?? (try? container.decodeIfPresent(String.self, forKey: .input))
+            ?? (try? container.decodeIfPresent(String.self, forKey: .input)) ?? input?.name
         outputName = try container.decodeIfPresent(String.self, forKey: .outputName)
-            ?? (try? container.decodeIfPresent(String.self, forKey: .output))
+            ?? (try? container.decodeIfPresent(String.self, forKey: .output)) ?? output?.name
+        inputLayout = input?.layout.flatMap(ModelInputLayout.init(rawValue:))
+        if let kind = output?.kind {
+            guard let known = ModelOutputKind(rawValue: kind) else {
+                throw DecodingError.dataCorruptedError(forKey: .output, in: container, debugDescription: "output.kind is \"\(kind)\"; it must be \"logits\" or \"probabilities\"")
+            }
+            outputKind = known
+        }
+    }
+
+    /// The `input`/`output` objects of a metadata file.
+    private struct TensorDescription: Codable {
+        var name: String?
+        var dtype: String?
+        var shape: [Int]?
+        var layout: String?
+        var kind: String?
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -104,8 +134,14 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         try container.encodeIfPresent(testAccuracy, forKey: .testAccuracy)
         try container.encodeIfPresent(sha256, forKey: .sha256)
         try container.encodeIfPresent(opset, forKey: .opset)
-        try container.encodeIfPresent(inputName, forKey: .inputName)
-        try container.encodeIfPresent(outputName, forKey: .outputName)
+        if inputName != nil || inputLayout != nil {
+            let input = TensorDescription(name: inputName, dtype: "float32", shape: inputLayout?.shape, layout: inputLayout?.rawValue)
+            try container.encode(input, forKey: .input)
+        }
+        if outputName != nil || outputKind != nil {
+            let output = TensorDescription(name: outputName, dtype: "float32", shape: [-1, labels.count], kind: outputKind?.rawValue)
+            try container.encode(output, forKey: .output)
+        }
     }
 
     /// Reads and validates a `metadata.json`.
@@ -195,9 +231,11 @@ public struct Classification: Sendable, Equatable {
     public var label: String
     /// Probability of that class, 0...1.
     public var confidence: Float
-    /// Softmax of `logits`, one per class.
+    /// One per class: the softmax of `logits`, or the outputs themselves for a model whose
+    /// graph ends in Softmax.
     public var probabilities: [Float]
-    /// Raw network outputs, one per class.
+    /// Raw network outputs, one per class: logits, or for a model whose graph ends in Softmax the
+    /// same values as `probabilities`.
     public var logits: [Float]
 
     /// Creates a classification from its parts.
@@ -209,21 +247,31 @@ public struct Classification: Sendable, Equatable {
         self.logits = logits
     }
 
+    /// Builds the classification for one row of outputs that are probabilities already (the
+    /// model's graph ends in Softmax): they are reported as they are, not normalised again.
+    public init(probabilities: [Float], labels: [String]) {
+        self.init(outputs: probabilities, probabilities: probabilities, labels: labels)
+    }
+
     /// Builds the classification for one row of logits (softmax computed in Double for stability).
     public init(logits: [Float], labels: [String]) {
-        var best = 0
-        for index in logits.indices where logits[index] > logits[best] { best = index }
-        let maximum = Double(logits.isEmpty ? 0 : logits[best])
+        let maximum = Double(logits.max() ?? 0)
         var exponentials = logits.map { exp(Double($0) - maximum) }
         let total = exponentials.reduce(0, +)
         for index in exponentials.indices { exponentials[index] /= total }
-        let probabilities = exponentials.map { Float($0) }
+        self.init(outputs: logits, probabilities: exponentials.map { Float($0) }, labels: labels)
+    }
+
+    /// The most probable class (the first of equals) of `outputs` and its `probabilities`.
+    private init(outputs: [Float], probabilities: [Float], labels: [String]) {
+        var best = 0
+        for index in outputs.indices where outputs[index] > outputs[best] { best = index }
         self.init(
             labelIndex: best,
             label: best < labels.count ? labels[best] : "class \(best)",
             confidence: probabilities.isEmpty ? 0 : probabilities[best],
             probabilities: probabilities,
-            logits: logits
+            logits: outputs
         )
     }
 }

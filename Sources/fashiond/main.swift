@@ -1,6 +1,7 @@
 import ArgumentParser
 import Daemon
 import Foundation
+import Inference
 import Logging
 import Shared
 
@@ -11,7 +12,8 @@ struct FashionDaemonCommand: AsyncParsableCommand {
         commandName: "fashiond",
         abstract: "Classifies clothing images arriving on a Kafka or Pub/Sub stream.",
         discussion: DaemonBootstrap.helpDiscussion,
-        version: FashionDaemon.version)
+        version: FashionDaemon.version,
+        subcommands: [ModelsCommand.self])
 
     @Option(help: "TOML configuration file (default: /etc/fashiond/fashiond.toml when it exists, or FASHIOND_CONFIG).")
     var config: String?
@@ -77,6 +79,106 @@ struct FashionDaemonCommand: AsyncParsableCommand {
         } catch {
             logger.critical("fashiond cannot start: \(error)")
             throw ExitCode.failure
+        }
+    }
+}
+
+/// `fashiond models init|check`: prepare and check model directories with the daemon's own loader.
+/// The work is in `Inference.ModelDirectory`; this parses arguments and prints.
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "Prepare and check model directories (docs/MODELS.md).",
+        subcommands: [Init.self, Check.self])
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check an ONNX export against the engine, run it once, and write DIR/metadata.json.",
+            discussion: """
+                Reads the graph (input layout, output kind, operators) as fashiond does, so an \
+                unsupported operator, shape or data type fails here with the error the daemon would \
+                give. Copies FILE to DIR/model.onnx unless it is that file. Then put DIR under the \
+                daemon's model_dir and run `fashionctl reload`.
+                """)
+
+        @Argument(help: "The model directory to write (created if missing).") var directory: String
+        @Option(help: "The ONNX file exported from Keras, PyTorch, ...") var onnx: String
+        @Option(help: "Model name (default: the directory's name).") var name: String?
+        @Option(help: "Model version results carry.") var modelVersion = "1.0.0"
+        @Option(help: "File with one label per line, in output order (default: Fashion-MNIST's ten).") var labels: String?
+        @Option(help: "Preprocessing: x = (pixel * scale - mean) / std; 1/255 takes pixels to 0...1.") var scale: Double = 1.0 / 255.0
+        @Option(help: "Preprocessing mean, subtracted after scaling.") var mean: Double = 0
+        @Option(help: "Preprocessing std, divided by last.") var std: Double = 1
+        @Option(help: "logits or probabilities, for a graph that computes probabilities without a final Softmax node (default: found from the graph).")
+        var outputKind: String?
+        @Flag(help: "Replace an existing metadata.json / model.onnx.") var force = false
+
+        func run() throws {
+            var options = ModelDirectory.InitOptions(
+                name: name, version: modelVersion,
+                preprocessing: .init(scale: scale, mean: mean, std: std), overwrite: force)
+            if let outputKind {
+                guard let kind = ModelOutputKind(rawValue: outputKind) else {
+                    throw ValidationError("--output-kind must be logits or probabilities, not '\(outputKind)'")
+                }
+                options.outputKind = kind
+            }
+            if let labels {
+                guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
+                    throw ValidationError("cannot read the labels file \(labels)")
+                }
+                options.labels = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            }
+            let report = try ModelsCommand.attempt { () throws(InferenceError) in
+                try ModelDirectory.initialize(URL(fileURLWithPath: directory), onnx: URL(fileURLWithPath: onnx), options: options)
+            }
+            print("wrote \(report.directory.appendingPathComponent("metadata.json").path)\(report.copiedModel ? " and model.onnx" : "")")
+            ModelsCommand.describe(report)
+            print("next: place \(report.directory.lastPathComponent)/ in the daemon's model_dir and run `fashionctl reload`; check the preprocessing matches training.")
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load a model directory exactly as fashiond does, run it once, and describe it.")
+
+        @Argument(help: "The model directory (model.onnx + metadata.json).") var directory: String
+
+        func run() throws {
+            let report = try ModelsCommand.attempt { () throws(InferenceError) in try ModelDirectory.check(URL(fileURLWithPath: directory)) }
+            print("ok \(report.directory.path)")
+            ModelsCommand.describe(report)
+        }
+    }
+
+    /// Runs `body`, printing an engine error as the daemon logs it and exiting with status 1.
+    static func attempt<T>(_ body: () throws(InferenceError) -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            FileHandle.standardError.write(Data("fashiond: \(error.message) [code=\(error.code)\(error.op.map { " op=\($0)" } ?? "")\(error.node.map { " node=\($0)" } ?? "")]\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    static func describe(_ report: ModelDirectory.Report) {
+        let metadata = report.metadata, signature = report.signature
+        let p = metadata.preprocessing
+        let output = signature.outputKind == .probabilities
+            ? (signature.endsInSoftmax ? "probabilities (the graph ends in Softmax; reported as they are)" : "probabilities (metadata says so; reported as they are)")
+            : "logits (fashiond applies a softmax)"
+        let labels = metadata.labels == FashionLabels.names ? "Fashion-MNIST (10)" : metadata.labels.joined(separator: ", ")
+        let trial = report.trial.map { "\($0.label) \(String(format: "%.3f", $0.confidence))" }.joined(separator: "; ")
+        for (key, value) in [
+            ("model", "\(metadata.name) \(metadata.version), sha256 \(metadata.sha256.map { String($0.prefix(16)) } ?? "-")…, opset \(signature.opset)"),
+            ("input", "\"\(signature.inputName)\" \(signature.inputLayout.shapeDescription) (\(signature.inputLayout.rawValue))"),
+            ("output", "\"\(signature.outputName)\" [N, \(signature.classCount)], \(output)"),
+            ("labels", labels),
+            ("preprocessing", "x = (pixel * \(p.scale) - \(p.mean)) / \(p.std)"),
+            ("operators", signature.operators.joined(separator: ", ")),
+            ("trial run", "black, white, ramp -> \(trial)"),
+        ] {
+            print("  " + key.padding(toLength: 14, withPad: " ", startingAt: 0) + value)
         }
     }
 }

@@ -105,7 +105,8 @@ struct MalformedModelTests {
         model.graph.input[0].type.tensorType.shape.dim = dims
         let error = try Self.loadError(model)
         #expect(error.code == "model_unsupported_shape")
-        #expect(error.message.contains("rank 2"))
+        #expect(error.message.contains("[N, 28]"))
+        #expect(error.message.contains("[N, 28, 28, 1]"), "the message lists the shapes the engine accepts")
     }
 
     @Test func fixedBatchDimensionIsUnsupportedShape() throws {

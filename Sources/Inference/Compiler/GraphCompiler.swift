@@ -9,14 +9,19 @@ struct CompiledGraph {
     var layers: [Layer]
     var inputActivation: Int
     var outputActivation: Int
+    /// How the graph input holds the image, found from its declared shape.
+    var inputLayout: ModelInputLayout
+    var inputName: String
+    var outputName: String
+    /// Whether the output is a Softmax over the classes (seen through reshapes), so the graph
+    /// already reports probabilities.
+    var endsInSoftmax: Bool
 }
 
-/// The image shape the engine feeds: one 28x28 grayscale channel.
+/// What the engine feeds per image: 28x28 grayscale values, row by row, whatever shape the graph
+/// declares for them (`ModelInputLayout`).
 enum ModelInputShape {
-    static let channels = 1
-    static let height = 28
-    static let width = 28
-    static let pixels = height * width
+    static let pixels = 28 * 28
 }
 
 private enum CompilerValue {
@@ -50,7 +55,7 @@ struct GraphCompiler {
         for node in graph.node { consumedNames.formUnion(node.input.filter { !$0.isEmpty }) }
         consumedNames.formUnion(graph.output.map(\.name))
 
-        let inputActivation = try declareInput()
+        let (inputActivation, inputLayout) = try declareInput()
         for proto in graph.node {
             let node = NodeContext(proto, opsetVersion: model.opsetVersion)
             if !(proto.domain.isEmpty || proto.domain == "ai.onnx") {
@@ -85,21 +90,41 @@ struct GraphCompiler {
             throw InferenceError(.unsupportedShape, "The graph output \"\(outputName)\" does not depend on the input image.")
         }
         output = ensureRowMajor(output, nodeName: "output", opType: "Output")
-        return CompiledGraph(activations: activations, layers: layers, inputActivation: inputActivation, outputActivation: output)
+        return CompiledGraph(
+            activations: activations, layers: layers, inputActivation: inputActivation, outputActivation: output,
+            inputLayout: inputLayout, inputName: graph.input.first { model.initializers[$0.name] == nil }?.name ?? "",
+            outputName: outputName, endsInSoftmax: isSoftmaxOverAll(output))
     }
 
-    private mutating func declareInput() throws(InferenceError) -> Int {
+    /// Whether `id` is, up to views (reshape, flatten, squeeze), one softmax over all its values.
+    private func isSoftmaxOverAll(_ id: Int) -> Bool {
+        var current = id
+        while let producer = layers.last(where: { $0.output == current }) {
+            switch producer.operation {
+            case .alias:
+                current = producer.inputs[0]
+            case .softmax(let outer, let length, let inner):
+                return outer == 1 && inner == 1 && length == activations[current].elementCount
+            default:
+                return false
+            }
+        }
+        return false
+    }
+
+    private mutating func declareInput() throws(InferenceError) -> (activation: Int, layout: ModelInputLayout) {
         let graph = model.graph
+        let accepted = ModelInputLayout.allCases.map(\.shapeDescription).joined(separator: ", ")
         let realInputs = graph.input.filter { model.initializers[$0.name] == nil }
         guard realInputs.count == 1 else {
-            throw InferenceError(.unsupportedShape, "The model has \(realInputs.count) graph inputs (besides initializers); the engine feeds exactly one, an image batch [N, 1, 28, 28].")
+            throw InferenceError(.unsupportedShape, "The model has \(realInputs.count) graph inputs (besides initializers); the engine feeds exactly one, a batch of 28x28 grayscale images (\(accepted)).")
         }
         let input = realInputs[0]
         guard case .tensorType(let tensorType)? = input.type.value else {
-            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" is not a tensor; it must be a float32 tensor [N, 1, 28, 28].")
+            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" is not a tensor; it must be a float32 tensor, one of \(accepted).")
         }
         guard tensorType.elemType == OnnxDataType.float else {
-            throw InferenceError(.unsupportedDataType, "The graph input \"\(input.name)\" has element type \(OnnxDataType.name(tensorType.elemType)); it must be float32 [N, 1, 28, 28].")
+            throw InferenceError(.unsupportedDataType, "The graph input \"\(input.name)\" has element type \(OnnxDataType.name(tensorType.elemType)); it must be float32 (\(accepted)).")
         }
         let dims = tensorType.shape.dim
         let description = "[" + dims.map { dim -> String in
@@ -109,22 +134,25 @@ struct GraphCompiler {
             case nil: return "?"
             }
         }.joined(separator: ", ") + "]"
-        guard tensorType.hasShape, dims.count == 4 else {
-            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" has rank \(dims.count) (shape \(description)); the engine feeds rank-4 image batches [N, 1, 28, 28].")
+        guard tensorType.hasShape, dims.count >= 2 else {
+            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" has rank \(dims.count) (shape \(description)); the engine feeds batches of 28x28 grayscale images: \(accepted).")
         }
         if case .dimValue(let batch)? = dims[0].value {
-            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" has a fixed batch size of \(batch) (shape \(description)); export the model with a dynamic batch dimension (dynamic_axes={\"\(input.name)\": {0: \"N\"}}).")
+            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" has a fixed batch size of \(batch) (shape \(description)); export the model with a dynamic batch dimension (PyTorch: dynamic_axes={\"\(input.name)\": {0: \"N\"}}; Keras: keras.Input without batch_size).")
         }
-        let expected = [ModelInputShape.channels, ModelInputShape.height, ModelInputShape.width]
-        for axis in 1..<4 {
-            guard case .dimValue(let value)? = dims[axis].value, value == Int64(expected[axis - 1]) else {
-                throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" has shape \(description); the engine feeds 28x28 grayscale batches [N, 1, 28, 28].")
-            }
+        // The layout comes from the graph itself: every accepted shape is the same 784 floats per
+        // image in row-major order, so the engine feeds them all alike.
+        let sampleDims = dims.dropFirst().map { dim -> Int? in
+            if case .dimValue(let value)? = dim.value { return Int(value) }
+            return nil
         }
-        let id = newActivation(dims: expected, layout: .rowMajor)
+        guard let layout = ModelInputLayout.allCases.first(where: { $0.sampleDims.map(Optional.some) == sampleDims }) else {
+            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" has shape \(description); the engine feeds 28x28 grayscale batches as \(accepted).")
+        }
+        let id = newActivation(dims: layout.sampleDims, layout: .rowMajor)
         layers.append(Layer(.input, inputs: [], output: id, nodeName: input.name, opType: "Input"))
         values[input.name] = .activation(id)
-        return id
+        return (id, layout)
     }
 
     // MARK: - Values
@@ -621,6 +649,22 @@ struct GraphCompiler {
         try setOutput(node, .activation(output))
     }
 
+    /// y = x op c as y = x * scale + shift, one pair per value of `values`.
+    private static func affineParameters(_ op: BinaryOperator, _ values: [Float], constantOnLeft: Bool) -> (scale: [Float], shift: [Float]) {
+        var scale = [Float](repeating: 1, count: values.count)
+        var shift = [Float](repeating: 0, count: values.count)
+        for c in values.indices {
+            switch (op, constantOnLeft) {
+            case (.add, _): shift[c] = values[c]
+            case (.subtract, false): shift[c] = -values[c]
+            case (.subtract, true): scale[c] = -1; shift[c] = values[c]
+            case (.multiply, _): scale[c] = values[c]
+            case (.divide, _): scale[c] = 1 / values[c]
+            }
+        }
+        return (scale, shift)
+    }
+
     /// Emits a per-channel affine (channel = axis 1 of the full tensor), whatever the layout.
     private mutating func emitAffine(_ input: Int, scale: [Float], shift: [Float], _ node: NodeContext) -> Int {
         let info = activations[input]
@@ -743,18 +787,17 @@ struct GraphCompiler {
         let perChannel = padded.dropFirst(2).allSatisfy { $0 == 1 } && (rank == 1 || padded[1] == 1 || padded[1] == channels)
         if perChannel && !(op == .divide && constantOnLeft) {
             let values = (0..<channels).map { constant.data[constant.count == 1 ? 0 : $0] }
-            var scale = [Float](repeating: 1, count: channels)
-            var shift = [Float](repeating: 0, count: channels)
-            for c in 0..<channels {
-                switch (op, constantOnLeft) {
-                case (.add, _): shift[c] = values[c]
-                case (.subtract, false): shift[c] = -values[c]
-                case (.subtract, true): scale[c] = -1; shift[c] = values[c]
-                case (.multiply, _): scale[c] = values[c]
-                case (.divide, _): scale[c] = 1 / values[c]
-                }
-            }
+            let (scale, shift) = Self.affineParameters(op, values, constantOnLeft: constantOnLeft)
             return emitAffine(x, scale: scale, shift: shift, node)
+        }
+        // A bias over the last axis of row-major data: Keras adds its biases this way, on the
+        // channels-last view of a convolution's output ([N, H, W, C] + [C]). The channel is the
+        // innermost physical index, so this is an affine the optimizer can fold into the convolution.
+        if let last = info.dims.last, info.dims.count >= 2, info.isPhysicallyRowMajor, padded.last == last,
+           padded.dropFirst().dropLast().allSatisfy({ $0 == 1 }), !(op == .divide && constantOnLeft) {
+            let (scale, shift) = Self.affineParameters(op, constant.data, constantOnLeft: constantOnLeft)
+            let layer = AffineLayer(scale: scale, shift: shift, innerSize: 1, activation: .none)
+            return emit(.affine(layer), inputs: [x], dims: info.dims, layout: info.layout, node: node)
         }
         guard ShapeMath.broadcast(info.dims, Array(padded.dropFirst())) == info.dims else {
             throw node.error(.unsupportedShape, "the constant operand's shape \(constant.shape) would broadcast the data [N, \(info.dims)] to a larger shape, which is not supported.")
@@ -987,6 +1030,10 @@ struct GraphCompiler {
             } else if info.isPhysicallyChannelsLast && samplePermutation == [1, 2, 0] {
                 // NCHW -> NHWC of data already stored channels-last is a relabelling.
                 try setOutput(node, .activation(emit(.alias, inputs: [id], dims: dims, layout: .rowMajor, node: node)))
+            } else if info.dims.count == 3 && info.isPhysicallyRowMajor && samplePermutation == [2, 0, 1] {
+                // NHWC -> NCHW of row-major data is the same memory seen as channels-last: Keras
+                // exports wrap every convolution and pool in this pair of transposes.
+                try setOutput(node, .activation(emit(.alias, inputs: [id], dims: dims, layout: .channelsLast, node: node)))
             } else {
                 let source = ensureRowMajor(id, nodeName: node.name, opType: node.opType)
                 let table = ShapeMath.transposeIndexTable(dims: info.dims, permutation: samplePermutation).map { Int32($0) }

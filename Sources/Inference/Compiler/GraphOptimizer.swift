@@ -29,6 +29,8 @@ enum GraphOptimizer {
             }
             if changed { continue }
 
+            if rewriteViews(&graph, uses: uses, producer: producer) { changed = true; continue }
+
             // A convolution's activation moves behind the max pool that alone reads it (it then
             // runs on a quarter of the data, inside the pool's loop).
             for layer in graph.layers {
@@ -74,6 +76,56 @@ enum GraphOptimizer {
                 index += 1
             }
         }
+    }
+
+    /// Views (reshapes, relabelling transposes) between layers hide them from the fusions above;
+    /// exporters that work channels-last (Keras) put one on each side of every convolution and
+    /// pool. Makes one change and returns true, or returns false when there is nothing to do:
+    /// - a view of a view reads the original data directly;
+    /// - a view that shows its input exactly as it is (a transpose and its inverse) disappears;
+    /// - a positionwise layer (bias, activation) reading a view moves in front of it, so that it
+    ///   reads the producer's output directly and can fuse into it.
+    private static func rewriteViews(_ graph: inout CompiledGraph, uses: [Int], producer: [Int: Int]) -> Bool {
+        for layer in graph.layers {
+            guard case .alias = layer.operation, let index = producer[layer.inputs[0]],
+                  case .alias = graph.layers[index].operation else { continue }
+            layer.inputs = graph.layers[index].inputs
+            return true
+        }
+        for (index, layer) in graph.layers.enumerated() {
+            guard case .alias = layer.operation, layer.output != graph.outputActivation else { continue }
+            let view = graph.activations[layer.output], source = graph.activations[layer.inputs[0]]
+            guard view.dims == source.dims, view.layout == source.layout else { continue }
+            for reader in graph.layers {
+                reader.inputs = reader.inputs.map { $0 == layer.output ? layer.inputs[0] : $0 }
+            }
+            graph.layers.remove(at: index)
+            return true
+        }
+        for (index, layer) in graph.layers.enumerated() {
+            switch layer.operation {
+            case .affine, .activation, .constantBinary: break
+            default: continue
+            }
+            guard layer.inputs.count == 1, uses[layer.inputs[0]] == 1, let viewIndex = producer[layer.inputs[0]],
+                  case .alias = graph.layers[viewIndex].operation else { continue }
+            let view = graph.layers[viewIndex]
+            let source = view.inputs[0]
+            guard uses[source] == 1 else { continue }
+            // The layer works on physical positions and a view does not move memory, so the layer
+            // computes the same values on the source; the view then shows its result.
+            let moved = graph.activations.count
+            graph.activations.append(graph.activations[source])
+            let shown = layer.output
+            layer.inputs = [source]
+            layer.output = moved
+            view.inputs = [moved]
+            view.output = shown
+            graph.layers.remove(at: index)
+            graph.layers.insert(layer, at: viewIndex)
+            return true
+        }
+        return false
     }
 
     /// The single layer equivalent to `first` followed by `second`, if there is one.
