@@ -20,3 +20,9 @@ soak-venv: .venv/.soak-ok
 soak: release soak-venv
 	.venv/bin/python scripts/soak.py run --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) $(SOAK_FLAGS)
 	@if echo "$(SOAK_FLAGS)" | grep -q -- --write-docs; then mkdir -p docs/bench && cp out/soak/soak.png docs/bench/soak.png; fi
+
+# fashiond's RSS growth while one client reads RESULTS_READ_RECORDS results in one answer (BENCHMARKS.md).
+RESULTS_READ_RECORDS ?= 1000000
+.PHONY: bench-results-read
+bench-results-read: release
+	.build/release/fashion-bench results-read --records $(RESULTS_READ_RECORDS)
