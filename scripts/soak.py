@@ -254,6 +254,7 @@ def cmd_run(args):
 
     samples = []
     reloads = 0
+    reload_times = []
     start = time.monotonic()
     next_reload = start + 60
     next_sample = start
@@ -262,6 +263,7 @@ def cmd_run(args):
         if now >= next_reload:
             daemon.send_signal(signal.SIGHUP)
             reloads += 1
+            reload_times.append(round(now - start, 1))
             next_reload += 60
         if now >= next_sample:
             samples.append(sample(daemon.pid, socket_path, journal_dir, now - start, accounting, churn))
@@ -297,12 +299,13 @@ def cmd_run(args):
         "unexpected": len(received - produced_set), "duplicates": accounting.duplicates, "sequence_gaps": accounting.gaps,
         "follower_reconnects": accounting.reconnects, "churn_follows": churn.follows, "status_calls": churn.statuses,
         "client_failures": churn.failures[:20], "client_failure_count": len(churn.failures), "reloads": reloads,
+        "reload_times": reload_times,
         "producer_status": producer_status, "daemon_exit": exit_status, "samples": samples,
         "host": os.uname().nodename, "cpus": os.cpu_count(),
     }
     report["summary"] = summarize(samples)
     (out / "soak.json").write_text(json.dumps(report, indent=1))
-    plot(samples, out / "soak.png", f"fashiond soak: {args.minutes:g} min at {args.rate} images/s")
+    plot(report, out / "soak.png")
     log(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=1))
     if args.write_docs:
         write_docs(report, args.plot_path)
@@ -344,10 +347,13 @@ def summarize(samples):
     return summary
 
 
-def plot(samples, path, title):
+def plot(report, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    samples = report["samples"]
+    title = f"fashiond soak: {report['minutes']:g} min at {report['rate']} images/s"
+    reload_times = report.get("reload_times") or [60.0 * (index + 1) for index in range(report.get("reloads", 0))]
     t = [s["t"] / 60 for s in samples]
     figure, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
     for axis, key, label in ((axes[0][0], "rss_mib", "RSS (MiB)"), (axes[0][1], "fds", "open descriptors"),
@@ -356,9 +362,11 @@ def plot(samples, path, title):
         axis.set_ylabel(label)
         axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
+        for moment in reload_times:
+            axis.axvline(moment / 60, color="tab:red", alpha=0.25, linewidth=1)
     for axis in axes[1]:
         axis.set_xlabel("minutes")
-    figure.suptitle(title)
+    figure.suptitle(title + " (red lines: SIGHUP reloads)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
@@ -367,8 +375,8 @@ def write_docs(report, plot_path):
     s = report["summary"]
 
     def row(key, label, unit):
-        v = s[key]
-        return f"| {label} | {v['after_warmup']:.1f}{unit} | {v['end']:.1f}{unit} | {v['min']:.1f}{unit} to {v['max']:.1f}{unit} |"
+        v = {name: (f"{value:.1f}" if isinstance(value, float) else str(value)) + unit for name, value in s[key].items()}
+        return f"| {label} | {v['after_warmup']} | {v['end']} | {v['min']} to {v['max']} |"
 
     lines = [
         BEGIN_MARK,
@@ -402,9 +410,22 @@ def write_docs(report, plot_path):
     path.write_text(text)
 
 
+def cmd_render(args):
+    """Redraws the plot (and with --write-docs the BENCHMARKS.md section) from a saved soak.json."""
+    report = json.loads(Path(args.report).read_text())
+    plot(report, Path(args.report).with_name("soak.png"))
+    if args.write_docs:
+        write_docs(report, args.plot_path)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
+    render = commands.add_parser("render")
+    render.add_argument("--report", default=str(ROOT / "out/soak/soak.json"))
+    render.add_argument("--write-docs", action="store_true")
+    render.add_argument("--plot-path", default="docs/bench/soak.png")
     run = commands.add_parser("run")
     run.add_argument("--bin-dir", default=str(ROOT / ".build/release"))
     run.add_argument("--minutes", type=float, default=30)
@@ -424,7 +445,7 @@ def main():
     produce.add_argument("--images", required=True)
     produce.add_argument("--out", required=True)
     args = parser.parse_args()
-    sys.exit(cmd_run(args) if args.command == "run" else cmd_produce(args))
+    sys.exit({"run": cmd_run, "produce": cmd_produce, "render": cmd_render}[args.command](args))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,17 @@ struct ResultsAtVolumeTests {
         #expect(grew, "the daemon journaled nothing while the readers ran")
         #expect(daemon.isRunning)
         #expect(!daemon.log().contains("control client stopped reading"), "a reading client was dropped: \(daemon.log())")
+
+        // A client that asks for everything and then reads nothing is dropped after the write
+        // timeout, and the daemon says why the answer ended early.
+        let stalled = try RawControlConnection(socket: daemon.socket)
+        try stalled.send("GET /v1/results?last=\(Self.total) HTTP/1.1\r\nHost: fashiond\r\nConnection: close\r\n\r\n")
+        #expect(eventually(timeout: 30) { daemon.log().contains("control client stopped reading") },
+                "the stalled reader was not dropped: \(daemon.log())")
+        #expect(eventually(timeout: 10) { daemon.log().contains("results answer ended early") },
+                "the early end of the answer was not logged: \(daemon.log())")
+        stalled.close()
+        #expect(try daemon.ctl(["results", "-n", "5"]).status == 0)
     }
 
     static func isContiguous(_ sequences: [UInt64]) -> Bool {
