@@ -52,10 +52,10 @@ struct ResultsAtVolumeTests {
         #expect(Self.isContiguous(records.map(\.seq)))
         #expect(records.allSatisfy { $0.status == .ok && $0.probabilities?.count == 10 })
 
-        // A raw reader that takes its time (8 KiB every 2 ms, several seconds in all), asks the
+        // A raw reader that takes its time (4 KiB every 2 ms, slower than the daemon writes), asks the
         // daemon to close after the answer, and checks that the body is complete.
         let slow = try SlowResultsReader.read(socket: daemon.socket, target: "/v1/results?last=\(Self.total)",
-                                              chunkSize: 8 * 1024, pause: 0.002)
+                                              chunkSize: 4 * 1024, pause: 0.002)
         #expect(slow.status == 200)
         #expect(slow.complete, "the body ended early: \(slow.problem ?? "")")
         let slowRecords = try parseRecords(String(decoding: slow.body, as: UTF8.self))
