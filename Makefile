@@ -15,6 +15,8 @@ help:
 	@echo "make demo-stop   stop the demo daemon"
 	@echo "make bench       benchmarks against onnxruntime and Python pipelines (not tests)"
 	@echo "make fuzz        long libFuzzer runs (make fuzz-smoke: the short run make test does)"
+	@echo "make soak        30-minute soak at 2,000 images/s (SOAK_MINUTES=5 for a shorter one; mk/soak.mk)"
+	@echo "make bench-results-read   fashiond's RSS while one client reads a million results"
 
 deps:
 	./scripts/install-deps.sh

@@ -84,7 +84,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "fashion-bench",
-            dependencies: ["Inference", "Shared", "ControlClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Inference", "Shared", "ControlClient", "Journal", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -6,6 +6,8 @@
 #   image-decoder     Imaging: ImageDecoder.decode (PNG via libpng, JPEG via TurboJPEG, raw, prototype JSON)
 #   prototype-json    Imaging: PrototypeJSON.parse and its JSON scanner
 #   control-request   Daemon: RequestRouter (control API request validation behind NIO's HTTP parser)
+#   http-response     ControlClient: HTTPResponseReader (what fashionctl parses off the control socket)
+#   ndjson-lines      ControlClient: NDJSONLineSplitter (results stream into records)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-.build/fuzz}"
@@ -57,7 +59,10 @@ module Shared Sources/Shared/*.swift
 module Imaging Sources/Imaging/*.swift
 # Only the router of the Daemon module: it depends on Foundation and Shared alone, by design.
 module Daemon Sources/Daemon/Control/RequestRouter.swift
+module ControlClient Sources/ControlClient/*.swift
 
 target image-decoder Fuzz/Targets/ImageDecoderFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg
 target prototype-json Fuzz/Targets/PrototypeJSONFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg
 target control-request Fuzz/Targets/ControlRequestFuzzer.swift "$M/Shared.o" "$M/Daemon.o"
+target http-response Fuzz/Targets/HTTPResponseFuzzer.swift "$M/Shared.o" "$M/ControlClient.o"
+target ndjson-lines Fuzz/Targets/NDJSONSplitterFuzzer.swift "$M/Shared.o" "$M/ControlClient.o"

@@ -10,7 +10,7 @@ OUT="${1:-.build/fuzz}"
 SECONDS_PER_TARGET="${2:-8}"
 shift $(( $# > 2 ? 2 : $# ))
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(image-decoder prototype-json control-request)
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(image-decoder prototype-json control-request http-response ndjson-lines)
 FIX=Tests/Fixtures
 
 seeds() {
@@ -18,6 +18,8 @@ seeds() {
         image-decoder) echo "$FIX/hostile $FIX/images/formats $FIX/images/product Fuzz/seeds/prototype-json" ;;
         prototype-json) echo "Fuzz/seeds/prototype-json $FIX/hostile" ;;
         control-request) echo "Fuzz/seeds/control-request" ;;
+        http-response) echo "Fuzz/seeds/http-response" ;;
+        ndjson-lines) echo "Fuzz/seeds/ndjson-lines" ;;
         *) echo "unknown fuzz target $1" >&2; exit 2 ;;
     esac
 }
@@ -27,6 +29,8 @@ max_len() {
         image-decoder) echo 262144 ;;
         prototype-json) echo 131072 ;;
         control-request) echo 8192 ;;
+        http-response) echo 65536 ;;
+        ndjson-lines) echo 65536 ;;
     esac
 }
 

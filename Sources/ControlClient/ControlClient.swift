@@ -110,15 +110,29 @@ public struct ControlClient: Sendable {
 
     /// Like ``results(last:after:limit:)``, keeping each record's JSON text as received.
     public func resultLines(last: Int? = nil, after: UInt64? = nil, limit: Int? = nil) throws(ControlClientError) -> [ResultLine] {
-        let request = try resultsRequest(last: last, after: after, limit: limit, follow: false)
         var lines: [ResultLine] = []
-        _ = try perform(request) { () throws(TransportFailure) -> FollowEnd in
-            try streamResults(request, headLimit: inactivityLimit, bodyLimit: inactivityLimit, cancellation: nil) { line in
-                lines.append(line)
-                return true
-            }
+        try readResultLines(last: last, after: after, limit: limit) { line in
+            lines.append(line)
+            return true
         }
         return lines
+    }
+
+    /// Like ``resultLines(last:after:limit:)``, handing each record over as soon as it has arrived
+    /// instead of collecting the whole answer: reading a million records takes no more memory than
+    /// reading ten. The client's ``timeout`` applies to each wait for more bytes.
+    ///
+    /// - Parameter onLine: Called on the calling thread for each record; return `false` to stop reading.
+    /// - Returns: ``FollowEnd/endedByDaemon`` when the answer was complete, ``FollowEnd/stoppedByCaller``
+    ///   when `onLine` stopped it.
+    @discardableResult
+    public func readResultLines(
+        last: Int? = nil, after: UInt64? = nil, limit: Int? = nil, onLine: (ResultLine) -> Bool
+    ) throws(ControlClientError) -> FollowEnd {
+        let request = try resultsRequest(last: last, after: after, limit: limit, follow: false)
+        return try perform(request) { () throws(TransportFailure) -> FollowEnd in
+            try streamResults(request, headLimit: inactivityLimit, bodyLimit: inactivityLimit, cancellation: nil, onLine: onLine)
+        }
     }
 
     /// `GET /v1/results?follow=true`: streams records as the daemon journals them.

@@ -50,10 +50,13 @@ struct Results: ParsableCommand {
         guard follow else {
             // fashiond reads limit=0 as 1; zero lines asked for is zero lines printed.
             if count == 0 { return }
-            let lines = after == nil
-                ? try client.resultLines(last: count ?? 10)
-                : try client.resultLines(after: after, limit: count)
-            lines.forEach(emit)
+            // Printed as it arrives: a large answer needs neither waiting for the end nor memory for all of it.
+            let printLine: (ResultLine) -> Bool = { emit($0); return true }
+            if after == nil {
+                try client.readResultLines(last: count ?? 10, onLine: printLine)
+            } else {
+                try client.readResultLines(after: after, limit: count, onLine: printLine)
+            }
             return
         }
 

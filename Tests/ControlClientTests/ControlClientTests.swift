@@ -234,6 +234,21 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         server.waitUntilFinished()  // also keeps the server alive until the exchange is over
     }
 
+    @Test func readResultLinesHandsRecordsOverBeforeTheAnswerEnds() throws {
+        let records = (1...3).map { record(seq: UInt64($0)) }
+        // The answer never ends: a reader that waited for the whole body would time out instead.
+        let server = try CannedServer([.init([chunkedHead()] + records.map { chunk(json($0) + "\n") }, holdsOpen: true)])
+        var seen: [ResultRecord] = []
+        let end = try ControlClient(socketPath: server.socketPath, timeout: .seconds(5)).readResultLines(last: 1_000_000) { line in
+            seen.append(line.record)
+            return seen.count < records.count
+        }
+        #expect(end == .stoppedByCaller)
+        #expect(seen == records)
+        #expect(try #require(server.requests.first).requestLine == "GET /v1/results?last=1000000 HTTP/1.1")
+        server.waitUntilFinished()  // the client closed the connection when it stopped
+    }
+
     @Test func followDeliversRecordsUntilTheDaemonEndsTheStream() throws {
         let records = (10...14).map { record(seq: UInt64($0)) }
         var pieces = [chunkedHead()]

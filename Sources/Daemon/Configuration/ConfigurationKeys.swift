@@ -124,7 +124,7 @@ public enum ConfigurationKeys {
         // MARK: control
         integer("control_header_timeout_ms", "Control API: ms a client may take to send a request head once it has begun; then 408 and the connection is closed.", \.controlHeaderTimeoutMs, 100...3_600_000),
         integer("control_idle_timeout_ms", "Control API: ms a connection may stay silent between requests or inside a request body before it is closed.", \.controlIdleTimeoutMs, 100...86_400_000),
-        integer("control_write_timeout_ms", "Control API: ms a response may stay blocked by a client that does not read (e.g. a stalled results --follow) before the connection is dropped.", \.controlWriteTimeoutMs, 100...3_600_000),
+        integer("control_write_timeout_ms", "Control API: ms a response may make no progress (no write reaching the socket) because the client does not read, e.g. a stalled results --follow, before the connection is dropped.", \.controlWriteTimeoutMs, 100...3_600_000),
         integer("control_max_connections", "Control API: connections served at once; further ones are answered 503 (too_many_connections) and closed.", \.controlMaxConnections, 1...1_000_000),
         integer("journal_segment_max_bytes", "Journal segment size at which a new segment is started.", \.journalSegmentMaxBytes, 4096...(4 << 30)),
         integer("journal_retained_max_bytes", "Journal size above which the oldest segments are removed.", \.journalRetainedMaxBytes, 65536...(1 << 50)),

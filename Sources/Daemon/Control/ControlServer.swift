@@ -61,6 +61,9 @@ final class ControlServer: Service, Sendable {
     private let onBound: @Sendable () -> Void
     /// Connections being served (not counting those answered 503).
     private let openConnections = Atomic<Int>(0)
+    /// Threads for the journal reads of results answers: blocking file I/O stays off the event
+    /// loops and Swift's cooperative pool.
+    private let journalReaders = NIOThreadPool(numberOfThreads: 2)
 
     init(socketPath: String, socketMode: UInt32, socketGroup: String, activatedDescriptor: Int32?, backend: any ControlBackend,
          limits: ControlConnectionLimits = .init(), logger: Logger, onBound: @escaping @Sendable () -> Void) {
@@ -88,6 +91,8 @@ final class ControlServer: Service, Sendable {
 
     func run() async throws {
         Self.raiseDescriptorLimit(toFit: limits.maxConnections, logger: logger)
+        journalReaders.start()
+        defer { journalReaders.shutdownGracefully { _ in } }
         let policy = ControlAccessPolicy.resolve(socketGroup: socketGroup)
         if policy.groupID == nil {
             logger.notice("socket_group does not exist; only root and the daemon's user may use the control socket",
@@ -328,77 +333,179 @@ final class ControlServer: Service, Sendable {
 
     // MARK: results
 
+    /// Records read from the journal at a time: what one answer holds in memory besides NIO's
+    /// buffers (a few hundred KiB), however many records it sends.
+    static let pageRecords = 256
+    /// Body chunks are cut at about this many bytes; each waits for the socket to take it.
+    static let chunkBytes = 64 * 1024
+
     /// `GET /v1/results`: `last=N` (the newest N) or `after=SEQ`, `limit`, `follow=true`.
+    ///
+    /// Every answer is streamed (chunked, no `Content-Length`) page by page from the journal:
+    /// pages are read on ``journalReaders`` (blocking file I/O), and the next page is read only
+    /// once the socket has taken the previous one, so memory stays bounded whatever the size.
     private func streamResults(_ query: ResultsQuery, head: HTTPRequestHead,
                                outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
         let journal = backend.journal
-        var cursor: UInt64
-        var initial: [JournalRecord]
+        var window = ResultsWindow(query, newest: journal.lastSequence)
+        // The first page is read before the head goes out, so that a journal that cannot be read
+        // gets an error answer rather than a 200 cut short.
+        let first: [JournalRecord]
         do {
-            switch query.start {
-            case .after(let after):
-                cursor = after
-                initial = try journal.records(after: after, limit: query.limit ?? (query.follow ? 1000 : RequestRouter.maxRecordsPerAnswer))
-            case .last(let last):
-                initial = last > 0 ? try journal.lastRecords(last) : []
-                cursor = initial.last?.sequence ?? journal.lastSequence
-            }
+            first = try await readPage(window.nextPageSize(page: Self.pageRecords), after: window.cursor)
         } catch {
             throw APIFailure(.internalServerError, error.code, error.message, retryable: error.isRetryable)
         }
+        // HTTP/1.1 gets chunked framing (added by NIO's encoder): a cut-off answer is detectable.
+        // HTTP/1.0 has no chunks; its answer ends with the connection.
+        let chunked = head.version.major == 1 && head.version.minor >= 1
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: ControlAPI.ndjsonContentType)
-        if !query.follow {
-            var buffer = ByteBuffer()
-            for record in initial { buffer.writeBytes(Self.line(for: record)) }
-            headers.add(name: "content-length", value: String(buffer.readableBytes))
-            try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)))
-            try await outbound.write(.body(.byteBuffer(buffer)))
-            try await outbound.write(.end(nil))
-            return head.isKeepAlive
-        }
-        // A follow stream is one long chunked response. It ends when the client goes away, when
-        // the client stops reading (ConnectionGuard's write timeout closes the channel and the
-        // pending write fails), or at shutdown, when it is ended cleanly.
-        headers.add(name: "cache-control", value: "no-store")
+        if query.follow { headers.add(name: "cache-control", value: "no-store") }
+        if !chunked { headers.add(name: "connection", value: "close") }
         try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)))
-        let start = cursor
-        let pending = initial
+
+        let progress = StreamProgress()
         do {
-            try await cancelWhenGracefulShutdown {
-                try await Self.follow(journal: journal, from: start, initial: pending, outbound: outbound)
+            if query.follow {
+                // A follow stream ends when the client goes away, when the client stops reading
+                // (ConnectionGuard's write timeout closes the channel and the pending write fails),
+                // or at shutdown, when it is ended cleanly.
+                do {
+                    let start = window
+                    try await cancelWhenGracefulShutdown {
+                        var window = start
+                        try await self.follow(&window, first: first, progress: progress, outbound: outbound)
+                    }
+                } catch is CancellationError {
+                    logger.debug("results stream ended for shutdown", metadata: progress.metadata)
+                }
+            } else {
+                try await sendAll(&window, first: first, progress: progress, outbound: outbound)
             }
-        } catch is CancellationError {
-            // Graceful shutdown: fall through and end the response.
+            try await outbound.write(.end(nil))
+        } catch {
+            logEarlyEnd(of: query, error: error, progress: progress)
+            throw error
         }
-        try await outbound.write(.end(nil))
-        return false
+        return query.follow || !chunked ? false : head.isKeepAlive
     }
 
-    private static func follow(journal: ResultsJournal, from start: UInt64, initial: [JournalRecord],
-                               outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
-        var cursor = start
-        var pending = initial
+    /// How much of an answer went out, for the log when it ends early. Updated by the one task
+    /// that sends the answer; a reference so that it survives the task's cancellation.
+    final class StreamProgress: Sendable {
+        private let counts = Mutex((records: 0, bytes: 0, cursor: UInt64(0)))
+
+        func sent(records: Int, bytes: Int, through sequence: UInt64) {
+            counts.withLock { $0 = ($0.records + records, $0.bytes + bytes, sequence) }
+        }
+
+        var metadata: Logger.Metadata {
+            let (records, bytes, cursor) = counts.withLock { $0 }
+            return ["records_sent": "\(records)", "bytes_sent": "\(bytes)", "last_seq_sent": "\(cursor)"]
+        }
+    }
+
+    /// The pages of a finite answer, then done.
+    private func sendAll(_ window: inout ResultsWindow, first: [JournalRecord], progress: StreamProgress,
+                         outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        var page = first
+        while true {
+            if page.isEmpty { window.finish() }
+            let records = window.take(page, sequence: \.sequence)
+            try await Self.send(records, progress: progress, outbound: outbound)
+            guard !window.isComplete else { return }
+            page = try await readPage(window.nextPageSize(page: Self.pageRecords), after: window.cursor)
+        }
+    }
+
+    /// The pages there are, then every record as it is journaled, until cancelled or the client is gone.
+    private func follow(_ window: inout ResultsWindow, first: [JournalRecord], progress: StreamProgress,
+                        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        let journal = backend.journal
+        var page = first
         while !Task.isCancelled {
-            if !pending.isEmpty {
-                var buffer = ByteBuffer()
-                for record in pending { buffer.writeBytes(Self.line(for: record)) }
-                cursor = pending.last!.sequence
-                try await outbound.write(.body(.byteBuffer(buffer)))
+            if !page.isEmpty {
+                let records = window.take(page, sequence: \.sequence)
+                try await Self.send(records, progress: progress, outbound: outbound)
             }
-            if journal.lastSequence <= cursor {
-                let appended = await journal.waitForAppend(after: cursor, timeout: .seconds(5))
+            if page.count < Self.pageRecords && journal.lastSequence <= window.cursor {
+                let appended = await journal.waitForAppend(after: window.cursor, timeout: .seconds(5))
                 if Task.isCancelled { return }
                 if !appended {
                     // A blank line keeps proxies and idle timers from closing the stream and
                     // tells us early when the client is gone.
                     try await outbound.write(.body(.byteBuffer(ByteBuffer(string: "\n"))))
-                    pending = []
+                    page = []
                     continue
                 }
             }
-            pending = try journal.records(after: cursor, limit: 1000)
+            page = try await readPage(window.nextPageSize(page: Self.pageRecords), after: window.cursor)
         }
+    }
+
+    /// Writes records as NDJSON in chunks of about ``chunkBytes``; each write waits while the
+    /// channel is not writable (the client is behind), which is the stream's backpressure.
+    private static func send(_ records: ArraySlice<JournalRecord>, progress: StreamProgress,
+                             outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        var buffer = ByteBuffer()
+        var count = 0
+        var index = records.startIndex
+        while index < records.endIndex {
+            let record = records[index]
+            buffer.writeBytes(Self.line(for: record))
+            count += 1
+            index += 1
+            if buffer.readableBytes >= chunkBytes || index == records.endIndex {
+                let bytes = buffer.readableBytes
+                try await outbound.write(.body(.byteBuffer(buffer)))
+                progress.sent(records: count, bytes: bytes, through: record.sequence)
+                buffer = ByteBuffer()
+                count = 0
+            }
+        }
+    }
+
+    /// One page of the journal, read on a journal-reader thread.
+    private func readPage(_ limit: Int, after cursor: UInt64) async throws(JournalError) -> [JournalRecord] {
+        guard limit > 0 else { return [] }
+        let journal = backend.journal
+        let outcome: Result<[JournalRecord], JournalError>
+        do {
+            outcome = try await journalReaders.runIfActive {
+                Result { () throws(JournalError) -> [JournalRecord] in try journal.records(after: cursor, limit: limit) }
+            }
+        } catch {
+            // The reader threads are gone: the daemon is stopping.
+            throw JournalError(kind: .closed, message: "fashiond is stopping; results are no longer read from the journal")
+        }
+        return try outcome.get()
+    }
+
+    /// Says why a results answer ended before its end (a follow stream has no end: its client
+    /// leaving is the normal way out, and only worth a debug line).
+    private func logEarlyEnd(of query: ResultsQuery, error: any Error, progress: StreamProgress) {
+        var metadata = progress.metadata
+        if let journalError = error as? JournalError {
+            metadata["error"] = "\(journalError.code): \(journalError.message)"
+            logger.error("results answer cut off: the journal could not be read", metadata: metadata)
+            return
+        }
+        metadata["reason"] = "\(Self.describeWriteFailure(error))"
+        if query.follow {
+            logger.debug("results stream ended", metadata: metadata)
+        } else {
+            logger.notice("results answer ended early: the connection closed before it was complete", metadata: metadata)
+        }
+    }
+
+    /// A write fails once the channel is closed: by the client, or by ConnectionGuard (which logs why).
+    private static func describeWriteFailure(_ error: any Error) -> String {
+        if let channelError = error as? ChannelError, channelError == .ioOnClosedChannel || channelError == .alreadyClosed {
+            return "the connection was closed (by the client, or dropped for not reading; see above)"
+        }
+        if let ioError = error as? IOError { return "socket error: \(ioError)" }
+        return "\(error)"
     }
 
     static func line(for record: JournalRecord) -> [UInt8] {

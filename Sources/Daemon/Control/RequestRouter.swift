@@ -89,8 +89,9 @@ struct RequestRouter: Sendable {
     /// Longest accepted `model` and `request_id` values and `content-type` header, in bytes. The
     /// values travel on as stream headers and log fields, so they are kept short and printable.
     static let maxParameterBytes = 200
-    /// `last` and `limit` are clamped to this many records per answer.
-    static let maxRecordsPerAnswer = 100_000
+    /// `last` and `limit` are clamped to this many records (answers are streamed, so this only keeps
+    /// the arithmetic sane).
+    static let maxRecordsPerAnswer = 1_000_000_000
 
     init(maxImageBytes: Int, maxRequestBytes: Int, imageLimitKey: String = "max_message_bytes") {
         self.maxImageBytes = maxImageBytes
