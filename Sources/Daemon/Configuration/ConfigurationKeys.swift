@@ -104,6 +104,20 @@ public enum ConfigurationKeys {
         integer("control_idle_timeout_ms", "Control API: ms a connection may stay silent between requests or inside a request body before it is closed.", \.controlIdleTimeoutMs, 100...86_400_000),
         integer("control_write_timeout_ms", "Control API: ms a response may stay blocked by a client that does not read (e.g. a stalled results --follow) before the connection is dropped.", \.controlWriteTimeoutMs, 100...3_600_000),
         integer("control_max_connections", "Control API: connections served at once; further ones are answered 503 (too_many_connections) and closed.", \.controlMaxConnections, 1...1_000_000),
+        // MARK: observability
+        ConfigurationKey(
+            name: "metrics_listen",
+            summary: "host:port of an optional TCP listener that serves only GET /metrics (Prometheus); empty: none. The control socket serves /metrics regardless.",
+            defaultDescription: "\"\" (off)",
+            apply: { config, value throws(ConfigurationError) in
+                let trimmed = value.trimmingCharacters(in: .whitespaces)
+                if !trimmed.isEmpty, MetricsListenAddress(trimmed) == nil {
+                    throw ConfigurationError("invalid_value", "metrics_listen must be host:port such as 127.0.0.1:9464 (or empty), not '\(value)'")
+                }
+                config.metricsListen = trimmed
+            },
+            render: { $0.metricsListen }),
+        integer("input_ring_size", "Model inputs (784 bytes each) of the most recent results kept in memory for GET /v1/inputs/{request_id} and fashionctl web; 0 keeps none.", \.inputRingSize, 0...65_536),
         integer("journal_segment_max_bytes", "Journal segment size at which a new segment is started.", \.journalSegmentMaxBytes, 4096...(4 << 30)),
         integer("journal_retained_max_bytes", "Journal size above which the oldest segments are removed.", \.journalRetainedMaxBytes, 65536...(1 << 50)),
         string("log_level", "Log level: trace, debug, info, notice, warning, error, critical.", "info", \.logLevel),

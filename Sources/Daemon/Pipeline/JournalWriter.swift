@@ -81,6 +81,7 @@ final class JournalWriter: Sendable {
                 durable.append(record)
             }
             stats.recordJournaled(predicted: predicted, rejected: rejected)
+            stats.recordDurable(durable)
             listener?.recordsDurable(durable)
             health.recordProgress(pendingWork: input.depth > 0)
         }
