@@ -81,6 +81,7 @@ function probabilityChart(record) {
 function fillCard(card, record) {
   const result = card.querySelector(".result");
   result.textContent = "";
+  result.classList.remove("muted");
   if (record.status === "ok") {
     card.dataset.state = "done";
     const line = node("div");
@@ -124,6 +125,7 @@ function sendFiles(files) {
         card.dataset.state = "rejected";
         const result = card.querySelector(".result");
         result.textContent = "";
+        result.classList.remove("muted");
         result.appendChild(node("div", "label", "not sent"));
         result.appendChild(node("div", "reason", error.code + ": " + error.message));
       });

@@ -35,7 +35,8 @@ footer { padding: 0 20px 16px; }
 .prob { display: grid; grid-template-columns: 74px 1fr 38px; align-items: center; gap: 4px; font-size: 10px; }
 .prob .bar { height: 7px; background: #eef0f3; border-radius: 2px; overflow: hidden; }
 .prob .bar span { display: block; height: 100%; background: var(--bar); }
-.prob.top span { background: var(--ok); }
+.prob.top .bar span { background: var(--ok); }
+.prob.top > span:first-child { font-weight: 600; }
 #feed { list-style: none; margin: 0; padding: 0; max-height: 78vh; overflow-y: auto; }
 .feed-item { display: flex; gap: 10px; align-items: center; padding: 6px 0; border-bottom: 1px solid var(--line); }
 canvas.seen { width: 56px; height: 56px; image-rendering: pixelated; background: #000; border-radius: 3px; flex: none; }
