@@ -121,6 +121,7 @@ let package = Package(
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strict),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"], swiftSettings: strict),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Shared", "ControlClient", "Journal"], swiftSettings: strict),
+        .testTarget(name: "WebConsoleTests", dependencies: ["WebConsole", "ControlClient"], swiftSettings: strict),
         .testTarget(name: "ControlClientTests", dependencies: ["ControlClient", "Shared"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "ControlClient", "Messaging", "Journal", "TestSupport"], swiftSettings: strict),
