@@ -54,7 +54,7 @@ public final class FashionDaemon: Sendable {
         let metrics = DaemonMetrics.processWide
         metrics.recordBuildInfo(version: Self.version, defaultModel: config.defaultModel, librdkafkaVersion: KafkaLibrary.version)
         let inputs = InputRing(capacity: config.inputRingSize)
-        let stats = PipelineStats(metrics: metrics, backendName: config.backendLabel, inputs: inputs)
+        let stats = PipelineStats(metrics: config.metricsRecording ? metrics : nil, backendName: config.backendLabel, inputs: inputs)
         let health = HealthMonitor()
         let itemQueue = BlockingQueue<PipelineItem>(capacity: max(config.batchMaxSize * 4, config.partitionQueueCapacity * Int(max(1, config.partitions))))
         let recordQueue = BlockingQueue<[ResultRecord]>(capacity: config.resultQueueBatches)

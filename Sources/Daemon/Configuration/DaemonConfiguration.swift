@@ -94,6 +94,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     // MARK: observability
     /// `host:port` of the optional Prometheus listener (`GET /metrics` over TCP); empty: none.
     public var metricsListen: String = ""
+    /// Whether the pipeline records its Prometheus counters and histograms.
+    public var metricsRecording: Bool = true
     /// Model inputs of the most recent results kept in memory for `GET /v1/inputs/{request_id}`.
     public var inputRingSize: Int = 256
 
