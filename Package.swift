@@ -103,7 +103,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "fashion-bench",
-            dependencies: ["Inference", "Shared", "ControlClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Inference", "Daemon", "Shared", "ControlClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .executableTarget(

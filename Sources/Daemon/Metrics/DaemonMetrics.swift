@@ -106,30 +106,36 @@ final class DaemonMetrics: Sendable {
         counter(in: received, name: Name.received, labels: [("backend", backend)]).increment()
     }
 
-    /// Records made durable by one journal commit: outcomes, labels and end-to-end latency.
+    /// Records made durable by one journal commit: outcomes, labels and end-to-end latency. Records
+    /// whose sequence is 0 (duplicates of already journaled messages) are skipped.
     func recordFinished(_ records: [ResultRecord], backend: String, durableAtMs: Int64) {
-        var outcomes: [String: Int] = [:]
-        var labels: [String: (model: String, label: String, count: Int)] = [:]
-        for record in records {
+        // Tallied per commit first, so each counter is touched once per commit, not once per record.
+        var accepted = 0
+        var rejections: [String: Int] = [:]
+        var labels: [String: [String: Int]] = [:]
+        for record in records where record.seq > 0 {
             if record.status == .ok {
-                outcomes["", default: 0] += 1
-                let model = record.model ?? "", label = record.label ?? ""
-                labels[model + "\u{0}" + label, default: (model, label, 0)].count += 1
+                accepted += 1
+                labels[record.model ?? "", default: [:]][record.label ?? "", default: 0] += 1
             } else {
-                outcomes[record.reasonCode ?? "unknown", default: 0] += 1
+                rejections[record.reasonCode ?? "unknown", default: 0] += 1
             }
             if let submitted = record.submittedAtMs, durableAtMs >= submitted {
                 endToEnd.recordMilliseconds(durableAtMs - submitted)
             }
         }
-        for (reason, count) in outcomes {
-            let outcome = reason.isEmpty ? "ok" : "rejected"
-            counter(in: finished, name: Name.finished, labels: [("backend", backend), ("outcome", outcome), ("reason", reason)])
+        if accepted > 0 {
+            counter(in: finished, name: Name.finished, labels: [("backend", backend), ("outcome", "ok"), ("reason", "")])
+                .increment(by: accepted)
+        }
+        for (reason, count) in rejections {
+            counter(in: finished, name: Name.finished, labels: [("backend", backend), ("outcome", "rejected"), ("reason", reason)])
                 .increment(by: count)
         }
-        for (_, entry) in labels {
-            counter(in: predictions, name: Name.predictions, labels: [("model", entry.model), ("label", entry.label)])
-                .increment(by: entry.count)
+        for (model, counts) in labels {
+            for (label, count) in counts {
+                counter(in: predictions, name: Name.predictions, labels: [("model", model), ("label", label)]).increment(by: count)
+            }
         }
     }
 

@@ -105,7 +105,7 @@ final class PipelineStats: Sendable {
     /// outcome, label and end-to-end latency metrics.
     func recordDurable(_ records: [ResultRecord]) {
         guard let metrics else { return }
-        metrics.recordFinished(records.filter { $0.seq > 0 }, backend: backendName, durableAtMs: currentTimeMs())
+        metrics.recordFinished(records, backend: backendName, durableAtMs: currentTimeMs())
     }
 
     /// The cumulative stage timings for the status endpoint.
