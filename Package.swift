@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries (system packages, found with pkg-config)
@@ -47,6 +49,18 @@ let package = Package(
         .target(name: "Journal", dependencies: ["Shared"], swiftSettings: strict),
         .target(name: "Messaging", dependencies: ["Shared", "CRdKafka"], swiftSettings: strict),
         .target(name: "ControlClient", dependencies: ["Shared"], swiftSettings: strict),
+        // The local web page (`fashionctl web`): an HTTP server on loopback with embedded assets that proxies to
+        // the control socket through ControlClient.
+        .target(
+            name: "WebConsole",
+            dependencies: [
+                "Shared", "ControlClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "PubSub",
             dependencies: [
@@ -67,6 +81,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -79,12 +95,15 @@ let package = Package(
         ),
         .executableTarget(
             name: "fashionctl",
-            dependencies: ["Shared", "ControlClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Shared", "ControlClient", "WebConsole",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "fashion-bench",
-            dependencies: ["Inference", "Shared", "ControlClient", "Journal", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Inference", "Daemon", "Shared", "ControlClient", "Journal", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -102,6 +121,7 @@ let package = Package(
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strict),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"], swiftSettings: strict),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Shared", "ControlClient", "Journal", "Messaging", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "WebConsoleTests", dependencies: ["WebConsole", "ControlClient"], swiftSettings: strict),
         .testTarget(name: "ControlClientTests", dependencies: ["ControlClient", "Shared"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "ControlClient", "Messaging", "Journal", "TestSupport"], swiftSettings: strict),

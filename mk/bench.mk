@@ -14,3 +14,9 @@ bench-e2e: release bench-setup
 
 bench-e2e-quick: release bench-setup
 	.build/release/fashion-bench e2e --quick $(BENCH_E2E_FLAGS)
+
+# Cost of the Prometheus metrics (issue 14): saturation with recording on and off, alternating.
+#   make bench-metrics     3 rounds x 20000 images per setting (~3 min); rewrites BENCHMARKS.md's metrics section
+.PHONY: bench-metrics
+bench-metrics: release bench-setup
+	.build/release/fashion-bench metrics-overhead --write-docs

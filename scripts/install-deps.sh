@@ -13,6 +13,7 @@ packages=(
   systemd-container dpkg-dev xz-utils              # the systemd test (nspawn sandbox) and `make deb`
   python3-venv python3-pip                         # virtualenvs for the Pub/Sub test client and `make bench`
   curl openssl openjdk-17-jre-headless             # the Pub/Sub emulator (preinstalled package) and its tests
+  chromium chromium-driver                         # the browser test of `fashionctl web` (headless, WebDriver)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -26,8 +26,11 @@ public func controlRequestFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) ->
     do {
         let route = try router.validate(method: method, target: target, headers: headers, body: body)
         switch route {
-        case .status, .models, .results:
+        case .status, .models, .results, .metrics:
             precondition(method == "GET", "\(method) routed to \(route)")
+        case .input(let requestID):
+            precondition(method == "GET" && !requestID.isEmpty && !requestID.contains("/"), "bad input route \(route)")
+            precondition(RequestRouter.problem(with: requestID) == nil, "unsafe request id accepted: \(requestID.debugDescription)")
         case .submit(let parameters):
             precondition(method == "POST" && !body.isEmpty && body.count <= router.maxImageBytes, "bad submit accepted")
             for value in [parameters.model, parameters.requestID, parameters.contentType].compactMap({ $0 }) {

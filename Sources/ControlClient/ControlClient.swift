@@ -179,22 +179,36 @@ public struct ControlClient: Sendable {
 
     /// `POST /v1/reload`: asks the daemon to re-read its configuration and models (like SIGHUP).
     public func reload() throws(ControlClientError) {
-        let request = HTTPRequest(method: "POST", path: ControlAPI.reloadPath, body: [])
-        _ = try perform(request) { () throws(TransportFailure) -> [UInt8] in
+        _ = try fetchBytes(HTTPRequest(method: "POST", path: ControlAPI.reloadPath, body: []))
+    }
+
+    /// `GET /metrics`: the daemon's Prometheus metrics in the text exposition format.
+    public func metrics() throws(ControlClientError) -> String {
+        let bytes = try fetchBytes(HTTPRequest(method: "GET", path: ControlAPI.metricsPath, accept: "text/plain"))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `GET /v1/inputs/{request_id}`: what the model saw for a recent result, 784 bytes (28×28
+    /// normalised grayscale, row-major). Fails with the API error `input_not_found` once the daemon's
+    /// input ring no longer holds it.
+    public func input(requestID: String) throws(ControlClientError) -> [UInt8] {
+        let path = ControlAPI.inputsPath + "/" + HTTPRequest.percentEncoded(requestID)
+        return try fetchBytes(HTTPRequest(method: "GET", path: path, accept: ControlAPI.inputContentType))
+    }
+
+    // MARK: Exchange
+
+    private func fetchBytes(_ request: HTTPRequest) throws(ControlClientError) -> [UInt8] {
+        try perform(request) { () throws(TransportFailure) -> [UInt8] in
             let reader = try open(request, headLimit: inactivityLimit, cancellation: nil)
             return try reader.readBody(maximumLength: Self.maximumBodyLength)
         }
     }
 
-    // MARK: Exchange
-
     private var inactivityLimit: ReadLimit { timeout.map { .inactivity($0) } ?? .none }
 
     private func fetchJSON<T: Decodable>(_ type: T.Type, _ request: HTTPRequest) throws(ControlClientError) -> T {
-        let body = try perform(request) { () throws(TransportFailure) -> [UInt8] in
-            let reader = try open(request, headLimit: inactivityLimit, cancellation: nil)
-            return try reader.readBody(maximumLength: Self.maximumBodyLength)
-        }
+        let body = try fetchBytes(request)
         do {
             return try ControlAPI.makeDecoder().decode(type, from: Data(body))
         } catch {

@@ -2,6 +2,7 @@ import Foundation
 import Inference
 import Journal
 import Logging
+import Messaging
 import ServiceLifecycle
 import Shared
 import Synchronization
@@ -65,7 +66,10 @@ public final class FashionDaemon: Sendable {
                 "reason": "\(report.truncatedReason ?? "-")", "removed_files": "\(report.removedFiles)"])
         }
 
-        let stats = PipelineStats()
+        let metrics = DaemonMetrics.processWide
+        metrics.recordBuildInfo(version: Self.version, defaultModel: config.defaultModel, librdkafkaVersion: KafkaLibrary.version)
+        let inputs = InputRing(capacity: config.inputRingSize)
+        let stats = PipelineStats(metrics: config.metricsRecording ? metrics : nil, backendName: config.backendLabel, inputs: inputs)
         let health = HealthMonitor()
         let itemQueue = BlockingQueue<PipelineItem>(capacity: max(config.batchMaxSize * 4, config.partitionQueueCapacity * Int(max(1, config.partitions))))
         let recordQueue = BlockingQueue<ResultBatch>(capacity: config.resultQueueBatches)
@@ -114,7 +118,7 @@ public final class FashionDaemon: Sendable {
         let statusSource = DaemonStatus(configuration: config, startedAt: startedAt, stream: stream, models: models, stats: stats,
                                         health: health, journal: journal, outboxes: publishers)
         let backend = DaemonControlBackend(statusSource: statusSource, registry: models, stream: stream, journal: journal, configuration: config,
-                                           logger: logger, notifier: notifier)
+                                           logger: logger, notifier: notifier, metrics: metrics, inputs: inputs)
         let server = ControlServer(socketPath: config.socketPath, socketMode: config.socketMode, socketGroup: config.socketGroup,
                                    activatedDescriptor: SocketActivation.listeningSocket(), backend: backend,
                                    limits: ControlConnectionLimits(headerTimeoutMs: config.controlHeaderTimeoutMs, idleTimeoutMs: config.controlIdleTimeoutMs,
@@ -123,13 +127,13 @@ public final class FashionDaemon: Sendable {
                                    onBound: { readiness.partReady() })
         let reporter = StatusReporter(status: statusSource, health: health, notifier: notifier, readiness: readiness, logger: logger)
         let reloader = ReloadOnHangup(backend: backend, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server), .init(service: reporter), .init(service: reloader)]
+        if let address = MetricsListenAddress(config.metricsListen) {
+            services.append(.init(service: MetricsListener(address: address, backend: backend, logger: logger)))
+        }
 
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: server),
-                .init(service: reporter),
-                .init(service: reloader),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {

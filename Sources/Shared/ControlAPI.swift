@@ -19,6 +19,13 @@ public enum ControlAPI {
     public static let resultsPath = "/v1/results"
     /// `POST` — re-read configuration and models (like SIGHUP).
     public static let reloadPath = "/v1/reload"
+    /// `GET` — Prometheus metrics in the text exposition format (unversioned: scrapers expect `/metrics`).
+    public static let metricsPath = "/metrics"
+    /// `GET {inputsPath}/{request_id}` — the model input (28×28 normalised grayscale, 784 raw bytes,
+    /// row-major) of a recent result, while the daemon's bounded input ring still holds it.
+    public static let inputsPath = "/v1/inputs"
+    /// Media type of ``inputsPath`` answers.
+    public static let inputContentType = "application/octet-stream"
 
     /// Media type of NDJSON streams.
     public static let ndjsonContentType = "application/x-ndjson"

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 /// Helpers shared by the benchmarks: test images, process memory, child processes.
@@ -54,5 +55,46 @@ enum BenchSupport {
 
     static func format(_ value: Double, decimals: Int) -> String {
         String(format: "%.\(decimals)f", value)
+    }
+}
+
+/// Where the Python drivers in bench/ and the binaries they measure are.
+struct PythonDriverOptions: ParsableArguments {
+    @Option(help: "Directory holding fashiond and fashion-mock-broker (default: the one this program is in).")
+    var binDir: String?
+
+    @Option(help: "Python of the benchmark virtualenv.")
+    var python: String = "bench/.venv/bin/python"
+
+    @Option(help: "The benchmark driver script.")
+    var script: String = "bench/e2e.py"
+
+    /// Runs the driver with `arguments(binaries)` after checking that it, the virtualenv's Python and the
+    /// binaries it drives exist; exits with the driver's status when it fails.
+    func run(requiredBinaries: [String], arguments: (String) -> [String]) throws {
+        let binaries = binDir ?? Self.ownDirectory()
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw ValidationError("\(python) not found: run `make bench-setup` (creates bench/.venv from bench/requirements.txt) or pass --python")
+        }
+        guard FileManager.default.fileExists(atPath: script) else {
+            throw ValidationError("\(script) not found: run from the repository root or pass --script")
+        }
+        for binary in requiredBinaries where !FileManager.default.isExecutableFile(atPath: "\(binaries)/\(binary)") {
+            throw ValidationError("\(binaries)/\(binary) not found: build in release (swift build -c release) or pass --bin-dir")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script] + arguments(binaries)
+        try process.run()
+        process.waitUntilExit()
+        if process.terminationStatus != 0 {
+            throw ExitCode(process.terminationStatus)
+        }
+    }
+
+    /// The directory of the running executable (/proc/self/exe), where SwiftPM puts its sibling products.
+    private static func ownDirectory() -> String {
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: path).deletingLastPathComponent().path
     }
 }

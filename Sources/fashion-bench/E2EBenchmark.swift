@@ -42,14 +42,7 @@ struct E2EBenchmark: ParsableCommand {
     @Option(help: "Directory for the plots with --write-docs.")
     var plotsDirectory: String = "docs/bench"
 
-    @Option(help: "Directory holding fashiond and fashion-mock-broker (default: the one this program is in).")
-    var binDir: String?
-
-    @Option(help: "Python of the benchmark virtualenv.")
-    var python: String = "bench/.venv/bin/python"
-
-    @Option(help: "The benchmark driver script.")
-    var script: String = "bench/e2e.py"
+    @OptionGroup var driver: PythonDriverOptions
 
     @Option(help: "Images per saturation run (default 20000; --quick 400).")
     var images: Int?
@@ -76,23 +69,8 @@ struct E2EBenchmark: ParsableCommand {
     var keep = false
 
     mutating func run() throws {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw ValidationError("\(python) not found: run `make bench-setup` (creates bench/.venv from bench/requirements.txt) or pass --python")
-        }
-        guard FileManager.default.fileExists(atPath: script) else {
-            throw ValidationError("\(script) not found: run from the repository root or pass --script")
-        }
-        let binaries = binDir ?? Self.ownDirectory()
-        for binary in ["fashiond", "fashion-mock-broker"] where !FileManager.default.isExecutableFile(atPath: "\(binaries)/\(binary)") {
-            throw ValidationError("\(binaries)/\(binary) not found: build in release (swift build -c release) or pass --bin-dir")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "run"] + driverArguments(binaries: binaries)
-        try process.run()
-        process.waitUntilExit()
-        if process.terminationStatus != 0 {
-            throw ExitCode(process.terminationStatus)
+        try driver.run(requiredBinaries: ["fashiond", "fashion-mock-broker"]) { binaries in
+            ["run"] + driverArguments(binaries: binaries)
         }
     }
 
@@ -112,11 +90,5 @@ struct E2EBenchmark: ParsableCommand {
         ]
         for case let (flag, value?) in optional { arguments += [flag, value] }
         return arguments
-    }
-
-    /// The directory of the running executable (/proc/self/exe), where SwiftPM puts its sibling products.
-    private static func ownDirectory() -> String {
-        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: path).deletingLastPathComponent().path
     }
 }

@@ -32,7 +32,7 @@ struct FashionCtl: ParsableCommand {
               4  timeout: no answer from the daemon, or not every
                  result arrived in time with `submit --wait`
             """,
-        subcommands: [Submit.self, Results.self, Status.self, Models.self, Reload.self, Completion.self]
+        subcommands: [Submit.self, Results.self, Status.self, Models.self, Metrics.self, Web.self, Reload.self, Completion.self]
     )
 
     /// Declared here as well so `fashionctl --socket PATH status` works like `fashionctl status --socket PATH`.

@@ -126,6 +126,22 @@ public enum ConfigurationKeys {
         integer("control_idle_timeout_ms", "Control API: ms a connection may stay silent between requests or inside a request body before it is closed.", \.controlIdleTimeoutMs, 100...86_400_000),
         integer("control_write_timeout_ms", "Control API: ms a response may make no progress (no write reaching the socket) because the client does not read, e.g. a stalled results --follow, before the connection is dropped.", \.controlWriteTimeoutMs, 100...3_600_000),
         integer("control_max_connections", "Control API: connections served at once; further ones are answered 503 (too_many_connections) and closed.", \.controlMaxConnections, 1...1_000_000),
+        // MARK: observability
+        ConfigurationKey(
+            name: "metrics_listen",
+            summary: "host:port of an optional TCP listener that serves only GET /metrics (Prometheus); empty: none. The control socket serves /metrics regardless.",
+            defaultDescription: "\"\" (off)",
+            apply: { config, value throws(ConfigurationError) in
+                let trimmed = value.trimmingCharacters(in: .whitespaces)
+                if !trimmed.isEmpty, MetricsListenAddress(trimmed) == nil {
+                    throw ConfigurationError("invalid_value", "metrics_listen must be host:port such as 127.0.0.1:9464 (or empty), not '\(value)'")
+                }
+                config.metricsListen = trimmed
+            },
+            render: { $0.metricsListen }),
+        boolean("metrics", "Record the pipeline's Prometheus metrics (counters and histograms); false leaves GET /metrics with build info, control requests and the gauges sampled at scrape time (for measuring the recording's cost: make bench-metrics).",
+                \.metricsRecording),
+        integer("input_ring_size", "Model inputs (784 bytes each) of the most recent results kept in memory for GET /v1/inputs/{request_id} and fashionctl web; 0 keeps none.", \.inputRingSize, 0...65_536),
         integer("journal_segment_max_bytes", "Journal segment size at which a new segment is started.", \.journalSegmentMaxBytes, 4096...(4 << 30)),
         integer("journal_retained_max_bytes", "Journal size above which the oldest segments are removed.", \.journalRetainedMaxBytes, 65536...(1 << 50)),
         string("log_level", "Log level: trace, debug, info, notice, warning, error, critical.", "info", \.logLevel),
@@ -148,17 +164,8 @@ public enum ConfigurationKeys {
                 \.pubsubAckDeadlineSeconds, 10...600),
         integer("pubsub_max_lease_s", "Seconds a Pub/Sub message is kept leased at most; an unfinished one is then left to be redelivered.",
                 \.pubsubMaxLeaseSeconds, 60...86_400),
-        ConfigurationKey(
-            name: "pubsub_message_ordering", summary: "Enable message ordering on a subscription fashiond creates (messages with the same ordering key are processed in order).",
-            defaultDescription: "true",
-            apply: { config, value throws(ConfigurationError) in
-                switch value.trimmingCharacters(in: .whitespaces).lowercased() {
-                case "true", "1", "yes", "on": config.pubsubMessageOrdering = true
-                case "false", "0", "no", "off": config.pubsubMessageOrdering = false
-                default: throw ConfigurationError("invalid_value", "pubsub_message_ordering must be true or false, not '\(value)'")
-                }
-            },
-            render: { String($0.pubsubMessageOrdering) }),
+        boolean("pubsub_message_ordering", "Enable message ordering on a subscription fashiond creates (messages with the same ordering key are processed in order).",
+                \.pubsubMessageOrdering),
     ]
 
     /// Looks a key up by its TOML name.
@@ -184,6 +191,20 @@ public enum ConfigurationKeys {
                     throw ConfigurationError("invalid_value", "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound), not '\(value)'")
                 }
                 config[keyPath: path] = number
+            },
+            render: { String($0[keyPath: path]) })
+    }
+
+    static func boolean(_ name: String, _ summary: String, _ path: any WritableKeyPath<DaemonConfiguration, Bool> & Sendable) -> ConfigurationKey {
+        let defaultValue = DaemonConfiguration(environment: [:], effectiveUserID: 1000)[keyPath: path]
+        return ConfigurationKey(
+            name: name, summary: summary, defaultDescription: String(defaultValue),
+            apply: { config, value throws(ConfigurationError) in
+                switch value.trimmingCharacters(in: .whitespaces).lowercased() {
+                case "true", "1", "yes", "on": config[keyPath: path] = true
+                case "false", "0", "no", "off": config[keyPath: path] = false
+                default: throw ConfigurationError("invalid_value", "\(name) must be true or false, not '\(value)'")
+                }
             },
             render: { String($0[keyPath: path]) })
     }

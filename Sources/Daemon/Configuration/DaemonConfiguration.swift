@@ -104,6 +104,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Control connections served at once; more are answered 503.
     public var controlMaxConnections: Int = 1024
 
+    // MARK: observability
+    /// `host:port` of the optional Prometheus listener (`GET /metrics` over TCP); empty: none.
+    public var metricsListen: String = ""
+    /// Whether the pipeline records its Prometheus counters and histograms.
+    public var metricsRecording: Bool = true
+    /// Model inputs of the most recent results kept in memory for `GET /v1/inputs/{request_id}`.
+    public var inputRingSize: Int = 256
+
     // MARK: journal
     public var journalSegmentMaxBytes: Int = 64 << 20
     public var journalRetainedMaxBytes: Int = 1 << 30
@@ -144,6 +152,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     }
 
     /// Whether the embedded development broker is used.
+    /// How the stream backend is named in status and metrics: `kafka`, `embedded-kafka` or `pubsub`.
+    public var backendLabel: String { usesEmbeddedBroker ? "embedded-kafka" : backend.rawValue }
+
     public var usesEmbeddedBroker: Bool { backend == .kafka && brokers.trimmingCharacters(in: .whitespaces).isEmpty }
 
     /// `fetch.wait.max.ms` when none is configured on the embedded broker. librdkafka's mock broker holds an

@@ -20,6 +20,12 @@ protocol ControlBackend: Sendable {
     /// What sets ``maxImageBytes``, for 413 answers (default: the `max_message_bytes` key).
     var imageLimitKey: String { get }
     var maxRequestBytes: Int { get }
+    /// Where control requests are counted, and what `GET /metrics` renders; nil: no metrics.
+    var metrics: DaemonMetrics? { get }
+    /// `GET /metrics`: the Prometheus text exposition, state gauges sampled now.
+    func metricsExposition() async -> [UInt8]
+    /// `GET /v1/inputs/{request_id}`: the model input of a recent result, if still kept.
+    func input(requestID: String) -> [UInt8]?
 }
 
 extension ControlBackend {
@@ -237,6 +243,8 @@ final class ControlServer: Service, Sendable {
                             let refusal = policy.refusal(for: peer)
                             logger.notice("control request refused", metadata: ["uid": "\(peer.map { String($0.credentials.uid) } ?? "?")",
                                                                              "pid": "\(peer.map { String($0.credentials.pid) } ?? "?")"])
+                            backend.metrics?.recordControlRequest(route: RequestRouter.metricsRoute(forTarget: request.head.uri),
+                                                                  status: refusal.status)
                             try await sendError(APIFailure(refusal), head: request.head, keepAlive: false, outbound: outbound)
                             keepAlive = false
                         }
@@ -302,6 +310,8 @@ final class ControlServer: Service, Sendable {
     /// Answers one request; returns whether the connection may carry another.
     private func respond(to request: Request, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
         var keepAlive = request.head.isKeepAlive
+        var answered = 200
+        defer { backend.metrics?.recordControlRequest(route: RequestRouter.metricsRoute(forTarget: request.head.uri), status: answered) }
         do {
             let (route, body): (ControlRoute, [UInt8])
             switch request.outcome {
@@ -316,14 +326,27 @@ final class ControlServer: Service, Sendable {
             case .submit(let parameters):
                 let response = try await backend.submit(image: body, contentType: parameters.contentType,
                                                          model: parameters.model, requestID: parameters.requestID)
+                answered = 201
                 try await sendJSON(response, status: .created, head: request.head, keepAlive: keepAlive, outbound: outbound)
             case .results(let query):
                 return try await streamResults(query, head: request.head, outbound: outbound)
             case .reload:
                 try await backend.reload()
                 try await sendJSON(["reloaded": true], head: request.head, keepAlive: keepAlive, outbound: outbound)
+            case .metrics:
+                let body = await backend.metricsExposition()
+                try await send(status: .ok, contentType: DaemonMetrics.contentType, body: Data(body), head: request.head,
+                               keepAlive: keepAlive, outbound: outbound)
+            case .input(let requestID):
+                guard let pixels = backend.input(requestID: requestID) else {
+                    throw APIFailure(.notFound, "input_not_found",
+                                     "no input kept for request_id '\(requestID)': only the most recent results' inputs are kept (input_ring_size)")
+                }
+                try await send(status: .ok, contentType: ControlAPI.inputContentType, body: Data(pixels), head: request.head,
+                               keepAlive: keepAlive, outbound: outbound)
             }
         } catch let failure as APIFailure {
+            answered = Int(failure.status.code)
             // After a 413 the client may still be sending; do not expect it to make sense of more.
             if failure.status == .payloadTooLarge { keepAlive = false }
             try await sendError(failure, head: request.head, keepAlive: keepAlive, outbound: outbound)

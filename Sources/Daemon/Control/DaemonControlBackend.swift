@@ -53,6 +53,8 @@ struct DaemonControlBackend: ControlBackend {
     let configuration: DaemonConfiguration
     let logger: Logger
     let notifier: SystemdNotifier
+    let metrics: DaemonMetrics?
+    let inputs: InputRing
 
     /// librdkafka's mock cluster (the embedded broker) keeps at most 5 MiB per partition and, when
     /// an append pushes a partition over that, drops whole older message sets, and with them the
@@ -69,6 +71,19 @@ struct DaemonControlBackend: ControlBackend {
     var maxRequestBytes: Int { configuration.maxRequestBytes }
 
     func status() -> StatusResponse { statusSource.snapshot() }
+
+    func metricsExposition() async -> [UInt8] {
+        guard let metrics else { return [] }
+        // Sampling lists the journal directory: keep that file-system work off the cooperative pool.
+        let statusSource = statusSource
+        return await onDedicatedThread("fashiond-metrics") {
+            let status = statusSource.snapshot()
+            metrics.sample(status: status, journalDirectory: status.journalDirectory)
+            return metrics.render()
+        }
+    }
+
+    func input(requestID: String) -> [UInt8]? { inputs.input(requestID: requestID) }
 
     func models() -> ModelsResponse { ModelsResponse(models: registry.infos()) }
 

@@ -17,6 +17,10 @@ enum ControlRoute: Equatable, Sendable {
     case results(ResultsQuery)
     /// `POST /v1/reload`
     case reload
+    /// `GET /metrics` (Prometheus text format)
+    case metrics
+    /// `GET /v1/inputs/{request_id}`: the model input of a recent result
+    case input(requestID: String)
 }
 
 /// Query and headers of `POST /v1/images`.
@@ -126,6 +130,8 @@ struct RequestRouter: Sendable {
         case .reload: routed.route = .reload
         case .images: routed.route = .submit(try Self.submitParameters(query, headers: headers))
         case .results: routed.route = .results(try Self.resultsQuery(query))
+        case .metrics: routed.route = .metrics
+        case .input: routed.route = .input(requestID: try Self.inputRequestID(path))
         }
         return routed
     }
@@ -153,7 +159,7 @@ struct RequestRouter: Sendable {
             if let unknown = object.keys.sorted().first {
                 throw RouteError(400, "bad_json", "POST \(ControlAPI.reloadPath) takes no options; remove \"\(unknown)\" from the body")
             }
-        case .status, .models, .results:
+        case .status, .models, .results, .metrics, .input:
             return
         }
     }
@@ -167,7 +173,7 @@ struct RequestRouter: Sendable {
 
     // MARK: target
 
-    enum Endpoint: Equatable { case status, models, images, results, reload }
+    enum Endpoint: Equatable { case status, models, images, results, reload, metrics, input }
 
     /// Path and raw query of a request target (origin or absolute form; a fragment is ignored).
     static func splitTarget(_ target: String) throws(RouteError) -> (path: String, query: Substring) {
@@ -195,9 +201,10 @@ struct RequestRouter: Sendable {
         let table: [(String, Endpoint, String)] = [
             (ControlAPI.statusPath, .status, "GET"), (ControlAPI.modelsPath, .models, "GET"),
             (ControlAPI.imagesPath, .images, "POST"), (ControlAPI.resultsPath, .results, "GET"),
-            (ControlAPI.reloadPath, .reload, "POST"),
+            (ControlAPI.reloadPath, .reload, "POST"), (ControlAPI.metricsPath, .metrics, "GET"),
         ]
-        guard let (_, endpoint, allowed) = table.first(where: { $0.0 == path }) else {
+        let isInput = path.hasPrefix(ControlAPI.inputsPath + "/") && path.count > ControlAPI.inputsPath.count + 1
+        guard let (_, endpoint, allowed) = isInput ? (path, .input, "GET") : table.first(where: { $0.0 == path }) else {
             throw RouteError(404, "not_found",
                              "no such endpoint: \(Self.quoted(path)) (this daemon speaks API \(ControlAPI.version); see docs/API.md)")
         }
@@ -205,6 +212,27 @@ struct RequestRouter: Sendable {
             throw RouteError(405, "method_not_allowed", "\(Self.quoted(method)) is not allowed on \(path); use \(allowed)")
         }
         return endpoint
+    }
+
+    /// The `route` label of the control request metric: the endpoint's name, or `other` for paths no
+    /// endpoint has (keeps the label bounded whatever clients send).
+    static func metricsRoute(forTarget target: String) -> String {
+        guard let (path, _) = try? splitTarget(target) else { return "other" }
+        if path.hasPrefix(ControlAPI.inputsPath + "/") { return ControlAPI.inputsPath + "/{request_id}" }
+        let known = [ControlAPI.statusPath, ControlAPI.modelsPath, ControlAPI.imagesPath, ControlAPI.resultsPath,
+                     ControlAPI.reloadPath, ControlAPI.metricsPath]
+        return known.contains(path) ? path : "other"
+    }
+
+    /// The request id in `/v1/inputs/{request_id}`, percent-decoded and checked like `request_id=`.
+    static func inputRequestID(_ path: String) throws(RouteError) -> String {
+        let encoded = path.dropFirst(ControlAPI.inputsPath.count + 1)
+        let id = try percentDecoded(Substring(encoded.replacingOccurrences(of: "+", with: "%2B")))
+        if id.isEmpty || id.contains("/") {
+            throw RouteError(404, "not_found", "give one request id: \(ControlAPI.inputsPath)/{request_id}")
+        }
+        if let problem = problem(with: id) { throw RouteError(400, "bad_request_id", "request_id \(problem)") }
+        return id
     }
 
     // MARK: query

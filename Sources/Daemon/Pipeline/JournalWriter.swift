@@ -98,6 +98,7 @@ final class JournalWriter: Sendable {
                 durable.append(record)
             }
             stats.recordJournaled(predicted: predicted, rejected: rejected)
+            stats.recordDurable(durable)
             listener?.recordsDurable(durable)
             for callback in afterCommit.withLock({ $0 }) { callback() }
             health.recordProgress(pendingWork: input.depth > 0)

@@ -1,8 +1,13 @@
+import CoreMetrics
 import Foundation
 import Shared
 import Synchronization
 
 /// Counters the status endpoint and the systemd STATUS line report.
+///
+/// Every pipeline stage reports here once per message or batch, so this is also where the
+/// Prometheus metrics (``DaemonMetrics``) are recorded and the recent model inputs kept
+/// (``InputRing``): the stages need no second set of calls.
 final class PipelineStats: Sendable {
     struct Snapshot: Sendable {
         var consumed: UInt64 = 0
@@ -28,7 +33,24 @@ final class PipelineStats: Sendable {
     /// Seconds of history the throughput figure averages over.
     static let windowSeconds: Int64 = 10
 
+    /// Where the Prometheus metrics go (nil: not recorded).
+    let metrics: DaemonMetrics?
+    /// `kafka`, `embedded-kafka` or `pubsub`: the `backend` label of the message counters.
+    let backendName: String
+    /// The inputs of the most recent images (`GET /v1/inputs/{request_id}`).
+    let inputs: InputRing
+    private let receivedCounter: Counter?
+
+    init(metrics: DaemonMetrics? = nil, backendName: String = "", inputs: InputRing = InputRing(capacity: 0)) {
+        self.metrics = metrics
+        self.backendName = backendName
+        self.inputs = inputs
+        self.receivedCounter = metrics.map { Counter(label: DaemonMetrics.Name.received, dimensions: [("backend", backendName)],
+                                                     factory: $0.factory) }
+    }
+
     func recordConsumed(partition: Int32?) {
+        receivedCounter?.increment()
         state.withLock { snapshot in
             snapshot.consumed += 1
             if let partition { snapshot.consumedPerPartition[partition, default: 0] += 1 }
@@ -41,6 +63,10 @@ final class PipelineStats: Sendable {
             snapshot.batchedImages += UInt64(size)
             snapshot.inferenceNanos &+= inferenceNanos
         }
+        if let metrics {
+            metrics.batchSize.record(size)
+            if inferenceNanos > 0 { metrics.inference.recordNanoseconds(Int64(inferenceNanos)) }
+        }
     }
 
     /// Decode time of a batch's items and how long they waited (queue + batch fill) until `now`.
@@ -49,7 +75,13 @@ final class PipelineStats: Sendable {
         var waited: UInt64 = 0
         for item in batch {
             decode &+= item.decodeNanos
-            if item.decodedUptimeNanos > 0 && now > item.decodedUptimeNanos { waited &+= now - item.decodedUptimeNanos }
+            let itemWait = item.decodedUptimeNanos > 0 && now > item.decodedUptimeNanos ? now - item.decodedUptimeNanos : 0
+            waited &+= itemWait
+            if let metrics {
+                metrics.decode.recordNanoseconds(Int64(item.decodeNanos))
+                metrics.queueWait.recordNanoseconds(Int64(itemWait))
+            }
+            if case .image(let pixels, _) = item.content { inputs.remember(requestID: item.requestID, pixels: pixels) }
         }
         state.withLock { snapshot in
             snapshot.decodedImages += UInt64(batch.count)
@@ -66,6 +98,14 @@ final class PipelineStats: Sendable {
             snapshot.journalRecords += UInt64(records)
             snapshot.journalNanos &+= nanos
         }
+        metrics?.journalCommit.recordNanoseconds(Int64(nanos))
+    }
+
+    /// Records made durable by a journal commit (duplicates, which carry no sequence, are skipped):
+    /// outcome, label and end-to-end latency metrics.
+    func recordDurable(_ records: [ResultRecord]) {
+        guard let metrics else { return }
+        metrics.recordFinished(records, backend: backendName, durableAtMs: currentTimeMs())
     }
 
     /// The cumulative stage timings for the status endpoint.

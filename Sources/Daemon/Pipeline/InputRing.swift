@@ -1,0 +1,60 @@
+import Synchronization
+
+/// The model inputs (28×28 normalised grayscale, 784 bytes) of the most recent images, by request id,
+/// for `GET /v1/inputs/{request_id}`: what the model saw, shown next to each result by `fashionctl web`.
+///
+/// Bounded: `capacity` entries in one preallocated buffer (capacity × 784 bytes, 256 → 196 KiB), the
+/// oldest overwritten first. A request id seen again replaces its earlier entry. Filled when a batch
+/// is assembled, before inference, so the input is there by the time its result is durable.
+final class InputRing: Sendable {
+    static let imageBytes = 784
+
+    private struct State {
+        var pixels: [UInt8]
+        /// Request id in each slot ("" when empty).
+        var ids: [String]
+        var slotByID: [String: Int] = [:]
+        var next = 0
+    }
+
+    let capacity: Int
+    private let state: Mutex<State>
+
+    /// - Parameter capacity: entries kept; 0 keeps none.
+    init(capacity: Int) {
+        self.capacity = max(0, capacity)
+        state = Mutex(State(pixels: [UInt8](repeating: 0, count: max(0, capacity) * Self.imageBytes),
+                            ids: [String](repeating: "", count: max(0, capacity))))
+    }
+
+    /// Memory the pixel buffer takes, in bytes.
+    var pixelBytes: Int { capacity * Self.imageBytes }
+
+    /// Keeps `pixels` (784 bytes) as the input of `requestID`.
+    func remember(requestID: String, pixels: [UInt8]) {
+        guard capacity > 0, pixels.count == Self.imageBytes else { return }
+        state.withLock { state in
+            let slot: Int
+            if let existing = state.slotByID[requestID] {
+                slot = existing
+            } else {
+                slot = state.next
+                state.next = (state.next + 1) % capacity
+                if !state.ids[slot].isEmpty { state.slotByID[state.ids[slot]] = nil }
+                state.ids[slot] = requestID
+                state.slotByID[requestID] = slot
+            }
+            state.pixels.withUnsafeMutableBufferPointer { buffer in
+                for index in 0..<Self.imageBytes { buffer[slot * Self.imageBytes + index] = pixels[index] }
+            }
+        }
+    }
+
+    /// The input of `requestID`, if it is still in the ring.
+    func input(requestID: String) -> [UInt8]? {
+        state.withLock { state in
+            guard let slot = state.slotByID[requestID] else { return nil }
+            return Array(state.pixels[(slot * Self.imageBytes)..<((slot + 1) * Self.imageBytes)])
+        }
+    }
+}
