@@ -378,11 +378,13 @@ final class OverCapacityResponder: ChannelInboundHandler, RemovableChannelHandle
     typealias OutboundOut = ByteBuffer
 
     private let maxConnections: Int
+    private let logger: Logger
     private var answered = false
     private var timer: Scheduled<Void>?
 
-    init(maxConnections: Int) {
+    init(maxConnections: Int, logger: Logger) {
         self.maxConnections = maxConnections
+        self.logger = logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -407,6 +409,8 @@ final class OverCapacityResponder: ChannelInboundHandler, RemovableChannelHandle
         guard !answered else { return }
         answered = true
         timer?.cancel()
+        logger.info("control connection refused: too many connections; answered 503 and closed",
+                    metadata: ["control_max_connections": "\(maxConnections)"])
         let response = rawErrorResponse(
             status: .serviceUnavailable, code: "too_many_connections",
             message: "fashiond is already serving \(maxConnections) control connections (control_max_connections); try again shortly",

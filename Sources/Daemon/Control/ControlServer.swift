@@ -111,7 +111,7 @@ final class ControlServer: Service, Sendable {
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
             guard self.admitConnection() else {
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(OverCapacityResponder(maxConnections: limits.maxConnections))
+                    try channel.pipeline.syncOperations.addHandler(OverCapacityResponder(maxConnections: limits.maxConnections, logger: logger))
                     return .refused
                 }
             }
