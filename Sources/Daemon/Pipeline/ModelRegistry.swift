@@ -1,4 +1,5 @@
 import Foundation
+import CMalloc
 import Inference
 import Logging
 import Shared
@@ -53,14 +54,21 @@ final class ModelRegistry: Sendable {
     /// Loads the model directory again; on failure the current models keep serving.
     func reload(defaultModel: String, logger: Logger) throws(ModelLoadError) {
         let fresh = try Self.load(directory: directory, defaultModel: defaultModel, configuration: engineConfiguration, logger: logger)
-        let old = state.withLock { current in
-            let old = current
-            current = fresh
-            return old
+        do {
+            let old = state.withLock { current in
+                let old = current
+                current = fresh
+                return old
+            }
+            // In-flight batches hold their own references; shutting down is safe once they are done,
+            // which `shutdown()` on the engine waits for.
+            for (_, model) in old.models { model.engine.shutdown() }
         }
-        // In-flight batches hold their own references; shutting down is safe once they are done,
-        // which `shutdown()` on the engine waits for.
-        for (_, model) in old.models { model.engine.shutdown() }
+        // Loading ran on a fresh thread, and glibc gives threads malloc arenas of their own; what the load
+        // parsed and compiled, and the old engines, are freed into those arenas but not returned to the
+        // system, so every reload grew the daemon by ~4 MiB (12 reloads of an idle daemon: 51 -> 121 MiB).
+        // Trimming hands the free pages of every arena back.
+        malloc_trim(0)
     }
 
     func shutdown() {
