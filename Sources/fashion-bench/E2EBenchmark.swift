@@ -75,6 +75,14 @@ struct E2EBenchmark: ParsableCommand {
     @Flag(help: "Keep the temporary work directory (daemon logs, timings).")
     var keep = false
 
+    @Flag(help: """
+        Only the backlog drain: --images PNGs (default 20000) produced before any consumer starts, drained by a \
+        fresh group of fashiond (defaults), of one competent Python process and of one per core, three \
+        interleaved rounds; prints images/s, CPU s per 1,000 images, cores busy, fashiond's per-stage \
+        utilisation, and the ratios to the best Python and to the engine alone.
+        """)
+    var drain = false
+
     mutating func run() throws {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw ValidationError("\(python) not found: run `make bench-setup` (creates bench/.venv from bench/requirements.txt) or pass --python")
@@ -88,12 +96,22 @@ struct E2EBenchmark: ParsableCommand {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "run"] + driverArguments(binaries: binaries)
+        process.arguments = drain ? [script, "drain"] + drainArguments(binaries: binaries)
+            : [script, "run"] + driverArguments(binaries: binaries)
         try process.run()
         process.waitUntilExit()
         if process.terminationStatus != 0 {
             throw ExitCode(process.terminationStatus)
         }
+    }
+
+    /// The drain scenario's command line for these options.
+    func drainArguments(binaries: String) -> [String] {
+        var arguments = ["--bin-dir", binaries]
+        if keep { arguments.append("--keep") }
+        if let report { arguments += ["--json", report] }
+        if let images { arguments += ["--images", String(images)] }
+        return arguments
     }
 
     /// The driver's command line for these options.
