@@ -75,7 +75,7 @@ let package = Package(
         // MARK: Executables (thin)
         .executableTarget(
             name: "fashiond",
-            dependencies: ["Daemon", "Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Daemon", "Inference", "Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -1129,7 +1129,7 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
     try:
         generator, _ = runner.generate(broker.bootstrap, prefix, count, 0, "png")
         generator.wait()
-        name = f"{system_name}-r{round_index}"
+        name = f"{system_name}-x{instances}-r{round_index}"
         if system_name == "fashiond":
             system = Fashiond(name, bin_dir, workdir, bootstrap=broker.bootstrap, instances=instances, defaults=True,
                               extra=[f"--set={x}" for x in fashiond_set])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Daemon
 import Foundation
+import Inference
 import Logging
 import Shared
 
@@ -37,6 +38,7 @@ struct FashionDaemonCommand: AsyncParsableCommand {
     @Flag(help: "Print the effective configuration and exit.") var checkConfig = false
 
     func run() async throws {
+        BLASKernelSelection.useFastestKernels()
         if configReference {
             print(ConfigurationKeys.markdownReference(), terminator: "")
             return

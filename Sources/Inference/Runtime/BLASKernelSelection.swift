@@ -1,0 +1,58 @@
+import COpenBLAS
+import Foundation
+
+/// Makes OpenBLAS use the matrix kernels the CPU can actually run.
+///
+/// Debian's OpenBLAS (0.3.21) picks its kernels by CPU family and model number. A processor newer than
+/// the library, or a virtual machine that reports a generic model (the development machines say "Intel
+/// Xeon Processor"), is taken for a 2004 Prescott: SSE3 kernels, measured 6x slower for the CNN's sgemm
+/// than the AVX-512 ones on the same machine, although the CPU has AVX-512. OpenBLAS only honours
+/// `OPENBLAS_CORETYPE` while it loads, before `main`, so when the detected kernels are older than what
+/// `/proc/cpuinfo` reports, this sets the variable and re-executes the same program with the same
+/// arguments (same process id, so systemd and the control socket see nothing). An `OPENBLAS_CORETYPE`
+/// set by the operator is always left alone.
+public enum BLASKernelSelection {
+    /// The environment variable OpenBLAS reads its forced core type from.
+    public static let environmentVariable = "OPENBLAS_CORETYPE"
+
+    /// Kernel families that already use AVX-512, and those that use AVX2 and FMA.
+    static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
+    static let avx2Cores: Set<String> = avx512Cores.union(["Haswell", "Zen", "Excavator"])
+
+    /// The core type OpenBLAS chose at load time (for example "Prescott", "Haswell", "SkylakeX").
+    public static var currentCoreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// The core type to force, or nil when OpenBLAS's own choice is as good as the CPU allows.
+    /// - Parameters:
+    ///   - detected: OpenBLAS's choice (`openblas_get_corename`).
+    ///   - cpuFlags: the `flags` of `/proc/cpuinfo` (features the CPU has and the kernel enabled).
+    static func betterCoreType(detected: String, cpuFlags: Set<Substring>) -> String? {
+        let hasAVX512 = ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy { cpuFlags.contains(Substring($0)) }
+        let hasAVX2 = ["avx2", "fma"].allSatisfy { cpuFlags.contains(Substring($0)) }
+        if hasAVX512 && !avx512Cores.contains(detected) { return "SkylakeX" }
+        if hasAVX2 && !avx2Cores.contains(detected) { return "Haswell" }
+        return nil
+    }
+
+    /// The first `flags` line of `/proc/cpuinfo`, or an empty set where there is none.
+    static func cpuFlags(cpuinfo: String) -> Set<Substring> {
+        guard let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " "))
+    }
+
+    /// Re-executes this program with better OpenBLAS kernels if they exist and nobody chose otherwise;
+    /// otherwise returns. Call it first thing in `main`, before any thread or file is set up.
+    public static func useFastestKernels() {
+        guard ProcessInfo.processInfo.environment[environmentVariable] == nil,
+              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let better = betterCoreType(detected: currentCoreName, cpuFlags: cpuFlags(cpuinfo: cpuinfo)) else { return }
+        // Set before exec, so the new image does not try again, whatever happens.
+        setenv(environmentVariable, better, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // exec failed (no /proc?): carry on with the kernels OpenBLAS picked.
+    }
+}
