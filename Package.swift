@@ -30,6 +30,7 @@ let package = Package(
         // MARK: C libraries (system packages, found with pkg-config)
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "CCPUFeatures"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -41,7 +42,7 @@ let package = Package(
         .target(name: "Threads", swiftSettings: strict),
         .target(
             name: "Inference",
-            dependencies: ["Shared", "COpenBLAS", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["Shared", "COpenBLAS", "CCPUFeatures", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "Imaging", dependencies: ["Shared", "CPNG", "CTurboJPEG", "CZlib"], swiftSettings: strict),

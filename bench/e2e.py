@@ -1116,7 +1116,17 @@ def cmd_latency(args):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def drain_round(runner, bin_dir, workdir, system_name, instances, count, partitions, round_index, fashiond_set):
+def openblas_own_guess():
+    """The core type OpenBLAS picks by itself on this machine (what fashiond ran with before it chose its kernels)."""
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_CORETYPE"}
+    probe = "import ctypes; l = ctypes.CDLL('libopenblas.so.0'); l.openblas_get_corename.restype = ctypes.c_char_p; " \
+            "print(l.openblas_get_corename().decode())"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    return out.stdout.strip() or None
+
+
+def drain_round(runner, bin_dir, workdir, system_name, instances, count, partitions, round_index, fashiond_set,
+                openblas_guess=None):
     """One backlog drain: a fresh broker, `count` PNGs produced before any consumer starts, a fresh group.
 
     Rate = images / (first consumed -> last durable). fashiond's records carry their consumed time; the Python
@@ -1130,9 +1140,11 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
         generator, _ = runner.generate(broker.bootstrap, prefix, count, 0, "png")
         generator.wait()
         name = f"{system_name}-x{instances}-r{round_index}"
-        if system_name == "fashiond":
+        if system_name.startswith("fashiond"):
+            # fashiond-openblas-guess: OPENBLAS_CORETYPE forced to OpenBLAS's own guess, which fashiond then keeps.
+            env = {"OPENBLAS_CORETYPE": openblas_guess} if system_name == "fashiond-openblas-guess" else None
             system = Fashiond(name, bin_dir, workdir, bootstrap=broker.bootstrap, instances=instances, defaults=True,
-                              extra=[f"--set={x}" for x in fashiond_set])
+                              extra=[f"--set={x}" for x in fashiond_set], env_extra=env)
         else:
             system = PythonRef(name, "ref_competent.py", broker.bootstrap, workdir, instances=instances, extra=COMPETENT_FLAGS)
         try:
@@ -1206,12 +1218,16 @@ def cmd_drain(args):
     runner = Runner(args, workdir, payload_paths)
     cores = args.cores or os.cpu_count() or 1
     systems = [("fashiond", 1), ("competent-python", 1)] + ([("competent-python", cores)] if cores > 1 else [])
+    guess = openblas_own_guess() if args.openblas_guess else None
+    if guess:
+        log(f"OpenBLAS's own kernel guess on this machine: {guess}")
+        systems.insert(1, ("fashiond-openblas-guess", 1))
     results, engine = [], []
     try:
         for round_index in range(args.rounds):
             for name, instances in systems:
                 results.append(drain_round(runner, bin_dir, workdir, name, instances, args.images, args.partitions,
-                                           round_index, args.set))
+                                           round_index, args.set, guess))
             ips = engine_alone(bin_dir, cores, args.batch, args.images)
             if ips:
                 engine.append(ips)
@@ -1225,14 +1241,14 @@ def cmd_drain(args):
         median = lambda key: float(np.median([r[key] for r in runs]))  # noqa: E731
         summary[f"{name} x{instances}"] = {key: median(key) for key in
                                           ("images_per_s", "cpu_s_per_1000", "cores_busy", "peak_rss_mib")}
-        if name == "fashiond":
+        if name.startswith("fashiond"):
             busy = [r["stage_busy"] for r in runs if "stage_busy" in r]
             if busy:
                 summary[f"{name} x{instances}"]["stage_busy"] = {k: float(np.median([b[k] for b in busy])) for k in busy[0]}
     fashiond = summary["fashiond x1"]
     best_python = max((value for key, value in summary.items() if key.startswith("competent")), key=lambda v: v["images_per_s"])
     best_python_name = next(key for key, value in summary.items() if value is best_python)
-    report = {"images": args.images, "rounds": args.rounds, "cores": cores, "partitions": args.partitions,
+    report = {"images": args.images, "openblas_guess": guess, "rounds": args.rounds, "cores": cores, "partitions": args.partitions,
               "summary": summary, "runs": results, "engine_alone_ips": engine,
               "best_python": best_python_name,
               "ratio_to_best_python": fashiond["images_per_s"] / best_python["images_per_s"],
@@ -1318,6 +1334,8 @@ def main():
     drain.add_argument("--partitions", type=int, default=4)
     drain.add_argument("--cores", type=int, help="Python processes of the scaled reference (default: cores)")
     drain.add_argument("--batch", type=int, default=64, help="engine-alone batch: fashiond's batch_max_size (default 64)")
+    drain.add_argument("--openblas-guess", action="store_true",
+                       help="also run fashiond with OPENBLAS_CORETYPE set to OpenBLAS's own guess (its kernels before issue 17)")
     drain.add_argument("--json", help="write the report (JSON) here")
     drain.add_argument("--workdir", help="parent of the temporary work directory")
     drain.add_argument("--keep", action="store_true")

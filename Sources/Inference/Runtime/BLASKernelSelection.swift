@@ -1,3 +1,4 @@
+import CCPUFeatures
 import COpenBLAS
 import Foundation
 
@@ -8,7 +9,7 @@ import Foundation
 /// Xeon Processor"), is taken for a 2004 Prescott: SSE3 kernels, measured 6x slower for the CNN's sgemm
 /// than the AVX-512 ones on the same machine, although the CPU has AVX-512. OpenBLAS only honours
 /// `OPENBLAS_CORETYPE` while it loads, before `main`, so when the detected kernels are older than what
-/// `/proc/cpuinfo` reports, this sets the variable and re-executes the same program with the same
+/// CPUID and the OS report (read directly: systemd's `ProcSubset=pid` hides /proc/cpuinfo), this sets the variable and re-executes the same program with the same
 /// arguments (same process id, so systemd and the control socket see nothing). An `OPENBLAS_CORETYPE`
 /// set by the operator is always left alone.
 public enum BLASKernelSelection {
@@ -28,28 +29,20 @@ public enum BLASKernelSelection {
     /// The core type to force, or nil when OpenBLAS's own choice is as good as the CPU allows.
     /// - Parameters:
     ///   - detected: OpenBLAS's choice (`openblas_get_corename`).
-    ///   - cpuFlags: the `flags` of `/proc/cpuinfo` (features the CPU has and the kernel enabled).
-    static func betterCoreType(detected: String, cpuFlags: Set<Substring>) -> String? {
-        let hasAVX512 = ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy { cpuFlags.contains(Substring($0)) }
-        let hasAVX2 = ["avx2", "fma"].allSatisfy { cpuFlags.contains(Substring($0)) }
-        if hasAVX512 && !avx512Cores.contains(detected) { return "SkylakeX" }
-        if hasAVX2 && !avx2Cores.contains(detected) { return "Haswell" }
+    ///   - avx512: the CPU (and OS) support AVX-512 F, CD, BW, DQ and VL.
+    ///   - avx2: the CPU (and OS) support AVX2 and FMA.
+    static func betterCoreType(detected: String, avx512: Bool, avx2: Bool) -> String? {
+        if avx512 && !avx512Cores.contains(detected) { return "SkylakeX" }
+        if avx2 && !avx2Cores.contains(detected) { return "Haswell" }
         return nil
-    }
-
-    /// The first `flags` line of `/proc/cpuinfo`, or an empty set where there is none.
-    static func cpuFlags(cpuinfo: String) -> Set<Substring> {
-        guard let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":") else { return [] }
-        return Set(line[line.index(after: colon)...].split(separator: " "))
     }
 
     /// Re-executes this program with better OpenBLAS kernels if they exist and nobody chose otherwise;
     /// otherwise returns. Call it first thing in `main`, before any thread or file is set up.
     public static func useFastestKernels() {
         guard ProcessInfo.processInfo.environment[environmentVariable] == nil,
-              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let better = betterCoreType(detected: currentCoreName, cpuFlags: cpuFlags(cpuinfo: cpuinfo)) else { return }
+              let better = betterCoreType(detected: currentCoreName, avx512: fashion_cpu_has_avx512_skylake() != 0,
+                                          avx2: fashion_cpu_has_avx2_fma() != 0) else { return }
         // Set before exec, so the new image does not try again, whatever happens.
         setenv(environmentVariable, better, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
