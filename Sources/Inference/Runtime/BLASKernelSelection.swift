@@ -43,9 +43,12 @@ public enum BLASKernelSelection {
         guard ProcessInfo.processInfo.environment[environmentVariable] == nil,
               let better = betterCoreType(detected: currentCoreName, avx512: fashion_cpu_has_avx512_skylake() != 0,
                                           avx2: fashion_cpu_has_avx2_fma() != 0) else { return }
+        // The executable's real path, not /proc/self/exe: the process name (comm, which ps, journald and
+        // systemd show) is taken from the path executed, and would become "exe".
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return }
         // Set before exec, so the new image does not try again, whatever happens.
         setenv(environmentVariable, better, 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        execv(executable, CommandLine.unsafeArgv)
         // exec failed (no /proc?): carry on with the kernels OpenBLAS picked.
     }
 }
