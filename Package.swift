@@ -32,6 +32,8 @@ let package = Package(
         // MARK: C libraries (system packages, found with pkg-config)
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "CCPUFeatures"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -43,10 +45,10 @@ let package = Package(
         .target(name: "Threads", swiftSettings: strict),
         .target(
             name: "Inference",
-            dependencies: ["Shared", "COpenBLAS", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["Shared", "COpenBLAS", "CCPUFeatures", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
-        .target(name: "Imaging", dependencies: ["Shared", "CPNG", "CTurboJPEG"], swiftSettings: strict),
+        .target(name: "Imaging", dependencies: ["Shared", "CPNG", "CTurboJPEG", "CZlib"], swiftSettings: strict),
         .target(name: "Journal", dependencies: ["Shared"], swiftSettings: strict),
         .target(name: "Messaging", dependencies: ["Shared", "CRdKafka"], swiftSettings: strict),
         .target(name: "ControlClient", dependencies: ["Shared"], swiftSettings: strict),
@@ -118,7 +120,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "SharedTests", dependencies: ["Shared"], swiftSettings: strict),
         .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: strict),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "CZlib"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strict),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"], swiftSettings: strict),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Shared", "ControlClient", "Journal", "Messaging", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),

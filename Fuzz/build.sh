@@ -3,7 +3,7 @@
 # compiled straight from Sources/ with swiftc (-sanitize=fuzzer,address), one module at a time, so the
 # fuzzers test exactly the code the daemon runs. Rebuilds only when a source is newer than its output.
 #
-#   image-decoder     Imaging: ImageDecoder.decode (PNG via libpng, JPEG via TurboJPEG, raw, prototype JSON)
+#   image-decoder     Imaging: ImageDecoder.decode (PNG via libpng and the small-gray fast path, JPEG via TurboJPEG, raw, prototype JSON)
 #   prototype-json    Imaging: PrototypeJSON.parse and its JSON scanner
 #   control-request   Daemon: RequestRouter (control API request validation behind NIO's HTTP parser)
 #   http-response     ControlClient: HTTPResponseReader (what fashionctl parses off the control socket)
@@ -21,7 +21,8 @@ M="$OUT/modules"
 FLAGS=(-sanitize=fuzzer,address -parse-as-library -swift-version 6 -enable-upcoming-feature ExistentialAny
        -O -gline-tables-only -use-ld=lld -I "$M"
        -Xcc "-fmodule-map-file=$PWD/Sources/CPNG/module.modulemap"
-       -Xcc "-fmodule-map-file=$PWD/Sources/CTurboJPEG/module.modulemap")
+       -Xcc "-fmodule-map-file=$PWD/Sources/CTurboJPEG/module.modulemap"
+       -Xcc "-fmodule-map-file=$PWD/Sources/CZlib/module.modulemap")
 
 # stale OUTPUT INPUT...: true if OUTPUT is missing or older than any input (or this script).
 stale() {
@@ -61,8 +62,8 @@ module Imaging Sources/Imaging/*.swift
 module Daemon Sources/Daemon/Control/RequestRouter.swift
 module ControlClient Sources/ControlClient/*.swift
 
-target image-decoder Fuzz/Targets/ImageDecoderFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg
-target prototype-json Fuzz/Targets/PrototypeJSONFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg
+target image-decoder Fuzz/Targets/ImageDecoderFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg -lz
+target prototype-json Fuzz/Targets/PrototypeJSONFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg -lz
 target control-request Fuzz/Targets/ControlRequestFuzzer.swift "$M/Shared.o" "$M/Daemon.o"
 target http-response Fuzz/Targets/HTTPResponseFuzzer.swift "$M/Shared.o" "$M/ControlClient.o"
 target ndjson-lines Fuzz/Targets/NDJSONSplitterFuzzer.swift "$M/Shared.o" "$M/ControlClient.o"

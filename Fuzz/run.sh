@@ -15,7 +15,7 @@ FIX=Tests/Fixtures
 
 seeds() {
     case "$1" in
-        image-decoder) echo "$FIX/hostile $FIX/images/formats $FIX/images/product Fuzz/seeds/prototype-json" ;;
+        image-decoder) echo "$FIX/hostile $FIX/images/formats $FIX/images/product $FIX/images/testset Fuzz/seeds/prototype-json" ;;
         prototype-json) echo "Fuzz/seeds/prototype-json $FIX/hostile" ;;
         control-request) echo "Fuzz/seeds/control-request" ;;
         http-response) echo "Fuzz/seeds/http-response" ;;

@@ -15,6 +15,9 @@ Sub-commands used internally (each a separate process, so none shares a GIL with
   gen      paced or unpaced (backlog) producer; writes the per-message send times
   follow   follows one fashiond's results stream; writes `id recv_ns batch_size status` lines
   run      the whole benchmark
+  latency  fashiond with defaults on its embedded broker, paced loads, latency split
+  drain    backlog drain: fashiond vs the competent Python (one process, and one per core), CPU per image,
+           ratio to the best Python and to the engine alone, fashiond's per-stage utilisation
   render   re-render the plots and the BENCHMARKS.md section from a saved JSON report
   metrics-overhead
            fashiond's saturation throughput with its Prometheus recording on and off (metrics = false),
@@ -1182,6 +1185,162 @@ def cmd_metrics_overhead(args):
         log(f"rewrote the metrics section of {args.benchmarks_md}")
 
 
+def openblas_own_guess():
+    """The core type OpenBLAS picks by itself on this machine (what fashiond ran with before it chose its kernels)."""
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_CORETYPE"}
+    probe = "import ctypes; l = ctypes.CDLL('libopenblas.so.0'); l.openblas_get_corename.restype = ctypes.c_char_p; " \
+            "print(l.openblas_get_corename().decode())"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    return out.stdout.strip() or None
+
+
+def drain_round(runner, bin_dir, workdir, system_name, instances, count, partitions, round_index, fashiond_set,
+                openblas_guess=None):
+    """One backlog drain: a fresh broker, `count` PNGs produced before any consumer starts, a fresh group.
+
+    Rate = images / (first consumed -> last durable). fashiond's records carry their consumed time; the Python
+    reference's timings only hold the durable time, so its span starts at its first durable image (one batch
+    later than its first consumed one: a slight advantage to Python). CPU seconds are the consumers' own,
+    from the moment they are ready (model loaded, subscribed) to the last durable image.
+    """
+    broker = Broker(bin_dir, workdir, partitions)
+    prefix = f"drain{round_index}"
+    try:
+        generator, _ = runner.generate(broker.bootstrap, prefix, count, 0, "png")
+        generator.wait()
+        name = f"{system_name}-x{instances}-r{round_index}"
+        if system_name.startswith("fashiond"):
+            # fashiond-openblas-guess: OPENBLAS_CORETYPE forced to OpenBLAS's own guess, which fashiond then keeps.
+            env = {"OPENBLAS_CORETYPE": openblas_guess} if system_name == "fashiond-openblas-guess" else None
+            system = Fashiond(name, bin_dir, workdir, bootstrap=broker.bootstrap, instances=instances, defaults=True,
+                              extra=[f"--set={x}" for x in fashiond_set], env_extra=env)
+        else:
+            system = PythonRef(name, "ref_competent.py", broker.bootstrap, workdir, instances=instances, extra=COMPETENT_FLAGS)
+        try:
+            cpu_start = sum(cpu_seconds(pid) for pid in system.pids)
+            stages_start = system.stage_totals() if isinstance(system, Fashiond) else None
+            sampler = RSSSampler(system.pids)
+            t0 = time.monotonic()
+            done = 0
+            while time.monotonic() - t0 < 300:
+                done = system.completions.count(prefix)
+                if done >= count:
+                    break
+                time.sleep(0.02)
+            cpu = sum(cpu_seconds(pid) for pid in system.pids) - cpu_start
+            peak = sampler.stop()
+            stages_end = system.stage_totals() if stages_start is not None else None
+            entries = [entry for key, entry in system.completions.done.items() if key.startswith(prefix + "-")]
+            last_durable = max(entry[0] for entry in entries) / 1e9
+            consumed = [entry[2] for entry in entries if len(entry) == 4 and entry[2]]
+            first = min(consumed) / 1e3 if consumed else min(entry[0] for entry in entries) / 1e9
+            span = max(last_durable - first, 1e-9)
+            result = {"system": system_name, "instances": instances, "round": round_index, "images": count,
+                      "completed": len(entries), "seconds": span, "images_per_s": len(entries) / span,
+                      "cpu_seconds": cpu, "cpu_s_per_1000": cpu / max(len(entries), 1) * 1000,
+                      "cores_busy": cpu / span, "peak_rss_mib": peak / 1024}
+            if stages_start is not None and stages_end is not None:
+                d = {key: stages_end[key] - stages_start.get(key, 0) for key in stages_end}
+                # Seconds each stage's threads spent working, per second of the drain: the stages' utilisation.
+                # (batch_wait_seconds is time images spent waiting, not work, and is left out.)
+                result["stage_busy"] = {key[:-len("_seconds")]: d[key] / span
+                                        for key in ("decode_seconds", "inference_seconds", "journal_seconds") if key in d}
+                result["stages"] = d
+            log(f"  round {round_index} {system_name} x{instances}: {result['images_per_s']:.0f} img/s, "
+                f"{result['cpu_s_per_1000']:.3f} CPU-s/1k, {result['cores_busy']:.2f} cores busy, "
+                f"rss {result['peak_rss_mib']:.0f} MiB ({len(entries)}/{count})"
+                + (f"  stage busy: " + " ".join(f"{k} {v:.2f}" for k, v in result["stage_busy"].items())
+                   if "stage_busy" in result else ""))
+            return result
+        finally:
+            system.stop()
+    finally:
+        broker.stop()
+
+
+def engine_alone(bin_dir, threads, batch, images):
+    """`fashion-bench engine` for the drain's batch size and threads = cores: images/s of the engine alone."""
+    bench = bin_dir / "fashion-bench"
+    if not bench.exists():
+        return None
+    out = subprocess.run([str(bench), "engine", "--model", str(ROOT / "models/fashion-cnn"), "--batches", str(batch),
+                          "--threads", str(threads), "--images", str(images), "--rounds", "1", "--no-onnxruntime", "--json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    for line in out.stdout.splitlines():
+        try:
+            return json.loads(line).get("fashiond_ips")
+        except ValueError:
+            continue
+    return None
+
+
+def cmd_drain(args):
+    """Backlog drain: fashiond with defaults against the competent Python reference, one process and one per core.
+
+    Rounds are interleaved (every system once per round) so that a busy spell on the shared machine hits all
+    of them; the medians are reported, with fashiond's ratio to the best Python configuration of the same run
+    and to its own engine alone (batch = batch_max_size, threads = cores) measured between the rounds.
+    """
+    bin_dir = Path(args.bin_dir).resolve()
+    workdir = Path(tempfile.mkdtemp(prefix="fashion-drain-", dir=args.workdir))
+    payload_paths, _, _ = encode_payloads(args.images_file, workdir)
+    runner = Runner(args, workdir, payload_paths)
+    cores = args.cores or os.cpu_count() or 1
+    systems = [("fashiond", 1), ("competent-python", 1)] + ([("competent-python", cores)] if cores > 1 else [])
+    guess = openblas_own_guess() if args.openblas_guess else None
+    if guess:
+        log(f"OpenBLAS's own kernel guess on this machine: {guess}")
+        systems.insert(1, ("fashiond-openblas-guess", 1))
+    results, engine = [], []
+    try:
+        for round_index in range(args.rounds):
+            for name, instances in systems:
+                results.append(drain_round(runner, bin_dir, workdir, name, instances, args.images, args.partitions,
+                                           round_index, args.set, guess))
+            ips = engine_alone(bin_dir, cores, args.batch, args.images)
+            if ips:
+                engine.append(ips)
+                log(f"  round {round_index} engine alone (batch {args.batch}, {cores} threads): {ips:.0f} img/s")
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    summary = {}
+    for name, instances in systems:
+        runs = [r for r in results if r["system"] == name and r["instances"] == instances]
+        median = lambda key: float(np.median([r[key] for r in runs]))  # noqa: E731
+        summary[f"{name} x{instances}"] = {key: median(key) for key in
+                                          ("images_per_s", "cpu_s_per_1000", "cores_busy", "peak_rss_mib")}
+        if name.startswith("fashiond"):
+            busy = [r["stage_busy"] for r in runs if "stage_busy" in r]
+            if busy:
+                summary[f"{name} x{instances}"]["stage_busy"] = {k: float(np.median([b[k] for b in busy])) for k in busy[0]}
+    fashiond = summary["fashiond x1"]
+    best_python = max((value for key, value in summary.items() if key.startswith("competent")), key=lambda v: v["images_per_s"])
+    best_python_name = next(key for key, value in summary.items() if value is best_python)
+    report = {"images": args.images, "openblas_guess": guess, "rounds": args.rounds, "cores": cores, "partitions": args.partitions,
+              "summary": summary, "runs": results, "engine_alone_ips": engine,
+              "best_python": best_python_name,
+              "ratio_to_best_python": fashiond["images_per_s"] / best_python["images_per_s"],
+              "cpu_ratio_to_best_python": fashiond["cpu_s_per_1000"] / best_python["cpu_s_per_1000"]}
+    if engine:
+        report["fraction_of_engine_alone"] = fashiond["images_per_s"] / float(np.median(engine))
+    print(f"backlog drain, {args.images} PNGs, {args.partitions} partitions, {cores} cores, median of {args.rounds} rounds")
+    print(f"{'system':24} {'images/s':>9} {'CPU-s/1k':>9} {'cores busy':>10} {'peak RSS MiB':>12}")
+    for key, value in summary.items():
+        print(f"{key:24} {value['images_per_s']:9.0f} {value['cpu_s_per_1000']:9.3f} {value['cores_busy']:10.2f} "
+              f"{value['peak_rss_mib']:12.0f}")
+    if "stage_busy" in fashiond:
+        print("fashiond stage busy (thread-seconds per second): "
+              + "  ".join(f"{k} {v:.2f}" for k, v in fashiond["stage_busy"].items()))
+    print(f"fashiond / best Python ({best_python_name}): {report['ratio_to_best_python']:.2f}x images/s, "
+          f"{report['cpu_ratio_to_best_python']:.2f}x CPU per image")
+    if engine:
+        print(f"fashiond / engine alone (median {np.median(engine):.0f} img/s): {report['fraction_of_engine_alone']:.2f}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=1))
+
+
 def cmd_render(args):
     """Rewrites the plots and the BENCHMARKS.md section from a saved JSON report (no measuring)."""
     report = json.loads(Path(args.json).read_text())
@@ -1236,6 +1395,20 @@ def main():
     latency.add_argument("--workdir", help="parent of the temporary work directory")
     latency.add_argument("--keep", action="store_true")
     latency.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a fashiond setting (for experiments)")
+    drain = sub.add_parser("drain", help="backlog drain: fashiond vs the competent Python, 1 process and 1 per core")
+    drain.add_argument("--bin-dir", required=True)
+    drain.add_argument("--images-file", default="/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+    drain.add_argument("--images", type=int, default=20000, help="backlog size (default 20000)")
+    drain.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    drain.add_argument("--partitions", type=int, default=4)
+    drain.add_argument("--cores", type=int, help="Python processes of the scaled reference (default: cores)")
+    drain.add_argument("--batch", type=int, default=64, help="engine-alone batch: fashiond's batch_max_size (default 64)")
+    drain.add_argument("--openblas-guess", action="store_true",
+                       help="also run fashiond with OPENBLAS_CORETYPE set to OpenBLAS's own guess (its kernels before issue 17)")
+    drain.add_argument("--json", help="write the report (JSON) here")
+    drain.add_argument("--workdir", help="parent of the temporary work directory")
+    drain.add_argument("--keep", action="store_true")
+    drain.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a fashiond setting (for experiments)")
     render = sub.add_parser("render", help="re-render plots and BENCHMARKS.md from a JSON report")
     render.add_argument("--json", required=True)
     render.add_argument("--plots")
@@ -1253,6 +1426,10 @@ def main():
     args = parser.parse_args()
     {"gen": cmd_gen, "follow": cmd_follow, "run": cmd_run, "latency": cmd_latency, "render": cmd_render,
      "metrics-overhead": cmd_metrics_overhead}[args.command](args)
+
+
+    {"gen": cmd_gen, "follow": cmd_follow, "run": cmd_run, "latency": cmd_latency, "drain": cmd_drain,
+     "render": cmd_render}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 #   make bench-e2e         full run (~15 min): rewrites BENCHMARKS.md's end-to-end section and docs/bench/*.png,
 #                          writes the JSON report to out/bench/e2e.json
 #   make bench-e2e-quick   smoke run (a few hundred images per phase); writes nothing into the tree
+#   make bench-drain       backlog drain only (~5 min): fashiond vs the competent Python, 1 process and 1 per core,
+#                          writes out/bench/drain.json
 # `make bench` (Makefile) runs bench-engine, then this.
 BENCH_E2E_FLAGS ?=
 
-.PHONY: bench-e2e bench-e2e-quick
+.PHONY: bench-e2e bench-e2e-quick bench-drain
 
 bench: bench-e2e
 
@@ -20,3 +22,6 @@ bench-e2e-quick: release bench-setup
 .PHONY: bench-metrics
 bench-metrics: release bench-setup
 	.build/release/fashion-bench metrics-overhead --write-docs
+
+bench-drain: release bench-setup
+	.build/release/fashion-bench e2e --drain --report out/bench/drain.json $(BENCH_E2E_FLAGS)

@@ -14,6 +14,11 @@ private let decoder = ImageDecoder(limits: DecodeLimits(maxEncodedBytes: 1 << 20
 public func imageDecoderFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size))
     let contentType = contentTypes[size % contentTypes.count]
+    // The small-gray PNG fast path must be invisible: whatever it decodes, libpng decodes to the same pixels.
+    if let fast = SmallGrayPNG.decode(bytes) {
+        let libpng = try? PNGDecoder.decodeWithLibpng(bytes, limits: decoder.limits)
+        precondition(libpng == fast, "the PNG fast path and libpng disagree on a \(fast.width)x\(fast.height) image")
+    }
     do {
         let image = try decoder.decode(bytes, contentType: contentType)
         precondition(image.pixels.count == 784, "decoded image has \(image.pixels.count) pixels")

@@ -5,7 +5,8 @@ import CPNG
 /// The classic libpng API reports errors by `longjmp`, which Swift cannot survive; the simplified
 /// API (`png_image_*`) catches them inside libpng and returns 0 with a message instead, so it is the
 /// only part of libpng this module touches. libpng converts every colour type, bit depth and
-/// interlace method to 8-bit sRGB gray for us.
+/// interlace method to 8-bit sRGB gray for us. Small 8-bit gray files take `SmallGrayPNG`'s fast
+/// path first, which gives the same pixels and leaves every other file (and every rejection) to libpng.
 enum PNGDecoder {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
@@ -15,12 +16,19 @@ enum PNGDecoder {
     /// black, a dark garment's transparent surroundings would merge with the garment itself.
     private static let compositingBackground = png_color(red: 255, green: 255, blue: 255)
 
-    static func decode(_ bytes: [UInt8], limits: DecodeLimits) throws(ImageRejection) -> GrayImage {
+    /// - Parameter allowFastPath: false sends every file to libpng (the tests compare both ways).
+    static func decode(_ bytes: [UInt8], limits: DecodeLimits, allowFastPath: Bool = true) throws(ImageRejection) -> GrayImage {
         // The IHDR fields sit at fixed offsets; checking them first rejects a decompression bomb
         // without handing it to libpng at all. libpng's own report is checked again below.
         if let (width, height) = declaredSize(bytes) {
             try limits.check(width: width, height: height, what: "PNG")
         }
+        if allowFastPath, let image = SmallGrayPNG.decode(bytes) { return image }
+        return try decodeWithLibpng(bytes, limits: limits)
+    }
+
+    /// The general path: any PNG, and every rejection.
+    static func decodeWithLibpng(_ bytes: [UInt8], limits: DecodeLimits) throws(ImageRejection) -> GrayImage {
         let result: Result<GrayImage, ImageRejection> = bytes.withUnsafeBytes { encoded in
             // libpng reads from `encoded` until png_image_finish_read returns, so both calls stay
             // inside this closure where the pointer is valid.

@@ -39,6 +39,7 @@ struct FashionDaemonCommand: AsyncParsableCommand {
     @Flag(help: "Print the effective configuration and exit.") var checkConfig = false
 
     func run() async throws {
+        BLASKernelSelection.useFastestKernels()
         if configReference {
             print(ConfigurationKeys.markdownReference(), terminator: "")
             return

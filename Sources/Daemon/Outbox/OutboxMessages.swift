@@ -37,7 +37,7 @@ enum OutputHeaders {
 struct ResultMessageRenderer: Sendable {
     let instance: String
 
-    private struct Envelope: Decodable {
+    struct Envelope: Decodable, Equatable {
         var requestID: String
         var status: String
         var source: ResultRecord.Source
@@ -52,7 +52,10 @@ struct ResultMessageRenderer: Sendable {
         if line.last == UInt8(ascii: "\n") { line.removeLast() }
         var headers = [header(OutputHeaders.contentType, "application/json"), header(OutputHeaders.journalSeq, String(record.sequence)),
                        header(OutputHeaders.instance, instance)]
-        guard let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(record.payload)) else {
+        // The scanner reads fashiond's own records; the decoder stays the judge of anything else.
+        let scanned = RecordEnvelopeScanner.scan(record.payload)
+        guard let envelope = scanned.map({ Envelope(requestID: $0.requestID, status: $0.status, source: $0.source) })
+                ?? (try? JSONDecoder().decode(Envelope.self, from: Data(record.payload))) else {
             // Not a result record (another writer's): published as it is, unkeyed.
             return OutboxMessage(key: nil, value: line, headers: headers)
         }

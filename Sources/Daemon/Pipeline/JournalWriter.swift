@@ -61,7 +61,6 @@ final class JournalWriter: Sendable {
 
     /// The thread body: runs until the input queue is closed and drained.
     func run() {
-        let encoder = ControlAPI.makeEncoder()
         while let first = input.pop() {
             let listener = self.listener.withLock { $0 }
             var records = first.records
@@ -72,7 +71,7 @@ final class JournalWriter: Sendable {
             }
             let pending = records.map { record in
                 PendingRecord(source: listener?.journalSource(for: record.source), offset: record.source.offset,
-                              dedupeKey: record.source.messageID, payload: (try? Array(encoder.encode(record))) ?? [])
+                              dedupeKey: record.source.messageID, payload: record.jsonBytes())
             }
             let appendStarted = DispatchTime.now().uptimeNanoseconds
             // The dead letters first: once the rejection is journaled its offset may be committed, so its

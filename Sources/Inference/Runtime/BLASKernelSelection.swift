@@ -1,0 +1,54 @@
+import CCPUFeatures
+import COpenBLAS
+import Foundation
+
+/// Makes OpenBLAS use the matrix kernels the CPU can actually run.
+///
+/// Debian's OpenBLAS (0.3.21) picks its kernels by CPU family and model number. A processor newer than
+/// the library, or a virtual machine that reports a generic model (the development machines say "Intel
+/// Xeon Processor"), is taken for a 2004 Prescott: SSE3 kernels, measured 6x slower for the CNN's sgemm
+/// than the AVX-512 ones on the same machine, although the CPU has AVX-512. OpenBLAS only honours
+/// `OPENBLAS_CORETYPE` while it loads, before `main`, so when the detected kernels are older than what
+/// CPUID and the OS report (read directly: systemd's `ProcSubset=pid` hides /proc/cpuinfo), this sets the variable and re-executes the same program with the same
+/// arguments (same process id, so systemd and the control socket see nothing). An `OPENBLAS_CORETYPE`
+/// set by the operator is always left alone.
+public enum BLASKernelSelection {
+    /// The environment variable OpenBLAS reads its forced core type from.
+    public static let environmentVariable = "OPENBLAS_CORETYPE"
+
+    /// Kernel families that already use AVX-512, and those that use AVX2 and FMA.
+    static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
+    static let avx2Cores: Set<String> = avx512Cores.union(["Haswell", "Zen", "Excavator"])
+
+    /// The core type OpenBLAS chose at load time (for example "Prescott", "Haswell", "SkylakeX").
+    public static var currentCoreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// The core type to force, or nil when OpenBLAS's own choice is as good as the CPU allows.
+    /// - Parameters:
+    ///   - detected: OpenBLAS's choice (`openblas_get_corename`).
+    ///   - avx512: the CPU (and OS) support AVX-512 F, CD, BW, DQ and VL.
+    ///   - avx2: the CPU (and OS) support AVX2 and FMA.
+    static func betterCoreType(detected: String, avx512: Bool, avx2: Bool) -> String? {
+        if avx512 && !avx512Cores.contains(detected) { return "SkylakeX" }
+        if avx2 && !avx2Cores.contains(detected) { return "Haswell" }
+        return nil
+    }
+
+    /// Re-executes this program with better OpenBLAS kernels if they exist and nobody chose otherwise;
+    /// otherwise returns. Call it first thing in `main`, before any thread or file is set up.
+    public static func useFastestKernels() {
+        guard ProcessInfo.processInfo.environment[environmentVariable] == nil,
+              let better = betterCoreType(detected: currentCoreName, avx512: fashion_cpu_has_avx512_skylake() != 0,
+                                          avx2: fashion_cpu_has_avx2_fma() != 0) else { return }
+        // The executable's real path, not /proc/self/exe: the process name (comm, which ps, journald and
+        // systemd show) is taken from the path executed, and would become "exe".
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return }
+        // Set before exec, so the new image does not try again, whatever happens.
+        setenv(environmentVariable, better, 1)
+        execv(executable, CommandLine.unsafeArgv)
+        // exec failed (no /proc?): carry on with the kernels OpenBLAS picked.
+    }
+}

@@ -1,0 +1,105 @@
+extension ResultRecord {
+    /// The record as `ControlAPI.makeEncoder()` writes it (sorted keys, unescaped slashes, absent optionals
+    /// left out, non-finite floats as the strings "inf", "-inf", "nan"), byte for byte, without Foundation's
+    /// encoder.
+    ///
+    /// The journal writer encodes every record it appends; the general encoder builds a tree of boxed
+    /// values and sorts the keys for each one, which cost more per image than decoding the PNG did. The
+    /// keys below are written in sorted order by hand; tests compare this output with the general
+    /// encoder's on many records, so the two cannot drift apart unnoticed.
+    public func jsonBytes() -> [UInt8] {
+        var out = JSONBytes()
+        out.bytes.reserveCapacity(360 + requestID.utf8.count + source.topic.utf8.count + (reason?.utf8.count ?? 0))
+        out.raw("{")
+        var first = true
+        func key(_ name: StaticString) {
+            if !first { out.raw(",") }
+            first = false
+            out.raw("\"")
+            out.raw(name)
+            out.raw("\":")
+        }
+        if let batchSize { key("batch_size"); out.integer(batchSize) }
+        key("completed_at_ms"); out.integer(completedAtMs)
+        if let confidence { key("confidence"); out.float(confidence) }
+        key("consumed_at_ms"); out.integer(consumedAtMs)
+        if let format { key("format"); out.string(format) }
+        if let label { key("label"); out.string(label) }
+        if let labelIndex { key("label_index"); out.integer(labelIndex) }
+        if let model { key("model"); out.string(model) }
+        if let modelVersion { key("model_version"); out.string(modelVersion) }
+        if let probabilities {
+            key("probabilities")
+            out.raw("[")
+            for (index, probability) in probabilities.enumerated() {
+                if index > 0 { out.raw(",") }
+                out.float(probability)
+            }
+            out.raw("]")
+        }
+        if let reason { key("reason"); out.string(reason) }
+        if let reasonCode { key("reason_code"); out.string(reasonCode) }
+        key("request_id"); out.string(requestID)
+        key("schema"); out.integer(schema)
+        key("seq"); out.integer(seq)
+        key("source")
+        out.raw("{\"backend\":")
+        out.string(source.backend)
+        if let messageID = source.messageID { out.raw(",\"message_id\":"); out.string(messageID) }
+        if let offset = source.offset { out.raw(",\"offset\":"); out.integer(offset) }
+        if let partition = source.partition { out.raw(",\"partition\":"); out.integer(partition) }
+        out.raw(",\"topic\":")
+        out.string(source.topic)
+        out.raw("}")
+        key("status"); out.string(status.rawValue)
+        if let submittedAtMs { key("submitted_at_ms"); out.integer(submittedAtMs) }
+        out.raw("}")
+        return out.bytes
+    }
+}
+
+/// A growing UTF-8 buffer with JSON's scalar encodings.
+private struct JSONBytes {
+    var bytes: [UInt8] = []
+
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func integer(_ value: some BinaryInteger) {
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    /// Swift's shortest round-tripping form, as the general encoder writes it ("1" for 1.0, "1e-05").
+    mutating func float(_ value: Float) {
+        if value.isNaN { raw("\"nan\""); return }
+        if value.isInfinite { value < 0 ? raw("\"-inf\"") : raw("\"inf\""); return }
+        var text = value.description
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    mutating func string(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case 0x0A: raw("\\n")
+            case 0x0D: raw("\\r")
+            case 0x09: raw("\\t")
+            case 0x08: raw("\\b")
+            case 0x0C: raw("\\f")
+            case 0..<0x20:
+                raw("\\u00")
+                let digits: StaticString = "0123456789abcdef"
+                digits.withUTF8Buffer { hex in
+                    bytes.append(hex[Int(byte >> 4)])
+                    bytes.append(hex[Int(byte & 0xF)])
+                }
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
