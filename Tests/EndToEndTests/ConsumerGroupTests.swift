@@ -87,8 +87,12 @@ struct ConsumerGroupTests {
         let handOver = first.log().components(separatedBy: "\n").filter { $0.contains("partitions revoked") }
         print("[consumer-groups] \(strategy) hand-over log of the first member:\n  " + handOver.joined(separator: "\n  "))
         #expect(!handOver.isEmpty, "the first member never gave partitions up")
-        if strategy == "cooperative-sticky" {
-            // Cooperative: the revoke happens while the group is stable, so the commit goes through.
+        // Cooperative: the revoke usually happens while the group is stable, so the commit goes through. The
+        // mock broker may still answer it REBALANCE_IN_PROGRESS when the second member's join lands at that
+        // moment (seen on a loaded 2-core machine); the daemon then says so, and the moved work may be read
+        // twice, bounded by partition_queue per moved partition and never lost.
+        let commitRefused = handOver.contains { $0.contains("could not be committed") && $0.contains("rebalance") }
+        if strategy == "cooperative-sticky" && !commitRefused {
             #expect(handOver.contains { $0.contains("after journaling and committing their in-flight work") })
         }
 
@@ -113,7 +117,11 @@ struct ConsumerGroupTests {
         print("[consumer-groups] \(strategy): \(count)")
         #expect(count.missing.count == 0 && count.unexpected.count == 0)
         #expect(count.duplicatedWithinInstance.count == 0, "an instance journaled a message twice")
-        #expect(count.duplicatedAcrossInstances.count == 0, "cooperative hand-overs commit everything, so nothing is read twice")
+        if commitRefused {
+            #expect(count.duplicatedAcrossInstances.count <= queueBound * Fixture.partitions.count)
+        } else {
+            #expect(count.duplicatedAcrossInstances.count == 0, "cooperative hand-overs commit everything, so nothing is read twice")
+        }
         watch.lap("\(strategy): leave handled")
     }
 
