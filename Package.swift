@@ -5,7 +5,7 @@ import PackageDescription
 
 // Swift 6 language mode (below) turns on complete strict-concurrency checking for every target.
 let strict: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
@@ -45,7 +45,9 @@ let package = Package(
         .target(name: "Threads", swiftSettings: strict),
         .target(
             name: "Inference",
-            dependencies: ["Shared", "COpenBLAS", "CCPUFeatures", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [
+                "Shared", "COpenBLAS", "CCPUFeatures", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "Imaging", dependencies: ["Shared", "CPNG", "CTurboJPEG", "CZlib"], swiftSettings: strict),
@@ -93,7 +95,9 @@ let package = Package(
         // MARK: Executables (thin)
         .executableTarget(
             name: "fashiond",
-            dependencies: ["Daemon", "Inference", "Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Daemon", "Inference", "Shared", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -106,7 +110,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "fashion-bench",
-            dependencies: ["Inference", "Daemon", "Shared", "ControlClient", "Journal", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Inference", "Daemon", "Shared", "ControlClient", "Journal",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -123,14 +130,23 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "CZlib"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strict),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"], swiftSettings: strict),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Shared", "ControlClient", "Journal", "Messaging", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "Daemon", "Shared", "ControlClient", "Journal", "Messaging", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         .testTarget(name: "WebConsoleTests", dependencies: ["WebConsole", "ControlClient"], swiftSettings: strict),
         .testTarget(name: "ControlClientTests", dependencies: ["ControlClient", "Shared"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "ControlClient", "Messaging", "Journal", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["Shared", "ControlClient", "Messaging", "Journal", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "PubSubTests",
-            dependencies: ["PubSub", "Shared", "TestSupport", .product(name: "_CryptoExtras", package: "swift-crypto")],
+            dependencies: [
+                "PubSub", "Shared", "TestSupport", .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
     ],

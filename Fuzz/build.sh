@@ -18,7 +18,7 @@ M="$OUT/modules"
 
 # -O keeps the fuzzers fast (a debug build runs several times slower under ASan); bounds checks and
 # preconditions stay on. -gline-tables-only gives symbolised crash stacks.
-FLAGS=(-sanitize=fuzzer,address -parse-as-library -swift-version 6 -enable-upcoming-feature ExistentialAny
+FLAGS=(-sanitize=fuzzer,address -parse-as-library -package-name fashiond -swift-version 6 -enable-upcoming-feature ExistentialAny
        -O -gline-tables-only -use-ld=lld -I "$M"
        -Xcc "-fmodule-map-file=$PWD/Sources/CPNG/module.modulemap"
        -Xcc "-fmodule-map-file=$PWD/Sources/CTurboJPEG/module.modulemap"

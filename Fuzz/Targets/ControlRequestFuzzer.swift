@@ -4,6 +4,7 @@
 // which is what NIO hands the router after parsing. Built by Fuzz/build.sh.
 import Foundation
 import Shared
+
 @testable import Daemon
 
 private let router = RequestRouter(maxImageBytes: 4096, maxRequestBytes: 1024)
@@ -30,17 +31,22 @@ public func controlRequestFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) ->
             precondition(method == "GET", "\(method) routed to \(route)")
         case .input(let requestID):
             precondition(method == "GET" && !requestID.isEmpty && !requestID.contains("/"), "bad input route \(route)")
-            precondition(RequestRouter.problem(with: requestID) == nil, "unsafe request id accepted: \(requestID.debugDescription)")
+            precondition(
+                RequestRouter.problem(with: requestID) == nil,
+                "unsafe request id accepted: \(requestID.debugDescription)")
         case .submit(let parameters):
             precondition(method == "POST" && !body.isEmpty && body.count <= router.maxImageBytes, "bad submit accepted")
             for value in [parameters.model, parameters.requestID, parameters.contentType].compactMap({ $0 }) {
-                precondition(RequestRouter.problem(with: value) == nil, "unsafe parameter accepted: \(value.debugDescription)")
+                precondition(
+                    RequestRouter.problem(with: value) == nil, "unsafe parameter accepted: \(value.debugDescription)")
             }
         case .reload:
             precondition(method == "POST" && body.count <= router.maxRequestBytes, "bad reload accepted")
         }
         if case .results(let query) = route {
-            if case .last(let last) = query.start { precondition((0...RequestRouter.maxRecordsPerAnswer).contains(last)) }
+            if case .last(let last) = query.start {
+                precondition((0...RequestRouter.maxRecordsPerAnswer).contains(last))
+            }
             if let limit = query.limit { precondition((0...RequestRouter.maxRecordsPerAnswer).contains(limit)) }
         }
     } catch {

@@ -4,6 +4,7 @@
 // and the response bytes are handed to the reader in pieces whose sizes come from the seed, so
 // heads, chunk-size lines and chunk data are cut at every kind of boundary. Built by Fuzz/build.sh.
 import Foundation
+
 @testable import ControlClient
 
 /// Serves the fuzz input in pieces of pseudo-random size (1...4096 bytes), then end of stream.
@@ -35,12 +36,14 @@ public func httpResponseFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> C
     let input = Array(UnsafeBufferPointer(start: data, count: size))
     let response = Array(input[2...])
     let method = input[1] & 1 == 0 ? "GET" : "HEAD"
-    let reader = HTTPResponseReader(source: PiecewiseSource(response, seed: input[0]), socketPath: "/fuzz.sock",
-                                    limit: .none, readSize: Int(input[0] % 64) + 1)
+    let reader = HTTPResponseReader(
+        source: PiecewiseSource(response, seed: input[0]), socketPath: "/fuzz.sock",
+        limit: .none, readSize: Int(input[0] % 64) + 1)
     do throws(TransportFailure) {
         let head = try reader.readHead()
         precondition((0...999).contains(head.statusCode), "status \(head.statusCode) outside three digits")
-        precondition(!(100..<200).contains(head.statusCode) || head.statusCode == 101, "an interim 1xx answer was returned")
+        precondition(
+            !(100..<200).contains(head.statusCode) || head.statusCode == 101, "an interim 1xx answer was returned")
         let framing = try HTTPResponseReader.framing(of: head, requestMethod: method, socketPath: "/fuzz.sock")
         try reader.beginBody(of: head, requestMethod: method)
         var total = 0
@@ -52,7 +55,8 @@ public func httpResponseFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> C
         }
         switch framing {
         case .empty: precondition(total == 0, "a body on a response that has none")
-        case .contentLength(let length): precondition(total == length, "\(total) body bytes for content-length \(length)")
+        case .contentLength(let length):
+            precondition(total == length, "\(total) body bytes for content-length \(length)")
         case .chunked, .untilClose: break
         }
     } catch {

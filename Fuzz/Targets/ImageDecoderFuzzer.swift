@@ -8,7 +8,8 @@ private let contentTypes: [String?] = [nil, "image/png", "image/jpeg", "applicat
 
 /// Lower than the daemon's defaults so that a declared 6000x6000 image costs milliseconds, not seconds;
 /// the limit checks themselves are the same code.
-private let decoder = ImageDecoder(limits: DecodeLimits(maxEncodedBytes: 1 << 20, maxPixels: 2_000_000, maxDimension: 4096, maxJSONBytes: 1 << 20))
+private let decoder = ImageDecoder(
+    limits: DecodeLimits(maxEncodedBytes: 1 << 20, maxPixels: 2_000_000, maxDimension: 4096, maxJSONBytes: 1 << 20))
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func imageDecoderFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -19,7 +20,9 @@ public func imageDecoderFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> C
     if bytes.starts(with: PNGDecoder.signature) {
         let withFastPath = pngOutcome(bytes, allowFastPath: true)
         let libpngOnly = pngOutcome(bytes, allowFastPath: false)
-        precondition(withFastPath == libpngOnly, "the PNG fast path changes the outcome: \(withFastPath) with it, \(libpngOnly) without")
+        precondition(
+            withFastPath == libpngOnly,
+            "the PNG fast path changes the outcome: \(withFastPath) with it, \(libpngOnly) without")
     }
     do {
         let image = try decoder.decode(bytes, contentType: contentType)
@@ -28,7 +31,8 @@ public func imageDecoderFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> C
     } catch {
         precondition(ImageRejection.Code(rawValue: error.code) != nil, "unknown rejection code \(error.code)")
         precondition(!error.message.isEmpty, "rejection \(error.code) without a message")
-        precondition(error.code != "decoder_failure", "decoder_failure is for resource failures, not input: \(error.message)")
+        precondition(
+            error.code != "decoder_failure", "decoder_failure is for resource failures, not input: \(error.message)")
     }
     return 0
 }

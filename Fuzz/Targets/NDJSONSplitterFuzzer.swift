@@ -11,7 +11,8 @@
 private func referenceLines(_ bytes: [UInt8]) -> [[UInt8]] {
     let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
     return bytes.split(separator: 0x0A, omittingEmptySubsequences: false).compactMap { line in
-        guard let first = line.firstIndex(where: { !isSpace($0) }), let last = line.lastIndex(where: { !isSpace($0) }) else { return nil }
+        guard let first = line.firstIndex(where: { !isSpace($0) }), let last = line.lastIndex(where: { !isSpace($0) })
+        else { return nil }
         return Array(line[first...last])
     }
 }

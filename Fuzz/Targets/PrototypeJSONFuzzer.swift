@@ -7,7 +7,9 @@ public func prototypeJSONFuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> 
     let bytes = size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size))
     do {
         let envelope = try PrototypeJSON.parse(bytes)
-        precondition(envelope.image.width == 28 && envelope.image.height == 28, "accepted a \(envelope.image.width)x\(envelope.image.height) image")
+        precondition(
+            envelope.image.width == 28 && envelope.image.height == 28,
+            "accepted a \(envelope.image.width)x\(envelope.image.height) image")
         precondition(envelope.image.pixels.count == 784, "accepted \(envelope.image.pixels.count) pixels")
         precondition((envelope.model?.utf8.count ?? 0) <= PrototypeJSON.maxFieldBytes, "model longer than the limit")
         precondition((envelope.time?.utf8.count ?? 0) <= PrototypeJSON.maxFieldBytes, "time longer than the limit")

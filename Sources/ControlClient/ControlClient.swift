@@ -5,21 +5,21 @@ import Shared
 ///
 /// The text keeps fields a newer daemon added within the same schema version, which a re-encoded
 /// ``ResultRecord`` would drop; `fashionctl --json` prints it unchanged.
-public struct ResultLine: Sendable, Equatable {
+package struct ResultLine: Sendable, Equatable {
     /// The decoded record.
-    public var record: ResultRecord
+    package var record: ResultRecord
     /// The line as received, without the trailing newline.
-    public var json: String
+    package var json: String
 
     /// Pairs a record with the text it was decoded from.
-    public init(record: ResultRecord, json: String) {
+    package init(record: ResultRecord, json: String) {
         self.record = record
         self.json = json
     }
 }
 
 /// Why a follow stream returned without an error.
-public enum FollowEnd: Sendable, Equatable {
+package enum FollowEnd: Sendable, Equatable {
     /// The callback returned `false`.
     case stoppedByCaller
     /// The ``StreamCancellation`` passed in fired.
@@ -39,15 +39,15 @@ public enum FollowEnd: Sendable, Equatable {
 /// Each call opens its own connection (`Connection: close`), so a value can be shared freely between
 /// threads. Errors are ``ControlClientError``; connection failures name the socket and say how to
 /// start the daemon.
-public struct ControlClient: Sendable {
+package struct ControlClient: Sendable {
     /// Path of the daemon's control socket, e.g. from `SocketPath.resolve(environment:effectiveUserID:)`.
-    public var socketPath: String
+    package var socketPath: String
     /// Longest wait for the daemon to accept the connection, take the request, or send the next
     /// bytes of its answer. `nil` waits forever. Follow streams apply it only until the response
     /// headers have arrived: after that, silence just means no new results.
-    public var timeout: Duration?
+    package var timeout: Duration?
     /// Sent as `User-Agent`, so the daemon's logs can tell clients apart.
-    public var userAgent: String
+    package var userAgent: String
 
     /// Largest JSON answer (status, models, results without follow) accepted; protects against a
     /// runaway peer, far above anything fashiond sends.
@@ -59,7 +59,8 @@ public struct ControlClient: Sendable {
     ///   - socketPath: The daemon's control socket.
     ///   - timeout: See ``timeout``; defaults to 30 seconds.
     ///   - userAgent: See ``userAgent``.
-    public init(socketPath: String, timeout: Duration? = .seconds(30), userAgent: String = "fashion-control-client/1") {
+    package init(socketPath: String, timeout: Duration? = .seconds(30), userAgent: String = "fashion-control-client/1")
+    {
         self.socketPath = socketPath
         self.timeout = timeout
         self.userAgent = userAgent
@@ -68,12 +69,12 @@ public struct ControlClient: Sendable {
     // MARK: Calls
 
     /// `GET /v1/status`: the daemon's state, partitions, throughput and journal position.
-    public func status() throws(ControlClientError) -> StatusResponse {
+    package func status() throws(ControlClientError) -> StatusResponse {
         try fetchJSON(StatusResponse.self, HTTPRequest(method: "GET", path: ControlAPI.statusPath))
     }
 
     /// `GET /v1/models`: the models the daemon can classify with.
-    public func models() throws(ControlClientError) -> ModelsResponse {
+    package func models() throws(ControlClientError) -> ModelsResponse {
         try fetchJSON(ModelsResponse.self, HTTPRequest(method: "GET", path: ControlAPI.modelsPath))
     }
 
@@ -85,10 +86,13 @@ public struct ControlClient: Sendable {
     ///   - model: Model to classify with; `nil` means the daemon's default.
     ///   - requestID: Request id to use; `nil` lets the daemon assign one.
     /// - Returns: Where the image was published, including the request id its result will carry.
-    public func submit(image: [UInt8], contentType: String? = nil, model: String? = nil, requestID: String? = nil) throws(ControlClientError) -> SubmitResponse {
+    package func submit(
+        image: [UInt8], contentType: String? = nil, model: String? = nil, requestID: String? = nil
+    ) throws(ControlClientError) -> SubmitResponse {
         let type = contentType ?? ImageContentType.sniff(image)
         guard type.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7f }), !type.isEmpty else {
-            throw .invalidArgument("the content type \(type.debugDescription) is not a valid header value", socketPath: socketPath)
+            throw .invalidArgument(
+                "the content type \(type.debugDescription) is not a valid header value", socketPath: socketPath)
         }
         var request = HTTPRequest(method: "POST", path: ControlAPI.imagesPath)
         if let model { request.query.append(("model", model)) }
@@ -104,12 +108,16 @@ public struct ControlClient: Sendable {
     ///   - last: Only the newest `last` records.
     ///   - after: Only records with a sequence number greater than this cursor.
     ///   - limit: At most this many records.
-    public func results(last: Int? = nil, after: UInt64? = nil, limit: Int? = nil) throws(ControlClientError) -> [ResultRecord] {
+    package func results(
+        last: Int? = nil, after: UInt64? = nil, limit: Int? = nil
+    ) throws(ControlClientError) -> [ResultRecord] {
         try resultLines(last: last, after: after, limit: limit).map(\.record)
     }
 
     /// Like ``results(last:after:limit:)``, keeping each record's JSON text as received.
-    public func resultLines(last: Int? = nil, after: UInt64? = nil, limit: Int? = nil) throws(ControlClientError) -> [ResultLine] {
+    package func resultLines(
+        last: Int? = nil, after: UInt64? = nil, limit: Int? = nil
+    ) throws(ControlClientError) -> [ResultLine] {
         var lines: [ResultLine] = []
         try readResultLines(last: last, after: after, limit: limit) { line in
             lines.append(line)
@@ -126,12 +134,13 @@ public struct ControlClient: Sendable {
     /// - Returns: ``FollowEnd/endedByDaemon`` when the answer was complete, ``FollowEnd/stoppedByCaller``
     ///   when `onLine` stopped it.
     @discardableResult
-    public func readResultLines(
+    package func readResultLines(
         last: Int? = nil, after: UInt64? = nil, limit: Int? = nil, onLine: (ResultLine) -> Bool
     ) throws(ControlClientError) -> FollowEnd {
         let request = try resultsRequest(last: last, after: after, limit: limit, follow: false)
         return try perform(request) { () throws(TransportFailure) -> FollowEnd in
-            try streamResults(request, headLimit: inactivityLimit, bodyLimit: inactivityLimit, cancellation: nil, onLine: onLine)
+            try streamResults(
+                request, headLimit: inactivityLimit, bodyLimit: inactivityLimit, cancellation: nil, onLine: onLine)
         }
     }
 
@@ -150,16 +159,18 @@ public struct ControlClient: Sendable {
     ///   - onRecord: Called on the calling thread for each record; return `false` to stop.
     /// - Returns: Why the stream ended.
     @discardableResult
-    public func followResults(
+    package func followResults(
         after: UInt64? = nil, last: Int? = nil, deadline: ContinuousClock.Instant? = nil,
         cancellation: StreamCancellation? = nil, onRecord: (ResultRecord) -> Bool
     ) throws(ControlClientError) -> FollowEnd {
-        try followResultLines(after: after, last: last, deadline: deadline, cancellation: cancellation) { onRecord($0.record) }
+        try followResultLines(after: after, last: last, deadline: deadline, cancellation: cancellation) {
+            onRecord($0.record)
+        }
     }
 
     /// Like ``followResults(after:last:deadline:cancellation:onRecord:)``, keeping each record's JSON text.
     @discardableResult
-    public func followResultLines(
+    package func followResultLines(
         after: UInt64? = nil, last: Int? = nil, deadline: ContinuousClock.Instant? = nil,
         cancellation: StreamCancellation? = nil, onLine: (ResultLine) -> Bool
     ) throws(ControlClientError) -> FollowEnd {
@@ -167,7 +178,8 @@ public struct ControlClient: Sendable {
         let headLimit: ReadLimit = deadline.map { .deadline($0) } ?? inactivityLimit
         let bodyLimit: ReadLimit = deadline.map { .deadline($0) } ?? .none
         do throws(TransportFailure) {
-            return try streamResults(request, headLimit: headLimit, bodyLimit: bodyLimit, cancellation: cancellation, onLine: onLine)
+            return try streamResults(
+                request, headLimit: headLimit, bodyLimit: bodyLimit, cancellation: cancellation, onLine: onLine)
         } catch .cancelled {
             return .cancelled
         } catch .timedOut where deadline != nil {
@@ -178,12 +190,12 @@ public struct ControlClient: Sendable {
     }
 
     /// `POST /v1/reload`: asks the daemon to re-read its configuration and models (like SIGHUP).
-    public func reload() throws(ControlClientError) {
+    package func reload() throws(ControlClientError) {
         _ = try fetchBytes(HTTPRequest(method: "POST", path: ControlAPI.reloadPath, body: []))
     }
 
     /// `GET /metrics`: the daemon's Prometheus metrics in the text exposition format.
-    public func metrics() throws(ControlClientError) -> String {
+    package func metrics() throws(ControlClientError) -> String {
         let bytes = try fetchBytes(HTTPRequest(method: "GET", path: ControlAPI.metricsPath, accept: "text/plain"))
         return String(decoding: bytes, as: UTF8.self)
     }
@@ -191,7 +203,7 @@ public struct ControlClient: Sendable {
     /// `GET /v1/inputs/{request_id}`: what the model saw for a recent result, 784 bytes (28×28
     /// normalised grayscale, row-major). Fails with the API error `input_not_found` once the daemon's
     /// input ring no longer holds it.
-    public func input(requestID: String) throws(ControlClientError) -> [UInt8] {
+    package func input(requestID: String) throws(ControlClientError) -> [UInt8] {
         let path = ControlAPI.inputsPath + "/" + HTTPRequest.percentEncoded(requestID)
         return try fetchBytes(HTTPRequest(method: "GET", path: path, accept: ControlAPI.inputContentType))
     }
@@ -218,7 +230,9 @@ public struct ControlClient: Sendable {
         }
     }
 
-    private func perform<T>(_ request: HTTPRequest, _ body: () throws(TransportFailure) -> T) throws(ControlClientError) -> T {
+    private func perform<T>(
+        _ request: HTTPRequest, _ body: () throws(TransportFailure) -> T
+    ) throws(ControlClientError) -> T {
         do throws(TransportFailure) {
             return try body()
         } catch {
@@ -228,7 +242,9 @@ public struct ControlClient: Sendable {
 
     /// Connects, sends `request`, reads the response head and turns a non-2xx answer into an error.
     /// The returned reader is positioned at the start of the body and owns the connection.
-    private func open(_ request: HTTPRequest, headLimit: ReadLimit, cancellation: StreamCancellation?) throws(TransportFailure) -> HTTPResponseReader {
+    private func open(
+        _ request: HTTPRequest, headLimit: ReadLimit, cancellation: StreamCancellation?
+    ) throws(TransportFailure) -> HTTPResponseReader {
         let connection: UnixSocketConnection
         do {
             connection = try UnixSocketConnection(socketPath: socketPath, timeout: timeout, cancellation: cancellation)
@@ -276,8 +292,10 @@ public struct ControlClient: Sendable {
                 if cancellation?.isCancelled == true { return .cancelled }
             }
             guard splitter.pendingByteCount <= splitter.maximumLineLength else {
-                throw .failed(.protocolError(
-                    "a line of fashiond's results stream is longer than \(splitter.maximumLineLength) bytes", socketPath: socketPath))
+                throw .failed(
+                    .protocolError(
+                        "a line of fashiond's results stream is longer than \(splitter.maximumLineLength) bytes",
+                        socketPath: socketPath))
             }
         }
         if let line = splitter.finish() {
@@ -291,21 +309,29 @@ public struct ControlClient: Sendable {
             let record = try decoder.decode(ResultRecord.self, from: Data(line))
             return ResultLine(record: record, json: String(decoding: line, as: UTF8.self))
         } catch {
-            throw .failed(.protocolError(
-                "a line of fashiond's results stream is not a result record (\(Self.describe(decodingError: error))): \(HTTPResponseReader.quoted(line))",
-                socketPath: socketPath))
+            throw .failed(
+                .protocolError(
+                    "a line of fashiond's results stream is not a result record (\(Self.describe(decodingError: error))): \(HTTPResponseReader.quoted(line))",
+                    socketPath: socketPath))
         }
     }
 
-    private func resultsRequest(last: Int?, after: UInt64?, limit: Int?, follow: Bool) throws(ControlClientError) -> HTTPRequest {
+    private func resultsRequest(
+        last: Int?, after: UInt64?, limit: Int?, follow: Bool
+    ) throws(ControlClientError) -> HTTPRequest {
         var request = HTTPRequest(method: "GET", path: ControlAPI.resultsPath, accept: ControlAPI.ndjsonContentType)
         if let last {
-            guard last >= 0 else { throw .invalidArgument("the number of last results must not be negative (got \(last))", socketPath: socketPath) }
+            guard last >= 0 else {
+                throw .invalidArgument(
+                    "the number of last results must not be negative (got \(last))", socketPath: socketPath)
+            }
             request.query.append(("last", String(last)))
         }
         if let after { request.query.append(("after", String(after))) }
         if let limit {
-            guard limit >= 0 else { throw .invalidArgument("the results limit must not be negative (got \(limit))", socketPath: socketPath) }
+            guard limit >= 0 else {
+                throw .invalidArgument("the results limit must not be negative (got \(limit))", socketPath: socketPath)
+            }
             request.query.append(("limit", String(limit)))
         }
         if follow { request.query.append(("follow", "true")) }
@@ -322,10 +348,13 @@ public struct ControlClient: Sendable {
             let limit = timeout.map { " within \(Self.format($0))" } ?? ""
             return ControlClientError(
                 kind: .timeout,
-                message: "fashiond at \(socketPath) did not answer \(request.summary)\(limit); it may be overloaded or stuck (see `systemctl status fashiond`)",
+                message:
+                    "fashiond at \(socketPath) did not answer \(request.summary)\(limit); it may be overloaded or stuck (see `systemctl status fashiond`)",
                 isRetryable: true, socketPath: socketPath)
         case .cancelled:
-            return ControlClientError(kind: .connectionLost, message: "\(request.summary) was cancelled", isRetryable: true, socketPath: socketPath)
+            return ControlClientError(
+                kind: .connectionLost, message: "\(request.summary) was cancelled", isRetryable: true,
+                socketPath: socketPath)
         }
     }
 
@@ -340,7 +369,8 @@ public struct ControlClient: Sendable {
         let reason = head.reasonPhrase.isEmpty ? "" : " \(head.reasonPhrase)"
         return ControlClientError(
             kind: .apiError(code: "http_\(status)", httpStatus: status),
-            message: "fashiond answered \(request.summary) with \(status)\(reason)" + (excerpt.isEmpty ? "" : ": \(excerpt)"),
+            message: "fashiond answered \(request.summary) with \(status)\(reason)"
+                + (excerpt.isEmpty ? "" : ": \(excerpt)"),
             isRetryable: [429, 502, 503, 504].contains(status), socketPath: socketPath)
     }
 
@@ -354,7 +384,8 @@ public struct ControlClient: Sendable {
     /// A one-line summary of a decoding failure: which field, what was wrong.
     static func describe(decodingError error: any Error) -> String {
         func path(_ context: DecodingError.Context) -> String {
-            let joined = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            let joined = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(
+                separator: ".")
             return joined.isEmpty ? "top level" : joined
         }
         guard let decodingError = error as? DecodingError else { return String(describing: error) }
@@ -395,7 +426,8 @@ struct HTTPRequest {
     /// Path plus the percent-encoded query.
     var target: String {
         guard !query.isEmpty else { return path }
-        return path + "?" + query.map { Self.percentEncoded($0.name) + "=" + Self.percentEncoded($0.value) }.joined(separator: "&")
+        return path + "?"
+            + query.map { Self.percentEncoded($0.name) + "=" + Self.percentEncoded($0.value) }.joined(separator: "&")
     }
 
     func serializedHead(userAgent: String) -> [UInt8] {
@@ -415,12 +447,15 @@ struct HTTPRequest {
     static func percentEncoded(_ text: String) -> String {
         var encoded = ""
         for byte in text.utf8 {
-            let isUnreserved = byte.isASCIIDigit || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z"))
-                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+            let isUnreserved =
+                byte.isASCIIDigit || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z"))
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                || byte == UInt8(ascii: "~")
             if isUnreserved {
                 encoded.unicodeScalars.append(UnicodeScalar(byte))
             } else {
-                encoded += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true)
+                encoded +=
+                    "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true)
             }
         }
         return encoded

@@ -5,9 +5,9 @@ import Shared
 /// ``kind`` is what a program branches on (for example to choose an exit code); ``code`` is the
 /// stable string form: one of the fixed client codes below, or, for ``Kind/apiError(code:httpStatus:)``,
 /// the code the daemon put in its `ErrorResponse`.
-public struct ControlClientError: FashionError, Equatable {
+package struct ControlClientError: FashionError, Equatable {
     /// The families of failure a caller can react to differently.
-    public enum Kind: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         /// Nothing listens on the socket (`ENOENT`, `ECONNREFUSED`, ...): the daemon is not running
         /// or the path is wrong. Code `daemon_unreachable`.
         case daemonUnreachable
@@ -29,16 +29,16 @@ public struct ControlClientError: FashionError, Equatable {
     }
 
     /// The family of failure.
-    public var kind: Kind
+    package var kind: Kind
     /// What went wrong and what to do about it, in one sentence a user can act on.
-    public var message: String
+    package var message: String
     /// Whether trying the same call again unchanged may succeed.
-    public var isRetryable: Bool
+    package var isRetryable: Bool
     /// The socket the client tried to talk to; messages name it so a wrong path is easy to spot.
-    public var socketPath: String
+    package var socketPath: String
 
     /// Creates an error; most callers only ever receive these.
-    public init(kind: Kind, message: String, isRetryable: Bool, socketPath: String) {
+    package init(kind: Kind, message: String, isRetryable: Bool, socketPath: String) {
         self.kind = kind
         self.message = message
         self.isRetryable = isRetryable
@@ -46,7 +46,7 @@ public struct ControlClientError: FashionError, Equatable {
     }
 
     /// Stable, snake_case identifier of the failure.
-    public var code: String {
+    package var code: String {
         switch kind {
         case .daemonUnreachable: "daemon_unreachable"
         case .permissionDenied: "permission_denied"

@@ -88,7 +88,10 @@ final class HTTPResponseReader {
         repeat {
             // Tolerate stray empty lines before the status line (RFC 9112 section 2.2).
             guard let line = try readLine() else {
-                throw .failed(.connectionLost("fashiond at \(socketPath) closed the connection without answering (did it stop or restart?)", socketPath: socketPath))
+                throw .failed(
+                    .connectionLost(
+                        "fashiond at \(socketPath) closed the connection without answering (did it stop or restart?)",
+                        socketPath: socketPath))
             }
             statusLine = line
         } while statusLine.isEmpty
@@ -98,7 +101,10 @@ final class HTTPResponseReader {
         var headLength = statusLine.count
         while true {
             guard let line = try readLine() else {
-                throw .failed(.connectionLost("fashiond at \(socketPath) closed the connection in the middle of the response headers", socketPath: socketPath))
+                throw .failed(
+                    .connectionLost(
+                        "fashiond at \(socketPath) closed the connection in the middle of the response headers",
+                        socketPath: socketPath))
             }
             if line.isEmpty { break }
             headLength += line.count
@@ -107,7 +113,9 @@ final class HTTPResponseReader {
             }
             if line[0] == UInt8(ascii: " ") || line[0] == UInt8(ascii: "\t") {
                 // Obsolete line folding: the value continues; RFC 9112 section 5.2 says replace with a space.
-                guard !fields.isEmpty else { throw protocolFailure("a header continuation line came before any header") }
+                guard !fields.isEmpty else {
+                    throw protocolFailure("a header continuation line came before any header")
+                }
                 fields[fields.count - 1].value += " " + Self.trimmed(line)
                 continue
             }
@@ -127,7 +135,9 @@ final class HTTPResponseReader {
         // HTTP-version SP 3DIGIT SP [reason-phrase]
         let prefix = Array("HTTP/1.".utf8)
         guard line.count >= 12, line.starts(with: prefix), line[7].isASCIIDigit, line[8] == UInt8(ascii: " ") else {
-            throw protocolFailure("expected an HTTP/1.x status line but got \(Self.quoted(line)); is \(socketPath) really fashiond's control socket?")
+            throw protocolFailure(
+                "expected an HTTP/1.x status line but got \(Self.quoted(line)); is \(socketPath) really fashiond's control socket?"
+            )
         }
         let digits = line[9..<12]
         guard digits.allSatisfy(\.isASCIIDigit) else {
@@ -153,8 +163,12 @@ final class HTTPResponseReader {
         }
     }
 
-    static func framing(of head: HTTPResponseHead, requestMethod: String, socketPath: String) throws(TransportFailure) -> BodyFraming {
-        if requestMethod == "HEAD" || (100..<200).contains(head.statusCode) || head.statusCode == 204 || head.statusCode == 304 {
+    static func framing(
+        of head: HTTPResponseHead, requestMethod: String, socketPath: String
+    ) throws(TransportFailure) -> BodyFraming {
+        if requestMethod == "HEAD" || (100..<200).contains(head.statusCode) || head.statusCode == 204
+            || head.statusCode == 304
+        {
             return .empty
         }
         let transferEncodings = head.values(of: "Transfer-Encoding")
@@ -172,7 +186,10 @@ final class HTTPResponseReader {
         guard let first = lengths.first, lengths.allSatisfy({ $0 == first }),
             !first.isEmpty, first.utf8.count <= 18, first.utf8.allSatisfy(\.isASCIIDigit), let length = Int(first)
         else {
-            throw .failed(.protocolError("fashiond sent an invalid Content-Length \(lengths.joined(separator: ","))", socketPath: socketPath))
+            throw .failed(
+                .protocolError(
+                    "fashiond sent an invalid Content-Length \(lengths.joined(separator: ","))", socketPath: socketPath)
+            )
         }
         return .contentLength(length)
     }
@@ -193,7 +210,10 @@ final class HTTPResponseReader {
                     return nil
                 }
                 if available == 0, try !fill() {
-                    throw .failed(.connectionLost("fashiond at \(socketPath) closed the connection with \(remaining) bytes of the response body still to come", socketPath: socketPath))
+                    throw .failed(
+                        .connectionLost(
+                            "fashiond at \(socketPath) closed the connection with \(remaining) bytes of the response body still to come",
+                            socketPath: socketPath))
                 }
                 let bytes = take(min(available, remaining))
                 bodyState = .remaining(remaining - bytes.count)
@@ -242,7 +262,8 @@ final class HTTPResponseReader {
 
     private func parseChunkSize(_ line: [UInt8]) throws(TransportFailure) -> Int {
         // chunk-size [ BWS ";" chunk-ext ]: extensions carry nothing for us and are skipped.
-        let sizePart = line.split(separator: UInt8(ascii: ";"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
+        let sizePart =
+            line.split(separator: UInt8(ascii: ";"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
         let digits = sizePart.drop(while: Self.isBlank).reversed().drop(while: Self.isBlank).reversed()
         guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy(\.isASCIIHexDigit),
             let size = Int(String(decoding: digits, as: UTF8.self), radix: 16)
@@ -253,7 +274,10 @@ final class HTTPResponseReader {
     }
 
     private func truncatedChunkedBody() -> TransportFailure {
-        .failed(.connectionLost("fashiond at \(socketPath) closed the connection in the middle of a chunked response (did it stop or restart?)", socketPath: socketPath))
+        .failed(
+            .connectionLost(
+                "fashiond at \(socketPath) closed the connection in the middle of a chunked response (did it stop or restart?)",
+                socketPath: socketPath))
     }
 
     // MARK: Buffer
@@ -303,7 +327,8 @@ final class HTTPResponseReader {
     // MARK: Helpers
 
     private func protocolFailure(_ what: String) -> TransportFailure {
-        .failed(.protocolError("fashiond at \(socketPath) sent a malformed HTTP response: \(what)", socketPath: socketPath))
+        .failed(
+            .protocolError("fashiond at \(socketPath) sent a malformed HTTP response: \(what)", socketPath: socketPath))
     }
 
     private static func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }

@@ -2,19 +2,19 @@
 ///
 /// The daemon decodes by content, not by name, so sniffing the magic bytes is more reliable than a
 /// file extension and works for stdin as well.
-public enum ImageContentType {
+package enum ImageContentType {
     /// PNG files (`\x89PNG\r\n\x1a\n`).
-    public static let png = "image/png"
+    package static let png = "image/png"
     /// JPEG files (`FF D8 FF`).
-    public static let jpeg = "image/jpeg"
+    package static let jpeg = "image/jpeg"
     /// Anything else, typically 784 raw grayscale bytes (28×28); the daemon decides whether it is usable.
-    public static let octetStream = "application/octet-stream"
+    package static let octetStream = "application/octet-stream"
 
     private static let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     private static let jpegSignature: [UInt8] = [0xFF, 0xD8, 0xFF]
 
     /// The media type the bytes look like: ``png``, ``jpeg`` or ``octetStream``.
-    public static func sniff(_ bytes: some Collection<UInt8>) -> String {
+    package static func sniff(_ bytes: some Collection<UInt8>) -> String {
         if bytes.starts(with: pngSignature) { return png }
         if bytes.starts(with: jpegSignature) { return jpeg }
         return octetStream

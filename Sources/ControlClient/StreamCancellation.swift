@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// ``cancel()`` only performs an atomic store and a `write(2)`, so it may be called from a
 /// `DispatchSourceSignal` handler or any other thread. Cancellation is permanent.
-public final class StreamCancellation: Sendable {
+package final class StreamCancellation: Sendable {
     private let cancelled = Atomic<Bool>(false)
     /// Read end, polled by the blocked call; becomes readable on cancellation.
     let wakeDescriptor: Int32
@@ -20,7 +20,7 @@ public final class StreamCancellation: Sendable {
     ///
     /// Creating the pipe only fails when the process is out of file descriptors; that is treated as
     /// a programming/resource error the caller could not handle anyway.
-    public init() {
+    package init() {
         var descriptors: [Int32] = [-1, -1]
         let result = pipe(&descriptors)
         precondition(result == 0, "pipe failed (errno \(errno)): out of file descriptors?")
@@ -38,10 +38,10 @@ public final class StreamCancellation: Sendable {
     }
 
     /// Whether ``cancel()`` has been called.
-    public var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
+    package var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
 
     /// Wakes any call waiting with this object and makes later calls return at their next wait.
-    public func cancel() {
+    package func cancel() {
         guard !cancelled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var byte: UInt8 = 1
         // Non-blocking pipe with room for 64 KiB: the single byte always fits; nothing to do on failure

@@ -72,7 +72,9 @@ final class UnixSocketConnection: ByteSource {
         self.cancellation = cancellation
         let pathBytes = Array(socketPath.utf8)
         guard !pathBytes.isEmpty, !pathBytes.contains(0) else {
-            throw .invalidArgument("the control socket path is empty or contains a NUL byte; pass a path with --socket or FASHIOND_SOCKET", socketPath: socketPath)
+            throw .invalidArgument(
+                "the control socket path is empty or contains a NUL byte; pass a path with --socket or FASHIOND_SOCKET",
+                socketPath: socketPath)
         }
         guard pathBytes.count <= Self.maximumPathLength else {
             throw .invalidArgument(
@@ -91,7 +93,8 @@ final class UnixSocketConnection: ByteSource {
             let code = errno
             throw ControlClientError(
                 kind: .daemonUnreachable, message: "cannot create a Unix socket: \(Self.describe(code))",
-                isRetryable: code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM, socketPath: socketPath)
+                isRetryable: code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM,
+                socketPath: socketPath)
         }
         self.descriptor = descriptor
 
@@ -140,9 +143,14 @@ final class UnixSocketConnection: ByteSource {
             case EAGAIN, EWOULDBLOCK:
                 throw .timedOut
             case EPIPE, ECONNRESET:
-                throw .failed(.connectionLost("fashiond at \(socketPath) closed the connection while the request was being sent", socketPath: socketPath))
+                throw .failed(
+                    .connectionLost(
+                        "fashiond at \(socketPath) closed the connection while the request was being sent",
+                        socketPath: socketPath))
             default:
-                throw .failed(.connectionLost("sending to fashiond at \(socketPath) failed: \(Self.describe(code))", socketPath: socketPath))
+                throw .failed(
+                    .connectionLost(
+                        "sending to fashiond at \(socketPath) failed: \(Self.describe(code))", socketPath: socketPath))
             }
         }
     }
@@ -158,7 +166,9 @@ final class UnixSocketConnection: ByteSource {
             if ready < 0 {
                 let code = errno
                 if code == EINTR { continue }
-                throw .failed(.connectionLost("waiting for fashiond at \(socketPath) failed: \(Self.describe(code))", socketPath: socketPath))
+                throw .failed(
+                    .connectionLost(
+                        "waiting for fashiond at \(socketPath) failed: \(Self.describe(code))", socketPath: socketPath))
             }
             if ready == 0 {
                 // poll may return a little early for an inactivity limit only if the clock is coarse;
@@ -176,9 +186,15 @@ final class UnixSocketConnection: ByteSource {
             case EINTR, EAGAIN, EWOULDBLOCK:
                 continue
             case ECONNRESET:
-                throw .failed(.connectionLost("fashiond at \(socketPath) reset the connection (did it stop or restart?)", socketPath: socketPath))
+                throw .failed(
+                    .connectionLost(
+                        "fashiond at \(socketPath) reset the connection (did it stop or restart?)",
+                        socketPath: socketPath))
             default:
-                throw .failed(.connectionLost("reading from fashiond at \(socketPath) failed: \(Self.describe(code))", socketPath: socketPath))
+                throw .failed(
+                    .connectionLost(
+                        "reading from fashiond at \(socketPath) failed: \(Self.describe(code))", socketPath: socketPath)
+                )
             }
         }
     }
@@ -210,21 +226,26 @@ final class UnixSocketConnection: ByteSource {
                 isRetryable: true, socketPath: socketPath)
         case ECONNREFUSED:
             return ControlClientError(
-                kind: .daemonUnreachable, message: "cannot reach fashiond: nothing is listening on \(socketPath); \(startHint)",
+                kind: .daemonUnreachable,
+                message: "cannot reach fashiond: nothing is listening on \(socketPath); \(startHint)",
                 isRetryable: true, socketPath: socketPath)
         case EACCES, EPERM:
             return ControlClientError(
                 kind: .permissionDenied,
-                message: "permission denied connecting to fashiond at \(socketPath): add yourself to group fashiond (`sudo usermod -aG fashiond $USER`, then log in again) or run as root",
+                message:
+                    "permission denied connecting to fashiond at \(socketPath): add yourself to group fashiond (`sudo usermod -aG fashiond $USER`, then log in again) or run as root",
                 isRetryable: false, socketPath: socketPath)
         case EAGAIN, EWOULDBLOCK, ETIMEDOUT:
             let limit = timeout.map { " within \($0)" } ?? ""
             return ControlClientError(
-                kind: .timeout, message: "fashiond at \(socketPath) did not accept the connection\(limit); it may be overloaded, try again",
+                kind: .timeout,
+                message:
+                    "fashiond at \(socketPath) did not accept the connection\(limit); it may be overloaded, try again",
                 isRetryable: true, socketPath: socketPath)
         default:
             return ControlClientError(
-                kind: .daemonUnreachable, message: "cannot connect to fashiond at \(socketPath): \(describe(code)); \(startHint)",
+                kind: .daemonUnreachable,
+                message: "cannot connect to fashiond at \(socketPath): \(describe(code)); \(startHint)",
                 isRetryable: true, socketPath: socketPath)
         }
     }

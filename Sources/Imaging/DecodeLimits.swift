@@ -6,23 +6,23 @@
 /// realistic product photo or dataset image.
 /// The names in parentheses are fashiond's configuration keys for these fields; they are quoted in
 /// rejection messages so a user knows what to change.
-public struct DecodeLimits: Sendable, Equatable {
+package struct DecodeLimits: Sendable, Equatable {
     /// Largest accepted payload in bytes (`max_message_bytes`). Default: 16 MiB.
-    public var maxEncodedBytes: Int
+    package var maxEncodedBytes: Int
     /// Largest accepted declared `width * height` (`max_pixels`). Default: 40,000,000, which
     /// bounds the grayscale decode buffer to about 40 MB.
-    public var maxPixels: Int
+    package var maxPixels: Int
     /// Largest accepted width or height (`max_dimension`). Default: 16,384.
-    public var maxDimension: Int
+    package var maxDimension: Int
     /// Largest accepted prototype JSON payload in bytes (`max_json_bytes`). Default: 4 MiB;
     /// a 28x28 array written by Python's `json.dumps` is about 4 KB.
-    public var maxJSONBytes: Int
+    package var maxJSONBytes: Int
 
     /// The default limits, see each property.
-    public static let standard = DecodeLimits()
+    package static let standard = DecodeLimits()
 
     /// Creates limits; every argument defaults to the documented value.
-    public init(
+    package init(
         maxEncodedBytes: Int = 16 * 1024 * 1024,
         maxPixels: Int = 40_000_000,
         maxDimension: Int = 16_384,

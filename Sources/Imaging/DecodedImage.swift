@@ -1,5 +1,5 @@
 /// The container a payload arrived in, as detected from its bytes.
-public enum ImageFormat: String, Sendable, Codable, CaseIterable {
+package enum ImageFormat: String, Sendable, Codable, CaseIterable {
     /// PNG, any colour type and bit depth, interlaced or not.
     case png
     /// Baseline or progressive JPEG (grayscale, YCbCr, or CMYK/YCCK).
@@ -12,30 +12,30 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable {
 
 /// A payload decoded and normalised to the model's input: 28x28 grayscale, light garment on a dark
 /// background, exactly like a Fashion-MNIST sample.
-public struct DecodedImage: Sendable, Equatable {
+package struct DecodedImage: Sendable, Equatable {
     /// The side length of the model's input.
-    public static let side = 28
+    package static let side = 28
     /// The number of pixels of the model's input (`side * side` = 784).
-    public static let pixelCount = side * side
+    package static let pixelCount = side * side
 
     /// Exactly 784 bytes, row-major (row 0 first), 0 = background black, 255 = brightest garment.
-    public var pixels: [UInt8]
+    package var pixels: [UInt8]
     /// The detected container format.
-    public var format: ImageFormat
+    package var format: ImageFormat
     /// Width as stored in the payload (PNG IHDR, JPEG SOF before EXIF rotation, JSON columns, 28 for raw).
-    public var sourceWidth: Int
+    package var sourceWidth: Int
     /// Height as stored in the payload (PNG IHDR, JPEG SOF before EXIF rotation, JSON rows, 28 for raw).
-    public var sourceHeight: Int
+    package var sourceHeight: Int
     /// The prototype JSON's `"model"` member, if present and non-empty.
-    public var requestedModel: String?
+    package var requestedModel: String?
     /// The prototype JSON's `"time"` member as text: a string's contents or a number's literal.
-    public var prototypeTime: String?
+    package var prototypeTime: String?
     /// Whether normalisation inverted the image because the garment was darker than its background
     /// (a product photo on white) rather than lighter (a dataset image).
-    public var backgroundInverted: Bool
+    package var backgroundInverted: Bool
 
     /// Creates a decoded image; `pixels` must hold exactly 784 values.
-    public init(
+    package init(
         pixels: [UInt8],
         format: ImageFormat,
         sourceWidth: Int,
@@ -55,7 +55,7 @@ public struct DecodedImage: Sendable, Equatable {
     }
 
     /// The pixels scaled to 0...1 (`value / 255`), the usual input scaling of a Fashion-MNIST model.
-    public var unitIntervalPixels: [Float] {
+    package var unitIntervalPixels: [Float] {
         pixels.map { Float($0) / 255 }
     }
 }

@@ -16,7 +16,8 @@ struct GrayImage: Sendable, Equatable {
     /// Unknown values leave the image unchanged, as viewers do.
     func orientedForDisplay(exifOrientation orientation: Int) -> GrayImage {
         guard (2...8).contains(orientation) else { return self }
-        let w = width, h = height
+        let w = width
+        let h = height
         let swapsSides = orientation >= 5
         let outWidth = swapsSides ? h : w
         let outHeight = swapsSides ? w : h
@@ -25,15 +26,16 @@ struct GrayImage: Sendable, Equatable {
         // of the Orientation tag (0th row / 0th column meaning).
         for y in 0..<outHeight {
             for x in 0..<outWidth {
-                let sx: Int, sy: Int
+                let sx: Int
+                let sy: Int
                 switch orientation {
-                case 2: (sx, sy) = (w - 1 - x, y)                 // mirrored horizontally
-                case 3: (sx, sy) = (w - 1 - x, h - 1 - y)         // rotated 180°
-                case 4: (sx, sy) = (x, h - 1 - y)                 // mirrored vertically
-                case 5: (sx, sy) = (y, x)                         // transposed
-                case 6: (sx, sy) = (y, h - 1 - x)                 // needs 90° clockwise
-                case 7: (sx, sy) = (w - 1 - y, h - 1 - x)         // transversed
-                default: (sx, sy) = (w - 1 - y, x)                // 8: needs 90° counter-clockwise
+                case 2: (sx, sy) = (w - 1 - x, y)  // mirrored horizontally
+                case 3: (sx, sy) = (w - 1 - x, h - 1 - y)  // rotated 180°
+                case 4: (sx, sy) = (x, h - 1 - y)  // mirrored vertically
+                case 5: (sx, sy) = (y, x)  // transposed
+                case 6: (sx, sy) = (y, h - 1 - x)  // needs 90° clockwise
+                case 7: (sx, sy) = (w - 1 - y, h - 1 - x)  // transversed
+                default: (sx, sy) = (w - 1 - y, x)  // 8: needs 90° counter-clockwise
                 }
                 out[y * outWidth + x] = pixels[sy * w + sx]
             }

@@ -13,19 +13,19 @@
 /// Decoding is synchronous CPU work that may take tens of milliseconds for a large photo; call it
 /// from a dedicated decoding thread, not from Swift's cooperative pool. The decoder holds no state
 /// beyond its limits, so one value may be shared by any number of threads.
-public struct ImageDecoder: Sendable {
+package struct ImageDecoder: Sendable {
     /// The limits every payload is checked against.
-    public var limits: DecodeLimits
+    package var limits: DecodeLimits
 
     /// Content types that announce 784 raw grayscale bytes.
-    public static let rawContentTypes: Set<String> = ["application/x-fashion-raw", "application/octet-stream"]
+    package static let rawContentTypes: Set<String> = ["application/x-fashion-raw", "application/octet-stream"]
     /// The one content type that *claims* raw 28x28 pixels. `application/octet-stream` only says
     /// "some bytes" (it is what clients send for anything without a known signature), so it
     /// settles the 784-byte ambiguity but does not turn other payloads into `raw_wrong_size`.
-    public static let explicitRawContentType = "application/x-fashion-raw"
+    package static let explicitRawContentType = "application/x-fashion-raw"
 
     /// Creates a decoder with the given limits (default: `DecodeLimits()`).
-    public init(limits: DecodeLimits = .init()) {
+    package init(limits: DecodeLimits = .init()) {
         self.limits = limits
     }
 
@@ -36,9 +36,10 @@ public struct ImageDecoder: Sendable {
     ///   - contentType: the message's `content-type` header, if any; a hint only.
     /// - Returns: 784 pixels plus what was learnt about the source.
     /// - Throws: `ImageRejection` with a stable code (see `ImageRejection.Code`).
-    public func decode(_ bytes: [UInt8], contentType: String? = nil) throws(ImageRejection) -> DecodedImage {
+    package func decode(_ bytes: [UInt8], contentType: String? = nil) throws(ImageRejection) -> DecodedImage {
         guard !bytes.isEmpty else {
-            throw ImageRejection(.empty, "the payload is empty; send a PNG, a JPEG, 784 raw grayscale bytes or prototype JSON")
+            throw ImageRejection(
+                .empty, "the payload is empty; send a PNG, a JPEG, 784 raw grayscale bytes or prototype JSON")
         }
         guard bytes.count <= limits.maxEncodedBytes else {
             throw ImageRejection(
@@ -91,7 +92,7 @@ public struct ImageDecoder: Sendable {
     /// with `{`, and no valid prototype JSON is that short): it is raw if the content type says so
     /// (`application/x-fashion-raw`, `application/octet-stream`), JSON if the content type is
     /// `application/json` or the text also ends with `}`, and raw otherwise.
-    public static func detectFormat(of bytes: [UInt8], contentType: String? = nil) -> ImageFormat? {
+    package static func detectFormat(of bytes: [UInt8], contentType: String? = nil) -> ImageFormat? {
         if bytes.starts(with: PNGDecoder.signature) { return .png }
         if bytes.starts(with: JPEGDecoder.signature) { return .jpeg }
         let mediaType = mediaType(contentType)
@@ -136,7 +137,8 @@ public struct ImageDecoder: Sendable {
             let hex = String(byte, radix: 16, uppercase: true)
             return hex.count == 1 ? "0" + hex : hex
         }.joined(separator: " ")
-        var message = "the payload (\(bytes.count) bytes, starting \(head)) is not a PNG, a JPEG, prototype JSON or 784 raw grayscale bytes"
+        var message =
+            "the payload (\(bytes.count) bytes, starting \(head)) is not a PNG, a JPEG, prototype JSON or 784 raw grayscale bytes"
         if let mediaType, mediaType != "application/octet-stream" {
             message += "; its content-type \(mediaType) does not match its bytes"
         }

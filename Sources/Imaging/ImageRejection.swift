@@ -6,9 +6,9 @@ import Shared
 /// same way, so `isRetryable` is always `false`. `code` is stable (it is written to rejection
 /// records and API bodies); `message` names what was wrong and, where a limit was hit, the limit
 /// and the configuration key that sets it.
-public struct ImageRejection: FashionError, Equatable {
+package struct ImageRejection: FashionError, Equatable {
     /// The stable identifiers of every way a payload can be rejected.
-    public enum Code: String, Sendable, CaseIterable, Codable {
+    package enum Code: String, Sendable, CaseIterable, Codable {
         // MARK: Any format
         /// The payload has no bytes at all.
         case empty
@@ -65,19 +65,19 @@ public struct ImageRejection: FashionError, Equatable {
     }
 
     /// The machine-readable reason.
-    public var kind: Code
+    package var kind: Code
     /// A sentence that says what was wrong and, where a limit was hit, which setting controls it.
-    public var message: String
+    package var message: String
 
     /// Creates a rejection; `message` should name what was wrong and what the limit or rule is.
-    public init(_ kind: Code, _ message: String) {
+    package init(_ kind: Code, _ message: String) {
         self.kind = kind
         self.message = message
     }
 
     /// The stable snake_case code, e.g. `png_truncated`.
-    public var code: String { kind.rawValue }
+    package var code: String { kind.rawValue }
 
     /// Always `false`: the same bytes are rejected the same way every time.
-    public var isRetryable: Bool { false }
+    package var isRetryable: Bool { false }
 }

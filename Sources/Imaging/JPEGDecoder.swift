@@ -15,15 +15,23 @@ enum JPEGDecoder {
     /// memory, and 1/8 scaling is an exact 8x8 block average.
     static let minimumScaledSide = 256
 
-    static func decode(_ bytes: [UInt8], limits: DecodeLimits) throws(ImageRejection) -> (image: GrayImage, width: Int, height: Int) {
+    static func decode(
+        _ bytes: [UInt8], limits: DecodeLimits
+    ) throws(ImageRejection) -> (image: GrayImage, width: Int, height: Int) {
         guard let handle = tjInitDecompress() else {
             throw ImageRejection(.decoderFailure, "could not create a JPEG decoder (out of memory?)")
         }
         defer { tjDestroy(handle) }
 
         let result: Result<(GrayImage, Int, Int), ImageRejection> = bytes.withUnsafeBufferPointer { encoded in
-            var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-            guard tjDecompressHeader3(handle, encoded.baseAddress, UInt(encoded.count), &width, &height, &subsampling, &colorspace) == 0 else {
+            var width: Int32 = 0
+            var height: Int32 = 0
+            var subsampling: Int32 = 0
+            var colorspace: Int32 = 0
+            guard
+                tjDecompressHeader3(
+                    handle, encoded.baseAddress, UInt(encoded.count), &width, &height, &subsampling, &colorspace) == 0
+            else {
                 return .failure(rejection(handle))
             }
             do throws(ImageRejection) {
@@ -70,8 +78,10 @@ enum JPEGDecoder {
     static func grayFromAdobeCMYK(_ cmyk: [UInt8]) -> [UInt8] {
         var gray = [UInt8](repeating: 0, count: cmyk.count / 4)
         for index in gray.indices {
-            let c = Int(cmyk[4 * index]), m = Int(cmyk[4 * index + 1])
-            let y = Int(cmyk[4 * index + 2]), k = Int(cmyk[4 * index + 3])
+            let c = Int(cmyk[4 * index])
+            let m = Int(cmyk[4 * index + 1])
+            let y = Int(cmyk[4 * index + 2])
+            let k = Int(cmyk[4 * index + 3])
             let luma = (299 * c + 587 * m + 114 * y) * k  // scaled by 1000 * 255
             gray[index] = UInt8((luma + 127_500) / 255_000)
         }
@@ -125,9 +135,15 @@ enum EXIFOrientation {
         while position + 4 <= bytes.count, segments < 64 {
             guard bytes[position] == 0xFF else { return 1 }
             let marker = bytes[position + 1]
-            if marker == 0xFF { position += 1; continue }                       // fill byte
-            if marker == 0x01 || (0xD0...0xD8).contains(marker) { position += 2; continue }  // no length
-            if marker == 0xDA || marker == 0xD9 { return 1 }                    // scan data or end: no EXIF
+            if marker == 0xFF {
+                position += 1
+                continue
+            }  // fill byte
+            if marker == 0x01 || (0xD0...0xD8).contains(marker) {
+                position += 2
+                continue
+            }  // no length
+            if marker == 0xDA || marker == 0xD9 { return 1 }  // scan data or end: no EXIF
             let length = (Int(bytes[position + 2]) << 8) | Int(bytes[position + 3])
             guard length >= 2, position + 2 + length <= bytes.count else { return 1 }
             if marker == 0xE1, let orientation = orientation(inAPP1: bytes[(position + 4)..<(position + 2 + length)]) {
@@ -145,18 +161,20 @@ enum EXIFOrientation {
         let tiff = Array(payload.dropFirst(6))
         let littleEndian: Bool
         switch (tiff[0], tiff[1]) {
-        case (0x49, 0x49): littleEndian = true   // "II"
+        case (0x49, 0x49): littleEndian = true  // "II"
         case (0x4D, 0x4D): littleEndian = false  // "MM"
         default: return nil
         }
         func read16(_ offset: Int) -> Int? {
             guard offset >= 0, offset + 2 <= tiff.count else { return nil }
-            let a = Int(tiff[offset]), b = Int(tiff[offset + 1])
+            let a = Int(tiff[offset])
+            let b = Int(tiff[offset + 1])
             return littleEndian ? a | (b << 8) : (a << 8) | b
         }
         func read32(_ offset: Int) -> Int? {
             guard let high = read16(littleEndian ? offset + 2 : offset),
-                  let low = read16(littleEndian ? offset : offset + 2) else { return nil }
+                let low = read16(littleEndian ? offset : offset + 2)
+            else { return nil }
             return (high << 16) | low
         }
         guard read16(2) == 42, let directory = read32(4), let entryCount = read16(directory) else { return nil }

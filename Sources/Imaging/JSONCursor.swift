@@ -109,12 +109,16 @@ struct JSONCursor {
         case UInt8(ascii: "u"):
             var scalarValue = try readHexQuad()
             if (0xD800...0xDBFF).contains(scalarValue) {
-                guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
+                    bytes[position + 1] == UInt8(ascii: "u")
+                else {
                     throw syntaxError("unpaired UTF-16 surrogate in \\u escape")
                 }
                 position += 2
                 let low = try readHexQuad()
-                guard (0xDC00...0xDFFF).contains(low) else { throw syntaxError("unpaired UTF-16 surrogate in \\u escape") }
+                guard (0xDC00...0xDFFF).contains(low) else {
+                    throw syntaxError("unpaired UTF-16 surrogate in \\u escape")
+                }
                 scalarValue = 0x10000 + ((scalarValue - 0xD800) << 10) + (low - 0xDC00)
             } else if (0xDC00...0xDFFF).contains(scalarValue) {
                 throw syntaxError("unpaired UTF-16 surrogate in \\u escape")
@@ -159,7 +163,9 @@ struct JSONCursor {
         }
         if peek() == UInt8(ascii: ".") {
             position += 1
-            guard let next = peek(), isDigit(next) else { throw syntaxError("a decimal point must be followed by digits") }
+            guard let next = peek(), isDigit(next) else {
+                throw syntaxError("a decimal point must be followed by digits")
+            }
             skipDigits()
         }
         if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {

@@ -52,7 +52,8 @@ enum Normalizer {
     // MARK: Steps
 
     static func borderMedian(of image: GrayImage) -> Int {
-        let w = image.width, h = image.height
+        let w = image.width
+        let h = image.height
         let band = max(1, min(w, h) / 64)
         var histogram = [Int](repeating: 0, count: 256)
         var count = 0
@@ -115,7 +116,8 @@ enum Normalizer {
     }
 
     static func garmentBounds(in image: GrayImage) -> Box {
-        let w = image.width, h = image.height
+        let w = image.width
+        let h = image.height
         var rowCounts = [Int](repeating: 0, count: h)
         var columnCounts = [Int](repeating: 0, count: w)
         image.pixels.withUnsafeBufferPointer { pixels in
@@ -134,9 +136,9 @@ enum Normalizer {
         let minimumPerRow = max(1, w / 200)
         let minimumPerColumn = max(1, h / 200)
         guard let top = rowCounts.firstIndex(where: { $0 >= minimumPerRow }),
-              let bottom = rowCounts.lastIndex(where: { $0 >= minimumPerRow }),
-              let left = columnCounts.firstIndex(where: { $0 >= minimumPerColumn }),
-              let right = columnCounts.lastIndex(where: { $0 >= minimumPerColumn })
+            let bottom = rowCounts.lastIndex(where: { $0 >= minimumPerRow }),
+            let left = columnCounts.firstIndex(where: { $0 >= minimumPerColumn }),
+            let right = columnCounts.lastIndex(where: { $0 >= minimumPerColumn })
         else {
             return Box(x: 0, y: 0, width: w, height: h)
         }

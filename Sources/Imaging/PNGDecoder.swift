@@ -17,7 +17,9 @@ enum PNGDecoder {
     private static let compositingBackground = png_color(red: 255, green: 255, blue: 255)
 
     /// - Parameter allowFastPath: false sends every file to libpng (the tests compare both ways).
-    static func decode(_ bytes: [UInt8], limits: DecodeLimits, allowFastPath: Bool = true) throws(ImageRejection) -> GrayImage {
+    static func decode(
+        _ bytes: [UInt8], limits: DecodeLimits, allowFastPath: Bool = true
+    ) throws(ImageRejection) -> GrayImage {
         // The IHDR fields sit at fixed offsets; checking them first rejects a decompression bomb
         // without handing it to libpng at all. libpng's own report is checked again below.
         if let (width, height) = declaredSize(bytes) {
@@ -71,7 +73,8 @@ enum PNGDecoder {
             return nil
         }
         func bigEndian32(at offset: Int) -> Int {
-            (Int(bytes[offset]) << 24) | (Int(bytes[offset + 1]) << 16) | (Int(bytes[offset + 2]) << 8) | Int(bytes[offset + 3])
+            (Int(bytes[offset]) << 24) | (Int(bytes[offset + 1]) << 16) | (Int(bytes[offset + 2]) << 8)
+                | Int(bytes[offset + 3])
         }
         return (bigEndian32(at: 16), bigEndian32(at: 20))
     }
@@ -92,7 +95,9 @@ enum PNGDecoder {
                 "PNG is damaged: a chunk fails its checksum (libpng: \(detail)); resend an intact file"
             )
         }
-        if detail.contains("beyond end of data") || detail.contains("Not enough image data") || detail.contains("Truncated") {
+        if detail.contains("beyond end of data") || detail.contains("Not enough image data")
+            || detail.contains("Truncated")
+        {
             return ImageRejection(
                 .pngTruncated,
                 "PNG is truncated: the data ends before the image is complete (libpng: \(detail))"

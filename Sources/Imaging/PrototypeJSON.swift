@@ -42,14 +42,17 @@ enum PrototypeJSON {
         } else {
             while true {
                 cursor.skipWhitespace()
-                guard cursor.peek() == UInt8(ascii: "\"") else { throw cursor.unexpectedHere(expected: "a member name in quotes") }
+                guard cursor.peek() == UInt8(ascii: "\"") else {
+                    throw cursor.unexpectedHere(expected: "a member name in quotes")
+                }
                 let name = String(decoding: try cursor.readString(), as: UTF8.self)
                 cursor.skipWhitespace()
                 try cursor.expect(UInt8(ascii: ":"), "':' after a member name")
                 cursor.skipWhitespace()
                 if ["img_data", "model", "time"].contains(name) {
                     guard seen.insert(name).inserted else {
-                        throw ImageRejection(.jsonInvalidField, "prototype JSON has the member \"\(name)\" twice; send it once")
+                        throw ImageRejection(
+                            .jsonInvalidField, "prototype JSON has the member \"\(name)\" twice; send it once")
                     }
                 }
                 switch name {
@@ -189,7 +192,8 @@ enum PrototypeJSON {
             throw ImageRejection(.jsonValueNotNumber, "\(shapeRule); \(place) is \(cursor.describeValueHere())")
         case UInt8(ascii: "t")?, UInt8(ascii: "f")?, UInt8(ascii: "n")?:
             let description = cursor.describeValueHere()
-            guard cursor.consumeLiteral("true") || cursor.consumeLiteral("false") || cursor.consumeLiteral("null") else {
+            guard cursor.consumeLiteral("true") || cursor.consumeLiteral("false") || cursor.consumeLiteral("null")
+            else {
                 throw cursor.unexpectedHere(expected: "a number")
             }
             throw ImageRejection(.jsonValueNotNumber, "\(shapeRule); \(place) is \(description)")
@@ -221,7 +225,9 @@ enum PrototypeJSON {
     private static func readModel(_ cursor: inout JSONCursor) throws(ImageRejection) -> String? {
         if cursor.consumeLiteral("null") { return nil }
         guard cursor.peek() == UInt8(ascii: "\"") else {
-            throw ImageRejection(.jsonInvalidField, "prototype JSON \"model\" must be a string naming a model; found \(cursor.describeValueHere())")
+            throw ImageRejection(
+                .jsonInvalidField,
+                "prototype JSON \"model\" must be a string naming a model; found \(cursor.describeValueHere())")
         }
         let text = try readBoundedText(&cursor, member: "model")
         return text.isEmpty ? nil : text
@@ -239,14 +245,18 @@ enum PrototypeJSON {
             return cursor.text(of: range)
         default:
             if cursor.consumeLiteral("null") { return nil }
-            throw ImageRejection(.jsonInvalidField, "prototype JSON \"time\" must be a string or a number; found \(cursor.describeValueHere())")
+            throw ImageRejection(
+                .jsonInvalidField,
+                "prototype JSON \"time\" must be a string or a number; found \(cursor.describeValueHere())")
         }
     }
 
     private static func readBoundedText(_ cursor: inout JSONCursor, member: String) throws(ImageRejection) -> String {
         let raw = try cursor.readString()
         guard raw.count <= maxFieldBytes else {
-            throw ImageRejection(.jsonInvalidField, "prototype JSON \"\(member)\" is \(raw.count) bytes long; the limit is \(maxFieldBytes)")
+            throw ImageRejection(
+                .jsonInvalidField,
+                "prototype JSON \"\(member)\" is \(raw.count) bytes long; the limit is \(maxFieldBytes)")
         }
         guard let text = String(validating: raw, as: UTF8.self) else {
             throw ImageRejection(.jsonInvalid, "prototype JSON \"\(member)\" is not valid UTF-8")

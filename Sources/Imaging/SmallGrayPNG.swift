@@ -35,10 +35,14 @@ enum SmallGrayPNG {
         }
         // IHDR: 13 bytes, 8-bit gray (colour type 0), deflate, adaptive filtering, no interlace.
         guard uint32(at: 8) == 13, png[12] == 0x49, png[13] == 0x48, png[14] == 0x44, png[15] == 0x52,
-              png[24] == 8, png[25] == 0, png[26] == 0, png[27] == 0, png[28] == 0,
-              crcMatches(chunkAt: 8, length: 13) else { return nil }
-        let width = uint32(at: 16), height = uint32(at: 20)
-        guard width > 0, height > 0, width <= maxPixels, height <= maxPixels, width * height <= maxPixels else { return nil }
+            png[24] == 8, png[25] == 0, png[26] == 0, png[27] == 0, png[28] == 0,
+            crcMatches(chunkAt: 8, length: 13)
+        else { return nil }
+        let width = uint32(at: 16)
+        let height = uint32(at: 20)
+        guard width > 0, height > 0, width <= maxPixels, height <= maxPixels, width * height <= maxPixels else {
+            return nil
+        }
 
         var stream = z_stream()
         guard inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
@@ -53,8 +57,12 @@ enum SmallGrayPNG {
             while offset + 12 <= png.count {
                 let length = uint32(at: offset)
                 guard length <= png.count - offset - 12 else { return false }
-                let isIDAT = png[offset + 4] == 0x49 && png[offset + 5] == 0x44 && png[offset + 6] == 0x41 && png[offset + 7] == 0x54
-                let isIEND = png[offset + 4] == 0x49 && png[offset + 5] == 0x45 && png[offset + 6] == 0x4E && png[offset + 7] == 0x44
+                let isIDAT =
+                    png[offset + 4] == 0x49 && png[offset + 5] == 0x44 && png[offset + 6] == 0x41
+                    && png[offset + 7] == 0x54
+                let isIEND =
+                    png[offset + 4] == 0x49 && png[offset + 5] == 0x45 && png[offset + 6] == 0x4E
+                    && png[offset + 7] == 0x44
                 guard crcMatches(chunkAt: offset, length: length) else { return false }
                 if isIEND {
                     // IEND must be empty and last, after the whole zlib stream.
@@ -114,13 +122,16 @@ enum SmallGrayPNG {
                             left = Int(value)
                         }
                     case 4:
-                        var left = 0, upperLeft = 0
+                        var left = 0
+                        var upperLeft = 0
                         for x in 0..<width {
                             let up = row > 0 ? Int(out[above + x]) : 0
                             let estimate = left + up - upperLeft
-                            let distanceLeft = abs(estimate - left), distanceUp = abs(estimate - up)
+                            let distanceLeft = abs(estimate - left)
+                            let distanceUp = abs(estimate - up)
                             let distanceUpperLeft = abs(estimate - upperLeft)
-                            let predictor = distanceLeft <= distanceUp && distanceLeft <= distanceUpperLeft
+                            let predictor =
+                                distanceLeft <= distanceUp && distanceLeft <= distanceUpperLeft
                                 ? left : distanceUp <= distanceUpperLeft ? up : upperLeft
                             let value = input[source + x] &+ UInt8(predictor)
                             out[target + x] = value

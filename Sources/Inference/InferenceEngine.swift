@@ -1,17 +1,17 @@
 import Foundation
 
 /// Time spent in one step of the execution plan (one ONNX node, or several fused ones).
-public struct LayerTiming: Sendable, Equatable {
+package struct LayerTiming: Sendable, Equatable {
     /// The node names the step computes, joined with "+" when fused ("conv1+relu1").
-    public var name: String
+    package var name: String
     /// The operator types, joined the same way ("Conv+Relu").
-    public var opType: String
+    package var opType: String
     /// Wall-clock seconds summed over all workers since the last reset.
-    public var seconds: Double
+    package var seconds: Double
     /// Multiply-adds x 2 per image (0 for steps that are not matrix products).
-    public var flopsPerImage: Int
+    package var flopsPerImage: Int
     /// The kernel that runs the step ("winograd+maxpool", "im2col+sgemm", "sgemm/sgemv", ...).
-    public var kernel: String
+    package var kernel: String
 }
 
 /// A Fashion-MNIST classifier loaded from an ONNX file, run on dedicated CPU threads.
@@ -21,17 +21,17 @@ public struct LayerTiming: Sendable, Equatable {
 /// channels-last layout chosen, memory planned) and starts `configuration.threads` worker threads,
 /// each with its own pre-allocated arena. A call splits its batch into micro-batches that the
 /// workers run concurrently; steady-state calls allocate nothing beyond their results.
-public final class InferenceEngine: Sendable {
+package final class InferenceEngine: Sendable {
     /// The model's metadata (labels, preprocessing, version).
-    public let metadata: ModelMetadata
+    package let metadata: ModelMetadata
     /// What the graph takes and produces (input layout, output kind, operators), read from the file.
-    public let signature: ModelSignature
+    package let signature: ModelSignature
     /// The configuration the engine was started with.
-    public let configuration: EngineConfiguration
+    package let configuration: EngineConfiguration
     /// Outputs per image (the number of classes).
-    public let classCount: Int
+    package let classCount: Int
     /// Floating-point operations per image in convolutions and matrix products.
-    public let flopsPerImage: Int
+    package let flopsPerImage: Int
 
     private let plan: ExecutionPlan
     private let pool: WorkerPool
@@ -39,25 +39,36 @@ public final class InferenceEngine: Sendable {
 
     /// Loads `model.onnx` and `metadata.json` from `modelDirectory`, checking the model's SHA-256
     /// against the metadata when it records one.
-    public convenience init(modelDirectory: URL, configuration: EngineConfiguration = .init()) throws(InferenceError) {
+    package convenience init(modelDirectory: URL, configuration: EngineConfiguration = .init()) throws(InferenceError) {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: modelDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw InferenceError(.modelNotFound, "Model directory \(modelDirectory.path) does not exist; it should contain model.onnx and metadata.json.")
+        guard FileManager.default.fileExists(atPath: modelDirectory.path, isDirectory: &isDirectory),
+            isDirectory.boolValue
+        else {
+            throw InferenceError(
+                .modelNotFound,
+                "Model directory \(modelDirectory.path) does not exist; it should contain model.onnx and metadata.json."
+            )
         }
         let metadata = try ModelMetadata.load(from: modelDirectory.appendingPathComponent("metadata.json"))
-        try self.init(modelFile: modelDirectory.appendingPathComponent("model.onnx"), metadata: metadata, configuration: configuration)
+        try self.init(
+            modelFile: modelDirectory.appendingPathComponent("model.onnx"), metadata: metadata,
+            configuration: configuration)
     }
 
     /// Loads an ONNX file with the given metadata; checks `metadata.sha256` if present.
-    public init(modelFile: URL, metadata: ModelMetadata, configuration: EngineConfiguration = .init()) throws(InferenceError) {
+    package init(
+        modelFile: URL, metadata: ModelMetadata, configuration: EngineConfiguration = .init()
+    ) throws(InferenceError) {
         guard configuration.threads >= 1, configuration.threads <= 1024 else {
-            throw InferenceError(.invalidConfiguration, "threads is \(configuration.threads); it must be between 1 and 1024.")
+            throw InferenceError(
+                .invalidConfiguration, "threads is \(configuration.threads); it must be between 1 and 1024.")
         }
         guard configuration.maxBatch >= 1 else {
             throw InferenceError(.invalidConfiguration, "maxBatch is \(configuration.maxBatch); it must be at least 1.")
         }
         guard configuration.microBatch >= 1 else {
-            throw InferenceError(.invalidConfiguration, "microBatch is \(configuration.microBatch); it must be at least 1.")
+            throw InferenceError(
+                .invalidConfiguration, "microBatch is \(configuration.microBatch); it must be at least 1.")
         }
         try metadata.validate(source: "for \(modelFile.lastPathComponent)")
 
@@ -66,7 +77,10 @@ public final class InferenceEngine: Sendable {
         let graph = loaded.graph
         let outputs = loaded.signature.classCount
         guard outputs == metadata.labels.count else {
-            throw InferenceError(.metadataInvalid, "The model produces \(outputs) outputs per image but its metadata lists \(metadata.labels.count) labels; they must match.")
+            throw InferenceError(
+                .metadataInvalid,
+                "The model produces \(outputs) outputs per image but its metadata lists \(metadata.labels.count) labels; they must match."
+            )
         }
 
         let p = metadata.preprocessing
@@ -80,7 +94,8 @@ public final class InferenceEngine: Sendable {
         self.classCount = outputs
         self.flopsPerImage = plan.flopsPerImage
         self.plan = plan
-        self.pool = try WorkerPool(plan: plan, threads: configuration.threads, collectTimings: configuration.collectsLayerTimings)
+        self.pool = try WorkerPool(
+            plan: plan, threads: configuration.threads, collectTimings: configuration.collectsLayerTimings)
         self.gate = CallGate()
     }
 
@@ -95,13 +110,20 @@ public final class InferenceEngine: Sendable {
     /// - Parameters:
     ///   - pixels: `count * 784` bytes, each image 28x28 row-major, light-on-dark (Fashion-MNIST).
     ///   - output: room for `count * classCount` floats; image i's logits start at `i * classCount`.
-    public func logits(pixels: UnsafeBufferPointer<UInt8>, count: Int, into output: UnsafeMutableBufferPointer<Float>) throws(InferenceError) {
+    package func logits(
+        pixels: UnsafeBufferPointer<UInt8>, count: Int, into output: UnsafeMutableBufferPointer<Float>
+    ) throws(InferenceError) {
         guard count >= 0 else { throw InferenceError(.invalidInput, "count is \(count); it must not be negative.") }
         guard pixels.count == count * ModelInputShape.pixels else {
-            throw InferenceError(.invalidInput, "Got \(pixels.count) pixel bytes for \(count) images; each image must be exactly 784 bytes (28x28 grayscale).")
+            throw InferenceError(
+                .invalidInput,
+                "Got \(pixels.count) pixel bytes for \(count) images; each image must be exactly 784 bytes (28x28 grayscale)."
+            )
         }
         guard output.count >= count * classCount else {
-            throw InferenceError(.invalidInput, "The output buffer holds \(output.count) floats; \(count) images need \(count * classCount).")
+            throw InferenceError(
+                .invalidInput,
+                "The output buffer holds \(output.count) floats; \(count) images need \(count * classCount).")
         }
         guard count > 0, let source = pixels.baseAddress, let target = output.baseAddress else { return }
         try gate.withLock { () throws(InferenceError) in
@@ -110,7 +132,7 @@ public final class InferenceEngine: Sendable {
     }
 
     /// The outputs for `count` images as one array of `count * classCount` floats.
-    public func logits(pixels: [UInt8], count: Int) throws(InferenceError) -> [Float] {
+    package func logits(pixels: [UInt8], count: Int) throws(InferenceError) -> [Float] {
         var result = [Float](repeating: 0, count: max(0, count) * classCount)
         try pixels.withUnsafeBufferPointer { (input) throws(InferenceError) in
             try result.withUnsafeMutableBufferPointer { (output) throws(InferenceError) in
@@ -124,7 +146,7 @@ public final class InferenceEngine: Sendable {
     ///
     /// The probabilities are the softmax of the outputs for a model that produces logits, and the
     /// outputs themselves for one whose graph ends in Softmax (`signature.outputKind`).
-    public func classify(pixels: [UInt8], count: Int) throws(InferenceError) -> [Classification] {
+    package func classify(pixels: [UInt8], count: Int) throws(InferenceError) -> [Classification] {
         let all = try logits(pixels: pixels, count: count)
         let kind = signature.outputKind
         return (0..<count).map { image in
@@ -138,29 +160,31 @@ public final class InferenceEngine: Sendable {
 
     /// Stops and joins the worker threads. Idempotent; later calls throw `engine_shut_down`.
     /// Waits for a call in progress to finish first.
-    public func shutdown() {
+    package func shutdown() {
         gate.close()
         pool.shutdown()
     }
 
     /// Per-step times since the engine started (or `resetLayerTimings()`); all zero unless
     /// `configuration.collectsLayerTimings` is set.
-    public func layerTimings() -> [LayerTiming] {
+    package func layerTimings() -> [LayerTiming] {
         gate.withLockIgnoringClosed {
             let (seconds, _) = pool.stepTimings()
             return plan.steps.enumerated().map { index, step in
-                LayerTiming(name: step.name, opType: step.opType, seconds: seconds[index], flopsPerImage: step.flopsPerImage, kernel: step.kernelName)
+                LayerTiming(
+                    name: step.name, opType: step.opType, seconds: seconds[index], flopsPerImage: step.flopsPerImage,
+                    kernel: step.kernelName)
             }
         }
     }
 
     /// Zeroes the counters behind `layerTimings()`.
-    public func resetLayerTimings() {
+    package func resetLayerTimings() {
         gate.withLockIgnoringClosed { pool.resetTimings() }
     }
 
     /// One line per execution step (op types, kernel, node names), for diagnostics.
-    public var planDescription: [String] {
+    package var planDescription: [String] {
         plan.steps.map { "\($0.opType) (\($0.kernelName)) [\($0.name)]" }
     }
 }
@@ -184,7 +208,8 @@ private final class CallGate: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         guard !closed else {
-            throw InferenceError(.engineShutDown, "The inference engine was shut down; create a new engine to classify more images.")
+            throw InferenceError(
+                .engineShutDown, "The inference engine was shut down; create a new engine to classify more images.")
         }
         return try body()
     }

@@ -4,9 +4,9 @@ import Shared
 ///
 /// Load-time errors name the ONNX node (`node`) and operator (`op`) they are about whenever there is
 /// one, and their message says what the engine supports instead, so a model author can re-export.
-public struct InferenceError: FashionError, Equatable {
+package struct InferenceError: FashionError, Equatable {
     /// The stable categories behind `code`.
-    public enum Kind: String, Sendable, CaseIterable {
+    package enum Kind: String, Sendable, CaseIterable {
         /// The model directory, `model.onnx` or `metadata.json` does not exist.
         case modelNotFound = "model_not_found"
         /// A model file exists but could not be read (permissions, I/O error).
@@ -42,29 +42,29 @@ public struct InferenceError: FashionError, Equatable {
     }
 
     /// The category of the failure.
-    public let kind: Kind
+    package let kind: Kind
     /// A sentence a user can act on.
-    public let message: String
+    package let message: String
     /// The name of the ONNX node the error is about (or its first output's name if it has none).
-    public let node: String?
+    package let node: String?
     /// The ONNX operator type of that node.
-    public let op: String?
+    package let op: String?
 
     /// Stable snake_case identifier, see `Kind`.
-    public var code: String { kind.rawValue }
+    package var code: String { kind.rawValue }
 
     /// Only resource shortages may go away on their own; every model or input problem needs a change.
-    public var isRetryable: Bool { kind == .engineStartFailed }
+    package var isRetryable: Bool { kind == .engineStartFailed }
 
     /// Creates an error; `message` should say what was wrong and what to do about it.
-    public init(_ kind: Kind, _ message: String, node: String? = nil, op: String? = nil) {
+    package init(_ kind: Kind, _ message: String, node: String? = nil, op: String? = nil) {
         self.kind = kind
         self.message = message
         self.node = node
         self.op = op
     }
 
-    public var description: String {
+    package var description: String {
         var location = ""
         if let op { location += " op=\(op)" }
         if let node { location += " node=\(node)" }

@@ -4,18 +4,18 @@ import Foundation
 ///
 /// Written by the training pipeline. Keys are snake_case in the file (`test_accuracy`,
 /// `input_name`, ...); unknown keys are ignored so the training side can add fields freely.
-public struct ModelMetadata: Codable, Sendable, Equatable {
+package struct ModelMetadata: Codable, Sendable, Equatable {
     /// How raw 0...255 pixels become the network's input: `x = (pixel * scale - mean) / std`.
-    public struct Preprocessing: Codable, Sendable, Equatable {
+    package struct Preprocessing: Codable, Sendable, Equatable {
         /// Multiplier applied to the raw pixel value first (usually 1/255).
-        public var scale: Double
+        package var scale: Double
         /// Subtracted after scaling.
-        public var mean: Double
+        package var mean: Double
         /// Divisor applied last; must not be zero.
-        public var std: Double
+        package var std: Double
 
         /// Creates preprocessing parameters; the default is the identity on 0...1 scaled pixels.
-        public init(scale: Double = 1.0 / 255.0, mean: Double = 0, std: Double = 1) {
+        package init(scale: Double = 1.0 / 255.0, mean: Double = 0, std: Double = 1) {
             self.scale = scale
             self.mean = mean
             self.std = std
@@ -23,32 +23,32 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     }
 
     /// Model name, e.g. `fashion-cnn`; results carry it.
-    public var name: String
+    package var name: String
     /// Model version string; results carry it.
-    public var version: String
+    package var version: String
     /// One human-readable name per output class, in logit order.
-    public var labels: [String]
+    package var labels: [String]
     /// Pixel normalisation the model was trained with.
-    public var preprocessing: Preprocessing
+    package var preprocessing: Preprocessing
     /// Accuracy on the Fashion-MNIST test set measured at training time, 0...1.
-    public var testAccuracy: Double?
+    package var testAccuracy: Double?
     /// Hex SHA-256 of `model.onnx`; verified at load when present.
-    public var sha256: String?
+    package var sha256: String?
     /// The ONNX opset the model was exported with (informational; the file itself is authoritative).
-    public var opset: Int?
+    package var opset: Int?
     /// Name of the graph input (informational).
-    public var inputName: String?
+    package var inputName: String?
     /// How the graph input holds the image (informational: the engine reads it from the graph).
-    public var inputLayout: ModelInputLayout?
+    package var inputLayout: ModelInputLayout?
     /// Name of the graph output (informational).
-    public var outputName: String?
+    package var outputName: String?
     /// What the outputs are. A graph that ends in Softmax reports probabilities whatever this says
     /// (and "logits" for such a graph is an error); for other graphs nil means logits, and
     /// "probabilities" makes fashiond report the outputs as they are instead of their softmax.
-    public var outputKind: ModelOutputKind?
+    package var outputKind: ModelOutputKind?
 
     /// Creates metadata by hand, for models that come without a `metadata.json`.
-    public init(
+    package init(
         name: String,
         version: String,
         labels: [String],
@@ -83,7 +83,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         case input, output
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
         // A version written as a bare number (1, 1.2) is as good as a string.
@@ -103,14 +103,18 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         // training pipeline and `fashiond models init` write them, or bare names.
         let input = try? container.decodeIfPresent(TensorDescription.self, forKey: .input)
         let output = try? container.decodeIfPresent(TensorDescription.self, forKey: .output)
-        inputName = try container.decodeIfPresent(String.self, forKey: .inputName)
+        inputName =
+            try container.decodeIfPresent(String.self, forKey: .inputName)
             ?? (try? container.decodeIfPresent(String.self, forKey: .input)) ?? input?.name
-        outputName = try container.decodeIfPresent(String.self, forKey: .outputName)
+        outputName =
+            try container.decodeIfPresent(String.self, forKey: .outputName)
             ?? (try? container.decodeIfPresent(String.self, forKey: .output)) ?? output?.name
         inputLayout = input?.layout.flatMap(ModelInputLayout.init(rawValue:))
         if let kind = output?.kind {
             guard let known = ModelOutputKind(rawValue: kind) else {
-                throw DecodingError.dataCorruptedError(forKey: .output, in: container, debugDescription: "output.kind is \"\(kind)\"; it must be \"logits\" or \"probabilities\"")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .output, in: container,
+                    debugDescription: "output.kind is \"\(kind)\"; it must be \"logits\" or \"probabilities\"")
             }
             outputKind = known
         }
@@ -125,7 +129,7 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         var kind: String?
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(name, forKey: .name)
         try container.encode(version, forKey: .version)
@@ -135,31 +139,40 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
         try container.encodeIfPresent(sha256, forKey: .sha256)
         try container.encodeIfPresent(opset, forKey: .opset)
         if inputName != nil || inputLayout != nil {
-            let input = TensorDescription(name: inputName, dtype: "float32", shape: inputLayout?.shape, layout: inputLayout?.rawValue)
+            let input = TensorDescription(
+                name: inputName, dtype: "float32", shape: inputLayout?.shape, layout: inputLayout?.rawValue)
             try container.encode(input, forKey: .input)
         }
         if outputName != nil || outputKind != nil {
-            let output = TensorDescription(name: outputName, dtype: "float32", shape: [-1, labels.count], kind: outputKind?.rawValue)
+            let output = TensorDescription(
+                name: outputName, dtype: "float32", shape: [-1, labels.count], kind: outputKind?.rawValue)
             try container.encode(output, forKey: .output)
         }
     }
 
     /// Reads and validates a `metadata.json`.
-    public static func load(from url: URL) throws(InferenceError) -> ModelMetadata {
+    package static func load(from url: URL) throws(InferenceError) -> ModelMetadata {
         let data: Data
         do {
             data = try Data(contentsOf: url)
         } catch {
             if !FileManager.default.fileExists(atPath: url.path) {
-                throw InferenceError(.modelNotFound, "Model metadata \(url.path) does not exist; every model directory needs a metadata.json beside model.onnx.")
+                throw InferenceError(
+                    .modelNotFound,
+                    "Model metadata \(url.path) does not exist; every model directory needs a metadata.json beside model.onnx."
+                )
             }
-            throw InferenceError(.modelUnreadable, "Could not read model metadata \(url.path): \(error.localizedDescription).")
+            throw InferenceError(
+                .modelUnreadable, "Could not read model metadata \(url.path): \(error.localizedDescription).")
         }
         let metadata: ModelMetadata
         do {
             metadata = try JSONDecoder().decode(ModelMetadata.self, from: data)
         } catch {
-            throw InferenceError(.metadataInvalid, "Model metadata \(url.path) is not valid: \(Self.describe(error)). It needs at least \"name\", \"version\" and \"labels\".")
+            throw InferenceError(
+                .metadataInvalid,
+                "Model metadata \(url.path) is not valid: \(Self.describe(error)). It needs at least \"name\", \"version\" and \"labels\"."
+            )
         }
         try metadata.validate(source: url.path)
         return metadata
@@ -168,14 +181,19 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     /// Checks the values the engine relies on.
     func validate(source: String) throws(InferenceError) {
         if labels.isEmpty {
-            throw InferenceError(.metadataInvalid, "Model metadata \(source) lists no labels; it needs one name per output class.")
+            throw InferenceError(
+                .metadataInvalid, "Model metadata \(source) lists no labels; it needs one name per output class.")
         }
         let p = preprocessing
         if !(p.scale.isFinite && p.mean.isFinite && p.std.isFinite) || p.std == 0 {
-            throw InferenceError(.metadataInvalid, "Model metadata \(source) has unusable preprocessing (scale \(p.scale), mean \(p.mean), std \(p.std)); all must be finite and std non-zero.")
+            throw InferenceError(
+                .metadataInvalid,
+                "Model metadata \(source) has unusable preprocessing (scale \(p.scale), mean \(p.mean), std \(p.std)); all must be finite and std non-zero."
+            )
         }
         if let sha256, !(sha256.count == 64 && sha256.allSatisfy(\.isHexDigit)) {
-            throw InferenceError(.metadataInvalid, "Model metadata \(source) has a sha256 that is not 64 hex digits: \"\(sha256)\".")
+            throw InferenceError(
+                .metadataInvalid, "Model metadata \(source) has a sha256 that is not 64 hex digits: \"\(sha256)\".")
         }
     }
 
@@ -195,22 +213,22 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
 }
 
 /// How an `InferenceEngine` runs.
-public struct EngineConfiguration: Sendable, Equatable {
+package struct EngineConfiguration: Sendable, Equatable {
     /// Worker threads that run batches; a batch is split across them.
     /// Default: the number of active processors.
-    public var threads: Int
+    package var threads: Int
     /// The largest batch the caller intends to submit at once. Default 256.
     /// Larger calls still work (they are processed in pieces); this also caps `microBatch`.
-    public var maxBatch: Int
+    package var maxBatch: Int
     /// Images one worker pushes through the network together: the fully connected layers run one
     /// GEMM over all of them (convolutions subdivide further to stay in cache). Default 32; the
     /// arena each worker owns grows linearly with it (~1 MiB for fashion-cnn at 32).
-    public var microBatch: Int
+    package var microBatch: Int
     /// Whether workers time every layer, for `InferenceEngine.layerTimings()`. Default false.
-    public var collectsLayerTimings: Bool
+    package var collectsLayerTimings: Bool
 
     /// Creates a configuration; see each property for its default.
-    public init(
+    package init(
         threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         maxBatch: Int = 256,
         microBatch: Int = 32,
@@ -224,22 +242,22 @@ public struct EngineConfiguration: Sendable, Equatable {
 }
 
 /// The engine's verdict for one image.
-public struct Classification: Sendable, Equatable {
+package struct Classification: Sendable, Equatable {
     /// Index of the most probable class.
-    public var labelIndex: Int
+    package var labelIndex: Int
     /// `metadata.labels[labelIndex]`.
-    public var label: String
+    package var label: String
     /// Probability of that class, 0...1.
-    public var confidence: Float
+    package var confidence: Float
     /// One per class: the softmax of `logits`, or the outputs themselves for a model whose
     /// graph ends in Softmax.
-    public var probabilities: [Float]
+    package var probabilities: [Float]
     /// Raw network outputs, one per class: logits, or for a model whose graph ends in Softmax the
     /// same values as `probabilities`.
-    public var logits: [Float]
+    package var logits: [Float]
 
     /// Creates a classification from its parts.
-    public init(labelIndex: Int, label: String, confidence: Float, probabilities: [Float], logits: [Float]) {
+    package init(labelIndex: Int, label: String, confidence: Float, probabilities: [Float], logits: [Float]) {
         self.labelIndex = labelIndex
         self.label = label
         self.confidence = confidence
@@ -249,12 +267,12 @@ public struct Classification: Sendable, Equatable {
 
     /// Builds the classification for one row of outputs that are probabilities already (the
     /// model's graph ends in Softmax): they are reported as they are, not normalised again.
-    public init(probabilities: [Float], labels: [String]) {
+    package init(probabilities: [Float], labels: [String]) {
         self.init(outputs: probabilities, probabilities: probabilities, labels: labels)
     }
 
     /// Builds the classification for one row of logits (softmax computed in Double for stability).
-    public init(logits: [Float], labels: [String]) {
+    package init(logits: [Float], labels: [String]) {
         let maximum = Double(logits.max() ?? 0)
         var exponentials = logits.map { exp(Double($0) - maximum) }
         let total = exponentials.reduce(0, +)

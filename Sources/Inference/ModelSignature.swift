@@ -4,7 +4,7 @@ import Foundation
 ///
 /// All four hold the same 784 values per image in row-major order, so the engine feeds them
 /// alike; the user never states the layout.
-public enum ModelInputLayout: String, Sendable, CaseIterable, Codable {
+package enum ModelInputLayout: String, Sendable, CaseIterable, Codable {
     /// `[N, 1, 28, 28]`: PyTorch's convolutional models.
     case nchw = "NCHW"
     /// `[N, 28, 28, 1]`: Keras' (channels-last) convolutional models.
@@ -15,7 +15,7 @@ public enum ModelInputLayout: String, Sendable, CaseIterable, Codable {
     case flat = "flat"
 
     /// The shape of one image, without the batch axis.
-    public var sampleDims: [Int] {
+    package var sampleDims: [Int] {
         switch self {
         case .nchw: [1, 28, 28]
         case .nhwc: [28, 28, 1]
@@ -25,16 +25,16 @@ public enum ModelInputLayout: String, Sendable, CaseIterable, Codable {
     }
 
     /// The whole input shape with `-1` for the batch, as `metadata.json` records it.
-    public var shape: [Int] { [-1] + sampleDims }
+    package var shape: [Int] { [-1] + sampleDims }
 
     /// "[N, 28, 28, 1]".
-    public var shapeDescription: String {
+    package var shapeDescription: String {
         "[N, " + sampleDims.map(String.init).joined(separator: ", ") + "]"
     }
 }
 
 /// What a model's output means.
-public enum ModelOutputKind: String, Sendable, CaseIterable, Codable {
+package enum ModelOutputKind: String, Sendable, CaseIterable, Codable {
     /// Unnormalised scores; fashiond applies a softmax to report probabilities.
     case logits
     /// Probabilities already (the graph ends in Softmax); fashiond reports them as they are.
@@ -42,27 +42,27 @@ public enum ModelOutputKind: String, Sendable, CaseIterable, Codable {
 }
 
 /// What loading found in an ONNX graph: the facts `metadata.json` describes, read from the file.
-public struct ModelSignature: Sendable, Equatable {
+package struct ModelSignature: Sendable, Equatable {
     /// The name of the graph input.
-    public var inputName: String
+    package var inputName: String
     /// How the input holds the image.
-    public var inputLayout: ModelInputLayout
+    package var inputLayout: ModelInputLayout
     /// The name of the graph output.
-    public var outputName: String
+    package var outputName: String
     /// Outputs per image.
-    public var classCount: Int
+    package var classCount: Int
     /// Whether the graph's last step is a Softmax over the classes.
-    public var endsInSoftmax: Bool
+    package var endsInSoftmax: Bool
     /// What the engine reports the outputs as: probabilities when the graph ends in Softmax or the
     /// metadata says so, logits otherwise.
-    public var outputKind: ModelOutputKind
+    package var outputKind: ModelOutputKind
     /// The default-domain ONNX opset the file imports.
-    public var opset: Int
+    package var opset: Int
     /// The operator types in the graph, sorted, each once.
-    public var operators: [String]
+    package var operators: [String]
 
     /// Creates a signature from its parts.
-    public init(
+    package init(
         inputName: String, inputLayout: ModelInputLayout, outputName: String, classCount: Int,
         endsInSoftmax: Bool, outputKind: ModelOutputKind, opset: Int, operators: [String]
     ) {
@@ -92,11 +92,15 @@ struct LoadedGraph {
             if !FileManager.default.fileExists(atPath: modelFile.path) {
                 throw InferenceError(.modelNotFound, "Model file \(modelFile.path) does not exist.")
             }
-            throw InferenceError(.modelUnreadable, "Could not read model file \(modelFile.path): \(error.localizedDescription).")
+            throw InferenceError(
+                .modelUnreadable, "Could not read model file \(modelFile.path): \(error.localizedDescription).")
         }
         let actual = bytes.withUnsafeBytes { SHA256.hexDigest(of: $0) }
         if let expected = expectedSHA256, actual != expected.lowercased() {
-            throw InferenceError(.checksumMismatch, "Model file \(modelFile.path) has SHA-256 \(actual) but its metadata records \(expected.lowercased()); the file is damaged or belongs to another model version. If you replaced model.onnx on purpose, run `fashiond models init` on the directory again.")
+            throw InferenceError(
+                .checksumMismatch,
+                "Model file \(modelFile.path) has SHA-256 \(actual) but its metadata records \(expected.lowercased()); the file is damaged or belongs to another model version. If you replaced model.onnx on purpose, run `fashiond models init` on the directory again."
+            )
         }
         return (try compile(bytes, source: modelFile.path), actual)
     }
@@ -119,7 +123,10 @@ struct LoadedGraph {
     mutating func apply(declaredKind: ModelOutputKind?, source: String) throws(InferenceError) {
         if signature.endsInSoftmax {
             if declaredKind == .logits {
-                throw InferenceError(.metadataInvalid, "Model metadata \(source) says the output is logits, but the graph ends in Softmax, so its outputs are probabilities already; a second softmax would flatten every confidence. Set \"output\": {\"kind\": \"probabilities\"} or remove the kind.")
+                throw InferenceError(
+                    .metadataInvalid,
+                    "Model metadata \(source) says the output is logits, but the graph ends in Softmax, so its outputs are probabilities already; a second softmax would flatten every confidence. Set \"output\": {\"kind\": \"probabilities\"} or remove the kind."
+                )
             }
             signature.outputKind = .probabilities
         } else {

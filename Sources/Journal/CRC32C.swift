@@ -5,20 +5,20 @@
 /// frame sizes we write, and it is the checksum iSCSI, ext4 and most storage engines settled on.
 /// The implementation is table-driven slicing-by-8: eight bytes per step through eight 256-entry
 /// tables, several times faster than the classic byte-at-a-time loop, in portable Swift.
-public struct CRC32C: Sendable, Hashable {
+package struct CRC32C: Sendable, Hashable {
     /// The running, finalised checksum of every byte passed to ``update(_:)`` so far (0 for no bytes).
-    public private(set) var value: UInt32
+    package private(set) var value: UInt32
 
     /// Starts a checksum over no bytes.
-    public init() { value = 0 }
+    package init() { value = 0 }
 
     /// Feeds more bytes; checksumming a message in pieces gives the same value as in one call.
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
         value = ~CRC32C.advance(~value, bytes)
     }
 
     /// Feeds more bytes from any contiguous byte collection.
-    public mutating func update<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+    package mutating func update<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         let done: Void? = bytes.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
         if done == nil {
             let copy = Array(bytes)
@@ -27,14 +27,14 @@ public struct CRC32C: Sendable, Hashable {
     }
 
     /// The CRC-32C of `bytes`.
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc = CRC32C()
         crc.update(bytes)
         return crc.value
     }
 
     /// The CRC-32C of a byte collection, e.g. `CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283`.
-    public static func checksum<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+    package static func checksum<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
         var crc = CRC32C()
         crc.update(bytes)
         return crc.value
@@ -87,7 +87,8 @@ public struct CRC32C: Sendable, Hashable {
             let word = UInt64(littleEndian: pointer.load(as: UInt64.self))
             let low = UInt32(truncatingIfNeeded: word) ^ crc
             let high = UInt32(truncatingIfNeeded: word &>> 32)
-            crc = t[1792 &+ Int(low & 0xFF)]
+            crc =
+                t[1792 &+ Int(low & 0xFF)]
                 ^ t[1536 &+ Int((low &>> 8) & 0xFF)]
                 ^ t[1280 &+ Int((low &>> 16) & 0xFF)]
                 ^ t[1024 &+ Int(low &>> 24)]

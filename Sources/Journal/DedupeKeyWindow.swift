@@ -73,7 +73,8 @@ struct SparseIndex {
     /// Records a frame position if it is a stride past the previous entry; call for every record in order.
     mutating func noteRecord(sequence: UInt64, offset: Int64) {
         if let last = entries.last,
-           sequence - last.sequence < SparseIndex.recordStride, offset - last.offset < SparseIndex.byteStride {
+            sequence - last.sequence < SparseIndex.recordStride, offset - last.offset < SparseIndex.byteStride
+        {
             return
         }
         entries.append(Entry(sequence: sequence, offset: offset))

@@ -25,7 +25,9 @@ final class SegmentFile: Sendable {
 
     /// Reads up to `count` bytes at `offset` into `buffer[at...]`, retrying short reads; returns how
     /// many bytes were read (fewer only at end of file).
-    func read(into buffer: inout [UInt8], at bufferIndex: Int, count: Int, fileOffset: Int64) throws(JournalError) -> Int {
+    func read(
+        into buffer: inout [UInt8], at bufferIndex: Int, count: Int, fileOffset: Int64
+    ) throws(JournalError) -> Int {
         try FileIO.preadFully(descriptor, &buffer, at: bufferIndex, count: count, fileOffset: fileOffset, path: path)
     }
 }

@@ -37,7 +37,8 @@ struct SegmentHeader: Equatable {
         guard version == formatVersion else { return .failure(.unsupportedVersion(version)) }
         let stored: UInt32 = bytes.loadLittleEndian(at: 12)
         guard stored == checksum(of: Array(bytes[0..<size])) else { return .failure(.checksumMismatch) }
-        return .success(SegmentHeader(baseSequence: bytes.loadLittleEndian(at: 16), createdAt: bytes.loadLittleEndian(at: 24)))
+        return .success(
+            SegmentHeader(baseSequence: bytes.loadLittleEndian(at: 16), createdAt: bytes.loadLittleEndian(at: 24)))
     }
 
     private static func checksum(of header: [UInt8]) -> UInt32 {
@@ -57,7 +58,8 @@ struct SegmentHeader: Equatable {
             switch self {
             case .short(let count): "the file holds \(count) of the \(SegmentHeader.size) header bytes"
             case .badMagic: "it does not start with the journal's magic bytes"
-            case .unsupportedVersion(let version): "it has format version \(version), this build reads version \(SegmentHeader.formatVersion)"
+            case .unsupportedVersion(let version):
+                "it has format version \(version), this build reads version \(SegmentHeader.formatVersion)"
             case .checksumMismatch: "the header's CRC32C does not match"
             }
         }
@@ -83,8 +85,9 @@ enum Frame {
         precondition(bodyLength <= maxBodyLength)
         out.replaceLittleEndian(UInt32(bodyLength), at: start)
         let crc = out.withUnsafeBytes { raw in
-            checksum(lengthField: UnsafeRawBufferPointer(rebasing: raw[start..<start + 4]),
-                     body: UnsafeRawBufferPointer(rebasing: raw[(start + headerSize)...]))
+            checksum(
+                lengthField: UnsafeRawBufferPointer(rebasing: raw[start..<start + 4]),
+                body: UnsafeRawBufferPointer(rebasing: raw[(start + headerSize)...]))
         }
         out.replaceLittleEndian(crc, at: start + 4)
     }
@@ -114,19 +117,24 @@ enum RecordCodec {
     /// Rejects records the format cannot hold, before anything is written.
     static func validate(_ record: PendingRecord, index: Int) throws(JournalError) {
         func invalid(_ text: String) -> JournalError {
-            JournalError(kind: .invalidRecord, message: "Record \(index) of the batch \(text); nothing from the batch was written.")
+            JournalError(
+                kind: .invalidRecord,
+                message: "Record \(index) of the batch \(text); nothing from the batch was written.")
         }
         if record.offset != nil && record.source == nil {
             throw invalid("has an offset but no source; give the stream partition the offset belongs to")
         }
         if let source = record.source, source.stream.utf8.count > RecordLimits.maxStreamNameBytes {
-            throw invalid("has a stream name of \(source.stream.utf8.count) bytes; the limit is \(RecordLimits.maxStreamNameBytes)")
+            throw invalid(
+                "has a stream name of \(source.stream.utf8.count) bytes; the limit is \(RecordLimits.maxStreamNameBytes)"
+            )
         }
         if let key = record.dedupeKey, key.utf8.count > RecordLimits.maxDedupeKeyBytes {
             throw invalid("has a dedupe key of \(key.utf8.count) bytes; the limit is \(RecordLimits.maxDedupeKeyBytes)")
         }
         if record.payload.count > RecordLimits.maxPayloadBytes {
-            throw invalid("has a payload of \(record.payload.count) bytes; the limit is \(RecordLimits.maxPayloadBytes)")
+            throw invalid(
+                "has a payload of \(record.payload.count) bytes; the limit is \(RecordLimits.maxPayloadBytes)")
         }
     }
 
@@ -164,9 +172,9 @@ enum RecordCodec {
     static func decodeFields(_ body: UnsafeRawBufferPointer) -> Fields? {
         var reader = ByteReader(body)
         guard let kind = reader.readByte(), kind == FrameKind.record.rawValue,
-              let flags = reader.readByte(), flags & ~(hasSource | hasOffset | hasKey) == 0,
-              let sequence: UInt64 = reader.readInteger(),
-              let appendedAt: Int64 = reader.readInteger()
+            let flags = reader.readByte(), flags & ~(hasSource | hasOffset | hasKey) == 0,
+            let sequence: UInt64 = reader.readInteger(),
+            let appendedAt: Int64 = reader.readInteger()
         else { return nil }
         var fields = Fields(sequence: sequence, appendedAt: appendedAt, payloadStart: 0)
         if flags & hasSource != 0 {
@@ -225,7 +233,9 @@ struct Checkpoint: Equatable {
             body.appendLittleEndian(baseSequence)
             body.appendLittleEndian(keyScanStart)
             body.appendLittleEndian(UInt32(offsets.count))
-            for (source, offset) in offsets.sorted(by: { ($0.key.stream, $0.key.partition) < ($1.key.stream, $1.key.partition) }) {
+            for (source, offset) in offsets.sorted(by: {
+                ($0.key.stream, $0.key.partition) < ($1.key.stream, $1.key.partition)
+            }) {
                 body.appendShortString(source.stream)
                 body.appendLittleEndian(source.partition)
                 body.appendLittleEndian(offset)
@@ -241,14 +251,14 @@ struct Checkpoint: Equatable {
     static func decode(_ body: UnsafeRawBufferPointer) -> Checkpoint? {
         var reader = ByteReader(body)
         guard reader.readByte() == FrameKind.checkpoint.rawValue, reader.readByte() == version,
-              let baseSequence: UInt64 = reader.readInteger(),
-              let keyScanStart: UInt64 = reader.readInteger(),
-              let sourceCount: UInt32 = reader.readInteger()
+            let baseSequence: UInt64 = reader.readInteger(),
+            let keyScanStart: UInt64 = reader.readInteger(),
+            let sourceCount: UInt32 = reader.readInteger()
         else { return nil }
         var offsets: [JournalSource: Int64] = [:]
         for _ in 0..<sourceCount {
             guard let stream = reader.readShortString(), let partition: Int32 = reader.readInteger(),
-                  let offset: Int64 = reader.readInteger()
+                let offset: Int64 = reader.readInteger()
             else { return nil }
             offsets[JournalSource(stream: stream, partition: partition)] = offset
         }
@@ -260,7 +270,8 @@ struct Checkpoint: Equatable {
             carried.append(KeyEntry(sequence: sequence, key: key))
         }
         guard reader.isAtEnd else { return nil }
-        return Checkpoint(baseSequence: baseSequence, keyScanStart: keyScanStart, offsets: offsets, carriedKeys: carried)
+        return Checkpoint(
+            baseSequence: baseSequence, keyScanStart: keyScanStart, offsets: offsets, carriedKeys: carried)
     }
 }
 
@@ -319,6 +330,7 @@ struct ByteReader {
     mutating func readShortString() -> String? {
         guard let length: UInt16 = readInteger(), bytes.count - position >= Int(length) else { return nil }
         defer { position += Int(length) }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<position + Int(length)]), as: UTF8.self)
+        return String(
+            decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<position + Int(length)]), as: UTF8.self)
     }
 }

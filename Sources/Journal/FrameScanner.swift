@@ -51,7 +51,9 @@ struct FrameScanner {
         let frameOffset = position
         let remaining = end - position
         guard remaining >= Int64(Frame.headerSize), try ensure(Frame.headerSize) else {
-            return .problem(offset: frameOffset, .shortFrame(needed: Int64(Frame.headerSize), available: available(upTo: Frame.headerSize)))
+            return .problem(
+                offset: frameOffset,
+                .shortFrame(needed: Int64(Frame.headerSize), available: available(upTo: Frame.headerSize)))
         }
         let at = Int(position - bufferStart)
         let length: UInt32 = buffer.loadLittleEndian(at: at)
@@ -61,13 +63,16 @@ struct FrameScanner {
         }
         let frameSize = Frame.headerSize + Int(length)
         guard remaining >= Int64(frameSize), try ensure(frameSize) else {
-            return .problem(offset: frameOffset, .shortFrame(needed: Int64(frameSize), available: min(remaining, available(upTo: frameSize))))
+            return .problem(
+                offset: frameOffset,
+                .shortFrame(needed: Int64(frameSize), available: min(remaining, available(upTo: frameSize))))
         }
         let start = Int(position - bufferStart)
         let bodyRange = (start + Frame.headerSize)..<(start + frameSize)
         let actualCRC = buffer.withUnsafeBytes { raw in
-            Frame.checksum(lengthField: UnsafeRawBufferPointer(rebasing: raw[start..<start + 4]),
-                           body: UnsafeRawBufferPointer(rebasing: raw[bodyRange]))
+            Frame.checksum(
+                lengthField: UnsafeRawBufferPointer(rebasing: raw[start..<start + 4]),
+                body: UnsafeRawBufferPointer(rebasing: raw[bodyRange]))
         }
         guard actualCRC == storedCRC else { return .problem(offset: frameOffset, .checksumMismatch) }
         position += Int64(frameSize)
@@ -75,7 +80,9 @@ struct FrameScanner {
     }
 
     /// Gives `body` the bytes of a frame body returned by the latest ``next()``.
-    func withBody<Result>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws(JournalError) -> Result) throws(JournalError) -> Result {
+    func withBody<Result>(
+        _ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws(JournalError) -> Result
+    ) throws(JournalError) -> Result {
         // Array.withUnsafeBytes only rethrows untyped errors, so carry the typed one out in a Result.
         let outcome: Swift.Result<Result, JournalError> = buffer.withUnsafeBytes { raw in
             do throws(JournalError) {

@@ -11,9 +11,9 @@ import Darwin
 /// After any error from ``ResultsJournal/append(_:)`` nothing from that call is on disk or counted,
 /// so the caller may retry the same batch once ``isRetryable`` says it can succeed (for example after
 /// disk space was freed) without risking duplicates.
-public struct JournalError: FashionError, Equatable {
+package struct JournalError: FashionError, Equatable {
     /// The stable categories of journal failures; ``JournalError/code`` is the raw value.
-    public enum Kind: String, Sendable, Hashable, CaseIterable {
+    package enum Kind: String, Sendable, Hashable, CaseIterable {
         /// A system call on the journal directory or a segment failed (permissions, EIO, …).
         case ioFailed = "io_failed"
         /// The file system is full or the quota is exhausted (ENOSPC, EDQUOT). Retryable once space is freed.
@@ -31,24 +31,24 @@ public struct JournalError: FashionError, Equatable {
     }
 
     /// The category of the failure.
-    public var kind: Kind
+    package var kind: Kind
     /// A sentence naming what failed and what to do about it.
-    public var message: String
+    package var message: String
     /// The `errno` of the failed system call, when one failed.
-    public var errno: Int32?
+    package var errno: Int32?
 
     /// Creates an error; prefer the factory helpers, which write consistent messages.
-    public init(kind: Kind, message: String, errno: Int32? = nil) {
+    package init(kind: Kind, message: String, errno: Int32? = nil) {
         self.kind = kind
         self.message = message
         self.errno = errno
     }
 
     /// The stable snake_case code, e.g. `disk_full`.
-    public var code: String { kind.rawValue }
+    package var code: String { kind.rawValue }
 
     /// Full disks free up and locks get released; everything else needs someone to change something.
-    public var isRetryable: Bool {
+    package var isRetryable: Bool {
         switch kind {
         case .diskFull, .locked: true
         case .ioFailed, .corruptSegment, .closed, .invalidRecord, .invalidConfiguration: false

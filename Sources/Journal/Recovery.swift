@@ -48,7 +48,9 @@ struct Recovery {
         removedFiles: [], retiredSegments: 0, scannedBytes: 0)
     private var directoryChanged = false
 
-    private init(configuration: JournalConfiguration, directory: String, directoryDescriptor: Int32, lockDescriptor: Int32) {
+    private init(
+        configuration: JournalConfiguration, directory: String, directoryDescriptor: Int32, lockDescriptor: Int32
+    ) {
         self.configuration = configuration
         self.directory = directory
         self.directoryDescriptor = directoryDescriptor
@@ -201,9 +203,11 @@ struct Recovery {
         }
         var merged = checkpoint.offsets
         for (source, offset) in offsets { merged[source] = max(offset, merged[source] ?? .min) }
-        return .complete(ActiveScan(
-            file: file, end: scan.validEnd, dataStart: scan.index.dataStart, checkpoint: checkpoint, index: scan.index,
-            nextSequence: scan.nextSequence, offsets: merged, keys: keys))
+        return .complete(
+            ActiveScan(
+                file: file, end: scan.validEnd, dataStart: scan.index.dataStart, checkpoint: checkpoint,
+                index: scan.index,
+                nextSequence: scan.nextSequence, offsets: merged, keys: keys))
     }
 
     private func openClosedSegment(base: UInt64) throws(JournalError) -> SegmentEntry {
@@ -218,7 +222,8 @@ struct Recovery {
                 guard header.baseSequence == base else {
                     throw JournalError.corrupt(path, "its header names base sequence \(header.baseSequence)")
                 }
-                let file = SegmentFile(descriptor: descriptor, path: path, baseSequence: base, createdAt: header.createdAt)
+                let file = SegmentFile(
+                    descriptor: descriptor, path: path, baseSequence: base, createdAt: header.createdAt)
                 return SegmentEntry(file: file, end: size, index: nil)
             }
         } catch {
@@ -229,7 +234,9 @@ struct Recovery {
 
     /// Rebuilds the dedupe key window: keys the checkpoint carried (their segments were deleted), keys
     /// of closed segments from the checkpoint's scan start, then keys after the checkpoint.
-    private mutating func rebuildKeyWindow(_ active: ActiveScan, segments: inout [SegmentEntry]) throws(JournalError) -> DedupeKeyWindow {
+    private mutating func rebuildKeyWindow(
+        _ active: ActiveScan, segments: inout [SegmentEntry]
+    ) throws(JournalError) -> DedupeKeyWindow {
         var window = DedupeKeyWindow(capacity: configuration.dedupeKeyCapacity)
         guard configuration.dedupeKeyCapacity > 0 else { return window }
         for entry in active.checkpoint.carriedKeys { window.insert(entry.key, sequence: entry.sequence) }
@@ -238,15 +245,19 @@ struct Recovery {
             let segmentLast = segments[position + 1].file.baseSequence - 1
             guard segmentLast >= scanStart else { continue }
             let file = segments[position].file
-            let scan = try SegmentStore.scan(file, end: segments[position].end, decodeCheckpoint: false) { fields, _, _ in
-                if fields.sequence >= scanStart, let key = fields.dedupeKey { window.insert(key, sequence: fields.sequence) }
+            let scan = try SegmentStore.scan(file, end: segments[position].end, decodeCheckpoint: false) {
+                fields, _, _ in
+                if fields.sequence >= scanStart, let key = fields.dedupeKey {
+                    window.insert(key, sequence: fields.sequence)
+                }
             }
             report.scannedBytes += scan.scannedBytes
             if let problem = scan.problem {
                 throw JournalError.corrupt(file.path, "\(problem.problem) at offset \(problem.offset)")
             }
             guard scan.nextSequence == segmentLast + 1 else {
-                throw JournalError.corrupt(file.path, "it holds records up to \(scan.nextSequence - 1), expected up to \(segmentLast)")
+                throw JournalError.corrupt(
+                    file.path, "it holds records up to \(scan.nextSequence - 1), expected up to \(segmentLast)")
             }
             segments[position].index = scan.index
         }
@@ -260,7 +271,8 @@ struct Recovery {
             SegmentStore.Summary(baseSequence: $0.file.baseSequence, createdAt: $0.file.createdAt, bytes: $0.end)
         }
         var count = SegmentStore.retirementCount(
-            layout, now: FileIO.nowMilliseconds(), configuration: configuration, floor: configuration.initialRetentionFloor)
+            layout, now: FileIO.nowMilliseconds(), configuration: configuration,
+            floor: configuration.initialRetentionFloor)
         while count > 0 && layout[count].baseSequence > writer.keyScanStart { count -= 1 }
         var removed = 0
         for entry in segments.prefix(count) {

@@ -27,11 +27,11 @@ import Darwin
 /// `append` and the read methods block on disk I/O: call them from a dedicated thread, not from Swift
 /// concurrency's cooperative pool. ``waitForAppend(after:timeout:)`` is the one `async` entry point and
 /// never blocks a thread.
-public final class ResultsJournal: Sendable {
+package final class ResultsJournal: Sendable {
     /// The configuration the journal was opened with.
-    public let configuration: JournalConfiguration
+    package let configuration: JournalConfiguration
     /// What opening the journal found and repaired.
-    public let recoveryReport: RecoveryReport
+    package let recoveryReport: RecoveryReport
 
     private let directoryPath: String
     private let writer: Mutex<WriterState>
@@ -40,7 +40,7 @@ public final class ResultsJournal: Sendable {
     /// Opens the journal in `configuration.directory`, creating it if needed, and recovers it: a torn
     /// tail is truncated, an incomplete segment left by an interrupted rotation is removed, and the
     /// dedupe state is rebuilt. See ``recoveryReport`` for what was found.
-    public init(configuration: JournalConfiguration) throws(JournalError) {
+    package init(configuration: JournalConfiguration) throws(JournalError) {
         try configuration.validate()
         let opened = try Recovery.open(configuration)
         self.configuration = configuration
@@ -55,10 +55,10 @@ public final class ResultsJournal: Sendable {
     // MARK: - State queries
 
     /// The sequence of the newest record (0 when the journal never held one).
-    public var lastSequence: UInt64 { shared.withLock { $0.lastSequence } }
+    package var lastSequence: UInt64 { shared.withLock { $0.lastSequence } }
 
     /// The sequence of the oldest retained record; `lastSequence + 1` when none is retained.
-    public var firstSequence: UInt64 {
+    package var firstSequence: UInt64 {
         shared.withLock { state in
             guard let first = state.segments.first else { return state.lastSequence + 1 }
             return min(first.file.baseSequence, state.lastSequence + 1)
@@ -66,12 +66,12 @@ public final class ResultsJournal: Sendable {
     }
 
     /// The highest offset journaled for `source`, or `nil` if none was.
-    public func highestOffset(for source: JournalSource) -> Int64? {
+    package func highestOffset(for source: JournalSource) -> Int64? {
         shared.withLock { $0.offsets[source] }
     }
 
     /// The highest offset journaled for every source seen; a consumer resumes each partition after it.
-    public func highestOffsets() -> [JournalSource: Int64] {
+    package func highestOffsets() -> [JournalSource: Int64] {
         shared.withLock { $0.offsets }
     }
 
@@ -80,12 +80,12 @@ public final class ResultsJournal: Sendable {
     /// honoured up to ``JournalConfiguration/pinnedMaxBytes`` of segments; beyond that the oldest are
     /// deleted as if no floor were set. Takes effect at the next retirement (a rotation or an append
     /// with an age limit); never blocks on I/O.
-    public func setRetentionFloor(_ sequence: UInt64?) {
+    package func setRetentionFloor(_ sequence: UInt64?) {
         shared.withLock { $0.retentionFloor = sequence }
     }
 
     /// The floor set by ``setRetentionFloor(_:)``.
-    public var retentionFloor: UInt64? { shared.withLock { $0.retentionFloor } }
+    package var retentionFloor: UInt64? { shared.withLock { $0.retentionFloor } }
 
     // MARK: - Appending
 
@@ -98,13 +98,15 @@ public final class ResultsJournal: Sendable {
     /// (`disk_full` is retryable once space is freed). Blocks on disk I/O.
     ///
     /// - Returns: one outcome per record, in order.
-    public func append(_ records: [PendingRecord]) throws(JournalError) -> [AppendOutcome] {
+    package func append(_ records: [PendingRecord]) throws(JournalError) -> [AppendOutcome] {
         try writer.withLock { (state) throws(JournalError) -> [AppendOutcome] in
             try appendLocked(records, &state)
         }
     }
 
-    private func appendLocked(_ records: [PendingRecord], _ w: inout WriterState) throws(JournalError) -> [AppendOutcome] {
+    private func appendLocked(
+        _ records: [PendingRecord], _ w: inout WriterState
+    ) throws(JournalError) -> [AppendOutcome] {
         guard !w.closed else { throw JournalError.closedJournal }
         for (index, record) in records.enumerated() { try RecordCodec.validate(record, index: index) }
 
@@ -117,7 +119,8 @@ public final class ResultsJournal: Sendable {
         var batchKeys: Set<String> = []
         for (index, record) in records.enumerated() {
             if let offset = record.offset, let source = record.source,
-               let highest = batchOffsets[source] ?? w.offsets[source], offset <= highest {
+                let highest = batchOffsets[source] ?? w.offsets[source], offset <= highest
+            {
                 outcomes.append(.duplicate)
                 continue
             }
@@ -214,7 +217,9 @@ public final class ResultsJournal: Sendable {
     private func rotate(_ w: inout WriterState, now: Int64) throws(JournalError) {
         let newBase = w.nextSequence
         var layout = shared.withLock { s in
-            s.segments.map { SegmentStore.Summary(baseSequence: $0.file.baseSequence, createdAt: $0.file.createdAt, bytes: $0.end) }
+            s.segments.map {
+                SegmentStore.Summary(baseSequence: $0.file.baseSequence, createdAt: $0.file.createdAt, bytes: $0.end)
+            }
         }
         layout.append(SegmentStore.Summary(baseSequence: newBase, createdAt: now, bytes: 0))
         let retiring = retirementCount(layout, now: now, floor: shared.withLock { $0.retentionFloor })
@@ -233,7 +238,8 @@ public final class ResultsJournal: Sendable {
         w.activeDataStart = created.dataStart
         w.keyScanStart = checkpoint.keyScanStart
         shared.withLock { s in
-            s.segments.append(SegmentEntry(file: created.file, end: created.size, index: SparseIndex(dataStart: created.dataStart)))
+            s.segments.append(
+                SegmentEntry(file: created.file, end: created.size, index: SparseIndex(dataStart: created.dataStart)))
         }
     }
 
@@ -269,7 +275,7 @@ public final class ResultsJournal: Sendable {
 
     /// Up to `limit` records with sequences above `sequence`, oldest first. Records older than the
     /// oldest retained one are skipped (compare with ``firstSequence``). Blocks on disk I/O.
-    public func records(after sequence: UInt64, limit: Int) throws(JournalError) -> [JournalRecord] {
+    package func records(after sequence: UInt64, limit: Int) throws(JournalError) -> [JournalRecord] {
         guard limit > 0 else { return [] }
         var result: [JournalRecord] = []
         var cursor = sequence
@@ -291,7 +297,8 @@ public final class ResultsJournal: Sendable {
                     let record = try scanner.withBody(range) { (body) throws(JournalError) -> JournalRecord? in
                         if let sequence = RecordCodec.peekSequence(body), sequence < next { return nil }
                         guard let fields = RecordCodec.decodeFields(body) else {
-                            throw JournalError.corrupt(plan.file.path, "the frame at offset \(offset) is not a well-formed record")
+                            throw JournalError.corrupt(
+                                plan.file.path, "the frame at offset \(offset) is not a well-formed record")
                         }
                         if fields.sequence < next { return nil }
                         guard fields.sequence == next else {
@@ -313,7 +320,7 @@ public final class ResultsJournal: Sendable {
     }
 
     /// The newest `count` retained records, oldest first. Blocks on disk I/O.
-    public func lastRecords(_ count: Int) throws(JournalError) -> [JournalRecord] {
+    package func lastRecords(_ count: Int) throws(JournalError) -> [JournalRecord] {
         guard count > 0 else { return [] }
         let last = lastSequence
         let after = last > UInt64(count) ? last - UInt64(count) : 0
@@ -353,7 +360,8 @@ public final class ResultsJournal: Sendable {
             throw JournalError.corrupt(file.path, "\(problem.problem) at offset \(problem.offset)")
         }
         guard scan.nextSequence == lastSequence + 1 else {
-            throw JournalError.corrupt(file.path, "it holds records up to \(scan.nextSequence - 1), expected up to \(lastSequence)")
+            throw JournalError.corrupt(
+                file.path, "it holds records up to \(scan.nextSequence - 1), expected up to \(lastSequence)")
         }
         shared.withLock { s in
             if let position = s.segments.firstIndex(where: { $0.file === file }) {
@@ -369,7 +377,7 @@ public final class ResultsJournal: Sendable {
     /// Returns `true` as soon as ``lastSequence`` exceeds `sequence` (immediately if it already does),
     /// `false` when `timeout` elapses first, the task is cancelled, or the journal is closed. Appends
     /// wake waiters directly; nothing polls, and no thread is blocked while waiting.
-    public func waitForAppend(after sequence: UInt64, timeout: Duration) async -> Bool {
+    package func waitForAppend(after sequence: UInt64, timeout: Duration) async -> Bool {
         let registration: UInt64? = shared.withLock { s in
             if s.lastSequence > sequence || s.closed { return nil }
             s.nextWaiterID += 1
@@ -436,7 +444,7 @@ public final class ResultsJournal: Sendable {
 
     /// Closes the journal: waits for an append in progress, releases the directory lock and wakes every
     /// follower with `false`. Later calls throw `closed`. Idempotent.
-    public func close() {
+    package func close() {
         writer.withLock { w in
             guard !w.closed else { return }
             w.closed = true
@@ -468,7 +476,9 @@ public final class ResultsJournal: Sendable {
     /// Makes the next append write only `bytesBeforeFailure` bytes of its batch and then fail with
     /// `errno`, so tests can check the rollback with a real partial write on disk.
     func injectWriteFailure(bytesBeforeFailure: Int, errno: Int32) {
-        writer.withLock { $0.injectedFailure = InjectedWriteFailure(bytesBeforeFailure: bytesBeforeFailure, errno: errno) }
+        writer.withLock {
+            $0.injectedFailure = InjectedWriteFailure(bytesBeforeFailure: bytesBeforeFailure, errno: errno)
+        }
     }
 
     /// Followers currently registered in ``waitForAppend(after:timeout:)``.

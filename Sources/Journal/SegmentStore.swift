@@ -69,9 +69,12 @@ enum SegmentStore {
     }
 
     /// Reads and validates a segment's header.
-    static func readHeader(_ descriptor: Int32, path: String) throws(JournalError) -> Result<SegmentHeader, SegmentHeader.HeaderProblem> {
+    static func readHeader(
+        _ descriptor: Int32, path: String
+    ) throws(JournalError) -> Result<SegmentHeader, SegmentHeader.HeaderProblem> {
         var bytes = [UInt8](repeating: 0, count: SegmentHeader.size)
-        let count = try FileIO.preadFully(descriptor, &bytes, at: 0, count: SegmentHeader.size, fileOffset: 0, path: path)
+        let count = try FileIO.preadFully(
+            descriptor, &bytes, at: 0, count: SegmentHeader.size, fileOffset: 0, path: path)
         return SegmentHeader.decode(Array(bytes[0..<count]))
     }
 
@@ -107,7 +110,8 @@ enum SegmentStore {
             }
             if decodeCheckpoint {
                 guard let checkpoint, checkpoint.baseSequence == file.baseSequence else {
-                    throw JournalError.corrupt(file.path, "its checkpoint frame is malformed or names another base sequence")
+                    throw JournalError.corrupt(
+                        file.path, "its checkpoint frame is malformed or names another base sequence")
                 }
                 result.checkpoint = checkpoint
             }
@@ -125,11 +129,13 @@ enum SegmentStore {
                 let expected = result.nextSequence
                 try scanner.withBody(range) { (body) throws(JournalError) in
                     guard let fields = RecordCodec.decodeFields(body) else {
-                        throw JournalError.corrupt(file.path, "the frame at offset \(offset) is not a well-formed record")
+                        throw JournalError.corrupt(
+                            file.path, "the frame at offset \(offset) is not a well-formed record")
                     }
                     guard fields.sequence == expected else {
                         throw JournalError.corrupt(
-                            file.path, "the record at offset \(offset) has sequence \(fields.sequence), expected \(expected)")
+                            file.path,
+                            "the record at offset \(offset) has sequence \(fields.sequence), expected \(expected)")
                     }
                     visit(fields, body, offset)
                 }
@@ -154,8 +160,11 @@ enum SegmentStore {
     /// older than `maxAge`. The last (active) segment is never counted.
     /// How many of the oldest segments retention deletes: by size and age, but none holding a record
     /// above `floor`, unless the segments together exceed ``JournalConfiguration/pinnedMaxBytes``.
-    static func retirementCount(_ layout: [Summary], now: Int64, configuration: JournalConfiguration, floor: UInt64?) -> Int {
-        var count = retirementCount(layout, now: now, maxBytes: configuration.retainedMaxBytes, maxAge: configuration.retainedMaxAge)
+    static func retirementCount(
+        _ layout: [Summary], now: Int64, configuration: JournalConfiguration, floor: UInt64?
+    ) -> Int {
+        var count = retirementCount(
+            layout, now: now, maxBytes: configuration.retainedMaxBytes, maxAge: configuration.retainedMaxAge)
         guard let floor else { return count }
         // Segment i holds the records below segment i + 1's base sequence.
         while count > 0 && layout[count].baseSequence - 1 > floor { count -= 1 }
@@ -165,7 +174,9 @@ enum SegmentStore {
 
     static func retirementCount(_ segments: [Summary], now: Int64, maxBytes: Int64, maxAge: Duration?) -> Int {
         var total = segments.reduce(Int64(0)) { $0 + $1.bytes }
-        let maxAgeMilliseconds = maxAge.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 }
+        let maxAgeMilliseconds = maxAge.map {
+            $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000
+        }
         var count = 0
         while count < segments.count - 1 {
             let tooBig = total > maxBytes

@@ -22,9 +22,9 @@ import CRdKafka
 /// below); all group members must use the same `partition.assignment.strategy`; group members should
 /// use `session.timeout.ms` ≈ 6000 and a short `fetch.wait.max.ms` (an empty fetch is held for the whole wait)
 /// (``ConsumerConfiguration/tunedForEmbeddedCluster()``).
-public final class EmbeddedKafkaCluster: Sendable {
+package final class EmbeddedKafkaCluster: Sendable {
     private struct Handles: @unchecked Sendable {
-        var client: OpaquePointer?   // rd_kafka_t that the mock requires for bookkeeping
+        var client: OpaquePointer?  // rd_kafka_t that the mock requires for bookkeeping
         var cluster: OpaquePointer?  // rd_kafka_mock_cluster_t
     }
 
@@ -32,12 +32,12 @@ public final class EmbeddedKafkaCluster: Sendable {
     private let gate = HandleGate()
 
     /// The comma-separated `host:port` list of the brokers.
-    public let bootstrapServers: String
+    package let bootstrapServers: String
     /// Number of brokers (ids 1...brokerCount).
-    public let brokerCount: Int
+    package let brokerCount: Int
 
     /// Starts a mock cluster with `brokerCount` brokers.
-    public init(brokerCount: Int = 1) throws(KafkaError) {
+    package init(brokerCount: Int = 1) throws(KafkaError) {
         guard brokerCount >= 1, brokerCount <= 64 else {
             throw KafkaError(
                 code: "mock_cluster_invalid_broker_count",
@@ -64,7 +64,7 @@ public final class EmbeddedKafkaCluster: Sendable {
     deinit { shutdown() }
 
     /// Creates `name` with `partitions` partitions. Fails with `kafka_topic_already_exists` if it exists.
-    public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(KafkaError) {
+    package func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(KafkaError) {
         try check(
             try withCluster { rd_kafka_mock_topic_create($0, name, partitions, replicationFactor) },
             "Creating topic \(name) with \(partitions) partitions on the embedded cluster")
@@ -72,45 +72,45 @@ public final class EmbeddedKafkaCluster: Sendable {
 
     /// Makes broker `id` stop answering: its connections are closed and new ones refused until
     /// ``setBrokerUp(_:)``. Partitions it leads stay led by it (the mock does not fail over by itself).
-    public func setBrokerDown(_ id: Int32) throws(KafkaError) {
+    package func setBrokerDown(_ id: Int32) throws(KafkaError) {
         try check(try withCluster { rd_kafka_mock_broker_set_down($0, id) }, "Taking embedded broker \(id) down")
     }
 
     /// Brings broker `id` back after ``setBrokerDown(_:)``.
-    public func setBrokerUp(_ id: Int32) throws(KafkaError) {
+    package func setBrokerUp(_ id: Int32) throws(KafkaError) {
         try check(try withCluster { rd_kafka_mock_broker_set_up($0, id) }, "Bringing embedded broker \(id) up")
     }
 
     /// Makes the next `errors.count` requests with this Kafka API key (e.g. 0 Produce, 1 Fetch,
     /// 8 OffsetCommit, 10 FindCoordinator, 11 JoinGroup, 12 Heartbeat) fail with these error codes, in order,
     /// on whichever broker receives them.
-    public func pushRequestErrors(apiKey: Int16, errors: [Int32]) throws(KafkaError) {
+    package func pushRequestErrors(apiKey: Int16, errors: [Int32]) throws(KafkaError) {
         let codes = errors.map { rd_kafka_resp_err_t(rawValue: $0) }
         try withCluster { rd_kafka_mock_push_request_errors_array($0, apiKey, codes.count, codes) }
     }
 
     /// Forgets errors queued by ``pushRequestErrors(apiKey:errors:)`` for `apiKey`.
-    public func clearRequestErrors(apiKey: Int16) throws(KafkaError) {
+    package func clearRequestErrors(apiKey: Int16) throws(KafkaError) {
         try withCluster { rd_kafka_mock_clear_request_errors($0, apiKey) }
     }
 
     /// Moves leadership of a partition to `broker` (-1: no leader). Clients learn it from the next
     /// `NOT_LEADER_FOR_PARTITION` answer or metadata refresh.
-    public func setPartitionLeader(topic: String, partition: Int32, broker: Int32) throws(KafkaError) {
+    package func setPartitionLeader(topic: String, partition: Int32, broker: Int32) throws(KafkaError) {
         try check(
             try withCluster { rd_kafka_mock_partition_set_leader($0, topic, partition, broker) },
             "Moving the leader of \(topic)[\(partition)] to broker \(broker)")
     }
 
     /// Makes `broker` the group coordinator for `groupID`.
-    public func setCoordinator(groupID: String, broker: Int32) throws(KafkaError) {
+    package func setCoordinator(groupID: String, broker: Int32) throws(KafkaError) {
         try check(
             try withCluster { rd_kafka_mock_coordinator_set($0, "group", groupID, broker) },
             "Moving the coordinator of group \(groupID) to broker \(broker)")
     }
 
     /// Adds `milliseconds` of latency to every response of `broker`.
-    public func setBrokerRoundTripTime(_ broker: Int32, milliseconds: Int32) throws(KafkaError) {
+    package func setBrokerRoundTripTime(_ broker: Int32, milliseconds: Int32) throws(KafkaError) {
         try check(
             try withCluster { rd_kafka_mock_broker_set_rtt($0, broker, milliseconds) },
             "Setting the round-trip time of broker \(broker)")
@@ -118,7 +118,7 @@ public final class EmbeddedKafkaCluster: Sendable {
 
     /// Stops the brokers and frees the cluster. Connected clients see their connections fail.
     /// Blocks until the mock's thread has exited. Idempotent.
-    public func shutdown() {
+    package func shutdown() {
         gate.closeAndDrain()
         withHandles { handles in
             if let cluster = handles.cluster { rd_kafka_mock_cluster_destroy(cluster) }

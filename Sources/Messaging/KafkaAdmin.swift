@@ -1,9 +1,9 @@
 import CRdKafka
 
 /// Topic administration.
-public enum KafkaAdmin {
+package enum KafkaAdmin {
     /// What ``ensureTopic(bootstrapServers:name:partitions:replicationFactor:timeout:extra:)`` found.
-    public enum TopicStatus: Sendable, Equatable {
+    package enum TopicStatus: Sendable, Equatable {
         /// The broker created the topic with the requested partitions.
         case created
         /// The topic was already there, with this many partitions (which may differ from the request).
@@ -27,7 +27,7 @@ public enum KafkaAdmin {
     ///
     /// - Parameter replicationFactor: -1 (default) lets the broker apply `default.replication.factor`
     ///   (Kafka ≥ 2.4).
-    public static func ensureTopic(
+    package static func ensureTopic(
         bootstrapServers: String,
         name: String,
         partitions: Int32,
@@ -46,7 +46,9 @@ public enum KafkaAdmin {
         if let count = try partitionCount(handle, topic: name, timeoutMs: timeoutMs) {
             return .existed(partitions: count)
         }
-        switch createTopic(handle, name: name, partitions: partitions, replicationFactor: replicationFactor, timeoutMs: timeoutMs) {
+        switch createTopic(
+            handle, name: name, partitions: partitions, replicationFactor: replicationFactor, timeoutMs: timeoutMs)
+        {
         case .success:
             return .created
         case .failure(var error):
@@ -64,7 +66,8 @@ public enum KafkaAdmin {
                     isRetryable: false,
                     rdKafkaCode: error.rdKafkaCode)
             default:
-                error.message += " The topic does not exist yet. (The embedded mock cluster cannot create topics on "
+                error.message +=
+                    " The topic does not exist yet. (The embedded mock cluster cannot create topics on "
                     + "request: use EmbeddedKafkaCluster.createTopic.)"
                 throw error
             }
@@ -80,7 +83,7 @@ public enum KafkaAdmin {
     /// has members (`kafka_unknown_member_id`, `kafka_illegal_generation`). `timeout` bounds how long the
     /// commit waits for the coordinator (librdkafka holds a commit for up to `session.timeout.ms` while the
     /// coordinator is unknown, so the client is created with that value).
-    public static func commitOffsets(
+    package static func commitOffsets(
         bootstrapServers: String,
         groupID: String,
         offsets: [TopicPartition: Int64],
@@ -91,8 +94,10 @@ public enum KafkaAdmin {
         let sessionTimeoutMs = min(max(timeout.clampedMilliseconds, 1000), 3_600_000)
         let handle = try RdKafkaClient.create(
             type: RD_KAFKA_CONSUMER,
-            settings: [("bootstrap.servers", bootstrapServers), ("client.id", "fashiond-admin"), ("group.id", groupID),
-                       ("enable.auto.commit", "false"), ("session.timeout.ms", String(sessionTimeoutMs))]
+            settings: [
+                ("bootstrap.servers", bootstrapServers), ("client.id", "fashiond-admin"), ("group.id", groupID),
+                ("enable.auto.commit", "false"), ("session.timeout.ms", String(sessionTimeoutMs)),
+            ]
                 + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
             context: nil)
         defer {
@@ -106,7 +111,9 @@ public enum KafkaAdmin {
         }
         for element in list.elements where element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             throw KafkaError.rdKafka(
-                element.err, "Committing offset \(element.offset) of \(String(cString: element.topic))[\(element.partition)] for group \(groupID)")
+                element.err,
+                "Committing offset \(element.offset) of \(String(cString: element.topic))[\(element.partition)] for group \(groupID)"
+            )
         }
     }
 
@@ -114,12 +121,14 @@ public enum KafkaAdmin {
         _ handle: OpaquePointer, name: String, partitions: Int32, replicationFactor: Int32, timeoutMs: Int32
     ) -> Result<Void, KafkaError> {
         var errorText = [CChar](repeating: 0, count: 512)
-        guard let newTopic = rd_kafka_NewTopic_new(name, partitions, replicationFactor, &errorText, errorText.count) else {
-            return .failure(KafkaError(
-                code: "kafka_topic_spec_invalid",
-                message: "Cannot request topic \(name) with \(partitions) partitions and replication factor "
-                    + "\(replicationFactor): \(errorBufferText(errorText)).",
-                isRetryable: false))
+        guard let newTopic = rd_kafka_NewTopic_new(name, partitions, replicationFactor, &errorText, errorText.count)
+        else {
+            return .failure(
+                KafkaError(
+                    code: "kafka_topic_spec_invalid",
+                    message: "Cannot request topic \(name) with \(partitions) partitions and replication factor "
+                        + "\(replicationFactor): \(errorBufferText(errorText)).",
+                    isRetryable: false))
         }
         defer { rd_kafka_NewTopic_destroy(newTopic) }
         let options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)!
@@ -139,20 +148,25 @@ public enum KafkaAdmin {
         let eventError = rd_kafka_event_error(event)
         if eventError != RD_KAFKA_RESP_ERR_NO_ERROR {
             var error = KafkaError.rdKafka(eventError, "Creating topic \(name)")
-            if let detail = rd_kafka_event_error_string(event) { error.message += " Detail: \(String(cString: detail))." }
+            if let detail = rd_kafka_event_error_string(event) {
+                error.message += " Detail: \(String(cString: detail))."
+            }
             return .failure(error)
         }
         guard let result = rd_kafka_event_CreateTopics_result(event) else {
             return .failure(.rdKafka(RD_KAFKA_RESP_ERR__BAD_MSG, "Creating topic \(name): unexpected admin event"))
         }
         var count = 0
-        guard let results = rd_kafka_CreateTopics_result_topics(result, &count), count > 0, let topic = results[0] else {
+        guard let results = rd_kafka_CreateTopics_result_topics(result, &count), count > 0, let topic = results[0]
+        else {
             return .failure(.rdKafka(RD_KAFKA_RESP_ERR__BAD_MSG, "Creating topic \(name): empty admin result"))
         }
         let topicError = rd_kafka_topic_result_error(topic)
         if topicError == RD_KAFKA_RESP_ERR_NO_ERROR { return .success(()) }
         var error = KafkaError.rdKafka(topicError, "Creating topic \(name)")
-        if let detail = rd_kafka_topic_result_error_string(topic) { error.message += " Detail: \(String(cString: detail))." }
+        if let detail = rd_kafka_topic_result_error_string(topic) {
+            error.message += " Detail: \(String(cString: detail))."
+        }
         return .failure(error)
     }
 

@@ -7,14 +7,14 @@ import Shared
 /// `code` is stable. Errors that come from librdkafka are named `kafka_<librdkafka error name>`
 /// in snake case (`kafka_all_brokers_down`, `kafka_rebalance_in_progress`), and carry the raw code
 /// in ``rdKafkaCode`` so callers can branch on specific conditions without parsing strings.
-public struct KafkaError: FashionError, Equatable {
-    public var code: String
-    public var message: String
-    public var isRetryable: Bool
+package struct KafkaError: FashionError, Equatable {
+    package var code: String
+    package var message: String
+    package var isRetryable: Bool
     /// The `rd_kafka_resp_err_t` value behind this error, when librdkafka reported it.
-    public var rdKafkaCode: Int32?
+    package var rdKafkaCode: Int32?
 
-    public init(code: String, message: String, isRetryable: Bool, rdKafkaCode: Int32? = nil) {
+    package init(code: String, message: String, isRetryable: Bool, rdKafkaCode: Int32? = nil) {
         self.code = code
         self.message = message
         self.isRetryable = isRetryable
@@ -24,7 +24,7 @@ public struct KafkaError: FashionError, Equatable {
 
 extension KafkaError {
     /// librdkafka's code for "a rebalance is in progress": commits are refused until it finishes.
-    public static let rebalanceInProgressCode: Int32 = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS.rawValue
+    package static let rebalanceInProgressCode: Int32 = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS.rawValue
 
     /// Builds an error from a librdkafka response code; `context` says what we were doing.
     static func rdKafka(_ err: rd_kafka_resp_err_t, _ context: String) -> KafkaError {
@@ -64,7 +64,7 @@ extension KafkaError {
     }
 
     /// The code of errors from a producer, consumer or cluster used after it was closed.
-    public static let closedCode = "kafka_client_closed"
+    package static let closedCode = "kafka_client_closed"
 
     static func closed(_ what: String) -> KafkaError {
         KafkaError(
@@ -74,23 +74,24 @@ extension KafkaError {
     }
 
     /// Broker-side and local codes for which the same request can succeed later without any change.
-    private static let retryableCodes: Set<Int32> = Set(([
-        RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN,
-        RD_KAFKA_RESP_ERR__QUEUE_FULL, RD_KAFKA_RESP_ERR__WAIT_COORD, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
-        RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE, RD_KAFKA_RESP_ERR__RESOLVE, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION,
-        RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR__NODE_UPDATE, RD_KAFKA_RESP_ERR__PREV_IN_PROGRESS,
-        RD_KAFKA_RESP_ERR__IN_PROGRESS, RD_KAFKA_RESP_ERR__NO_OFFSET,
-        RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
-        RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-        RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
-        RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
-        RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-        RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
-        RD_KAFKA_RESP_ERR_FETCH_SESSION_ID_NOT_FOUND, RD_KAFKA_RESP_ERR_INVALID_FETCH_SESSION_EPOCH,
-        RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH, RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH,
-        RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_PREFERRED_LEADER_NOT_AVAILABLE,
-        RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED, RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT,
-    ] as [rd_kafka_resp_err_t]).map(\.rawValue))
+    private static let retryableCodes: Set<Int32> = Set(
+        ([
+            RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN,
+            RD_KAFKA_RESP_ERR__QUEUE_FULL, RD_KAFKA_RESP_ERR__WAIT_COORD, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
+            RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE, RD_KAFKA_RESP_ERR__RESOLVE, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION,
+            RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR__NODE_UPDATE, RD_KAFKA_RESP_ERR__PREV_IN_PROGRESS,
+            RD_KAFKA_RESP_ERR__IN_PROGRESS, RD_KAFKA_RESP_ERR__NO_OFFSET,
+            RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+            RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
+            RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+            RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+            RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
+            RD_KAFKA_RESP_ERR_FETCH_SESSION_ID_NOT_FOUND, RD_KAFKA_RESP_ERR_INVALID_FETCH_SESSION_EPOCH,
+            RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH, RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH,
+            RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_PREFERRED_LEADER_NOT_AVAILABLE,
+            RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED, RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT,
+        ] as [rd_kafka_resp_err_t]).map(\.rawValue))
 
     private static let hints: [Int32: String] = [
         RD_KAFKA_RESP_ERR__TRANSPORT.rawValue:

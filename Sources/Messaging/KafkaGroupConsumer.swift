@@ -1,5 +1,6 @@
 import CRdKafka
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,42 +13,42 @@ import Glibc
 /// durable, or stores the offset with ``KafkaGroupConsumer/commitInBackground(_:)`` and librdkafka's
 /// committer sends stored offsets every ``commitIntervalMs`` (`enable.auto.commit=true` is forced: it only
 /// ever commits offsets the application stored).
-public struct ConsumerConfiguration: Sendable {
+package struct ConsumerConfiguration: Sendable {
     /// `bootstrap.servers`: comma-separated `host:port` list.
-    public var bootstrapServers: String
+    package var bootstrapServers: String
     /// `group.id`. Default `fashiond`.
-    public var groupID: String
+    package var groupID: String
     /// The topic to subscribe to. Default `fashion-images`.
-    public var topic: String
+    package var topic: String
     /// `partition.assignment.strategy`: `cooperative-sticky` (default; a rebalance only moves the
     /// partitions that change owner), or `range` / `roundrobin` (eager: every rebalance revokes all).
     /// All members of a group must use the same value.
-    public var assignmentStrategy: String
+    package var assignmentStrategy: String
     /// `session.timeout.ms`: how long the coordinator waits for heartbeats before it evicts a member and
     /// reassigns its partitions. Default 45000 (Kafka's default); 6000 for the embedded cluster.
-    public var sessionTimeoutMs: Int
+    package var sessionTimeoutMs: Int
     /// `heartbeat.interval.ms`; also how quickly a member notices that a rebalance started. Default 3000.
-    public var heartbeatIntervalMs: Int
+    package var heartbeatIntervalMs: Int
     /// `fetch.wait.max.ms`: how long a broker may hold a fetch when it has no new data. Default 500;
     /// a few ms for the embedded cluster, which does not answer a held fetch early when data arrives.
-    public var fetchWaitMaxMs: Int
+    package var fetchWaitMaxMs: Int
     /// `auto.offset.reset`: where to start without a committed offset, or when it is out of range:
     /// `earliest` (default), `latest`, or `error` (the partition reports `kafka_auto_offset_reset` to
     /// ``PartitionConsumerDelegate/consumerError(_:)`` and delivers nothing).
-    public var autoOffsetReset: String
+    package var autoOffsetReset: String
     /// `client.id`. Default `fashiond`.
-    public var clientID: String
+    package var clientID: String
     /// `auto.commit.interval.ms`: how often offsets stored with ``KafkaGroupConsumer/commitInBackground(_:)``
     /// are committed. Default 200. librdkafka skips a round while the group is rebalancing.
-    public var commitIntervalMs: Int
+    package var commitIntervalMs: Int
     /// Further librdkafka properties, applied after the fields above. Of note:
     /// `queued.max.messages.kbytes` bounds the records prefetched *per partition* (default 65536 KiB)
     /// since each partition has its own queue here.
-    public var extra: [String: String]
+    package var extra: [String: String]
     /// Receives librdkafka's log lines; nil prints them to stderr.
-    public var logHandler: KafkaLogHandler?
+    package var logHandler: KafkaLogHandler?
 
-    public init(
+    package init(
         bootstrapServers: String,
         groupID: String = "fashiond",
         topic: String = "fashion-images",
@@ -78,7 +79,7 @@ public struct ConsumerConfiguration: Sendable {
     /// This configuration with the timings the embedded (mock) cluster needs: session timeout 6000 ms,
     /// heartbeat 1000 ms, fetch wait 5 ms. Longer timeouts make its rebalances stall for the whole
     /// session timeout and its fetches wait out `fetch.wait.max.ms` even when data arrives.
-    public func tunedForEmbeddedCluster() -> ConsumerConfiguration {
+    package func tunedForEmbeddedCluster() -> ConsumerConfiguration {
         var tuned = self
         tuned.sessionTimeoutMs = 6000
         tuned.heartbeatIntervalMs = 1000
@@ -87,11 +88,13 @@ public struct ConsumerConfiguration: Sendable {
     }
 
     var settings: [(String, String)] {
-        [("bootstrap.servers", bootstrapServers), ("group.id", groupID), ("client.id", clientID),
-         ("partition.assignment.strategy", assignmentStrategy), ("session.timeout.ms", String(sessionTimeoutMs)),
-         ("heartbeat.interval.ms", String(heartbeatIntervalMs)), ("fetch.wait.max.ms", String(fetchWaitMaxMs)),
-         ("auto.offset.reset", autoOffsetReset), ("enable.partition.eof", "false"),
-         ("auto.commit.interval.ms", String(commitIntervalMs))]
+        [
+            ("bootstrap.servers", bootstrapServers), ("group.id", groupID), ("client.id", clientID),
+            ("partition.assignment.strategy", assignmentStrategy), ("session.timeout.ms", String(sessionTimeoutMs)),
+            ("heartbeat.interval.ms", String(heartbeatIntervalMs)), ("fetch.wait.max.ms", String(fetchWaitMaxMs)),
+            ("auto.offset.reset", autoOffsetReset), ("enable.partition.eof", "false"),
+            ("auto.commit.interval.ms", String(commitIntervalMs)),
+        ]
             + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             + [("enable.auto.commit", "true"), ("enable.auto.offset.store", "false")]
     }
@@ -100,7 +103,7 @@ public struct ConsumerConfiguration: Sendable {
 /// Receives what a ``KafkaGroupConsumer`` reads and tells it where to start.
 ///
 /// The consumer holds its delegate strongly until ``KafkaGroupConsumer/stop()`` returns.
-public protocol PartitionConsumerDelegate: AnyObject, Sendable {
+package protocol PartitionConsumerDelegate: AnyObject, Sendable {
     /// Called on the partition's dedicated reader thread, in offset order. May block (that is the
     /// backpressure: the reader stops taking records while it blocks, and librdkafka stops prefetching
     /// once `queued.max.messages.kbytes` is buffered), but must return eventually: a revoke waits for it.
@@ -133,23 +136,23 @@ public protocol PartitionConsumerDelegate: AnyObject, Sendable {
 }
 
 extension PartitionConsumerDelegate {
-    public func partitionsLost(_ partitions: [TopicPartition]) { partitionsRevoked(partitions) }
-    public func partitionError(_ partition: TopicPartition, _ error: KafkaError) { consumerError(error) }
-    public func offsetsCommitted(_ offsets: [TopicPartition: Int64], error: KafkaError?) {}
+    package func partitionsLost(_ partitions: [TopicPartition]) { partitionsRevoked(partitions) }
+    package func partitionError(_ partition: TopicPartition, _ error: KafkaError) { consumerError(error) }
+    package func offsetsCommitted(_ offsets: [TopicPartition: Int64], error: KafkaError?) {}
 }
 
 /// What the cluster says about one assigned partition (see ``KafkaGroupConsumer/positions(timeout:)``).
-public struct PartitionPosition: Sendable, Equatable {
+package struct PartitionPosition: Sendable, Equatable {
     /// The group's committed offset (the next offset to read after a restart); nil if the group has none
     /// or the coordinator did not answer (then ``error`` says why).
-    public var committedOffset: Int64?
+    package var committedOffset: Int64?
     /// The partition's high watermark (offset of the next record to be written); nil if the leader did not
     /// answer (then ``error`` says why).
-    public var highWatermark: Int64?
+    package var highWatermark: Int64?
     /// Why a value is missing because a request failed; nil when both requests succeeded.
-    public var error: KafkaError?
+    package var error: KafkaError?
 
-    public init(committedOffset: Int64?, highWatermark: Int64?, error: KafkaError?) {
+    package init(committedOffset: Int64?, highWatermark: Int64?, error: KafkaError?) {
         self.committedOffset = committedOffset
         self.highWatermark = highWatermark
         self.error = error
@@ -168,11 +171,11 @@ public struct PartitionPosition: Sendable, Equatable {
 /// How: each assigned partition's queue is split off librdkafka's consumer queue
 /// (`rd_kafka_queue_get_partition` + `rd_kafka_queue_forward(q, NULL)`) *before* the partition is assigned,
 /// so no record of it can land on the shared queue.
-public final class KafkaGroupConsumer: Sendable {
+package final class KafkaGroupConsumer: Sendable {
     private let core: ConsumerCore
 
     /// Creates the client (no network traffic yet). Start reading with ``start()``.
-    public init(configuration: ConsumerConfiguration, delegate: any PartitionConsumerDelegate) throws(KafkaError) {
+    package init(configuration: ConsumerConfiguration, delegate: any PartitionConsumerDelegate) throws(KafkaError) {
         core = try ConsumerCore(configuration: configuration, delegate: delegate)
     }
 
@@ -182,7 +185,7 @@ public final class KafkaGroupConsumer: Sendable {
 
     /// Subscribes to the configured topic and starts the poll thread; the group join and the first
     /// assignment follow asynchronously. Fails if called twice or after ``stop()``.
-    public func start() throws(KafkaError) { try core.start() }
+    package func start() throws(KafkaError) { try core.start() }
 
     /// Commits `offsets` synchronously: blocks until the group coordinator has stored them. Offsets are
     /// the next offset to read (last processed + 1). Fails with `kafka_rebalance_in_progress`
@@ -190,7 +193,7 @@ public final class KafkaGroupConsumer: Sendable {
     /// dedicated thread (a reader, the poll thread inside a revoke, or your own), not the cooperative pool.
     /// The offsets are also stored for the background committer (see ``commitInBackground(_:)``), so no
     /// older stored offset is committed after them and a failed commit is retried in the background.
-    public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) { try core.commit(offsets) }
+    package func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) { try core.commit(offsets) }
 
     /// Stores `offsets` (next offset to read per partition) for librdkafka's committer, which sends them
     /// within ``ConsumerConfiguration/commitIntervalMs``, and returns at once. Never blocks.
@@ -205,30 +208,30 @@ public final class KafkaGroupConsumer: Sendable {
     /// - On revoke, librdkafka commits what is stored for the revoked partitions once the delegate returned.
     /// - A failed commit is sent again in the next round; outcomes go to
     ///   ``PartitionConsumerDelegate/offsetsCommitted(_:error:)``.
-    public func commitInBackground(_ offsets: [TopicPartition: Int64]) { core.scheduleCommit(offsets) }
+    package func commitInBackground(_ offsets: [TopicPartition: Int64]) { core.scheduleCommit(offsets) }
 
     /// Stops fetching these partitions. Returns at once; the reader may still deliver the record it holds,
     /// the records librdkafka prefetched are discarded and fetched again after ``resume(_:)``. Pauses last
     /// until resumed or until the partition is revoked: a newly assigned partition always starts unpaused.
-    public func pause(_ partitions: [TopicPartition]) { core.pauseResume(partitions, pause: true) }
+    package func pause(_ partitions: [TopicPartition]) { core.pauseResume(partitions, pause: true) }
 
     /// Resumes fetching paused partitions, from the record after the last one delivered.
-    public func resume(_ partitions: [TopicPartition]) { core.pauseResume(partitions, pause: false) }
+    package func resume(_ partitions: [TopicPartition]) { core.pauseResume(partitions, pause: false) }
 
     /// The partitions currently assigned to this member (and being read).
-    public var assignment: [TopicPartition] { core.assignment }
+    package var assignment: [TopicPartition] { core.assignment }
 
     /// Committed offset and high watermark of each assigned partition. Blocking: asks the group
     /// coordinator and each partition leader (two round trips per partition at most), each bounded by
     /// `timeout`; a value is nil when it is unknown or its request failed.
-    public func lag(timeout: Duration = .seconds(5)) -> [TopicPartition: (committed: Int64?, highWatermark: Int64?)] {
+    package func lag(timeout: Duration = .seconds(5)) -> [TopicPartition: (committed: Int64?, highWatermark: Int64?)] {
         core.positions(timeout: timeout).mapValues { ($0.committedOffset, $0.highWatermark) }
     }
 
     /// Like ``lag(timeout:)``, and says why a value is missing: the committed offsets of all assigned
     /// partitions in one request to the group coordinator, then each partition's high watermark from its
     /// leader, each bounded by `timeout`. Blocking; call it from a dedicated thread.
-    public func positions(timeout: Duration = .seconds(5)) -> [TopicPartition: PartitionPosition] {
+    package func positions(timeout: Duration = .seconds(5)) -> [TopicPartition: PartitionPosition] {
         core.positions(timeout: timeout)
     }
 
@@ -237,7 +240,7 @@ public final class KafkaGroupConsumer: Sendable {
     /// can take up to `session.timeout.ms` if the coordinator is unreachable), joins the poll thread and
     /// destroys the handle. Idempotent. Called from a delegate callback it only requests the stop and
     /// returns; the poll thread finishes it.
-    public func stop() { core.stop() }
+    package func stop() { core.stop() }
 }
 
 /// One partition's reader: a queue split off the consumer queue and a thread serving it.
@@ -265,7 +268,8 @@ final class PartitionReader: @unchecked Sendable {
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR {
                     delegate.consume(ConsumedMessage(copying: message))
                 } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    delegate.partitionError(partition, ConsumerCore.error(from: message, context: "Reading \(partition)"))
+                    delegate.partitionError(
+                        partition, ConsumerCore.error(from: message, context: "Reading \(partition)"))
                 }
             }
         }
@@ -358,12 +362,13 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
                 delegate?.consumerError(Self.error(from: message, context: "Consumer group \(configuration.groupID)"))
             } else {
                 // Cannot happen while every assigned partition's queue is split off before assignment.
-                delegate?.consumerError(KafkaError(
-                    code: "kafka_unsplit_partition",
-                    message: "A record of \(configuration.topic)[\(message.pointee.partition)] at offset "
-                        + "\(message.pointee.offset) reached the shared consumer queue and was skipped; it will "
-                        + "be read again after the next rebalance. Please report this.",
-                    isRetryable: false))
+                delegate?.consumerError(
+                    KafkaError(
+                        code: "kafka_unsplit_partition",
+                        message: "A record of \(configuration.topic)[\(message.pointee.partition)] at offset "
+                            + "\(message.pointee.offset) reached the shared consumer queue and was skipped; it will "
+                            + "be read again after the next rebalance. Please report this.",
+                        isRetryable: false))
             }
         }
         // Leaving the group delivers the final revoke through rebalance() on this thread.
@@ -386,7 +391,10 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
     }
 
     func stop() {
-        enum Action { case none, destroy, wait(NativeThread?) }
+        enum Action {
+            case none, destroy
+            case wait(NativeThread?)
+        }
         let (action, onInternalThread) = state.withLock { state -> (Action, Bool) in
             let onOwnThread = state.internalThreads.contains { pthread_equal($0, pthread_self()) != 0 }
             switch state.phase {
@@ -498,7 +506,8 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
     }
 
     private func revoke(
-        _ partitions: [TopicPartition], _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, cooperative: Bool
+        _ partitions: [TopicPartition], _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+        cooperative: Bool
     ) {
         let readers = state.withLock { state in partitions.compactMap { state.readers.removeValue(forKey: $0) } }
         for reader in readers { reader.stop() }
@@ -548,7 +557,8 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
             }
             for element in list.elements where element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 throw KafkaError.rdKafka(
-                    element.err, "Committing offset \(element.offset) of \(String(cString: element.topic))[\(element.partition)]")
+                    element.err,
+                    "Committing offset \(element.offset) of \(String(cString: element.topic))[\(element.partition)]")
             }
         }
     }
@@ -583,13 +593,17 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
             let list = PartitionList(offsets: advanced)
             _ = rd_kafka_offsets_store(rk, list.pointer)
             for element in list.elements where element.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                state.storedOffsets[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] = element.offset
+                state.storedOffsets[
+                    TopicPartition(topic: String(cString: element.topic), partition: element.partition)] =
+                    element.offset
             }
         }
     }
 
     /// librdkafka's offset-commit callback (poll thread): every commit's outcome, per partition.
-    fileprivate func committed(_ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+    fileprivate func committed(
+        _ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+    ) {
         guard let delegate, let list else { return }
         // Nothing was stored since the last round: not a commit, not an error.
         if err == RD_KAFKA_RESP_ERR__NO_OFFSET { return }
@@ -608,7 +622,8 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
         }
         if !succeeded.isEmpty { delegate.offsetsCommitted(succeeded, error: nil) }
         if !failed.isEmpty {
-            delegate.offsetsCommitted(failed, error: .rdKafka(failureCode, "Committing offsets \(Self.describe(failed))"))
+            delegate.offsetsCommitted(
+                failed, error: .rdKafka(failureCode, "Committing offsets \(Self.describe(failed))"))
         }
     }
 
@@ -617,7 +632,9 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
         do throws(KafkaError) {
             try withHandle { handle throws(KafkaError) in
                 let list = PartitionList(partitions)
-                let err = pause ? rd_kafka_pause_partitions(handle, list.pointer) : rd_kafka_resume_partitions(handle, list.pointer)
+                let err =
+                    pause
+                    ? rd_kafka_pause_partitions(handle, list.pointer) : rd_kafka_resume_partitions(handle, list.pointer)
                 if err != RD_KAFKA_RESP_ERR_NO_ERROR {
                     throw KafkaError.rdKafka(err, "\(pause ? "Pausing" : "Resuming") \(partitions)")
                 }
@@ -651,7 +668,8 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
             for partition in partitions {
                 var low: Int64 = -1
                 var high: Int64 = -1
-                let err = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMs)
+                let err = rd_kafka_query_watermark_offsets(
+                    handle, partition.topic, partition.partition, &low, &high, timeoutMs)
                 var error = committedErrors[partition]
                 if err != RD_KAFKA_RESP_ERR_NO_ERROR, error == nil {
                     error = .rdKafka(err, "Reading the high watermark of \(partition)")

@@ -1,7 +1,7 @@
 import CRdKafka
 
 /// Facts about the librdkafka the process runs with.
-public enum KafkaLibrary {
+package enum KafkaLibrary {
     /// librdkafka's version string, e.g. `2.0.2` (the loaded library's, not the headers').
-    public static var version: String { String(cString: rd_kafka_version_str()) }
+    package static var version: String { String(cString: rd_kafka_version_str()) }
 }

@@ -1,21 +1,21 @@
 import CRdKafka
 
 /// Settings for ``KafkaProducer``. Every field maps to a librdkafka property; `extra` passes any other.
-public struct ProducerConfiguration: Sendable {
+package struct ProducerConfiguration: Sendable {
     /// `bootstrap.servers`: comma-separated `host:port` list.
-    public var bootstrapServers: String
+    package var bootstrapServers: String
     /// `client.id`, shown in broker logs and metrics. Default `fashiond`.
-    public var clientID: String
+    package var clientID: String
     /// `linger.ms`: how long to wait for more records to fill a batch. Default 5.
-    public var lingerMs: Int
+    package var lingerMs: Int
     /// `acks`: `all` (default; the leader waits for all in-sync replicas), `1` or `0`.
-    public var acks: String
+    package var acks: String
     /// Further librdkafka properties, applied after the fields above (so they override them).
-    public var extra: [String: String]
+    package var extra: [String: String]
     /// Receives librdkafka's log lines; nil prints them to stderr.
-    public var logHandler: KafkaLogHandler?
+    package var logHandler: KafkaLogHandler?
 
-    public init(
+    package init(
         bootstrapServers: String,
         clientID: String = "fashiond",
         lingerMs: Int = 5,
@@ -32,8 +32,10 @@ public struct ProducerConfiguration: Sendable {
     }
 
     var settings: [(String, String)] {
-        [("bootstrap.servers", bootstrapServers), ("client.id", clientID), ("linger.ms", String(lingerMs)),
-         ("acks", acks)] + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        [
+            ("bootstrap.servers", bootstrapServers), ("client.id", clientID), ("linger.ms", String(lingerMs)),
+            ("acks", acks),
+        ] + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }
 
@@ -43,12 +45,12 @@ public struct ProducerConfiguration: Sendable {
 /// runs its own internal threads (one per broker plus a main thread). ``send(topic:key:value:headers:)``
 /// never blocks: it hands the record to librdkafka (copying it) and suspends until the delivery report
 /// for it arrives on the delivery thread.
-public final class KafkaProducer: Sendable {
+package final class KafkaProducer: Sendable {
     private let core: ProducerCore
 
     /// Creates the producer and starts its delivery-report thread. Does not contact the brokers (the
     /// first send does), so a wrong address shows up as send errors, not here.
-    public init(configuration: ProducerConfiguration) throws(KafkaError) {
+    package init(configuration: ProducerConfiguration) throws(KafkaError) {
         core = try ProducerCore(configuration: configuration)
     }
 
@@ -64,11 +66,14 @@ public final class KafkaProducer: Sendable {
     /// broker's or librdkafka's error when delivery fails after retries (`message.timeout.ms`, 5 min by
     /// default). If the producer is closed before delivery, fails with `kafka_purge_queue` /
     /// `kafka_purge_inflight`, in which case the record may or may not have been stored.
-    public func send(
+    package func send(
         topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaMessageHeader] = []
     ) async throws(KafkaError) -> (partition: Int32, offset: Int64) {
-        let result: Result<(partition: Int32, offset: Int64), KafkaError> = await withCheckedContinuation { continuation in
-            core.enqueue(topic: topic, partition: partition, key: key, value: value, headers: headers) { continuation.resume(returning: $0) }
+        let result: Result<(partition: Int32, offset: Int64), KafkaError> = await withCheckedContinuation {
+            continuation in
+            core.enqueue(topic: topic, partition: partition, key: key, value: value, headers: headers) {
+                continuation.resume(returning: $0)
+            }
         }
         return try result.get()
     }
@@ -77,27 +82,28 @@ public final class KafkaProducer: Sendable {
     /// returns at once and calls `completion` exactly once, on the delivery thread (or on the caller's
     /// thread when librdkafka refuses the record at once), with where it was stored or why it failed.
     /// `completion` must not block.
-    public func send(
+    package func send(
         topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaMessageHeader] = [],
         completion: @escaping @Sendable (Result<(partition: Int32, offset: Int64), KafkaError>) -> Void
     ) {
-        core.enqueue(topic: topic, partition: partition, key: key, value: value, headers: headers, completion: completion)
+        core.enqueue(
+            topic: topic, partition: partition, key: key, value: value, headers: headers, completion: completion)
     }
 
     /// Number of records handed to librdkafka whose delivery report has not been served yet.
-    public var pendingCount: Int { core.pendingCount }
+    package var pendingCount: Int { core.pendingCount }
 
     /// Blocks the calling thread until every record sent so far has been delivered (or failed), at most
     /// `timeout`. Fails with `kafka_timed_out` if records are still outstanding. Do not call from the
     /// cooperative thread pool.
-    public func flush(timeout: Duration) throws(KafkaError) {
+    package func flush(timeout: Duration) throws(KafkaError) {
         try core.flush(timeout: timeout)
     }
 
     /// Waits (blocking the caller) up to `timeout` for outstanding records, then abandons the rest
     /// (their `send` calls fail with a purge error), stops the delivery thread and frees the client.
     /// Idempotent. Do not call from the cooperative thread pool.
-    public func close(timeout: Duration = .seconds(10)) {
+    package func close(timeout: Duration = .seconds(10)) {
         core.close(timeout: timeout)
     }
 }
@@ -168,7 +174,9 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
             continuation(.failure(.closed("Kafka producer")))
             return
         }
-        if let error = Self.produce(handle, topic: topic, partition: partition, key: key, value: value, headers: headers, token: token) {
+        if let error = Self.produce(
+            handle, topic: topic, partition: partition, key: key, value: value, headers: headers, token: token)
+        {
             // librdkafka did not take the record, so no delivery report will come for this token.
             if let continuation = state.withLock({ $0.pending.removeValue(forKey: token) }) {
                 continuation(.failure(error))
@@ -208,14 +216,16 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
                         fields.append(field)
                         field = rd_kafka_vu_t()
                         field.vtype = RD_KAFKA_VTYPE_VALUE
-                        field.u.mem.ptr = valueBytes.count > 0 ? UnsafeMutableRawPointer(mutating: valueBytes.baseAddress) : nil
+                        field.u.mem.ptr =
+                            valueBytes.count > 0 ? UnsafeMutableRawPointer(mutating: valueBytes.baseAddress) : nil
                         field.u.mem.size = valueBytes.count
                         fields.append(field)
                         if key != nil {
                             field = rd_kafka_vu_t()
                             field.vtype = RD_KAFKA_VTYPE_KEY
                             // A zero-length key still needs a non-null pointer to stay distinct from "no key".
-                            field.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress ?? UnsafeRawPointer(topicName))
+                            field.u.mem.ptr = UnsafeMutableRawPointer(
+                                mutating: keyBytes.baseAddress ?? UnsafeRawPointer(topicName))
                             field.u.mem.size = keyBytes.count
                             fields.append(field)
                         }

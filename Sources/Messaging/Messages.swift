@@ -1,48 +1,48 @@
 import CRdKafka
 
 /// One Kafka record header. Kafka allows repeated names; ``ConsumedMessage/header(_:)`` returns the last.
-public struct KafkaMessageHeader: Sendable, Equatable, Hashable {
-    public var key: String
-    public var value: [UInt8]
+package struct KafkaMessageHeader: Sendable, Equatable, Hashable {
+    package var key: String
+    package var value: [UInt8]
 
-    public init(key: String, value: [UInt8]) {
+    package init(key: String, value: [UInt8]) {
         self.key = key
         self.value = value
     }
 
     /// A header whose value is the UTF-8 bytes of `value`.
-    public init(key: String, string value: String) {
+    package init(key: String, string value: String) {
         self.init(key: key, value: Array(value.utf8))
     }
 }
 
 /// A partition of a topic.
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
+package struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
+    package var topic: String
+    package var partition: Int32
 
-    public init(topic: String, partition: Int32) {
+    package init(topic: String, partition: Int32) {
         self.topic = topic
         self.partition = partition
     }
 
-    public var description: String { "\(topic)[\(partition)]" }
+    package var description: String { "\(topic)[\(partition)]" }
 }
 
 /// A record read from Kafka, copied out of librdkafka's buffers (it owns its bytes).
-public struct ConsumedMessage: Sendable {
-    public var topic: String
-    public var partition: Int32
-    public var offset: Int64
+package struct ConsumedMessage: Sendable {
+    package var topic: String
+    package var partition: Int32
+    package var offset: Int64
     /// `nil` when the record has no key.
-    public var key: [UInt8]?
+    package var key: [UInt8]?
     /// Empty both for an empty value and for a null (tombstone) value.
-    public var value: [UInt8]
-    public var headers: [KafkaMessageHeader]
+    package var value: [UInt8]
+    package var headers: [KafkaMessageHeader]
     /// Milliseconds since the epoch (producer create time or broker log-append time), when known.
-    public var timestampMs: Int64?
+    package var timestampMs: Int64?
 
-    public init(
+    package init(
         topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8],
         headers: [KafkaMessageHeader], timestampMs: Int64?
     ) {
@@ -55,10 +55,10 @@ public struct ConsumedMessage: Sendable {
         self.timestampMs = timestampMs
     }
 
-    public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
+    package var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
 
     /// The value of the last header named `name`, or nil.
-    public func header(_ name: String) -> [UInt8]? {
+    package func header(_ name: String) -> [UInt8]? {
         headers.last(where: { $0.key == name })?.value
     }
 
@@ -82,7 +82,8 @@ public struct ConsumedMessage: Sendable {
             var name: UnsafePointer<CChar>?
             var valuePointer: UnsafeRawPointer?
             var size = 0
-            while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR
+            {
                 let bytes = valuePointer.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
                 parsed.append(KafkaMessageHeader(key: name.map { String(cString: $0) } ?? "", value: bytes))
                 index += 1
@@ -93,14 +94,14 @@ public struct ConsumedMessage: Sendable {
 }
 
 /// A log line from librdkafka. `level` follows syslog (3 error, 4 warning, 6 info, 7 debug).
-public struct KafkaLogRecord: Sendable {
-    public var level: Int32
-    public var facility: String
-    public var message: String
+package struct KafkaLogRecord: Sendable {
+    package var level: Int32
+    package var facility: String
+    package var message: String
     /// librdkafka's name for the client instance, e.g. `fashiond#consumer-1`.
-    public var clientName: String
+    package var clientName: String
 }
 
 /// Receives librdkafka's log lines. Called on librdkafka's internal threads, so it must be quick and
 /// thread-safe. Without one, librdkafka prints to stderr.
-public typealias KafkaLogHandler = @Sendable (KafkaLogRecord) -> Void
+package typealias KafkaLogHandler = @Sendable (KafkaLogRecord) -> Void

@@ -2,7 +2,7 @@ import CRdKafka
 
 extension EmbeddedKafkaCluster {
     /// The line commands ``execute(command:)`` understands, one per line of help text.
-    public static let commandHelp: [String] = [
+    package static let commandHelp: [String] = [
         "bootstrap: print the bootstrap servers",
         "create-topic <topic> <partitions> [rf]: create a topic",
         "broker-down <id>, broker-up <id>: stop / restart a broker's listener",
@@ -16,7 +16,7 @@ extension EmbeddedKafkaCluster {
     /// Runs one fault-injection command line (see ``commandHelp``) and returns the reply line:
     /// `ok`, `ok <value>` or `error <what was wrong>`. Blank lines and `#` comments return nil.
     /// Blocks briefly (the mock applies each change on its own thread and confirms it).
-    public func execute(command line: String) -> String? {
+    package func execute(command line: String) -> String? {
         let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard let verb = words.first, !verb.hasPrefix("#") else { return nil }
         let arguments = Array(words.dropFirst())
@@ -42,13 +42,16 @@ extension EmbeddedKafkaCluster {
                 try setCoordinator(groupID: arguments[0], broker: try Self.int32(arguments[1], "broker id"))
             case ("errors", 2):
                 let apiKey = try Self.apiKey(arguments[0])
-                let codes = try arguments[1].split(separator: ",").map { name throws(KafkaError) in try Self.errorCode(String(name)) }
+                let codes = try arguments[1].split(separator: ",").map { name throws(KafkaError) in
+                    try Self.errorCode(String(name))
+                }
                 try pushRequestErrors(apiKey: apiKey, errors: codes)
             case ("clear-errors", 1):
                 try clearRequestErrors(apiKey: try Self.apiKey(arguments[0]))
             case ("rtt", 2):
                 try setBrokerRoundTripTime(
-                    try Self.int32(arguments[0], "broker id"), milliseconds: try Self.int32(arguments[1], "milliseconds"))
+                    try Self.int32(arguments[0], "broker id"),
+                    milliseconds: try Self.int32(arguments[1], "milliseconds"))
             default:
                 return "error unknown command or wrong number of arguments: \(line) (try: help)"
             }
@@ -64,7 +67,9 @@ extension EmbeddedKafkaCluster {
     }
 
     private static func apiKey(_ text: String) throws(KafkaError) -> Int16 {
-        guard let value = Int16(text), value >= 0 else { throw usage("API key must be a Kafka API number such as 8 (OffsetCommit), not \(text)") }
+        guard let value = Int16(text), value >= 0 else {
+            throw usage("API key must be a Kafka API number such as 8 (OffsetCommit), not \(text)")
+        }
         return value
     }
 

@@ -1,9 +1,10 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
 
 /// A joinable OS thread for blocking librdkafka calls, kept off Swift's cooperative pool.
 ///
@@ -19,7 +20,10 @@ final class NativeThread: @unchecked Sendable {
         final class Start {
             let name: String
             let body: @Sendable () -> Void
-            init(name: String, body: @escaping @Sendable () -> Void) { self.name = name; self.body = body }
+            init(name: String, body: @escaping @Sendable () -> Void) {
+                self.name = name
+                self.body = body
+            }
         }
         let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
         #if canImport(Glibc)
@@ -27,13 +31,15 @@ final class NativeThread: @unchecked Sendable {
         #else
         var thread: pthread_t? = nil
         #endif
-        let rc = pthread_create(&thread, nil, { raw in
-            let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
-            // Foundation sets the OS-level name (Linux keeps 15 bytes), visible in `top -H` and debuggers.
-            Thread.current.name = String(decoding: start.name.utf8.prefix(15), as: UTF8.self)
-            start.body()
-            return nil
-        }, start)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
+                // Foundation sets the OS-level name (Linux keeps 15 bytes), visible in `top -H` and debuggers.
+                Thread.current.name = String(decoding: start.name.utf8.prefix(15), as: UTF8.self)
+                start.body()
+                return nil
+            }, start)
         // Thread creation only fails when the process is out of resources; nothing sensible can go on.
         precondition(rc == 0, "pthread_create failed with \(rc)")
         #if canImport(Glibc)

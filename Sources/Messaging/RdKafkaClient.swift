@@ -51,20 +51,23 @@ enum RdKafkaClient {
                 rd_kafka_conf_set_log_cb(conf) { rk, level, facility, line in
                     guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
                     let context = Unmanaged<RdKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
-                    context.logHandler?(KafkaLogRecord(
-                        level: level,
-                        facility: facility.map { String(cString: $0) } ?? "",
-                        message: line.map { String(cString: $0) } ?? "",
-                        clientName: String(cString: rd_kafka_name(rk))))
+                    context.logHandler?(
+                        KafkaLogRecord(
+                            level: level,
+                            facility: facility.map { String(cString: $0) } ?? "",
+                            message: line.map { String(cString: $0) } ?? "",
+                            clientName: String(cString: rd_kafka_name(rk))))
                 }
             }
-            if reportsErrors { rd_kafka_conf_set_error_cb(conf) { rk, err, reason, opaque in
-                guard let opaque else { return }
-                let context = Unmanaged<RdKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
-                var error = KafkaError.rdKafka(rd_kafka_resp_err_t(rawValue: err), "Kafka client error")
-                if let reason { error.message += " Detail: \(String(cString: reason))." }
-                context.clientError(error)
-            } }
+            if reportsErrors {
+                rd_kafka_conf_set_error_cb(conf) { rk, err, reason, opaque in
+                    guard let opaque else { return }
+                    let context = Unmanaged<RdKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
+                    var error = KafkaError.rdKafka(rd_kafka_resp_err_t(rawValue: err), "Kafka client error")
+                    if let reason { error.message += " Detail: \(String(cString: reason))." }
+                    context.clientError(error)
+                }
+            }
         }
         configure(conf)
         guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {

@@ -5,22 +5,22 @@ import Threads
 ///
 /// A long pull can wait on the server for a minute and a half; shutdown flips this flag so the
 /// transfer is abandoned within a second (libcurl's progress callback checks it) instead.
-public final class CancellationFlag: @unchecked Sendable {
+package final class CancellationFlag: @unchecked Sendable {
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var cancelled = false
 
-    public init() {}
+    package init() {}
 
     /// Aborts current and future transfers and sleeps of every client holding this flag.
-    public func cancel() {
+    package func cancel() {
         condition.lock()
         cancelled = true
         condition.broadcast()
         condition.unlock()
     }
 
-    public var isCancelled: Bool {
+    package var isCancelled: Bool {
         condition.lock()
         defer { condition.unlock() }
         return cancelled

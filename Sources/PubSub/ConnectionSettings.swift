@@ -6,22 +6,22 @@ import Foundation
 /// 2. A service-account key file (`credentials`, else `GOOGLE_APPLICATION_CREDENTIALS`): signed JWT
 ///    exchanged for access tokens.
 /// 3. Otherwise the GCE metadata server (`GCE_METADATA_HOST`, else `metadata.google.internal`).
-public struct ConnectionSettings: Sendable, Equatable {
-    public enum Authentication: Sendable, Equatable {
+package struct ConnectionSettings: Sendable, Equatable {
+    package enum Authentication: Sendable, Equatable {
         case emulator
         case serviceAccount(keyFile: String)
         case metadataServer(host: String)
     }
 
     /// The production endpoint.
-    public static let defaultEndpoint = "https://pubsub.googleapis.com"
-    public static let defaultMetadataHost = "metadata.google.internal"
+    package static let defaultEndpoint = "https://pubsub.googleapis.com"
+    package static let defaultMetadataHost = "metadata.google.internal"
 
     /// Base URL without a trailing slash, e.g. `https://pubsub.googleapis.com`.
-    public var endpoint: String
-    public var authentication: Authentication
+    package var endpoint: String
+    package var authentication: Authentication
 
-    public init(endpoint: String, authentication: Authentication) {
+    package init(endpoint: String, authentication: Authentication) {
         self.endpoint = endpoint
         self.authentication = authentication
     }
@@ -29,7 +29,9 @@ public struct ConnectionSettings: Sendable, Equatable {
     /// - Parameters:
     ///   - endpoint: configured endpoint; empty means production (or the emulator's host).
     ///   - credentialsFile: configured key file; empty means `GOOGLE_APPLICATION_CREDENTIALS`.
-    public static func resolve(endpoint: String, credentialsFile: String, environment: [String: String]) throws(PubSubError) -> ConnectionSettings {
+    package static func resolve(
+        endpoint: String, credentialsFile: String, environment: [String: String]
+    ) throws(PubSubError) -> ConnectionSettings {
         func nonEmpty(_ value: String?) -> String? {
             guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
             return value
@@ -40,19 +42,24 @@ public struct ConnectionSettings: Sendable, Equatable {
         }
         let base = trimmed(nonEmpty(endpoint) ?? defaultEndpoint)
         guard base.hasPrefix("https://") || base.hasPrefix("http://") else {
-            throw PubSubError(code: "invalid_endpoint", message: "pubsub_endpoint '\(base)' must start with https:// (or http:// on loopback)",
-                              isRetryable: false)
+            throw PubSubError(
+                code: "invalid_endpoint",
+                message: "pubsub_endpoint '\(base)' must start with https:// (or http:// on loopback)",
+                isRetryable: false)
         }
         if base.hasPrefix("http://") && !isLoopback(url: base) {
-            throw PubSubError(code: "insecure_endpoint",
-                              message: "pubsub_endpoint \(base) is plain http: access tokens would cross the network unencrypted. "
-                                  + "Use https, or set PUBSUB_EMULATOR_HOST for an emulator",
-                              isRetryable: false)
+            throw PubSubError(
+                code: "insecure_endpoint",
+                message: "pubsub_endpoint \(base) is plain http: access tokens would cross the network unencrypted. "
+                    + "Use https, or set PUBSUB_EMULATOR_HOST for an emulator",
+                isRetryable: false)
         }
         if let file = nonEmpty(credentialsFile) ?? nonEmpty(environment["GOOGLE_APPLICATION_CREDENTIALS"]) {
             return ConnectionSettings(endpoint: base, authentication: .serviceAccount(keyFile: file))
         }
-        return ConnectionSettings(endpoint: base, authentication: .metadataServer(host: nonEmpty(environment["GCE_METADATA_HOST"]) ?? defaultMetadataHost))
+        return ConnectionSettings(
+            endpoint: base,
+            authentication: .metadataServer(host: nonEmpty(environment["GCE_METADATA_HOST"]) ?? defaultMetadataHost))
     }
 
     private static func trimmed(_ url: String) -> String {
@@ -62,7 +69,9 @@ public struct ConnectionSettings: Sendable, Equatable {
     }
 
     /// The token provider for ``authentication``. Reads and checks a key file.
-    public func makeTokenProvider(now: @escaping @Sendable () -> Date = { Date() }) throws(PubSubError) -> any AccessTokenProvider {
+    package func makeTokenProvider(
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws(PubSubError) -> any AccessTokenProvider {
         switch authentication {
         case .emulator: return NoAuthentication()
         case .serviceAccount(let file): return try ServiceAccountCredentials(keyFile: file, now: now)
@@ -72,14 +81,20 @@ public struct ConnectionSettings: Sendable, Equatable {
 
     /// The project: `configured`, else `GOOGLE_CLOUD_PROJECT` / `PUBSUB_PROJECT_ID`, else the
     /// credentials' own project (key file or metadata server). Blocking.
-    public static func resolveProject(configured: String, environment: [String: String], credentials: any AccessTokenProvider) throws(PubSubError) -> String {
-        for candidate in [configured, environment["GOOGLE_CLOUD_PROJECT"] ?? "", environment["PUBSUB_PROJECT_ID"] ?? ""] {
+    package static func resolveProject(
+        configured: String, environment: [String: String], credentials: any AccessTokenProvider
+    ) throws(PubSubError) -> String {
+        for candidate in [
+            configured, environment["GOOGLE_CLOUD_PROJECT"] ?? "", environment["PUBSUB_PROJECT_ID"] ?? "",
+        ] {
             let value = candidate.trimmingCharacters(in: .whitespaces)
             if !value.isEmpty { return value }
         }
         if let project = try credentials.defaultProjectID(), !project.isEmpty { return project }
-        throw PubSubError(code: "pubsub_project_missing",
-                          message: "no Google Cloud project: set pubsub_project (or GOOGLE_CLOUD_PROJECT); \(credentials.summary) names none",
-                          isRetryable: false)
+        throw PubSubError(
+            code: "pubsub_project_missing",
+            message:
+                "no Google Cloud project: set pubsub_project (or GOOGLE_CLOUD_PROJECT); \(credentials.summary) names none",
+            isRetryable: false)
     }
 }

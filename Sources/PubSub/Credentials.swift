@@ -6,7 +6,7 @@ import Synchronization
 /// Implementations cache their access token and refresh it before it expires; they are shared by
 /// every client thread. No implementation ever puts a token, a key or an assertion into an error
 /// message, a log line or its ``summary``.
-public protocol AccessTokenProvider: Sendable {
+package protocol AccessTokenProvider: Sendable {
     /// The header value (`Bearer …`), or nil to send requests unauthenticated (the emulator).
     /// Blocks while a token is fetched: call from a dedicated thread.
     func authorizationHeader() throws(PubSubError) -> String?
@@ -20,16 +20,16 @@ public protocol AccessTokenProvider: Sendable {
 }
 
 /// The emulator: no authentication at all.
-public struct NoAuthentication: AccessTokenProvider {
-    public init() {}
-    public func authorizationHeader() throws(PubSubError) -> String? { nil }
-    public func invalidate() {}
-    public func defaultProjectID() throws(PubSubError) -> String? { nil }
-    public var summary: String { "none (emulator)" }
+package struct NoAuthentication: AccessTokenProvider {
+    package init() {}
+    package func authorizationHeader() throws(PubSubError) -> String? { nil }
+    package func invalidate() {}
+    package func defaultProjectID() throws(PubSubError) -> String? { nil }
+    package var summary: String { "none (emulator)" }
 }
 
 /// The OAuth 2.0 scope fashiond asks for.
-public let pubSubScope = "https://www.googleapis.com/auth/pubsub"
+package let pubSubScope = "https://www.googleapis.com/auth/pubsub"
 
 /// A cached bearer token, fetched again a little before it expires.
 ///
@@ -69,7 +69,9 @@ final class TokenCache: Sendable {
     func invalidate() { cached.withLock { $0 = nil } }
 
     /// Decodes an OAuth token response (`access_token`, `expires_in`) from `source`.
-    static func parseTokenResponse(_ response: HTTPResponse, source: String) throws(PubSubError) -> (String, TimeInterval) {
+    static func parseTokenResponse(
+        _ response: HTTPResponse, source: String
+    ) throws(PubSubError) -> (String, TimeInterval) {
         struct TokenResponse: Decodable {
             var access_token: String?
             var expires_in: Double?
@@ -84,17 +86,23 @@ final class TokenCache: Sendable {
             let detail = try? JSONDecoder().decode(ErrorResponse.self, from: Data(response.body))
             let reason = [detail?.error, detail?.error_description].compactMap { $0 }.joined(separator: ": ")
             let retryable = response.status >= 500 || response.status == 429 || response.status == 408
-            throw PubSubError(code: retryable ? "auth_unavailable" : "auth_failed",
-                              message: "\(source) refused the token request with HTTP \(response.status)\(reason.isEmpty ? "" : " (\(reason))")"
-                                  + (retryable ? "; will retry" : "; check the credentials and their permissions"),
-                              isRetryable: retryable, httpStatus: response.status)
+            throw PubSubError(
+                code: retryable ? "auth_unavailable" : "auth_failed",
+                message:
+                    "\(source) refused the token request with HTTP \(response.status)\(reason.isEmpty ? "" : " (\(reason))")"
+                    + (retryable ? "; will retry" : "; check the credentials and their permissions"),
+                isRetryable: retryable, httpStatus: response.status)
         }
         guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)),
-              let token = decoded.access_token, !token.isEmpty else {
-            throw PubSubError(code: "auth_failed", message: "\(source) answered without an access_token", isRetryable: false)
+            let token = decoded.access_token, !token.isEmpty
+        else {
+            throw PubSubError(
+                code: "auth_failed", message: "\(source) answered without an access_token", isRetryable: false)
         }
         if let type = decoded.token_type, type.lowercased() != "bearer" {
-            throw PubSubError(code: "auth_failed", message: "\(source) issued a '\(type)' token; only Bearer tokens are supported", isRetryable: false)
+            throw PubSubError(
+                code: "auth_failed", message: "\(source) issued a '\(type)' token; only Bearer tokens are supported",
+                isRetryable: false)
         }
         return (token, decoded.expires_in ?? 3600)
     }

@@ -3,7 +3,11 @@ import Foundation
 
 /// One HTTP request as the REST clients build it.
 struct HTTPRequest {
-    enum Method: String { case get = "GET", post = "POST", put = "PUT" }
+    enum Method: String {
+        case get = "GET"
+        case post = "POST"
+        case put = "PUT"
+    }
 
     var method: Method
     var url: String
@@ -58,7 +62,9 @@ final class CurlConnection {
     /// - Parameter cancellation: when cancelled, a transfer in progress is aborted within about a second.
     init(cancellation: CancellationFlag? = nil, userAgent: String = "fashiond") throws(PubSubError) {
         guard Self.globalInit == CURLE_OK, let handle = curl_easy_init() else {
-            throw PubSubError(code: "curl_init_failed", message: "libcurl could not be initialised (out of memory?)", isRetryable: false)
+            throw PubSubError(
+                code: "curl_init_failed", message: "libcurl could not be initialised (out of memory?)",
+                isRetryable: false)
         }
         self.handle = handle
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
@@ -81,7 +87,7 @@ final class CurlConnection {
             let bytes = size * count
             guard context.body.count + bytes <= CurlConnection.maxResponseBytes else {
                 context.overflowed = true
-                return 0 // makes libcurl fail the transfer with CURLE_WRITE_ERROR
+                return 0  // makes libcurl fail the transfer with CURLE_WRITE_ERROR
             }
             if let data, bytes > 0 {
                 context.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: bytes))
@@ -116,7 +122,8 @@ final class CurlConnection {
         for line in request.headers + ["Expect:"] {
             guard let appended = curl_slist_append(headerList, line) else {
                 curl_slist_free_all(headerList)
-                throw PubSubError(code: "curl_out_of_memory", message: "libcurl could not allocate a header list", isRetryable: true)
+                throw PubSubError(
+                    code: "curl_out_of_memory", message: "libcurl could not allocate a header list", isRetryable: true)
             }
             headerList = appended
         }
@@ -162,22 +169,30 @@ final class CurlConnection {
         let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
         let target = Self.redactedTarget(request.url)
         if overflowed {
-            return PubSubError(code: "pubsub_response_too_large",
-                               message: "the response from \(target) exceeded \(Self.maxResponseBytes) bytes; lower the pull size",
-                               isRetryable: false)
+            return PubSubError(
+                code: "pubsub_response_too_large",
+                message: "the response from \(target) exceeded \(Self.maxResponseBytes) bytes; lower the pull size",
+                isRetryable: false)
         }
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
-            return PubSubError(code: "pubsub_timeout", message: "\(request.method.rawValue) \(target) timed out: \(detail)", isRetryable: true)
+            return PubSubError(
+                code: "pubsub_timeout", message: "\(request.method.rawValue) \(target) timed out: \(detail)",
+                isRetryable: true)
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT:
-            return PubSubError(code: "pubsub_unreachable",
-                               message: "cannot connect to \(target): \(detail); check the endpoint and that the service is running",
-                               isRetryable: true)
+            return PubSubError(
+                code: "pubsub_unreachable",
+                message: "cannot connect to \(target): \(detail); check the endpoint and that the service is running",
+                isRetryable: true)
         case CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM,
-             CURLE_SSL_CONNECT_ERROR:
-            return PubSubError(code: "pubsub_transport", message: "\(request.method.rawValue) \(target) failed: \(detail)", isRetryable: true)
+            CURLE_SSL_CONNECT_ERROR:
+            return PubSubError(
+                code: "pubsub_transport", message: "\(request.method.rawValue) \(target) failed: \(detail)",
+                isRetryable: true)
         default:
-            return PubSubError(code: "pubsub_transport", message: "\(request.method.rawValue) \(target) failed: \(detail)", isRetryable: false)
+            return PubSubError(
+                code: "pubsub_transport", message: "\(request.method.rawValue) \(target) failed: \(detail)",
+                isRetryable: false)
         }
     }
 

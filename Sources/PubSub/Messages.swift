@@ -1,16 +1,16 @@
 import Foundation
 
 /// A message to publish.
-public struct OutgoingMessage: Sendable, Equatable {
+package struct OutgoingMessage: Sendable, Equatable {
     /// The payload (an image file's bytes); sent base64-encoded.
-    public var data: [UInt8]
+    package var data: [UInt8]
     /// String attributes (the stream contract's headers).
-    public var attributes: [String: String]
+    package var attributes: [String: String]
     /// Messages with the same ordering key are delivered in publish order to subscriptions with
     /// message ordering enabled. Empty or nil: no ordering.
-    public var orderingKey: String?
+    package var orderingKey: String?
 
-    public init(data: [UInt8], attributes: [String: String] = [:], orderingKey: String? = nil) {
+    package init(data: [UInt8], attributes: [String: String] = [:], orderingKey: String? = nil) {
         self.data = data
         self.attributes = attributes
         self.orderingKey = orderingKey
@@ -18,21 +18,23 @@ public struct OutgoingMessage: Sendable, Equatable {
 }
 
 /// A message delivered by a pull.
-public struct ReceivedMessage: Sendable, Equatable {
+package struct ReceivedMessage: Sendable, Equatable {
     /// The handle for acknowledging or extending this delivery; a redelivery gets a new one.
-    public var ackID: String
+    package var ackID: String
     /// The id Pub/Sub gave the message when it was published; the same across redeliveries.
-    public var messageID: String
-    public var data: [UInt8]
-    public var attributes: [String: String]
-    public var orderingKey: String?
+    package var messageID: String
+    package var data: [UInt8]
+    package var attributes: [String: String]
+    package var orderingKey: String?
     /// RFC 3339 publish time as Pub/Sub reports it.
-    public var publishTime: String?
+    package var publishTime: String?
     /// Delivery count, only reported by subscriptions with a dead-letter policy.
-    public var deliveryAttempt: Int?
+    package var deliveryAttempt: Int?
 
-    public init(ackID: String, messageID: String, data: [UInt8], attributes: [String: String] = [:], orderingKey: String? = nil,
-                publishTime: String? = nil, deliveryAttempt: Int? = nil) {
+    package init(
+        ackID: String, messageID: String, data: [UInt8], attributes: [String: String] = [:], orderingKey: String? = nil,
+        publishTime: String? = nil, deliveryAttempt: Int? = nil
+    ) {
         self.ackID = ackID
         self.messageID = messageID
         self.data = data
@@ -49,45 +51,48 @@ public struct ReceivedMessage: Sendable, Equatable {
 /// encoded (4 bytes per 3), which leaves about 7.5 MB (``maxDataBytes``) for one message's payload.
 /// Everything is checked before anything is sent: a message that cannot fit fails the whole call.
 /// The emulator does not enforce these limits; production does.
-public enum PublishLimits {
-    public static let maxMessagesPerRequest = 1000
-    public static let maxRequestBytes = 10_485_760
+package enum PublishLimits {
+    package static let maxMessagesPerRequest = 1000
+    package static let maxRequestBytes = 10_485_760
     /// Production limits on attributes and ordering keys.
-    public static let maxAttributes = 100
-    public static let maxAttributeKeyBytes = 256
-    public static let maxAttributeValueBytes = 1024
-    public static let maxOrderingKeyBytes = 1024
+    package static let maxAttributes = 100
+    package static let maxAttributeKeyBytes = 256
+    package static let maxAttributeValueBytes = 1024
+    package static let maxOrderingKeyBytes = 1024
 
     /// `{"messages":[` and `]}` around the comma-separated messages.
     static let envelopeBytes = 15
 
     /// The largest payload that fits in a request on its own (without attributes).
-    public static var maxDataBytes: Int {
+    package static var maxDataBytes: Int {
         // `{"data":"…"}` costs 11 bytes around the base64 text.
         (maxRequestBytes - envelopeBytes - 11) / 4 * 3
     }
 
     /// The exact size of `message` in a publish request's JSON.
-    public static func encodedSize(of message: OutgoingMessage) -> Int {
+    package static func encodedSize(of message: OutgoingMessage) -> Int {
         var size = 11 + (message.data.count + 2) / 3 * 4
         if !message.attributes.isEmpty {
-            size += 16 // `,"attributes":{` and `}`
-            for (key, value) in message.attributes { size += JSONText.quotedLength(key) + 1 + JSONText.quotedLength(value) }
+            size += 16  // `,"attributes":{` and `}`
+            for (key, value) in message.attributes {
+                size += JSONText.quotedLength(key) + 1 + JSONText.quotedLength(value)
+            }
             size += message.attributes.count - 1
         }
-        if let key = message.orderingKey, !key.isEmpty { size += 15 + JSONText.quotedLength(key) } // `,"orderingKey":`
+        if let key = message.orderingKey, !key.isEmpty { size += 15 + JSONText.quotedLength(key) }  // `,"orderingKey":`
         return size
     }
 
     /// Checks a message against the production limits, naming what is wrong and what to do.
     /// - Parameter index: the message's position in a batch, named in the error; nil for a lone message.
-    public static func validate(_ message: OutgoingMessage, index: Int? = nil) throws(PubSubError) {
+    package static func validate(_ message: OutgoingMessage, index: Int? = nil) throws(PubSubError) {
         let name = index.map { "message \($0)" } ?? "the message"
         let size = encodedSize(of: message)
         if envelopeBytes + size > maxRequestBytes {
             throw PubSubError(
                 code: "message_too_large",
-                message: "\(name) has \(message.data.count) bytes of data (\(size) bytes as JSON); a Pub/Sub publish request "
+                message:
+                    "\(name) has \(message.data.count) bytes of data (\(size) bytes as JSON); a Pub/Sub publish request "
                     + "carries at most \(maxRequestBytes) bytes of JSON, and base64 leaves room for about \(maxDataBytes) bytes "
                     + "(7.5 MB) of data per message. Nothing was published: send a smaller image (28x28 pixels are all that is used).",
                 isRetryable: false)
@@ -97,14 +102,22 @@ public enum PublishLimits {
         }
         for (key, value) in message.attributes {
             if key.isEmpty || key.utf8.count > maxAttributeKeyBytes || key.hasPrefix("goog") {
-                throw invalid(name, "has attribute key '\(key.prefix(40))': keys must be 1 to \(maxAttributeKeyBytes) bytes and not start with 'goog'")
+                throw invalid(
+                    name,
+                    "has attribute key '\(key.prefix(40))': keys must be 1 to \(maxAttributeKeyBytes) bytes and not start with 'goog'"
+                )
             }
             if value.utf8.count > maxAttributeValueBytes {
-                throw invalid(name, "has a \(value.utf8.count)-byte value for attribute '\(key)'; values are at most \(maxAttributeValueBytes) bytes")
+                throw invalid(
+                    name,
+                    "has a \(value.utf8.count)-byte value for attribute '\(key)'; values are at most \(maxAttributeValueBytes) bytes"
+                )
             }
         }
         if let key = message.orderingKey, key.utf8.count > maxOrderingKeyBytes {
-            throw invalid(name, "has a \(key.utf8.count)-byte ordering key; ordering keys are at most \(maxOrderingKeyBytes) bytes")
+            throw invalid(
+                name,
+                "has a \(key.utf8.count)-byte ordering key; ordering keys are at most \(maxOrderingKeyBytes) bytes")
         }
     }
 
@@ -114,7 +127,7 @@ public enum PublishLimits {
 
     /// Splits messages of the given encoded sizes into consecutive requests within the limits,
     /// keeping their order (ordering keys rely on it).
-    public static func plan(encodedSizes: [Int]) -> [Range<Int>] {
+    package static func plan(encodedSizes: [Int]) -> [Range<Int>] {
         var batches: [Range<Int>] = []
         var start = 0
         var bytes = envelopeBytes
@@ -241,7 +254,11 @@ enum Base64 {
         append(data, to: &out)
         while out.last == UInt8(ascii: "=") { out.removeLast() }
         for index in out.indices {
-            if out[index] == UInt8(ascii: "+") { out[index] = UInt8(ascii: "-") } else if out[index] == UInt8(ascii: "/") { out[index] = UInt8(ascii: "_") }
+            if out[index] == UInt8(ascii: "+") {
+                out[index] = UInt8(ascii: "-")
+            } else if out[index] == UInt8(ascii: "/") {
+                out[index] = UInt8(ascii: "_")
+            }
         }
         return String(decoding: out, as: UTF8.self)
     }

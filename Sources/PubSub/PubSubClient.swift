@@ -2,35 +2,35 @@ import Foundation
 import Logging
 
 /// Settings shared by every client of one daemon.
-public struct PubSubClientConfiguration: Sendable {
+package struct PubSubClientConfiguration: Sendable {
     /// Base URL, e.g. `https://pubsub.googleapis.com` or `http://127.0.0.1:8085`.
-    public var endpoint: String
-    public var project: String
-    public var retry: RetryPolicy = RetryPolicy()
+    package var endpoint: String
+    package var project: String
+    package var retry: RetryPolicy = RetryPolicy()
     /// Timeout of one request other than pull.
-    public var requestTimeout: Duration = .seconds(60)
+    package var requestTimeout: Duration = .seconds(60)
     /// Timeout of one pull; the server holds an empty pull for up to about 90 s.
-    public var pullTimeout: Duration = .seconds(120)
-    public var userAgent: String = "fashiond"
+    package var pullTimeout: Duration = .seconds(120)
+    package var userAgent: String = "fashiond"
 
-    public init(endpoint: String, project: String) {
+    package init(endpoint: String, project: String) {
         self.endpoint = endpoint
         self.project = project
     }
 }
 
 /// Creating a topic or subscription that exists already is not an error (`409 ALREADY_EXISTS`).
-public enum CreateOutcome: Sendable, Equatable {
+package enum CreateOutcome: Sendable, Equatable {
     case created
     case alreadyExisted
 }
 
 /// A subscription as Pub/Sub describes it.
-public struct SubscriptionInfo: Sendable, Equatable, Decodable {
-    public var name: String
-    public var topic: String
-    public var ackDeadlineSeconds: Int?
-    public var enableMessageOrdering: Bool?
+package struct SubscriptionInfo: Sendable, Equatable, Decodable {
+    package var name: String
+    package var topic: String
+    package var ackDeadlineSeconds: Int?
+    package var enableMessageOrdering: Bool?
 }
 
 /// The Pub/Sub REST API (v1) over one kept-alive HTTP/1.1 connection.
@@ -40,19 +40,22 @@ public struct SubscriptionInfo: Sendable, Equatable, Decodable {
 /// the error body's `status`, and sends `Content-Type: application/json` with every body (the
 /// emulator answers 404 without it). An `UNAUTHENTICATED` answer drops the cached token and is
 /// retried once with a fresh one.
-public final class PubSubClient {
-    public let configuration: PubSubClientConfiguration
+package final class PubSubClient {
+    package let configuration: PubSubClientConfiguration
     private let credentials: any AccessTokenProvider
     private let connection: CurlConnection
     private let cancellation: CancellationFlag?
     private let logger: Logger
     /// Requests sent (attempts, retries included) and connections opened, for tests and status.
-    public private(set) var requestsSent = 0
-    public private(set) var connectionsOpened = 0
+    package private(set) var requestsSent = 0
+    package private(set) var connectionsOpened = 0
 
     /// - Parameter cancellation: aborts a request in flight and back-off sleeps (shutdown).
-    public init(configuration: PubSubClientConfiguration, credentials: any AccessTokenProvider, cancellation: CancellationFlag? = nil,
-                logger: Logger = Logger(label: "fashiond.pubsub")) throws(PubSubError) {
+    package init(
+        configuration: PubSubClientConfiguration, credentials: any AccessTokenProvider,
+        cancellation: CancellationFlag? = nil,
+        logger: Logger = Logger(label: "fashiond.pubsub")
+    ) throws(PubSubError) {
         self.configuration = configuration
         self.credentials = credentials
         self.cancellation = cancellation
@@ -63,42 +66,47 @@ public final class PubSubClient {
     // MARK: names
 
     /// `projects/<project>/topics/<topic>`; a full resource name is kept as given.
-    public func topicPath(_ topic: String) -> String {
+    package func topicPath(_ topic: String) -> String {
         topic.hasPrefix("projects/") ? topic : "projects/\(configuration.project)/topics/\(topic)"
     }
 
-    public func subscriptionPath(_ subscription: String) -> String {
-        subscription.hasPrefix("projects/") ? subscription : "projects/\(configuration.project)/subscriptions/\(subscription)"
+    package func subscriptionPath(_ subscription: String) -> String {
+        subscription.hasPrefix("projects/")
+            ? subscription : "projects/\(configuration.project)/subscriptions/\(subscription)"
     }
 
     // MARK: administration
 
     /// Creates the topic unless it exists.
     @discardableResult
-    public func createTopic(_ topic: String) throws(PubSubError) -> CreateOutcome {
+    package func createTopic(_ topic: String) throws(PubSubError) -> CreateOutcome {
         do {
             _ = try call(.put, topicPath(topic), body: Array("{}".utf8), operation: "create topic")
             return .created
-        } catch where error.status == "ALREADY_EXISTS" {
+        } catch  where error.status == "ALREADY_EXISTS" {
             return .alreadyExisted
         }
     }
 
     /// Creates a pull subscription to `topic` unless it exists (an existing one keeps its settings).
     @discardableResult
-    public func createSubscription(_ subscription: String, topic: String, ackDeadlineSeconds: Int, messageOrdering: Bool) throws(PubSubError) -> CreateOutcome {
+    package func createSubscription(
+        _ subscription: String, topic: String, ackDeadlineSeconds: Int, messageOrdering: Bool
+    ) throws(PubSubError) -> CreateOutcome {
         var body: [UInt8] = Array(#"{"topic":"#.utf8)
         JSONText.appendQuoted(topicPath(topic), to: &body)
-        body.append(contentsOf: Array(#","ackDeadlineSeconds":\#(ackDeadlineSeconds),"enableMessageOrdering":\#(messageOrdering)}"#.utf8))
+        body.append(
+            contentsOf: Array(
+                #","ackDeadlineSeconds":\#(ackDeadlineSeconds),"enableMessageOrdering":\#(messageOrdering)}"#.utf8))
         do {
             _ = try call(.put, subscriptionPath(subscription), body: body, operation: "create subscription")
             return .created
-        } catch where error.status == "ALREADY_EXISTS" {
+        } catch  where error.status == "ALREADY_EXISTS" {
             return .alreadyExisted
         }
     }
 
-    public func getSubscription(_ subscription: String) throws(PubSubError) -> SubscriptionInfo {
+    package func getSubscription(_ subscription: String) throws(PubSubError) -> SubscriptionInfo {
         let response = try call(.get, subscriptionPath(subscription), body: nil, operation: "get subscription")
         guard let info = try? JSONDecoder().decode(SubscriptionInfo.self, from: Data(response)) else {
             throw PubSubError.invalidResponse("an unreadable subscription")
@@ -111,7 +119,7 @@ public final class PubSubClient {
     /// Publishes `messages` in order, split into as few requests as the limits allow (at most
     /// 1,000 messages and 10,485,760 bytes of JSON each). Every message is checked first: if one
     /// cannot be sent, nothing is. Returns the message ids in order.
-    public func publish(topic: String, messages: [OutgoingMessage]) throws(PubSubError) -> [String] {
+    package func publish(topic: String, messages: [OutgoingMessage]) throws(PubSubError) -> [String] {
         for (index, message) in messages.enumerated() { try PublishLimits.validate(message, index: index) }
         var ids: [String] = []
         ids.reserveCapacity(messages.count)
@@ -124,8 +132,11 @@ public final class PubSubClient {
     /// One publish request; the caller keeps it within the limits.
     func publishBatch(topic: String, messages: ArraySlice<OutgoingMessage>) throws(PubSubError) -> [String] {
         struct PublishResponse: Decodable { var messageIds: [String]? }
-        let response = try call(.post, topicPath(topic) + ":publish", body: PublishLimits.requestBody(messages), operation: "publish")
-        guard let ids = (try? JSONDecoder().decode(PublishResponse.self, from: Data(response)))?.messageIds, ids.count == messages.count else {
+        let response = try call(
+            .post, topicPath(topic) + ":publish", body: PublishLimits.requestBody(messages), operation: "publish")
+        guard let ids = (try? JSONDecoder().decode(PublishResponse.self, from: Data(response)))?.messageIds,
+            ids.count == messages.count
+        else {
             throw PubSubError.invalidResponse("a publish answer that does not list one id per message")
         }
         return ids
@@ -135,7 +146,9 @@ public final class PubSubClient {
 
     /// Pulls up to `maxMessages` (1...1000). Without `returnImmediately` the server holds the request
     /// until messages arrive or its own timeout passes (about 90 s), returning an empty list then.
-    public func pull(subscription: String, maxMessages: Int, returnImmediately: Bool = false) throws(PubSubError) -> [ReceivedMessage] {
+    package func pull(
+        subscription: String, maxMessages: Int, returnImmediately: Bool = false
+    ) throws(PubSubError) -> [ReceivedMessage] {
         struct PullResponse: Decodable {
             struct Received: Decodable {
                 struct Message: Decodable {
@@ -152,33 +165,40 @@ public final class PubSubClient {
             var receivedMessages: [Received]?
         }
         let count = min(1000, max(1, maxMessages))
-        let body = returnImmediately ? #"{"maxMessages":\#(count),"returnImmediately":true}"# : #"{"maxMessages":\#(count)}"#
-        let response = try call(.post, subscriptionPath(subscription) + ":pull", body: Array(body.utf8), operation: "pull",
-                                timeout: configuration.pullTimeout)
+        let body =
+            returnImmediately ? #"{"maxMessages":\#(count),"returnImmediately":true}"# : #"{"maxMessages":\#(count)}"#
+        let response = try call(
+            .post, subscriptionPath(subscription) + ":pull", body: Array(body.utf8), operation: "pull",
+            timeout: configuration.pullTimeout)
         guard let decoded = try? JSONDecoder().decode(PullResponse.self, from: Data(response)) else {
             throw PubSubError.invalidResponse("an unreadable pull response")
         }
         return (decoded.receivedMessages ?? []).map { received in
             let data = received.message.data.flatMap { Data(base64Encoded: $0) }.map(Array.init) ?? []
             let key = received.message.orderingKey.flatMap { $0.isEmpty ? nil : $0 }
-            return ReceivedMessage(ackID: received.ackId, messageID: received.message.messageId, data: data,
-                                   attributes: received.message.attributes ?? [:], orderingKey: key,
-                                   publishTime: received.message.publishTime, deliveryAttempt: received.deliveryAttempt)
+            return ReceivedMessage(
+                ackID: received.ackId, messageID: received.message.messageId, data: data,
+                attributes: received.message.attributes ?? [:], orderingKey: key,
+                publishTime: received.message.publishTime, deliveryAttempt: received.deliveryAttempt)
         }
     }
 
     /// Acknowledges deliveries (in requests of at most 1,000 ids).
-    public func acknowledge(subscription: String, ackIDs: [String]) throws(PubSubError) {
+    package func acknowledge(subscription: String, ackIDs: [String]) throws(PubSubError) {
         for chunk in Self.chunks(ackIDs) {
-            _ = try call(.post, subscriptionPath(subscription) + ":acknowledge", body: Self.ackBody(chunk, deadline: nil), operation: "acknowledge")
+            _ = try call(
+                .post, subscriptionPath(subscription) + ":acknowledge", body: Self.ackBody(chunk, deadline: nil),
+                operation: "acknowledge")
         }
     }
 
     /// Sets the deadline of deliveries to `seconds` from now (0 hands them back for redelivery: a nack).
-    public func modifyAckDeadline(subscription: String, ackIDs: [String], seconds: Int) throws(PubSubError) {
+    package func modifyAckDeadline(subscription: String, ackIDs: [String], seconds: Int) throws(PubSubError) {
         for chunk in Self.chunks(ackIDs) {
-            _ = try call(.post, subscriptionPath(subscription) + ":modifyAckDeadline", body: Self.ackBody(chunk, deadline: seconds),
-                         operation: seconds == 0 ? "nack" : "modify ack deadline")
+            _ = try call(
+                .post, subscriptionPath(subscription) + ":modifyAckDeadline",
+                body: Self.ackBody(chunk, deadline: seconds),
+                operation: seconds == 0 ? "nack" : "modify ack deadline")
         }
     }
 
@@ -202,8 +222,10 @@ public final class PubSubClient {
     // MARK: transport
 
     /// Sends one API call with retries; returns the response body of a 2xx answer.
-    private func call(_ method: HTTPRequest.Method, _ resource: String, body: [UInt8]?, operation: String,
-                      timeout: Duration? = nil) throws(PubSubError) -> [UInt8] {
+    private func call(
+        _ method: HTTPRequest.Method, _ resource: String, body: [UInt8]?, operation: String,
+        timeout: Duration? = nil
+    ) throws(PubSubError) -> [UInt8] {
         let url = configuration.endpoint + "/v1/" + resource
         let started = ContinuousClock.now
         var attempt = 0
@@ -213,10 +235,14 @@ public final class PubSubClient {
             do {
                 var headers = ["Accept: application/json"]
                 if body != nil { headers.append("Content-Type: application/json") }
-                if let authorization = try credentials.authorizationHeader() { headers.append("Authorization: " + authorization) }
+                if let authorization = try credentials.authorizationHeader() {
+                    headers.append("Authorization: " + authorization)
+                }
                 requestsSent += 1
-                let response = try connection.perform(HTTPRequest(method, url, headers: headers, body: body,
-                                                                  timeout: timeout ?? configuration.requestTimeout))
+                let response = try connection.perform(
+                    HTTPRequest(
+                        method, url, headers: headers, body: body,
+                        timeout: timeout ?? configuration.requestTimeout))
                 connectionsOpened += response.newConnections
                 if response.isSuccess { return response.body }
                 failure = RetryPolicy.classify(httpStatus: response.status, body: response.body)
@@ -234,14 +260,19 @@ public final class PubSubClient {
             let wait = configuration.retry.backoff(attempt: attempt)
             guard failure.isRetryable, ContinuousClock.now - started + wait < configuration.retry.totalTimeout else {
                 if failure.isRetryable && attempt > 1 {
-                    throw PubSubError(code: failure.code, message: "\(operation) gave up after \(attempt) attempts: \(failure.message)",
-                                      isRetryable: true, status: failure.status, httpStatus: failure.httpStatus)
+                    throw PubSubError(
+                        code: failure.code,
+                        message: "\(operation) gave up after \(attempt) attempts: \(failure.message)",
+                        isRetryable: true, status: failure.status, httpStatus: failure.httpStatus)
                 }
                 throw failure
             }
-            logger.warning("Pub/Sub request failed; retrying", metadata: [
-                "operation": "\(operation)", "code": "\(failure.code)", "attempt": "\(attempt)", "retry_in_ms": "\(Int(wait.seconds * 1000))",
-            ])
+            logger.warning(
+                "Pub/Sub request failed; retrying",
+                metadata: [
+                    "operation": "\(operation)", "code": "\(failure.code)", "attempt": "\(attempt)",
+                    "retry_in_ms": "\(Int(wait.seconds * 1000))",
+                ])
             if let cancellation {
                 guard cancellation.sleep(for: wait) else { throw PubSubError.cancelled }
             } else {

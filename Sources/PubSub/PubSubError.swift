@@ -5,16 +5,16 @@ import Shared
 /// API errors carry the google.rpc `status` of the error body (`ALREADY_EXISTS`, `UNAVAILABLE`, …);
 /// retry decisions are made on it (and on transport failures), never on the message text, which
 /// differs between the emulator and production.
-public struct PubSubError: FashionError, Equatable {
-    public var code: String
-    public var message: String
-    public var isRetryable: Bool
+package struct PubSubError: FashionError, Equatable {
+    package var code: String
+    package var message: String
+    package var isRetryable: Bool
     /// The error body's `status` field for API errors, nil for transport and local errors.
-    public var status: String?
+    package var status: String?
     /// The HTTP status code when a response arrived.
-    public var httpStatus: Int?
+    package var httpStatus: Int?
 
-    public init(code: String, message: String, isRetryable: Bool, status: String? = nil, httpStatus: Int? = nil) {
+    package init(code: String, message: String, isRetryable: Bool, status: String? = nil, httpStatus: Int? = nil) {
         self.code = code
         self.message = message
         self.isRetryable = isRetryable
@@ -23,13 +23,16 @@ public struct PubSubError: FashionError, Equatable {
     }
 
     /// The operation was abandoned because its owner is shutting down.
-    public var isCancellation: Bool { code == "cancelled" }
+    package var isCancellation: Bool { code == "cancelled" }
 
-    static let cancelled = PubSubError(code: "cancelled", message: "the request was cancelled because the client is shutting down",
-                                       isRetryable: false)
+    static let cancelled = PubSubError(
+        code: "cancelled", message: "the request was cancelled because the client is shutting down",
+        isRetryable: false)
 
     static func invalidResponse(_ what: String) -> PubSubError {
-        PubSubError(code: "pubsub_invalid_response", message: "Pub/Sub answered with \(what); is the endpoint a Pub/Sub service?",
-                    isRetryable: false)
+        PubSubError(
+            code: "pubsub_invalid_response",
+            message: "Pub/Sub answered with \(what); is the endpoint a Pub/Sub service?",
+            isRetryable: false)
     }
 }

@@ -8,7 +8,7 @@ import Threads
 /// Messages are sent in the order `publish` was called, one request at a time, so messages with
 /// the same ordering key keep their order. Batches form by themselves under load: while one
 /// request is in flight, the next ones queue up.
-public final class Publisher: @unchecked Sendable {
+package final class Publisher: @unchecked Sendable {
     // @unchecked: `pending` and `closed` are guarded by `condition`; the rest is immutable.
     private struct Pending {
         var message: OutgoingMessage
@@ -16,22 +16,25 @@ public final class Publisher: @unchecked Sendable {
         var completion: @Sendable (Result<String, PubSubError>) -> Void
     }
 
-    public let topic: String
+    package let topic: String
     private let condition = NSCondition()
     private var pending: [Pending] = []
     private var closed = false
     private let cancellation = CancellationFlag()
     private var thread: JoinableThread?
 
-    public init(configuration: PubSubClientConfiguration, credentials: any AccessTokenProvider, topic: String,
-                logger: Logger = Logger(label: "fashiond.pubsub.publisher")) {
+    package init(
+        configuration: PubSubClientConfiguration, credentials: any AccessTokenProvider, topic: String,
+        logger: Logger = Logger(label: "fashiond.pubsub.publisher")
+    ) {
         self.topic = topic
         let cancellation = self.cancellation
         // The thread keeps the publisher alive until close() lets it finish.
         thread = JoinableThread(name: "pubsub-publish") { [self] in
             let client: PubSubClient
             do throws(PubSubError) {
-                client = try PubSubClient(configuration: configuration, credentials: credentials, cancellation: cancellation, logger: logger)
+                client = try PubSubClient(
+                    configuration: configuration, credentials: credentials, cancellation: cancellation, logger: logger)
             } catch {
                 self.failAll(error)
                 return
@@ -42,7 +45,9 @@ public final class Publisher: @unchecked Sendable {
 
     /// Queues `message`; `completion` runs on the publisher thread with its message id or the error.
     /// A message beyond the limits fails at once, before anything is sent.
-    public func publish(_ message: OutgoingMessage, completion: @escaping @Sendable (Result<String, PubSubError>) -> Void) {
+    package func publish(
+        _ message: OutgoingMessage, completion: @escaping @Sendable (Result<String, PubSubError>) -> Void
+    ) {
         do {
             try PublishLimits.validate(message)
         } catch {
@@ -52,7 +57,11 @@ public final class Publisher: @unchecked Sendable {
         condition.lock()
         if closed {
             condition.unlock()
-            completion(.failure(PubSubError(code: "publisher_closed", message: "the Pub/Sub publisher is shutting down", isRetryable: true)))
+            completion(
+                .failure(
+                    PubSubError(
+                        code: "publisher_closed", message: "the Pub/Sub publisher is shutting down", isRetryable: true))
+            )
             return
         }
         pending.append(Pending(message: message, size: PublishLimits.encodedSize(of: message), completion: completion))
@@ -61,15 +70,16 @@ public final class Publisher: @unchecked Sendable {
     }
 
     /// Publishes `message` and returns its message id. Never blocks a thread of the caller's executor.
-    public func publish(_ message: OutgoingMessage) async throws(PubSubError) -> String {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<String, PubSubError>, Never>) in
+    package func publish(_ message: OutgoingMessage) async throws(PubSubError) -> String {
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<String, PubSubError>, Never>) in
             publish(message) { continuation.resume(returning: $0) }
         }
         return try result.get()
     }
 
     /// Sends what is queued (giving up after `timeout`), then stops the thread. Blocking.
-    public func close(timeout: Duration = .seconds(10)) {
+    package func close(timeout: Duration = .seconds(10)) {
         condition.lock()
         closed = true
         condition.broadcast()

@@ -1,31 +1,33 @@
 import Crypto
-import _CryptoExtras
 import Foundation
+import _CryptoExtras
 
 /// A service-account key file as the Cloud console downloads it (`type: service_account`).
-public struct ServiceAccountKey: Sendable, CustomStringConvertible {
-    public let clientEmail: String
-    public let privateKeyID: String?
+package struct ServiceAccountKey: Sendable, CustomStringConvertible {
+    package let clientEmail: String
+    package let privateKeyID: String?
     /// Where signed assertions are exchanged for access tokens; also the JWT's audience.
-    public let tokenURI: String
-    public let projectID: String?
+    package let tokenURI: String
+    package let projectID: String?
     let privateKey: _RSA.Signing.PrivateKey
 
     /// Reads and checks a key file. Errors name the file and the problem, never the key.
-    public init(contentsOf path: String) throws(PubSubError) {
+    package init(contentsOf path: String) throws(PubSubError) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw PubSubError(code: "credentials_unreadable",
-                              message: "cannot read the credentials file \(path): \(error.localizedDescription); check `credentials` or GOOGLE_APPLICATION_CREDENTIALS",
-                              isRetryable: false)
+            throw PubSubError(
+                code: "credentials_unreadable",
+                message:
+                    "cannot read the credentials file \(path): \(error.localizedDescription); check `credentials` or GOOGLE_APPLICATION_CREDENTIALS",
+                isRetryable: false)
         }
         try self.init(json: data, origin: path)
     }
 
     /// Parses a key file's JSON; `origin` names it in errors.
-    public init(json: Data, origin: String = "the credentials") throws(PubSubError) {
+    package init(json: Data, origin: String = "the credentials") throws(PubSubError) {
         struct File: Decodable {
             var type: String?
             var client_email: String?
@@ -41,8 +43,9 @@ public struct ServiceAccountKey: Sendable, CustomStringConvertible {
             throw invalid("not a JSON service-account key file")
         }
         guard file.type == "service_account" else {
-            throw invalid("has type '\(file.type ?? "none")'; fashiond needs a service-account key file (type service_account), "
-                          + "or no credentials at all on GCE/GKE to use the metadata server")
+            throw invalid(
+                "has type '\(file.type ?? "none")'; fashiond needs a service-account key file (type service_account), "
+                    + "or no credentials at all on GCE/GKE to use the metadata server")
         }
         guard let email = file.client_email, !email.isEmpty else { throw invalid("has no client_email") }
         guard let pem = file.private_key, !pem.isEmpty else { throw invalid("has no private_key") }
@@ -63,10 +66,10 @@ public struct ServiceAccountKey: Sendable, CustomStringConvertible {
         self.privateKey = key
     }
 
-    public var description: String { "service account \(clientEmail)" }
+    package var description: String { "service account \(clientEmail)" }
 
     /// A signed RS256 JWT asserting this account for `scope`, valid from `issuedAt` for `lifetime` (at most an hour).
-    public func assertion(scope: String, issuedAt: Date, lifetime: TimeInterval = 3600) throws(PubSubError) -> String {
+    package func assertion(scope: String, issuedAt: Date, lifetime: TimeInterval = 3600) throws(PubSubError) -> String {
         struct Header: Encodable {
             var alg = "RS256"
             var typ = "JWT"
@@ -80,94 +83,116 @@ public struct ServiceAccountKey: Sendable, CustomStringConvertible {
             var exp: Int64
         }
         let iat = Int64(issuedAt.timeIntervalSince1970.rounded(.down))
-        let claims = Claims(iss: clientEmail, scope: scope, aud: tokenURI, iat: iat, exp: iat + Int64(min(3600, max(60, lifetime))))
+        let claims = Claims(
+            iss: clientEmail, scope: scope, aud: tokenURI, iat: iat, exp: iat + Int64(min(3600, max(60, lifetime))))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
-            let signingInput = Base64.urlEncoded(Array(try encoder.encode(Header(kid: privateKeyID))))
+            let signingInput =
+                Base64.urlEncoded(Array(try encoder.encode(Header(kid: privateKeyID))))
                 + "." + Base64.urlEncoded(Array(try encoder.encode(claims)))
-            let signature = try privateKey.signature(for: SHA256.hash(data: Array(signingInput.utf8)), padding: .insecurePKCS1v1_5)
+            let signature = try privateKey.signature(
+                for: SHA256.hash(data: Array(signingInput.utf8)), padding: .insecurePKCS1v1_5)
             return signingInput + "." + Base64.urlEncoded(Array(signature.rawRepresentation))
         } catch {
-            throw PubSubError(code: "credentials_invalid", message: "signing the token request with \(description) failed", isRetryable: false)
+            throw PubSubError(
+                code: "credentials_invalid", message: "signing the token request with \(description) failed",
+                isRetryable: false)
         }
     }
 }
 
 /// Service-account credentials: a signed JWT exchanged at the key's `token_uri` for an access token.
-public final class ServiceAccountCredentials: AccessTokenProvider {
-    public let key: ServiceAccountKey
+package final class ServiceAccountCredentials: AccessTokenProvider {
+    package let key: ServiceAccountKey
     private let cache: TokenCache
 
     /// - Parameters:
     ///   - now: the clock (tests move it to see refreshes).
     ///   - timeout: of one token request.
-    public init(key: ServiceAccountKey, scope: String = pubSubScope, now: @escaping @Sendable () -> Date = { Date() },
-                timeout: Duration = .seconds(30)) {
+    package init(
+        key: ServiceAccountKey, scope: String = pubSubScope, now: @escaping @Sendable () -> Date = { Date() },
+        timeout: Duration = .seconds(30)
+    ) {
         self.key = key
         cache = TokenCache(now: now) { () throws(PubSubError) -> (token: String, expiresIn: TimeInterval) in
             // The assertion always carries the real time: `now` only steers the cache (tests move it).
             let assertion = try key.assertion(scope: scope, issuedAt: Date())
-            let form = "grant_type=" + formEncode("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion=" + formEncode(assertion)
+            let form =
+                "grant_type=" + formEncode("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion="
+                + formEncode(assertion)
             let connection = try CurlConnection()
-            let response = try connection.perform(HTTPRequest(
-                .post, key.tokenURI, headers: ["Content-Type: application/x-www-form-urlencoded", "Accept: application/json"],
-                body: Array(form.utf8), timeout: timeout))
-            return try TokenCache.parseTokenResponse(response, source: "the token endpoint \(CurlConnection.redactedTarget(key.tokenURI))")
+            let response = try connection.perform(
+                HTTPRequest(
+                    .post, key.tokenURI,
+                    headers: ["Content-Type: application/x-www-form-urlencoded", "Accept: application/json"],
+                    body: Array(form.utf8), timeout: timeout))
+            return try TokenCache.parseTokenResponse(
+                response, source: "the token endpoint \(CurlConnection.redactedTarget(key.tokenURI))")
         }
     }
 
-    public convenience init(keyFile path: String, now: @escaping @Sendable () -> Date = { Date() }) throws(PubSubError) {
+    package convenience init(keyFile path: String, now: @escaping @Sendable () -> Date = { Date() }) throws(PubSubError)
+    {
         self.init(key: try ServiceAccountKey(contentsOf: path), now: now)
     }
 
-    public func authorizationHeader() throws(PubSubError) -> String? { try cache.bearer() }
-    public func invalidate() { cache.invalidate() }
-    public func defaultProjectID() throws(PubSubError) -> String? { key.projectID }
-    public var summary: String { "\(key) (key file)" }
+    package func authorizationHeader() throws(PubSubError) -> String? { try cache.bearer() }
+    package func invalidate() { cache.invalidate() }
+    package func defaultProjectID() throws(PubSubError) -> String? { key.projectID }
+    package var summary: String { "\(key) (key file)" }
 }
 
 /// The GCE/GKE metadata server's default service account.
-public final class MetadataServerCredentials: AccessTokenProvider {
+package final class MetadataServerCredentials: AccessTokenProvider {
     /// `host[:port]` of the metadata server.
-    public let host: String
+    package let host: String
     private let cache: TokenCache
     private let timeout: Duration
 
     /// - Parameter host: default `$GCE_METADATA_HOST`, else `metadata.google.internal`.
-    public init(host: String, scope: String = pubSubScope, now: @escaping @Sendable () -> Date = { Date() }, timeout: Duration = .seconds(10)) {
+    package init(
+        host: String, scope: String = pubSubScope, now: @escaping @Sendable () -> Date = { Date() },
+        timeout: Duration = .seconds(10)
+    ) {
         self.host = host
         self.timeout = timeout
-        let url = "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token?scopes=" + formEncode(scope)
+        let url =
+            "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token?scopes=" + formEncode(scope)
         cache = TokenCache(now: now) { () throws(PubSubError) -> (token: String, expiresIn: TimeInterval) in
             let response = try Self.get(url, timeout: timeout)
             return try TokenCache.parseTokenResponse(response, source: "the metadata server at \(host)")
         }
     }
 
-    public func authorizationHeader() throws(PubSubError) -> String? { try cache.bearer() }
-    public func invalidate() { cache.invalidate() }
+    package func authorizationHeader() throws(PubSubError) -> String? { try cache.bearer() }
+    package func invalidate() { cache.invalidate() }
 
-    public func defaultProjectID() throws(PubSubError) -> String? {
+    package func defaultProjectID() throws(PubSubError) -> String? {
         let response = try Self.get("http://\(host)/computeMetadata/v1/project/project-id", timeout: timeout)
         guard response.isSuccess else {
-            throw PubSubError(code: "metadata_unavailable", message: "the metadata server at \(host) answered HTTP \(response.status) for the project id; set pubsub_project",
-                              isRetryable: response.status >= 500, httpStatus: response.status)
+            throw PubSubError(
+                code: "metadata_unavailable",
+                message:
+                    "the metadata server at \(host) answered HTTP \(response.status) for the project id; set pubsub_project",
+                isRetryable: response.status >= 500, httpStatus: response.status)
         }
         let project = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return project.isEmpty ? nil : project
     }
 
-    public var summary: String { "metadata server \(host)" }
+    package var summary: String { "metadata server \(host)" }
 
     private static func get(_ url: String, timeout: Duration) throws(PubSubError) -> HTTPResponse {
         do {
-            return try CurlConnection().perform(HTTPRequest(.get, url, headers: ["Metadata-Flavor: Google"], timeout: timeout))
-        } catch where error.code == "pubsub_unreachable" || error.code == "pubsub_timeout" {
-            throw PubSubError(code: "metadata_unavailable",
-                              message: "no GCE metadata server answers at \(CurlConnection.redactedTarget(url)) (\(error.code)). "
-                                  + "Outside Google Cloud set `credentials` (a service-account key file) or PUBSUB_EMULATOR_HOST",
-                              isRetryable: true)
+            return try CurlConnection().perform(
+                HTTPRequest(.get, url, headers: ["Metadata-Flavor: Google"], timeout: timeout))
+        } catch  where error.code == "pubsub_unreachable" || error.code == "pubsub_timeout" {
+            throw PubSubError(
+                code: "metadata_unavailable",
+                message: "no GCE metadata server answers at \(CurlConnection.redactedTarget(url)) (\(error.code)). "
+                    + "Outside Google Cloud set `credentials` (a service-account key file) or PUBSUB_EMULATOR_HOST",
+                isRetryable: true)
         }
     }
 }

@@ -3,34 +3,34 @@ import Logging
 import Threads
 
 /// How a ``Subscriber`` pulls and leases messages.
-public struct SubscriberConfiguration: Sendable {
+package struct SubscriberConfiguration: Sendable {
     /// Subscription id (or full `projects/…/subscriptions/…` name).
-    public var subscription: String
+    package var subscription: String
     /// Flow control: no pull is made while this many messages are outstanding (pulled, not yet
     /// acknowledged or released). Default 1,000.
-    public var maxOutstandingMessages: Int = 1000
+    package var maxOutstandingMessages: Int = 1000
     /// Flow control: no pull is made while the outstanding messages hold this many bytes of data.
     /// One pull can overshoot it (a pull's size is unknown until it arrives). Default 100 MiB.
-    public var maxOutstandingBytes: Int = 100 << 20
+    package var maxOutstandingBytes: Int = 100 << 20
     /// The lease each extension (`modifyAckDeadline`) asks for, 1...600 s. A lease is extended when
     /// half of it has passed. Default 60.
-    public var ackDeadlineSeconds: Int = 60
+    package var ackDeadlineSeconds: Int = 60
     /// The subscription's own ack deadline, which covers a delivery until its first extension.
     /// Default: ``ackDeadlineSeconds``; pass the subscription's real value when it differs.
-    public var subscriptionAckDeadlineSeconds: Int?
+    package var subscriptionAckDeadlineSeconds: Int?
     /// A message still unfinished after this long is no longer extended: its lease runs out and
     /// Pub/Sub redelivers it (the journal recognises it if it was written meanwhile). Default 1 h.
-    public var maxLeaseDuration: Duration = .seconds(3600)
+    package var maxLeaseDuration: Duration = .seconds(3600)
     /// Largest pull (Pub/Sub's maximum is 1,000).
-    public var maxMessagesPerPull: Int = 1000
+    package var maxMessagesPerPull: Int = 1000
     /// How long shutdown may spend sending the last acknowledgements and nacks.
-    public var shutdownTimeout: Duration = .seconds(10)
+    package var shutdownTimeout: Duration = .seconds(10)
 
-    public init(subscription: String) { self.subscription = subscription }
+    package init(subscription: String) { self.subscription = subscription }
 }
 
 /// Receives what a ``Subscriber`` pulls.
-public protocol SubscriberDelegate: AnyObject, Sendable {
+package protocol SubscriberDelegate: AnyObject, Sendable {
     /// Called on the puller thread, one message at a time in delivery order (ordering keys rely on
     /// it). May block: a full pipeline holds the puller, which is backpressure. Return false when
     /// the message cannot be taken (shutting down); it is then handed back (nacked).
@@ -42,20 +42,20 @@ public protocol SubscriberDelegate: AnyObject, Sendable {
 }
 
 /// Counters of a ``Subscriber``.
-public struct SubscriberStatistics: Sendable, Equatable {
+package struct SubscriberStatistics: Sendable, Equatable {
     /// Deliveries pulled, redeliveries included.
-    public var received = 0
+    package var received = 0
     /// Deliveries of a message that was still being processed: not handed over a second time.
-    public var redeliveredInFlight = 0
-    public var acknowledged = 0
+    package var redeliveredInFlight = 0
+    package var acknowledged = 0
     /// Messages handed back with deadline 0 (shutdown, refused by the delegate).
-    public var nacked = 0
+    package var nacked = 0
     /// Lease extensions sent, counted per message.
-    public var extensions = 0
+    package var extensions = 0
     /// Messages no longer extended after ``SubscriberConfiguration/maxLeaseDuration``.
-    public var expiredLeases = 0
-    public var outstandingMessages = 0
-    public var outstandingBytes = 0
+    package var expiredLeases = 0
+    package var outstandingMessages = 0
+    package var outstandingBytes = 0
 }
 
 /// Pulls a subscription with flow control, keeps the leases of messages in flight alive, and
@@ -64,7 +64,7 @@ public struct SubscriberStatistics: Sendable, Equatable {
 /// Two dedicated threads, each with its own kept-alive connection: the puller (pull, hand over in
 /// order) and the acker (acknowledge, nack, extend leases). Messages are tracked by message id, so
 /// a redelivery of a message still in flight is absorbed rather than processed twice.
-public final class Subscriber: @unchecked Sendable {
+package final class Subscriber: @unchecked Sendable {
     // @unchecked: every `var` below is guarded by `condition`; the threads are set once in start().
     private struct Lease {
         var ackIDs: [String]
@@ -73,7 +73,7 @@ public final class Subscriber: @unchecked Sendable {
         var renewAt: ContinuousClock.Instant
     }
 
-    public let configuration: SubscriberConfiguration
+    package let configuration: SubscriberConfiguration
     private let clientConfiguration: PubSubClientConfiguration
     private let credentials: any AccessTokenProvider
     private let logger: Logger
@@ -93,8 +93,11 @@ public final class Subscriber: @unchecked Sendable {
     private var puller: JoinableThread?
     private var acker: JoinableThread?
 
-    public init(clientConfiguration: PubSubClientConfiguration, credentials: any AccessTokenProvider, configuration: SubscriberConfiguration,
-                delegate: any SubscriberDelegate, logger: Logger = Logger(label: "fashiond.pubsub.subscriber")) {
+    package init(
+        clientConfiguration: PubSubClientConfiguration, credentials: any AccessTokenProvider,
+        configuration: SubscriberConfiguration,
+        delegate: any SubscriberDelegate, logger: Logger = Logger(label: "fashiond.pubsub.subscriber")
+    ) {
         self.clientConfiguration = clientConfiguration
         self.credentials = credentials
         self.configuration = configuration
@@ -103,7 +106,7 @@ public final class Subscriber: @unchecked Sendable {
     }
 
     /// Starts the puller and acker threads.
-    public func start() {
+    package func start() {
         condition.lock()
         defer { condition.unlock() }
         guard puller == nil else { return }
@@ -119,12 +122,12 @@ public final class Subscriber: @unchecked Sendable {
 
     /// Marks messages done (their results are durable): they are acknowledged promptly and stop
     /// counting against flow control. Unknown ids (already released) are ignored.
-    public func complete<S: Sequence<String>>(messageIDs: S) {
+    package func complete<S: Sequence<String>>(messageIDs: S) {
         settle(messageIDs, acknowledge: true)
     }
 
     /// Hands messages back for redelivery (deadline 0).
-    public func release<S: Sequence<String>>(messageIDs: S) {
+    package func release<S: Sequence<String>>(messageIDs: S) {
         settle(messageIDs, acknowledge: false)
     }
 
@@ -133,7 +136,7 @@ public final class Subscriber: @unchecked Sendable {
     /// waiting pull itself is only abandoned by ``shutdown()``, after the last nacks went out: an
     /// abandoned pull can be handed messages that then wait out their ack deadline (the emulator
     /// does not notice a client that went away). Does not block.
-    public func stopPulling() {
+    package func stopPulling() {
         condition.lock()
         pullStopped = true
         condition.broadcast()
@@ -143,7 +146,7 @@ public final class Subscriber: @unchecked Sendable {
     /// Stops pulling, nacks every message still outstanding, sends the last acknowledgements, then
     /// abandons the waiting pull and stops both threads (within ``SubscriberConfiguration/shutdownTimeout``).
     /// Call after the messages that were handed over have been completed. Blocking.
-    public func shutdown() {
+    package func shutdown() {
         let deadline = Date(timeIntervalSinceNow: configuration.shutdownTimeout.seconds)
         condition.lock()
         pullStopped = true
@@ -177,7 +180,8 @@ public final class Subscriber: @unchecked Sendable {
         condition.unlock()
         let remaining = max(0.1, deadline.timeIntervalSinceNow)
         if acker?.join(timeout: .milliseconds(Int64(remaining * 1000))) == false {
-            logger.warning("Pub/Sub acknowledgements still failing at shutdown; unacknowledged messages will be redelivered")
+            logger.warning(
+                "Pub/Sub acknowledgements still failing at shutdown; unacknowledged messages will be redelivered")
             ackCancellation.cancel()
             acker?.join()
         }
@@ -186,7 +190,7 @@ public final class Subscriber: @unchecked Sendable {
         condition.unlock()
     }
 
-    public var statistics: SubscriberStatistics {
+    package var statistics: SubscriberStatistics {
         condition.lock()
         defer { condition.unlock() }
         var snapshot = stats
@@ -205,7 +209,9 @@ public final class Subscriber: @unchecked Sendable {
 
     private func makeClient(_ cancellation: CancellationFlag, operation: String) -> PubSubClient? {
         do {
-            return try PubSubClient(configuration: clientConfiguration, credentials: credentials, cancellation: cancellation, logger: logger)
+            return try PubSubClient(
+                configuration: clientConfiguration, credentials: credentials, cancellation: cancellation, logger: logger
+            )
         } catch {
             currentDelegate?.subscriber(failed: error, operation: operation)
             return nil
@@ -237,7 +243,10 @@ public final class Subscriber: @unchecked Sendable {
         var failures = 0
         while true {
             condition.lock()
-            while !pullStopped && (leases.count >= configuration.maxOutstandingMessages || outstandingBytes >= configuration.maxOutstandingBytes) {
+            while !pullStopped
+                && (leases.count >= configuration.maxOutstandingMessages
+                    || outstandingBytes >= configuration.maxOutstandingBytes)
+            {
                 condition.wait()
             }
             let room = configuration.maxOutstandingMessages - leases.count
@@ -248,12 +257,14 @@ public final class Subscriber: @unchecked Sendable {
             let pulledAt = ContinuousClock.now
             let messages: [ReceivedMessage]
             do {
-                messages = try client.pull(subscription: configuration.subscription, maxMessages: min(configuration.maxMessagesPerPull, room))
+                messages = try client.pull(
+                    subscription: configuration.subscription, maxMessages: min(configuration.maxMessagesPerPull, room))
             } catch {
                 if error.isCancellation { return }
                 failures += 1
                 currentDelegate?.subscriber(failed: error, operation: "pull")
-                let wait = RetryPolicy(initialBackoff: .milliseconds(500), maxBackoff: .seconds(30)).backoff(attempt: failures)
+                let wait = RetryPolicy(initialBackoff: .milliseconds(500), maxBackoff: .seconds(30)).backoff(
+                    attempt: failures)
                 if !pullCancellation.sleep(for: wait) { return }
                 continue
             }
@@ -267,7 +278,9 @@ public final class Subscriber: @unchecked Sendable {
 
     private func deliver(_ messages: [ReceivedMessage], pulledAt: ContinuousClock.Instant) {
         guard !messages.isEmpty else { return }
-        let firstRenewal = pulledAt + .seconds(Double(configuration.subscriptionAckDeadlineSeconds ?? configuration.ackDeadlineSeconds) / 2)
+        let firstRenewal =
+            pulledAt
+            + .seconds(Double(configuration.subscriptionAckDeadlineSeconds ?? configuration.ackDeadlineSeconds) / 2)
         var fresh: [ReceivedMessage] = []
         condition.lock()
         for message in messages {
@@ -281,7 +294,8 @@ public final class Subscriber: @unchecked Sendable {
                 stats.redeliveredInFlight += 1
                 continue
             }
-            leases[message.messageID] = Lease(ackIDs: [message.ackID], bytes: message.data.count, receivedAt: pulledAt, renewAt: firstRenewal)
+            leases[message.messageID] = Lease(
+                ackIDs: [message.ackID], bytes: message.data.count, receivedAt: pulledAt, renewAt: firstRenewal)
             outstandingBytes += message.data.count
             fresh.append(message)
         }
@@ -339,13 +353,19 @@ public final class Subscriber: @unchecked Sendable {
             condition.unlock()
 
             if !expired.isEmpty {
-                logger.warning("Pub/Sub messages unfinished after max lease; leaving them to be redelivered",
-                               metadata: ["messages": "\(expired.count)"])
+                logger.warning(
+                    "Pub/Sub messages unfinished after max lease; leaving them to be redelivered",
+                    metadata: ["messages": "\(expired.count)"])
             }
-            send("acknowledge", acks) { () throws(PubSubError) in try client.acknowledge(subscription: configuration.subscription, ackIDs: acks) }
-            send("nack", nacks) { () throws(PubSubError) in try client.modifyAckDeadline(subscription: configuration.subscription, ackIDs: nacks, seconds: 0) }
+            send("acknowledge", acks) { () throws(PubSubError) in
+                try client.acknowledge(subscription: configuration.subscription, ackIDs: acks)
+            }
+            send("nack", nacks) { () throws(PubSubError) in
+                try client.modifyAckDeadline(subscription: configuration.subscription, ackIDs: nacks, seconds: 0)
+            }
             send("modify ack deadline", renew) { () throws(PubSubError) in
-                try client.modifyAckDeadline(subscription: configuration.subscription, ackIDs: renew, seconds: extension_)
+                try client.modifyAckDeadline(
+                    subscription: configuration.subscription, ackIDs: renew, seconds: extension_)
             }
             condition.lock()
             ackerBusy = false
@@ -363,7 +383,9 @@ public final class Subscriber: @unchecked Sendable {
         } catch {
             if error.isCancellation { return }
             // Not a loss: an unacknowledged message is redelivered and the journal recognises it.
-            logger.warning("Pub/Sub \(operation) failed", metadata: ["code": "\(error.code)", "messages": "\(ids.count)", "error": "\(error.message)"])
+            logger.warning(
+                "Pub/Sub \(operation) failed",
+                metadata: ["code": "\(error.code)", "messages": "\(ids.count)", "error": "\(error.message)"])
             currentDelegate?.subscriber(failed: error, operation: operation)
         }
     }

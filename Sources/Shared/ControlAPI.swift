@@ -4,73 +4,79 @@ import Foundation
 ///
 /// HTTP/1.1 over a Unix socket, JSON bodies, versioned paths, NDJSON for streams. docs/API.md
 /// describes every endpoint; this type holds the names both sides must agree on.
-public enum ControlAPI {
+package enum ControlAPI {
     /// Version of the path scheme; bumped only for incompatible changes.
-    public static let version = "v1"
+    package static let version = "v1"
 
     /// `GET` — daemon status as ``StatusResponse``.
-    public static let statusPath = "/v1/status"
+    package static let statusPath = "/v1/status"
     /// `GET` — models as ``ModelsResponse``.
-    public static let modelsPath = "/v1/models"
+    package static let modelsPath = "/v1/models"
     /// `POST` — body is the image bytes; query `model`, `request_id`; answers ``SubmitResponse``.
-    public static let imagesPath = "/v1/images"
+    package static let imagesPath = "/v1/images"
     /// `GET` — query `after` (sequence cursor), `last` (the newest N), `limit`, `follow=true`;
     /// answers NDJSON, one ``ResultRecord`` per line.
-    public static let resultsPath = "/v1/results"
+    package static let resultsPath = "/v1/results"
     /// `POST` — re-read configuration and models (like SIGHUP).
-    public static let reloadPath = "/v1/reload"
+    package static let reloadPath = "/v1/reload"
     /// `GET` — Prometheus metrics in the text exposition format (unversioned: scrapers expect `/metrics`).
-    public static let metricsPath = "/metrics"
+    package static let metricsPath = "/metrics"
     /// `GET {inputsPath}/{request_id}` — the model input (28×28 normalised grayscale, 784 raw bytes,
     /// row-major) of a recent result, while the daemon's bounded input ring still holds it.
-    public static let inputsPath = "/v1/inputs"
+    package static let inputsPath = "/v1/inputs"
     /// Media type of ``inputsPath`` answers.
-    public static let inputContentType = "application/octet-stream"
+    package static let inputContentType = "application/octet-stream"
 
     /// Media type of NDJSON streams.
-    public static let ndjsonContentType = "application/x-ndjson"
+    package static let ndjsonContentType = "application/x-ndjson"
 
     /// Encoder with the conventions every JSON body uses (snake_case keys come from `CodingKeys`).
-    public static func makeEncoder(pretty: Bool = false) -> JSONEncoder {
+    package static func makeEncoder(pretty: Bool = false) -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.outputFormatting =
+            pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return encoder
     }
 
     /// Decoder matching ``makeEncoder(pretty:)``.
-    public static func makeDecoder() -> JSONDecoder {
+    package static func makeDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return decoder
     }
 }
 
 /// Body of every error response: `{"error": {"code": ..., "message": ..., "retryable": ...}}`.
-public struct ErrorResponse: Codable, Sendable, Error {
-    public struct Detail: Codable, Sendable {
+package struct ErrorResponse: Codable, Sendable, Error {
+    package struct Detail: Codable, Sendable {
         /// Stable code (see docs/API.md), e.g. `bad_request`, `payload_too_large`, `not_found`, `forbidden`.
-        public var code: String
-        public var message: String
-        public var retryable: Bool
+        package var code: String
+        package var message: String
+        package var retryable: Bool
     }
-    public var error: Detail
+    package var error: Detail
 
-    public init(code: String, message: String, retryable: Bool = false) {
+    package init(code: String, message: String, retryable: Bool = false) {
         self.error = Detail(code: code, message: message, retryable: retryable)
     }
 }
 
 /// Answer to a submitted image: where it was published.
-public struct SubmitResponse: Codable, Sendable {
-    public var requestID: String
-    public var topic: String
-    public var partition: Int32?
-    public var offset: Int64?
-    public var messageID: String?
-    public var bytes: Int
+package struct SubmitResponse: Codable, Sendable {
+    package var requestID: String
+    package var topic: String
+    package var partition: Int32?
+    package var offset: Int64?
+    package var messageID: String?
+    package var bytes: Int
 
-    public init(requestID: String, topic: String, partition: Int32? = nil, offset: Int64? = nil, messageID: String? = nil, bytes: Int) {
+    package init(
+        requestID: String, topic: String, partition: Int32? = nil, offset: Int64? = nil, messageID: String? = nil,
+        bytes: Int
+    ) {
         self.requestID = requestID
         self.topic = topic
         self.partition = partition
@@ -87,16 +93,19 @@ public struct SubmitResponse: Codable, Sendable {
 }
 
 /// One model the daemon can classify with.
-public struct ModelInfo: Codable, Sendable {
-    public var name: String
-    public var version: String
-    public var isDefault: Bool
-    public var labels: [String]
-    public var testAccuracy: Double?
-    public var sha256: String?
-    public var directory: String
+package struct ModelInfo: Codable, Sendable {
+    package var name: String
+    package var version: String
+    package var isDefault: Bool
+    package var labels: [String]
+    package var testAccuracy: Double?
+    package var sha256: String?
+    package var directory: String
 
-    public init(name: String, version: String, isDefault: Bool, labels: [String], testAccuracy: Double?, sha256: String?, directory: String) {
+    package init(
+        name: String, version: String, isDefault: Bool, labels: [String], testAccuracy: Double?, sha256: String?,
+        directory: String
+    ) {
         self.name = name
         self.version = version
         self.isDefault = isDefault
@@ -114,27 +123,30 @@ public struct ModelInfo: Codable, Sendable {
 }
 
 /// `GET /v1/models`.
-public struct ModelsResponse: Codable, Sendable {
-    public var models: [ModelInfo]
-    public init(models: [ModelInfo]) { self.models = models }
+package struct ModelsResponse: Codable, Sendable {
+    package var models: [ModelInfo]
+    package init(models: [ModelInfo]) { self.models = models }
 }
 
 /// State of one assigned partition as this instance sees it.
-public struct PartitionStatus: Codable, Sendable {
-    public var topic: String
-    public var partition: Int32
+package struct PartitionStatus: Codable, Sendable {
+    package var topic: String
+    package var partition: Int32
     /// Next offset this group will read after a restart (committed), if known.
-    public var committedOffset: Int64?
+    package var committedOffset: Int64?
     /// The partition's high watermark (offset of the next message to be written), if known.
-    public var highWatermark: Int64?
+    package var highWatermark: Int64?
     /// `highWatermark - committedOffset`, if both are known.
-    public var lag: Int64?
+    package var lag: Int64?
     /// Messages consumed from this partition since start.
-    public var consumed: UInt64
+    package var consumed: UInt64
     /// Whether the partition is paused (backpressure or a journal fault).
-    public var paused: Bool
+    package var paused: Bool
 
-    public init(topic: String, partition: Int32, committedOffset: Int64?, highWatermark: Int64?, lag: Int64?, consumed: UInt64, paused: Bool) {
+    package init(
+        topic: String, partition: Int32, committedOffset: Int64?, highWatermark: Int64?, lag: Int64?, consumed: UInt64,
+        paused: Bool
+    ) {
         self.topic = topic
         self.partition = partition
         self.committedOffset = committedOffset
@@ -152,39 +164,39 @@ public struct PartitionStatus: Codable, Sendable {
 }
 
 /// `GET /v1/status`.
-public struct StatusResponse: Codable, Sendable {
+package struct StatusResponse: Codable, Sendable {
     /// `ok`, `starting`, `degraded` (see `reasons`), `stopping`.
-    public var state: String
+    package var state: String
     /// Why the state is not `ok`.
-    public var reasons: [String]
-    public var version: String
-    public var apiVersion: String
-    public var pid: Int32
-    public var uptimeSeconds: Double
+    package var reasons: [String]
+    package var version: String
+    package var apiVersion: String
+    package var pid: Int32
+    package var uptimeSeconds: Double
     /// `kafka`, `embedded-kafka` or `pubsub`.
-    public var backend: String
+    package var backend: String
     /// Broker bootstrap address (for the embedded broker: the loopback address other producers can use).
-    public var bootstrap: String?
-    public var topic: String
-    public var groupID: String?
-    public var partitions: [PartitionStatus]
-    public var defaultModel: String
-    public var consumed: UInt64
-    public var predicted: UInt64
-    public var rejected: UInt64
+    package var bootstrap: String?
+    package var topic: String
+    package var groupID: String?
+    package var partitions: [PartitionStatus]
+    package var defaultModel: String
+    package var consumed: UInt64
+    package var predicted: UInt64
+    package var rejected: UInt64
     /// Images journaled per second over the last 10 seconds.
-    public var imagesPerSecond: Double
+    package var imagesPerSecond: Double
     /// Mean engine batch size since start.
-    public var meanBatchSize: Double
-    public var journalDirectory: String
-    public var lastSeq: UInt64
+    package var meanBatchSize: Double
+    package var journalDirectory: String
+    package var lastSeq: UInt64
     /// Cumulative time per pipeline stage since start (for benchmarks and diagnosis); absent from older daemons.
-    public var stages: PipelineStageTimings?
+    package var stages: PipelineStageTimings?
     /// The output topics fed from the journal (results, dead letters) and how far each got; absent from
     /// older daemons, empty when both are turned off.
-    public var outputs: [OutboxStatus]?
+    package var outputs: [OutboxStatus]?
 
-    public init(
+    package init(
         state: String, reasons: [String], version: String, pid: Int32, uptimeSeconds: Double, backend: String,
         bootstrap: String?, topic: String, groupID: String?, partitions: [PartitionStatus], defaultModel: String,
         consumed: UInt64, predicted: UInt64, rejected: UInt64, imagesPerSecond: Double, meanBatchSize: Double,
@@ -226,33 +238,35 @@ public struct StatusResponse: Codable, Sendable {
 }
 
 /// One output topic fed from a journal (`outputs` in `GET /v1/status`).
-public struct OutboxStatus: Codable, Sendable, Equatable {
+package struct OutboxStatus: Codable, Sendable, Equatable {
     /// `results` or `dead_letters`.
-    public var name: String
+    package var name: String
     /// Where the records go, e.g. `Kafka topic fashion-results`.
-    public var destination: String
+    package var destination: String
     /// Every record of its journal up to this sequence is acknowledged by the topic (the durable cursor
     /// lags it by at most a fraction of a second).
-    public var acknowledgedSeq: UInt64
+    package var acknowledgedSeq: UInt64
     /// Records journaled and not yet acknowledged by the topic.
-    public var backlog: UInt64
+    package var backlog: UInt64
     /// Sent and awaiting the broker's acknowledgement.
-    public var inFlight: Int
+    package var inFlight: Int
     /// Acknowledged deliveries since start (resends included).
-    public var published: UInt64
+    package var published: UInt64
     /// Records sent again after a failed delivery (possible duplicates on the topic) since start.
-    public var resent: UInt64
+    package var resent: UInt64
     /// Failed deliveries since start.
-    public var failures: UInt64
+    package var failures: UInt64
     /// Records deleted by journal retention before they were published (never on the topic).
-    public var skipped: UInt64
+    package var skipped: UInt64
     /// Records the topic can never store (too large for it), skipped.
-    public var undeliverable: UInt64
+    package var undeliverable: UInt64
     /// The last delivery failure, if any since start.
-    public var lastError: String?
+    package var lastError: String?
 
-    public init(name: String, destination: String, acknowledgedSeq: UInt64, backlog: UInt64, inFlight: Int, published: UInt64,
-                resent: UInt64, failures: UInt64, skipped: UInt64, undeliverable: UInt64, lastError: String?) {
+    package init(
+        name: String, destination: String, acknowledgedSeq: UInt64, backlog: UInt64, inFlight: Int, published: UInt64,
+        resent: UInt64, failures: UInt64, skipped: UInt64, undeliverable: UInt64, lastError: String?
+    ) {
         self.name = name
         self.destination = destination
         self.acknowledgedSeq = acknowledgedSeq
@@ -279,24 +293,26 @@ public struct OutboxStatus: Codable, Sendable, Equatable {
 /// Wall-clock time, summed: divide by the counts for per-image or per-batch means. `decode` runs on
 /// the partition reader threads, `batch_wait` is the time decoded images spend queued and waiting for
 /// their batch to fill, `inference` the engine calls, `journal` the group commits (write + fsync).
-public struct PipelineStageTimings: Codable, Sendable, Equatable {
+package struct PipelineStageTimings: Codable, Sendable, Equatable {
     /// Images decoded (rejections included) and the total time spent decoding them, in seconds.
-    public var decodedImages: UInt64
-    public var decodeSeconds: Double
+    package var decodedImages: UInt64
+    package var decodeSeconds: Double
     /// Images batched and the sum over them of the time from decoded to their batch's engine call.
-    public var batchedImages: UInt64
-    public var batchWaitSeconds: Double
+    package var batchedImages: UInt64
+    package var batchWaitSeconds: Double
     /// Engine calls and their total time.
-    public var batches: UInt64
-    public var inferenceSeconds: Double
+    package var batches: UInt64
+    package var inferenceSeconds: Double
     /// Journal group commits, records in them, and their total time (write + fsync).
-    public var journalCommits: UInt64
-    public var journalRecords: UInt64
-    public var journalSeconds: Double
+    package var journalCommits: UInt64
+    package var journalRecords: UInt64
+    package var journalSeconds: Double
 
-    public init(decodedImages: UInt64 = 0, decodeSeconds: Double = 0, batchedImages: UInt64 = 0, batchWaitSeconds: Double = 0,
-                batches: UInt64 = 0, inferenceSeconds: Double = 0, journalCommits: UInt64 = 0, journalRecords: UInt64 = 0,
-                journalSeconds: Double = 0) {
+    package init(
+        decodedImages: UInt64 = 0, decodeSeconds: Double = 0, batchedImages: UInt64 = 0, batchWaitSeconds: Double = 0,
+        batches: UInt64 = 0, inferenceSeconds: Double = 0, journalCommits: UInt64 = 0, journalRecords: UInt64 = 0,
+        journalSeconds: Double = 0
+    ) {
         self.decodedImages = decodedImages
         self.decodeSeconds = decodeSeconds
         self.batchedImages = batchedImages

@@ -3,7 +3,7 @@
 /// `code` is stable and machine-readable (it appears in API error bodies and rejection records);
 /// `message` says what was wrong and, where possible, what to do about it; `isRetryable` tells the
 /// caller whether trying the same thing again can succeed without anyone changing anything.
-public protocol FashionError: Error, CustomStringConvertible, Sendable {
+package protocol FashionError: Error, CustomStringConvertible, Sendable {
     /// A stable, snake_case identifier such as `png_truncated` or `model_not_found`.
     var code: String { get }
     /// A sentence a user can act on.
@@ -13,5 +13,5 @@ public protocol FashionError: Error, CustomStringConvertible, Sendable {
 }
 
 extension FashionError {
-    public var description: String { "\(message) [\(code)]" }
+    package var description: String { "\(message) [\(code)]" }
 }

@@ -2,12 +2,12 @@
 ///
 /// The journal, the control API and `fashionctl --json` share this schema. Its version is
 /// ``ResultRecord/currentSchema``; fields are only ever added within a version.
-public struct ResultRecord: Codable, Sendable, Equatable {
+package struct ResultRecord: Codable, Sendable, Equatable {
     /// Schema version of this record. Version 1 is documented in docs/API.md.
-    public static let currentSchema = 1
+    package static let currentSchema = 1
 
     /// Whether the message was classified or rejected.
-    public enum Status: String, Codable, Sendable {
+    package enum Status: String, Codable, Sendable {
         /// Classified: `label`, `labelIndex`, `confidence` and `probabilities` are set.
         case ok
         /// Not classified: `reasonCode` and `reason` say why.
@@ -15,19 +15,21 @@ public struct ResultRecord: Codable, Sendable, Equatable {
     }
 
     /// Where the message came from.
-    public struct Source: Codable, Sendable, Equatable, Hashable {
+    package struct Source: Codable, Sendable, Equatable, Hashable {
         /// `kafka` or `pubsub`.
-        public var backend: String
+        package var backend: String
         /// Kafka topic or Pub/Sub subscription.
-        public var topic: String
+        package var topic: String
         /// Kafka partition; `nil` for Pub/Sub.
-        public var partition: Int32?
+        package var partition: Int32?
         /// Kafka offset; `nil` for Pub/Sub.
-        public var offset: Int64?
+        package var offset: Int64?
         /// Pub/Sub message id; `nil` for Kafka.
-        public var messageID: String?
+        package var messageID: String?
 
-        public init(backend: String, topic: String, partition: Int32? = nil, offset: Int64? = nil, messageID: String? = nil) {
+        package init(
+            backend: String, topic: String, partition: Int32? = nil, offset: Int64? = nil, messageID: String? = nil
+        ) {
             self.backend = backend
             self.topic = topic
             self.partition = partition
@@ -41,41 +43,41 @@ public struct ResultRecord: Codable, Sendable, Equatable {
         }
     }
 
-    public var schema: Int
+    package var schema: Int
     /// Journal sequence number: strictly increasing, never reused. 0 until the journal assigns it.
-    public var seq: UInt64
+    package var seq: UInt64
     /// The submitter's request id (header `fashion-request-id`, else the key, else derived from the source).
-    public var requestID: String
-    public var status: Status
+    package var requestID: String
+    package var status: Status
     /// Predicted label name (`status == ok`).
-    public var label: String?
+    package var label: String?
     /// Predicted label index 0...9 (`status == ok`).
-    public var labelIndex: Int?
+    package var labelIndex: Int?
     /// Probability of the predicted label (`status == ok`).
-    public var confidence: Float?
+    package var confidence: Float?
     /// Softmax over all labels, in label-index order (`status == ok`).
-    public var probabilities: [Float]?
+    package var probabilities: [Float]?
     /// Model name used (or requested, for a rejection).
-    public var model: String?
+    package var model: String?
     /// Model version used.
-    public var modelVersion: String?
+    package var modelVersion: String?
     /// Stable machine-readable reason (`status == rejected`), e.g. `png_truncated`, `model_not_found`.
-    public var reasonCode: String?
+    package var reasonCode: String?
     /// Human-readable reason (`status == rejected`).
-    public var reason: String?
+    package var reason: String?
     /// Input format detected: `png`, `jpeg`, `raw`, `prototype-json`.
-    public var format: String?
-    public var source: Source
+    package var format: String?
+    package var source: Source
     /// Submission time (from the message header), ms since the Unix epoch.
-    public var submittedAtMs: Int64?
+    package var submittedAtMs: Int64?
     /// When fashiond read the message, ms since the Unix epoch.
-    public var consumedAtMs: Int64
+    package var consumedAtMs: Int64
     /// When the prediction (or rejection) was made, ms since the Unix epoch.
-    public var completedAtMs: Int64
+    package var completedAtMs: Int64
     /// Number of images in the engine batch this one was classified in.
-    public var batchSize: Int?
+    package var batchSize: Int?
 
-    public init(
+    package init(
         seq: UInt64 = 0, requestID: String, status: Status,
         label: String? = nil, labelIndex: Int? = nil, confidence: Float? = nil, probabilities: [Float]? = nil,
         model: String? = nil, modelVersion: String? = nil, reasonCode: String? = nil, reason: String? = nil,

@@ -7,7 +7,7 @@ extension ResultRecord {
     /// values and sorts the keys for each one, which cost more per image than decoding the PNG did. The
     /// keys below are written in sorted order by hand; tests compare this output with the general
     /// encoder's on many records, so the two cannot drift apart unnoticed.
-    public func jsonBytes() -> [UInt8] {
+    package func jsonBytes() -> [UInt8] {
         var out = JSONBytes()
         out.bytes.reserveCapacity(360 + requestID.utf8.count + source.topic.utf8.count + (reason?.utf8.count ?? 0))
         out.raw("{")
@@ -19,15 +19,38 @@ extension ResultRecord {
             out.raw(name)
             out.raw("\":")
         }
-        if let batchSize { key("batch_size"); out.integer(batchSize) }
-        key("completed_at_ms"); out.integer(completedAtMs)
-        if let confidence { key("confidence"); out.float(confidence) }
-        key("consumed_at_ms"); out.integer(consumedAtMs)
-        if let format { key("format"); out.string(format) }
-        if let label { key("label"); out.string(label) }
-        if let labelIndex { key("label_index"); out.integer(labelIndex) }
-        if let model { key("model"); out.string(model) }
-        if let modelVersion { key("model_version"); out.string(modelVersion) }
+        if let batchSize {
+            key("batch_size")
+            out.integer(batchSize)
+        }
+        key("completed_at_ms")
+        out.integer(completedAtMs)
+        if let confidence {
+            key("confidence")
+            out.float(confidence)
+        }
+        key("consumed_at_ms")
+        out.integer(consumedAtMs)
+        if let format {
+            key("format")
+            out.string(format)
+        }
+        if let label {
+            key("label")
+            out.string(label)
+        }
+        if let labelIndex {
+            key("label_index")
+            out.integer(labelIndex)
+        }
+        if let model {
+            key("model")
+            out.string(model)
+        }
+        if let modelVersion {
+            key("model_version")
+            out.string(modelVersion)
+        }
         if let probabilities {
             key("probabilities")
             out.raw("[")
@@ -37,22 +60,44 @@ extension ResultRecord {
             }
             out.raw("]")
         }
-        if let reason { key("reason"); out.string(reason) }
-        if let reasonCode { key("reason_code"); out.string(reasonCode) }
-        key("request_id"); out.string(requestID)
-        key("schema"); out.integer(schema)
-        key("seq"); out.integer(seq)
+        if let reason {
+            key("reason")
+            out.string(reason)
+        }
+        if let reasonCode {
+            key("reason_code")
+            out.string(reasonCode)
+        }
+        key("request_id")
+        out.string(requestID)
+        key("schema")
+        out.integer(schema)
+        key("seq")
+        out.integer(seq)
         key("source")
         out.raw("{\"backend\":")
         out.string(source.backend)
-        if let messageID = source.messageID { out.raw(",\"message_id\":"); out.string(messageID) }
-        if let offset = source.offset { out.raw(",\"offset\":"); out.integer(offset) }
-        if let partition = source.partition { out.raw(",\"partition\":"); out.integer(partition) }
+        if let messageID = source.messageID {
+            out.raw(",\"message_id\":")
+            out.string(messageID)
+        }
+        if let offset = source.offset {
+            out.raw(",\"offset\":")
+            out.integer(offset)
+        }
+        if let partition = source.partition {
+            out.raw(",\"partition\":")
+            out.integer(partition)
+        }
         out.raw(",\"topic\":")
         out.string(source.topic)
         out.raw("}")
-        key("status"); out.string(status.rawValue)
-        if let submittedAtMs { key("submitted_at_ms"); out.integer(submittedAtMs) }
+        key("status")
+        out.string(status.rawValue)
+        if let submittedAtMs {
+            key("submitted_at_ms")
+            out.integer(submittedAtMs)
+        }
         out.raw("}")
         return out.bytes
     }
@@ -72,8 +117,14 @@ private struct JSONBytes {
 
     /// Swift's shortest round-tripping form, as the general encoder writes it ("1" for 1.0, "1e-05").
     mutating func float(_ value: Float) {
-        if value.isNaN { raw("\"nan\""); return }
-        if value.isInfinite { value < 0 ? raw("\"-inf\"") : raw("\"inf\""); return }
+        if value.isNaN {
+            raw("\"nan\"")
+            return
+        }
+        if value.isInfinite {
+            value < 0 ? raw("\"-inf\"") : raw("\"inf\"")
+            return
+        }
         var text = value.description
         if text.hasSuffix(".0") { text.removeLast(2) }
         bytes.append(contentsOf: text.utf8)

@@ -4,12 +4,12 @@
 /// `RuntimeDirectory=`); `/run/fashiond/control.sock` for root; `$XDG_RUNTIME_DIR/fashiond/control.sock`;
 /// `/tmp/fashiond-<uid>/control.sock` as a last resort. Both programs use the same rules, so they
 /// meet without configuration.
-public enum SocketPath {
+package enum SocketPath {
     /// Environment variable that overrides the socket path for both `fashiond` and `fashionctl`.
-    public static let environmentVariable = "FASHIOND_SOCKET"
+    package static let environmentVariable = "FASHIOND_SOCKET"
 
     /// Resolves the default socket path from an environment and the effective user id.
-    public static func resolve(environment: [String: String], effectiveUserID: UInt32) -> String {
+    package static func resolve(environment: [String: String], effectiveUserID: UInt32) -> String {
         if let explicit = environment[environmentVariable], !explicit.isEmpty { return explicit }
         if let runtime = environment["RUNTIME_DIRECTORY"], !runtime.isEmpty {
             // systemd may pass several colon-separated directories; the first is ours.

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// The body's error type carries through: a closure declared `throws(SomeError)` makes this throw
 /// `SomeError`, and a non-throwing one makes it non-throwing.
-public func onDedicatedThread<T: Sendable, Failure: Error>(
+package func onDedicatedThread<T: Sendable, Failure: Error>(
     _ name: String, _ body: @escaping @Sendable () throws(Failure) -> T
 ) async throws(Failure) -> T {
     let outcome: Result<T, Failure> = await withCheckedContinuation { continuation in
@@ -20,11 +20,11 @@ public func onDedicatedThread<T: Sendable, Failure: Error>(
 
 /// A started OS thread that can be waited for: pipeline stages and pollers whose owner must know they
 /// finished before it releases what they use.
-public final class JoinableThread: Sendable {
+package final class JoinableThread: Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     /// Starts `body` on a new thread named `name` (Linux shows the first 15 bytes in `top -H`).
-    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+    package init(name: String, _ body: @escaping @Sendable () -> Void) {
         let finished = self.finished
         let thread = Thread {
             body()
@@ -35,14 +35,14 @@ public final class JoinableThread: Sendable {
     }
 
     /// Blocks until the thread's body returned. Safe to call again afterwards; call from one thread at a time.
-    public func join() {
+    package func join() {
         finished.wait()
         finished.signal()
     }
 
     /// Blocks until the body returned or `timeout` passed; returns whether it returned.
     @discardableResult
-    public func join(timeout: Duration) -> Bool {
+    package func join(timeout: Duration) -> Bool {
         guard finished.wait(timeout: .now() + timeout.seconds) == .success else { return false }
         finished.signal()
         return true
@@ -51,7 +51,7 @@ public final class JoinableThread: Sendable {
 
 extension Duration {
     /// The duration in seconds, as a floating-point number.
-    public var seconds: Double {
+    package var seconds: Double {
         let (whole, attoseconds) = components
         return Double(whole) + Double(attoseconds) / 1e18
     }

@@ -48,13 +48,18 @@ struct ConsoleRouter: Sendable {
     static let maxBodyBytes = 64 << 20
 
     func answer(_ request: ConsoleRequest) -> ConsoleResponse {
-        if let refusal = policy.refusal(method: request.method, host: request.header("host"), origin: request.header("origin"),
-                                        fetchSite: request.header("sec-fetch-site")) {
+        if let refusal = policy.refusal(
+            method: request.method, host: request.header("host"), origin: request.header("origin"),
+            fetchSite: request.header("sec-fetch-site"))
+        {
             return .error(403, "forbidden", refusal)
         }
         if let asset = Assets.byPath[request.path] {
-            guard request.method == "GET" || request.method == "HEAD" else { return .error(405, "method_not_allowed", "use GET") }
-            return ConsoleResponse(status: 200, contentType: asset.contentType, body: Array(asset.body.utf8), cacheable: true)
+            guard request.method == "GET" || request.method == "HEAD" else {
+                return .error(405, "method_not_allowed", "use GET")
+            }
+            return ConsoleResponse(
+                status: 200, contentType: asset.contentType, body: Array(asset.body.utf8), cacheable: true)
         }
         do throws(ControlClientError) {
             switch (request.method, request.path) {
@@ -65,14 +70,21 @@ struct ConsoleRouter: Sendable {
             case ("GET", "/api/results"):
                 return try results(request.query)
             case ("POST", "/api/images"):
-                guard !request.body.isEmpty else { return .error(400, "empty_image", "send the image file as the request body") }
+                guard !request.body.isEmpty else {
+                    return .error(400, "empty_image", "send the image file as the request body")
+                }
                 let model = request.query["model"].flatMap { $0.isEmpty ? nil : $0 }
-                let type = request.header("content-type").flatMap { ["image/png", "image/jpeg"].contains($0.lowercased()) ? $0 : nil }
+                let type = request.header("content-type").flatMap {
+                    ["image/png", "image/jpeg"].contains($0.lowercased()) ? $0 : nil
+                }
                 return .json(try client.submit(image: request.body, contentType: type, model: model), status: 201)
             case ("GET", let path) where path.hasPrefix("/api/inputs/"):
                 let id = String(path.dropFirst("/api/inputs/".count)).removingPercentEncoding ?? ""
-                guard !id.isEmpty else { return .error(404, "not_found", "give a request id: /api/inputs/{request_id}") }
-                return ConsoleResponse(status: 200, contentType: ControlAPI.inputContentType, body: try client.input(requestID: id))
+                guard !id.isEmpty else {
+                    return .error(404, "not_found", "give a request id: /api/inputs/{request_id}")
+                }
+                return ConsoleResponse(
+                    status: 200, contentType: ControlAPI.inputContentType, body: try client.input(requestID: id))
             case (_, let path) where path.hasPrefix("/api/"):
                 return .error(404, "not_found", "no such console endpoint: \(request.method) \(path)")
             default:

@@ -6,18 +6,18 @@ import NIOPosix
 import Synchronization
 
 /// Where and how `fashionctl web` serves its page.
-public struct WebConsoleConfiguration: Sendable {
+package struct WebConsoleConfiguration: Sendable {
     /// Address to listen on; loopback unless the user asks otherwise.
-    public var host: String
+    package var host: String
     /// TCP port; 0 picks a free one (see ``WebConsoleServer/start()``).
-    public var port: Int
+    package var port: Int
     /// fashiond's control socket; the console connects with the caller's own permissions.
-    public var socketPath: String
+    package var socketPath: String
     /// Further `host:port` values accepted in the Host header (a name the console is reached by when
     /// it listens beyond loopback).
-    public var allowedHosts: [String]
+    package var allowedHosts: [String]
 
-    public init(host: String = "127.0.0.1", port: Int = 8484, socketPath: String, allowedHosts: [String] = []) {
+    package init(host: String = "127.0.0.1", port: Int = 8484, socketPath: String, allowedHosts: [String] = []) {
         self.host = host
         self.port = port
         self.socketPath = socketPath
@@ -25,8 +25,10 @@ public struct WebConsoleConfiguration: Sendable {
     }
 
     /// Parses `host:port` or `[v6]:port` (`--listen`); nil when malformed.
-    public static func parseListen(_ text: String) -> (host: String, port: Int)? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+    package static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65_535).contains(port)
+        else {
             return nil
         }
         var host = String(text[..<colon])
@@ -38,18 +40,18 @@ public struct WebConsoleConfiguration: Sendable {
 /// The local web page of `fashionctl web`: an HTTP/1.1 server with the page embedded in the binary,
 /// proxying its API calls to fashiond's control socket (``ConsoleRouter``). It opens nothing else:
 /// no outbound connection, no file read.
-public final class WebConsoleServer: Sendable {
+package final class WebConsoleServer: Sendable {
     private let configuration: WebConsoleConfiguration
     private let threadPool: NIOThreadPool
     private let channel = Mutex<(any Channel)?>(nil)
 
-    public init(configuration: WebConsoleConfiguration) {
+    package init(configuration: WebConsoleConfiguration) {
         self.configuration = configuration
         threadPool = NIOThreadPool(numberOfThreads: 4)
     }
 
     /// Binds and starts serving; returns the bound port (useful with port 0).
-    public func start() throws -> Int {
+    package func start() throws -> Int {
         threadPool.start()
         let client = ControlClient(socketPath: configuration.socketPath, userAgent: "fashionctl-web/1")
         let (host, configuredPort, extraHosts) = (configuration.host, configuration.port, configuration.allowedHosts)
@@ -59,7 +61,8 @@ public final class WebConsoleServer: Sendable {
             .serverChannelOption(.backlog, value: 64)
             .childChannelInitializer { channel in
                 // The accepted socket's local port is the listening port, also when port 0 picked one.
-                let policy = RequestPolicy(listenHost: host, port: channel.localAddress?.port ?? configuredPort, extraHosts: extraHosts)
+                let policy = RequestPolicy(
+                    listenHost: host, port: channel.localAddress?.port ?? configuredPort, extraHosts: extraHosts)
                 let router = ConsoleRouter(client: client, policy: policy)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
@@ -73,13 +76,13 @@ public final class WebConsoleServer: Sendable {
     }
 
     /// Blocks until ``stop()`` (or the listening socket fails).
-    public func wait() throws {
+    package func wait() throws {
         guard let server = channel.withLock({ $0 }) else { return }
         try server.closeFuture.wait()
     }
 
     /// Stops listening; requests in flight finish.
-    public func stop() {
+    package func stop() {
         channel.withLock { $0 }?.close(promise: nil)
         try? threadPool.syncShutdownGracefully()
     }
@@ -118,15 +121,18 @@ final class ConsoleHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head else { return }
             self.head = nil
             if tooLarge {
-                write(ConsoleResponse.error(413, "payload_too_large", "the file is larger than \(ConsoleRouter.maxBodyBytes) bytes"),
-                      head: head, keepAlive: false, context: context)
+                write(
+                    ConsoleResponse.error(
+                        413, "payload_too_large", "the file is larger than \(ConsoleRouter.maxBodyBytes) bytes"),
+                    head: head, keepAlive: false, context: context)
                 return
             }
             let components = URLComponents(string: head.uri)
             var query: [String: String] = [:]
             for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
-            let request = ConsoleRequest(method: head.method.rawValue, path: components?.path ?? head.uri, query: query,
-                                         headers: head.headers.map { ($0.name, $0.value) }, body: body)
+            let request = ConsoleRequest(
+                method: head.method.rawValue, path: components?.path ?? head.uri, query: query,
+                headers: head.headers.map { ($0.name, $0.value) }, body: body)
             body = []
             let router = self.router
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -138,7 +144,9 @@ final class ConsoleHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func write(_ response: ConsoleResponse, head: HTTPRequestHead, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func write(
+        _ response: ConsoleResponse, head: HTTPRequestHead, keepAlive: Bool, context: ChannelHandlerContext
+    ) {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.count))
@@ -146,13 +154,22 @@ final class ConsoleHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "x-content-type-options", value: "nosniff")
         headers.add(name: "x-frame-options", value: "DENY")
         headers.add(name: "referrer-policy", value: "no-referrer")
-        headers.add(name: "content-security-policy",
-                    value: "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+        headers.add(
+            name: "content-security-policy",
+            value:
+                "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+        )
         if !keepAlive { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .init(statusCode: response.status),
-                                                            headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(
+                .head(
+                    HTTPResponseHead(
+                        version: head.version, status: .init(statusCode: response.status),
+                        headers: headers))), promise: nil)
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
+                promise: nil)
         }
         let done = context.writeAndFlushPromise()
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)

@@ -16,7 +16,8 @@ enum BenchSupport {
         }
         let count = Int(bytes[4]) << 24 | Int(bytes[5]) << 16 | Int(bytes[6]) << 8 | Int(bytes[7])
         guard bytes.count == 16 + count * 784 else {
-            throw BenchError(description: "\(url.path) holds \(bytes.count - 16) pixel bytes; \(count) images of 784 expected")
+            throw BenchError(
+                description: "\(url.path) holds \(bytes.count - 16) pixel bytes; \(count) images of 784 expected")
         }
         return (Array(bytes[16...]), count)
     }
@@ -74,13 +75,16 @@ struct PythonDriverOptions: ParsableArguments {
     func run(requiredBinaries: [String], arguments: (String) -> [String]) throws {
         let binaries = binDir ?? Self.ownDirectory()
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw ValidationError("\(python) not found: run `make bench-setup` (creates bench/.venv from bench/requirements.txt) or pass --python")
+            throw ValidationError(
+                "\(python) not found: run `make bench-setup` (creates bench/.venv from bench/requirements.txt) or pass --python"
+            )
         }
         guard FileManager.default.fileExists(atPath: script) else {
             throw ValidationError("\(script) not found: run from the repository root or pass --script")
         }
         for binary in requiredBinaries where !FileManager.default.isExecutableFile(atPath: "\(binaries)/\(binary)") {
-            throw ValidationError("\(binaries)/\(binary) not found: build in release (swift build -c release) or pass --bin-dir")
+            throw ValidationError(
+                "\(binaries)/\(binary) not found: build in release (swift build -c release) or pass --bin-dir")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
@@ -94,7 +98,8 @@ struct PythonDriverOptions: ParsableArguments {
 
     /// The directory of the running executable (/proc/self/exe), where SwiftPM puts its sibling products.
     private static func ownDirectory() -> String {
-        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let path =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: path).deletingLastPathComponent().path
     }
 }

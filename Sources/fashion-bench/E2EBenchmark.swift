@@ -68,13 +68,14 @@ struct E2EBenchmark: ParsableCommand {
     @Flag(help: "Keep the temporary work directory (daemon logs, timings).")
     var keep = false
 
-    @Flag(help: """
-        Only the backlog drain: --images PNGs (default 20000) produced before any consumer starts, drained by a \
-        fresh group of fashiond (defaults; and with OpenBLAS's own kernel guess), of one competent Python process and of \
-        one per core, three \
-        interleaved rounds; prints images/s, CPU s per 1,000 images, cores busy, fashiond's per-stage \
-        utilisation, and the ratios to the best Python and to the engine alone.
-        """)
+    @Flag(
+        help: """
+            Only the backlog drain: --images PNGs (default 20000) produced before any consumer starts, drained by a \
+            fresh group of fashiond (defaults; and with OpenBLAS's own kernel guess), of one competent Python process and of \
+            one per core, three \
+            interleaved rounds; prints images/s, CPU s per 1,000 images, cores busy, fashiond's per-stage \
+            utilisation, and the ratios to the best Python and to the engine alone.
+            """)
     var drain = false
 
     mutating func run() throws {

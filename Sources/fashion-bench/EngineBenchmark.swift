@@ -32,7 +32,10 @@ struct EngineBenchmark: ParsableCommand {
     @Option(help: "Images timed per measurement (cycling through the test set).")
     var images: Int = 20000
 
-    @Option(help: "Measurements per configuration, alternating between the engines; the best of each counts (the machine may be shared).")
+    @Option(
+        help:
+            "Measurements per configuration, alternating between the engines; the best of each counts (the machine may be shared)."
+    )
     var rounds: Int = 3
 
     @Option(help: "Images one worker runs together (EngineConfiguration.microBatch).")
@@ -62,7 +65,9 @@ struct EngineBenchmark: ParsableCommand {
         let dataset = try BenchSupport.loadImages(URL(fileURLWithPath: imagesFile))
         let pythonPath = noOnnxruntime ? nil : resolvePython()
         if !noOnnxruntime && pythonPath == nil {
-            throw ValidationError("no Python with onnxruntime found; run `make bench` (creates bench/.venv), pass --python, or use --no-onnxruntime")
+            throw ValidationError(
+                "no Python with onnxruntime found; run `make bench` (creates bench/.venv), pass --python, or use --no-onnxruntime"
+            )
         }
 
         guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
@@ -70,10 +75,13 @@ struct EngineBenchmark: ParsableCommand {
         let log = Output(json: json)
         var reference: OnnxruntimeServer?
         if let pythonPath {
-            reference = try OnnxruntimeServer(python: pythonPath, script: ortScript, modelDirectory: modelDirectory, imagesFile: imagesFile)
+            reference = try OnnxruntimeServer(
+                python: pythonPath, script: ortScript, modelDirectory: modelDirectory, imagesFile: imagesFile)
         }
         defer { reference?.close() }
-        log.table("model \(metadata.name) \(metadata.version), \(images) images per measurement, best of \(rounds) alternating rounds, micro-batch \(microBatch), \(ProcessInfo.processInfo.activeProcessorCount) CPUs\(reference.map { ", onnxruntime \($0.version)" } ?? "")")
+        log.table(
+            "model \(metadata.name) \(metadata.version), \(images) images per measurement, best of \(rounds) alternating rounds, micro-batch \(microBatch), \(ProcessInfo.processInfo.activeProcessorCount) CPUs\(reference.map { ", onnxruntime \($0.version)" } ?? "")"
+        )
         if let reference {
             // Same model, same inputs, same answers: check before timing anything.
             let count = min(256, dataset.count)
@@ -84,7 +92,8 @@ struct EngineBenchmark: ParsableCommand {
             let difference = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
             log.table("max |logit difference| vs onnxruntime on the first \(count) test images: \(difference)")
             if expected.count != actual.count || difference > 1e-3 {
-                throw BenchSupport.BenchError(description: "the engines disagree (max difference \(difference)); not benchmarking")
+                throw BenchSupport.BenchError(
+                    description: "the engines disagree (max difference \(difference)); not benchmarking")
             }
         }
         log.table("batch  threads  fashiond img/s  onnxruntime img/s   ratio  GFLOP/s  RSS start -> end (MiB)")
@@ -99,7 +108,9 @@ struct EngineBenchmark: ParsableCommand {
                 var last: Measurement?
                 var ortIPS: Double?
                 for _ in 0..<rounds {
-                    let ours = try measure(modelDirectory: modelDirectory, batch: batch, threads: threadCount, dataset: dataset, profiling: false)
+                    let ours = try measure(
+                        modelDirectory: modelDirectory, batch: batch, threads: threadCount, dataset: dataset,
+                        profiling: false)
                     if ours.imagesPerSecond > best?.imagesPerSecond ?? 0 { best = ours }
                     last = ours
                     if let reference {
@@ -135,13 +146,18 @@ struct EngineBenchmark: ParsableCommand {
                 log.record(record)
 
                 if profile || (ratio ?? 1) < 1 {
-                    let profiled = try measure(modelDirectory: modelDirectory, batch: batch, threads: threadCount, dataset: dataset, profiling: true)
-                    log.table(Self.describe(profiled.layers, batch: batch, threads: threadCount, images: profiled.images))
+                    let profiled = try measure(
+                        modelDirectory: modelDirectory, batch: batch, threads: threadCount, dataset: dataset,
+                        profiling: true)
+                    log.table(
+                        Self.describe(profiled.layers, batch: batch, threads: threadCount, images: profiled.images))
                 }
             }
         }
         let overallEndRSS = BenchSupport.residentKiB()
-        log.table("RSS over the whole run: \(BenchSupport.format(Double(overallStartRSS) / 1024, decimals: 1)) MiB -> \(BenchSupport.format(Double(overallEndRSS) / 1024, decimals: 1)) MiB")
+        log.table(
+            "RSS over the whole run: \(BenchSupport.format(Double(overallStartRSS) / 1024, decimals: 1)) MiB -> \(BenchSupport.format(Double(overallEndRSS) / 1024, decimals: 1)) MiB"
+        )
         if worstRatio.isFinite {
             log.table("lowest ratio at batch >= 32: \(BenchSupport.format(worstRatio, decimals: 2))")
         }
@@ -156,8 +172,11 @@ struct EngineBenchmark: ParsableCommand {
         var layers: [LayerTiming]
     }
 
-    private func measure(modelDirectory: URL, batch: Int, threads: Int, dataset: (pixels: [UInt8], count: Int), profiling: Bool) throws -> Measurement {
-        let configuration = EngineConfiguration(threads: threads, maxBatch: max(batch, 1), microBatch: microBatch, collectsLayerTimings: profiling)
+    private func measure(
+        modelDirectory: URL, batch: Int, threads: Int, dataset: (pixels: [UInt8], count: Int), profiling: Bool
+    ) throws -> Measurement {
+        let configuration = EngineConfiguration(
+            threads: threads, maxBatch: max(batch, 1), microBatch: microBatch, collectsLayerTimings: profiling)
         let engine = try InferenceEngine(modelDirectory: modelDirectory, configuration: configuration)
         defer { engine.shutdown() }
 
@@ -169,7 +188,8 @@ struct EngineBenchmark: ParsableCommand {
             var pixels = [UInt8](repeating: 0, count: batch * 784)
             for image in 0..<batch {
                 let source = ((start + image) % dataset.count) * 784
-                pixels.replaceSubrange((image * 784)..<((image + 1) * 784), with: dataset.pixels[source..<(source + 784)])
+                pixels.replaceSubrange(
+                    (image * 784)..<((image + 1) * 784), with: dataset.pixels[source..<(source + 784)])
             }
             inputs.append(pixels)
             start = (start + batch) % dataset.count
@@ -212,11 +232,16 @@ struct EngineBenchmark: ParsableCommand {
         for layer in layers {
             let share = total > 0 ? layer.seconds / total * 100 : 0
             let microseconds = layer.seconds / Double(max(images, 1)) * 1e6
-            var line = "    " + BenchSupport.pad("\(layer.opType) (\(layer.kernel))", 44, right: false)
+            var line =
+                "    " + BenchSupport.pad("\(layer.opType) (\(layer.kernel))", 44, right: false)
                 + BenchSupport.pad(BenchSupport.format(microseconds, decimals: 2), 9) + " us/img"
                 + BenchSupport.pad(BenchSupport.format(share, decimals: 1), 7) + "%"
             if layer.flopsPerImage > 0 && layer.seconds > 0 {
-                line += BenchSupport.pad(BenchSupport.format(Double(layer.flopsPerImage) * Double(images) / layer.seconds / 1e9, decimals: 1), 8) + " GFLOP/s"
+                line +=
+                    BenchSupport.pad(
+                        BenchSupport.format(
+                            Double(layer.flopsPerImage) * Double(images) / layer.seconds / 1e9, decimals: 1), 8)
+                    + " GFLOP/s"
             }
             lines.append(line + "   " + layer.name)
         }
@@ -245,7 +270,9 @@ private struct Output {
     }
 
     func record(_ object: [String: Any]) {
-        guard json, let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        guard json, let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            return
+        }
         print(String(decoding: data, as: UTF8.self))
     }
 }
@@ -271,7 +298,8 @@ private final class OnnxruntimeServer {
         try process.run()
         let ready = try readObject()
         guard ready["ready"] as? Bool == true else {
-            throw BenchSupport.BenchError(description: "\(python) \(script) did not start; is onnxruntime installed in that Python?")
+            throw BenchSupport.BenchError(
+                description: "\(python) \(script) did not start; is onnxruntime installed in that Python?")
         }
         version = ready["onnxruntime_version"] as? String ?? "?"
     }
@@ -312,7 +340,9 @@ private final class OnnxruntimeServer {
             }
             let chunk = responses.fileHandleForReading.availableData
             if chunk.isEmpty {
-                throw BenchSupport.BenchError(description: "engine_ort.py exited early (see its error above); is onnxruntime installed in that Python?")
+                throw BenchSupport.BenchError(
+                    description:
+                        "engine_ort.py exited early (see its error above); is onnxruntime installed in that Python?")
             }
             buffer.append(chunk)
         }

@@ -5,6 +5,8 @@ struct FashionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fashion-bench",
         abstract: "Measures fashiond's performance.",
-        subcommands: [EngineBenchmark.self, E2EBenchmark.self, ResultsReadBenchmark.self, MetricsOverheadBenchmark.self]
+        subcommands: [
+            EngineBenchmark.self, E2EBenchmark.self, ResultsReadBenchmark.self, MetricsOverheadBenchmark.self,
+        ]
     )
 }

@@ -41,18 +41,24 @@ struct MetricsOverheadBenchmark: ParsableCommand {
 
     func run() throws {
         // The bookkeeping calls alone, many times, alternating: nanoseconds per image with and without metrics.
-        var on: [Double] = [], off: [Double] = []
+        var on: [Double] = []
+        var off: [Double] = []
         for _ in 0..<5 {
             off.append(MetricsRecordingCost.nanosecondsPerImage(images: 200_000, batchSize: 64, recording: false))
             on.append(MetricsRecordingCost.nanosecondsPerImage(images: 200_000, batchSize: 64, recording: true))
         }
         let median = { (values: [Double]) in values.sorted()[values.count / 2] }
-        print(String(format: "in process, 200000 images in batches of 64, median of 5: pipeline bookkeeping %.0f ns/image "
-                     + "with metrics, %.0f ns/image without: metrics cost %.0f ns/image", median(on), median(off), median(on) - median(off)))
+        print(
+            String(
+                format: "in process, 200000 images in batches of 64, median of 5: pipeline bookkeeping %.0f ns/image "
+                    + "with metrics, %.0f ns/image without: metrics cost %.0f ns/image", median(on), median(off),
+                median(on) - median(off)))
         if inProcessOnly { return }
         try driver.run(requiredBinaries: ["fashiond"]) { binaries in
-            var arguments = ["metrics-overhead", "--bin-dir", binaries, "--images", String(images), "--rounds", String(rounds),
-                             "--in-process-ns", String(format: "%.0f,%.0f", median(on), median(off))]
+            var arguments = [
+                "metrics-overhead", "--bin-dir", binaries, "--images", String(images), "--rounds", String(rounds),
+                "--in-process-ns", String(format: "%.0f,%.0f", median(on), median(off)),
+            ]
             if writeDocs { arguments += ["--benchmarks-md", benchmarksFile] }
             if let report { arguments += ["--json", report] }
             return arguments

@@ -32,7 +32,9 @@ struct ResultsReadBenchmark: ParsableCommand {
     var json = false
 
     func run() throws {
-        let bin = binDir ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let bin =
+            binDir
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         let work = workDir ?? NSTemporaryDirectory() + "fashion-bench-results-\(getpid())"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { if workDir == nil { try? FileManager.default.removeItem(atPath: work) } }
@@ -41,13 +43,18 @@ struct ResultsReadBenchmark: ParsableCommand {
         let written = BenchSupport.monotonicSeconds()
         let journalBytes = try Self.writeJournal(directory: state + "/journal", records: records)
         let writeSeconds = BenchSupport.monotonicSeconds() - written
-        FileHandle.standardError.write(Data("results-read: wrote \(records) records (\(journalBytes >> 20) MiB) in \(BenchSupport.format(writeSeconds, decimals: 1)) s\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "results-read: wrote \(records) records (\(journalBytes >> 20) MiB) in \(BenchSupport.format(writeSeconds, decimals: 1)) s\n"
+                    .utf8))
 
         let socket = work + "/control.sock"
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: bin + "/fashiond")
-        daemon.arguments = ["--state-dir", state, "--socket", socket, "--model-dir", modelDir, "--engine-threads", "1",
-                            "--set", "log_level=warning"]
+        daemon.arguments = [
+            "--state-dir", state, "--socket", socket, "--model-dir", modelDir, "--engine-threads", "1",
+            "--set", "log_level=warning",
+        ]
         daemon.standardOutput = FileHandle.nullDevice
         try daemon.run()
         defer {
@@ -81,20 +88,23 @@ struct ResultsReadBenchmark: ParsableCommand {
         let peak = sampler.stop()
         let after = Self.residentKiB(of: daemon.processIdentifier)
         guard count == records, ordered else {
-            throw BenchSupport.BenchError(description: "read \(count) of \(records) records\(ordered ? "" : ", not in sequence order")")
+            throw BenchSupport.BenchError(
+                description: "read \(count) of \(records) records\(ordered ? "" : ", not in sequence order")")
         }
 
         let growthMiB = Double(peak - baseline) / 1024
         let result: [String: Double] = [
             "records": Double(records), "journal_mib": Double(journalBytes) / 1_048_576,
-            "rss_before_mib": Double(baseline) / 1024, "rss_peak_mib": Double(peak) / 1024, "rss_after_mib": Double(after) / 1024,
+            "rss_before_mib": Double(baseline) / 1024, "rss_peak_mib": Double(peak) / 1024,
+            "rss_after_mib": Double(after) / 1024,
             "rss_growth_mib": growthMiB, "read_seconds": seconds, "records_per_second": Double(records) / seconds,
         ]
         if json {
             let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("""
+            print(
+                """
                 read \(records) records (\(journalBytes >> 20) MiB of journal) in \(BenchSupport.format(seconds, decimals: 1)) s \
                 (\(Int(Double(records) / seconds)) records/s)
                 fashiond RSS: \(BenchSupport.format(Double(baseline) / 1024, decimals: 1)) MiB before, \
@@ -106,7 +116,8 @@ struct ResultsReadBenchmark: ParsableCommand {
 
     /// Writes `records` realistic result records (the daemon's own JSON) in batches; returns the bytes on disk.
     static func writeJournal(directory: String, records: Int) throws -> Int64 {
-        let journal = try ResultsJournal(configuration: JournalConfiguration(directory: URL(fileURLWithPath: directory), fsync: false))
+        let journal = try ResultsJournal(
+            configuration: JournalConfiguration(directory: URL(fileURLWithPath: directory), fsync: false))
         defer { journal.close() }
         let encoder = ControlAPI.makeEncoder()
         let source = JournalSource(stream: "bench", partition: 0)
@@ -118,8 +129,10 @@ struct ResultsReadBenchmark: ParsableCommand {
                 probabilities[label] = 0.991
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
                 let record = ResultRecord(
-                    requestID: UUID().uuidString.lowercased(), status: .ok, label: FashionLabels.names[label], labelIndex: label,
-                    confidence: 0.991, probabilities: probabilities, model: "fashion-cnn", modelVersion: "1", format: "png",
+                    requestID: UUID().uuidString.lowercased(), status: .ok, label: FashionLabels.names[label],
+                    labelIndex: label,
+                    confidence: 0.991, probabilities: probabilities, model: "fashion-cnn", modelVersion: "1",
+                    format: "png",
                     source: .init(backend: "kafka", topic: "fashion-images", partition: 0, offset: Int64(index)),
                     submittedAtMs: now, consumedAtMs: now, completedAtMs: now, batchSize: 64)
                 return PendingRecord(source: source, offset: Int64(index), payload: Array(try encoder.encode(record)))

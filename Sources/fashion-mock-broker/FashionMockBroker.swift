@@ -25,7 +25,8 @@ struct FashionMockBroker: ParsableCommand {
     @Option(help: "Partitions of that topic.")
     var partitions: Int32 = 4
 
-    @Option(name: .customLong("bootstrap-file"), help: "Also write the bootstrap servers to this file (removed at exit).")
+    @Option(
+        name: .customLong("bootstrap-file"), help: "Also write the bootstrap servers to this file (removed at exit).")
     var bootstrapFile: String?
 
     @Flag(name: .customLong("no-commands"), help: "Do not read commands from stdin.")
@@ -44,7 +45,8 @@ struct FashionMockBroker: ParsableCommand {
         try cluster.createTopic(topic, partitions: partitions, replicationFactor: Int32(min(brokers, 3)))
         if let bootstrapFile {
             // Written atomically so a watcher never reads a half-written address.
-            try Data((cluster.bootstrapServers + "\n").utf8).write(to: URL(fileURLWithPath: bootstrapFile), options: .atomic)
+            try Data((cluster.bootstrapServers + "\n").utf8).write(
+                to: URL(fileURLWithPath: bootstrapFile), options: .atomic)
         }
         emit("bootstrap=\(cluster.bootstrapServers)")
 

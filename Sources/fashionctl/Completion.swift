@@ -18,7 +18,9 @@ struct Completion: ParsableCommand {
 
     func validate() throws {
         guard CompletionShell(rawValue: shell) != nil else {
-            throw ValidationError("unknown shell '\(shell)'; choose one of \(CompletionShell.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "unknown shell '\(shell)'; choose one of \(CompletionShell.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
     }
 

@@ -32,7 +32,9 @@ struct FashionCtl: ParsableCommand {
               4  timeout: no answer from the daemon, or not every
                  result arrived in time with `submit --wait`
             """,
-        subcommands: [Submit.self, Results.self, Status.self, Models.self, Metrics.self, Web.self, Reload.self, Completion.self]
+        subcommands: [
+            Submit.self, Results.self, Status.self, Models.self, Metrics.self, Web.self, Reload.self, Completion.self,
+        ]
     )
 
     /// Declared here as well so `fashionctl --socket PATH status` works like `fashionctl status --socket PATH`.
@@ -74,7 +76,9 @@ struct FashionCtl: ParsableCommand {
         }
         // Point at the help of the subcommand that was used; every subcommand name is its type's name.
         let names = Set(configuration.subcommands.map { String(describing: $0).lowercased() })
-        let help = CommandLine.arguments.dropFirst().first(where: names.contains).map { "fashionctl \($0) --help" } ?? "fashionctl --help"
+        let help =
+            CommandLine.arguments.dropFirst().first(where: names.contains).map { "fashionctl \($0) --help" }
+            ?? "fashionctl --help"
         Output.error(message + " (see '\(help)')")
         Glibc.exit(ExitStatus.usage.rawValue)
     }
@@ -110,7 +114,8 @@ struct GlobalOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp("Path of fashiond's control socket.", valueName: "path"),
         completion: .file())
-    var socket: String = SocketPath.resolve(environment: ProcessInfo.processInfo.environment, effectiveUserID: geteuid())
+    var socket: String = SocketPath.resolve(
+        environment: ProcessInfo.processInfo.environment, effectiveUserID: geteuid())
 
     /// A client for the chosen socket; every request gets the client's default 30 s timeout.
     func client() -> ControlClient {

@@ -69,10 +69,12 @@ enum Format {
 
     /// `#seq  time  request-id  partition/offset  label  confidence  model` or `... REJECTED reason`.
     static func resultLine(_ record: ResultRecord) -> String {
-        let prefix = "#\(record.seq)  \(time(millisecondsSinceEpoch: record.completedAtMs))  \(record.requestID)  \(location(record.source))"
+        let prefix =
+            "#\(record.seq)  \(time(millisecondsSinceEpoch: record.completedAtMs))  \(record.requestID)  \(location(record.source))"
         switch record.status {
         case .ok:
-            let label = (record.label ?? record.labelIndex.map { FashionLabels.name(for: $0) } ?? "?").padding(toLength: 11)
+            let label = (record.label ?? record.labelIndex.map { FashionLabels.name(for: $0) } ?? "?").padding(
+                toLength: 11)
             let confidence = (record.confidence.map(percent) ?? "-").padding(toLength: 6, left: true)
             return "\(prefix)  \(label)  \(confidence)  \(modelName(record))"
         case .rejected:

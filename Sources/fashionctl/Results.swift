@@ -37,7 +37,8 @@ struct Results: ParsableCommand {
     func validate() throws {
         if let count, count < 0 { throw ValidationError("-n must be zero or more") }
         if count != nil && after != nil && follow {
-            throw ValidationError("-n cannot be combined with --after and --follow: the stream prints everything after SEQ")
+            throw ValidationError(
+                "-n cannot be combined with --after and --follow: the stream prints everything after SEQ")
         }
     }
 
@@ -51,7 +52,10 @@ struct Results: ParsableCommand {
             // fashiond reads limit=0 as 1; zero lines asked for is zero lines printed.
             if count == 0 { return }
             // Printed as it arrives: a large answer needs neither waiting for the end nor memory for all of it.
-            let printLine: (ResultLine) -> Bool = { emit($0); return true }
+            let printLine: (ResultLine) -> Bool = {
+                emit($0)
+                return true
+            }
             if after == nil {
                 try client.readResultLines(last: count ?? 10, onLine: printLine)
             } else {
@@ -69,11 +73,19 @@ struct Results: ParsableCommand {
         interrupt.resume()
         defer { interrupt.cancel() }
 
-        let end = after == nil
-            ? try client.followResultLines(last: count ?? 10, cancellation: cancellation) { emit($0); return true }
-            : try client.followResultLines(after: after, cancellation: cancellation) { emit($0); return true }
+        let end =
+            after == nil
+            ? try client.followResultLines(last: count ?? 10, cancellation: cancellation) {
+                emit($0)
+                return true
+            }
+            : try client.followResultLines(after: after, cancellation: cancellation) {
+                emit($0)
+                return true
+            }
         if end == .endedByDaemon {
-            throw CommandFailure(message: "fashiond closed the results stream (is it stopping or restarting?)", status: .unreachable)
+            throw CommandFailure(
+                message: "fashiond closed the results stream (is it stopping or restarting?)", status: .unreachable)
         }
     }
 }

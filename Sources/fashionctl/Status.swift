@@ -28,7 +28,9 @@ struct Status: ParsableCommand {
         var lines: [String] = []
         lines.append("State:        \(status.state)")
         for reason in status.reasons { lines.append("  reason:     \(reason)") }
-        lines.append("Daemon:       fashiond \(status.version) (API \(status.apiVersion)), pid \(status.pid), up \(Format.uptime(seconds: status.uptimeSeconds))")
+        lines.append(
+            "Daemon:       fashiond \(status.version) (API \(status.apiVersion)), pid \(status.pid), up \(Format.uptime(seconds: status.uptimeSeconds))"
+        )
         lines.append("Backend:      \(status.backend)" + (status.bootstrap.map { ", bootstrap \($0)" } ?? ""))
         lines.append("Topic:        \(status.topic)" + (status.groupID.map { ", group \($0)" } ?? ""))
         if status.partitions.isEmpty {
@@ -44,17 +46,28 @@ struct Status: ParsableCommand {
             }
             lines += Format.table(rows, rightAligned: [0, 1, 2, 3, 4]).map { "  " + $0 }
         }
-        lines.append(String(format: "Throughput:   %.1f images/s, mean batch %.1f", status.imagesPerSecond, status.meanBatchSize))
-        lines.append("Messages:     \(status.consumed) consumed, \(status.predicted) predicted, \(status.rejected) rejected")
+        lines.append(
+            String(format: "Throughput:   %.1f images/s, mean batch %.1f", status.imagesPerSecond, status.meanBatchSize)
+        )
+        lines.append(
+            "Messages:     \(status.consumed) consumed, \(status.predicted) predicted, \(status.rejected) rejected")
         lines.append("Model:        \(status.defaultModel) (default)")
         lines.append("Journal:      \(status.journalDirectory), last seq \(status.lastSeq)")
         if let outputs = status.outputs, !outputs.isEmpty {
             lines.append("Outputs:")
-            var rows = [["OUTPUT", "DESTINATION", "ACKED SEQ", "BACKLOG", "IN FLIGHT", "PUBLISHED", "RESENT", "FAILURES", "SKIPPED"]]
+            var rows = [
+                [
+                    "OUTPUT", "DESTINATION", "ACKED SEQ", "BACKLOG", "IN FLIGHT", "PUBLISHED", "RESENT", "FAILURES",
+                    "SKIPPED",
+                ]
+            ]
             for output in outputs {
-                rows.append([output.name, output.destination, String(output.acknowledgedSeq), String(output.backlog), String(output.inFlight),
-                             String(output.published), String(output.resent), String(output.failures),
-                             String(output.skipped + output.undeliverable)])
+                rows.append([
+                    output.name, output.destination, String(output.acknowledgedSeq), String(output.backlog),
+                    String(output.inFlight),
+                    String(output.published), String(output.resent), String(output.failures),
+                    String(output.skipped + output.undeliverable),
+                ])
             }
             lines += Format.table(rows, rightAligned: [2, 3, 4, 5, 6, 7, 8]).map { "  " + $0 }
             for output in outputs where output.lastError != nil && output.backlog > 0 {

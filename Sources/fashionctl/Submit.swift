@@ -27,7 +27,9 @@ struct Submit: ParsableCommand {
     @Option(help: ArgumentHelp("Model to classify with (default: the daemon's default model).", valueName: "name"))
     var model: String?
 
-    @Option(name: .customLong("request-id"), help: ArgumentHelp("Request id to use (only with a single file).", valueName: "id"))
+    @Option(
+        name: .customLong("request-id"),
+        help: ArgumentHelp("Request id to use (only with a single file).", valueName: "id"))
     var requestID: String?
 
     @Flag(help: "Wait for every image's result and print it.")
@@ -41,12 +43,17 @@ struct Submit: ParsableCommand {
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one image file, or '-' for standard input") }
-        guard files.filter({ $0 == "-" }).count <= 1 else { throw ValidationError("standard input ('-') can be submitted only once") }
+        guard files.filter({ $0 == "-" }).count <= 1 else {
+            throw ValidationError("standard input ('-') can be submitted only once")
+        }
         if requestID != nil && files.count > 1 {
-            throw ValidationError("--request-id needs exactly one file; leave it out to let fashiond assign one per image")
+            throw ValidationError(
+                "--request-id needs exactly one file; leave it out to let fashiond assign one per image")
         }
         if let requestID, requestID.isEmpty { throw ValidationError("--request-id must not be empty") }
-        guard timeout.isFinite, timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
+        guard timeout.isFinite, timeout > 0 else {
+            throw ValidationError("--timeout must be a positive number of seconds")
+        }
     }
 
     func run() throws {
@@ -82,16 +89,20 @@ struct Submit: ParsableCommand {
         }
         if end == .deadlineReached && !pending.isEmpty {
             throw CommandFailure(
-                message: "timed out after \(Self.seconds(timeout)) waiting for the results of \(Self.list(order, pending))",
+                message:
+                    "timed out after \(Self.seconds(timeout)) waiting for the results of \(Self.list(order, pending))",
                 status: .timeout)
         }
         if end == .endedByDaemon && !pending.isEmpty {
             throw CommandFailure(
-                message: "fashiond closed the results stream (is it stopping?) before the results of \(Self.list(order, pending)) arrived",
+                message:
+                    "fashiond closed the results stream (is it stopping?) before the results of \(Self.list(order, pending)) arrived",
                 status: .unreachable)
         }
         if rejected > 0 {
-            throw CommandFailure(message: "\(rejected) of \(images.count) image\(images.count == 1 ? " was" : "s were") rejected", status: .failure)
+            throw CommandFailure(
+                message: "\(rejected) of \(images.count) image\(images.count == 1 ? " was" : "s were") rejected",
+                status: .failure)
         }
     }
 
@@ -133,13 +144,15 @@ struct Submit: ParsableCommand {
             }
         }
         guard !contents.isEmpty else {
-            throw CommandFailure(message: "\(path == "-" ? "standard input" : path) is empty; nothing to submit", status: .failure)
+            throw CommandFailure(
+                message: "\(path == "-" ? "standard input" : path) is empty; nothing to submit", status: .failure)
         }
         return contents
     }
 
     private static func failure(reading path: String, errno code: Int32) -> CommandFailure {
         let reason = strerror(code).map { String(cString: $0) } ?? "errno \(code)"
-        return CommandFailure(message: "cannot read \(path == "-" ? "standard input" : path): \(reason)", status: .failure)
+        return CommandFailure(
+            message: "cannot read \(path == "-" ? "standard input" : path): \(reason)", status: .failure)
     }
 }

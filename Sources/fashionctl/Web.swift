@@ -18,8 +18,10 @@ struct Web: ParsableCommand {
     @Option(help: ArgumentHelp("Address to serve on, host:port (port 0 picks a free one).", valueName: "host:port"))
     var listen = "127.0.0.1:8484"
 
-    @Option(name: .customLong("allow-host"),
-            help: ArgumentHelp("Another host:port the page may be opened as (when --listen is not loopback).", valueName: "host:port"))
+    @Option(
+        name: .customLong("allow-host"),
+        help: ArgumentHelp(
+            "Another host:port the page may be opened as (when --listen is not loopback).", valueName: "host:port"))
     var allowedHosts: [String] = []
 
     func validate() throws {
@@ -30,8 +32,10 @@ struct Web: ParsableCommand {
 
     func run() throws {
         let (host, port) = WebConsoleConfiguration.parseListen(listen)!
-        let server = WebConsoleServer(configuration: WebConsoleConfiguration(host: host, port: port, socketPath: global.socket,
-                                                                             allowedHosts: allowedHosts))
+        let server = WebConsoleServer(
+            configuration: WebConsoleConfiguration(
+                host: host, port: port, socketPath: global.socket,
+                allowedHosts: allowedHosts))
         let bound: Int
         do {
             bound = try server.start()
@@ -39,9 +43,13 @@ struct Web: ParsableCommand {
             throw CommandFailure(message: "cannot listen on \(listen): \(error)", status: .failure)
         }
         if !RequestPolicy.isLoopback(host) {
-            Output.error("warning: serving beyond loopback on \(listen); anyone who can reach it acts with your access to fashiond")
+            Output.error(
+                "warning: serving beyond loopback on \(listen); anyone who can reach it acts with your access to fashiond"
+            )
         }
-        Output.line("fashionctl web: http://\(RequestPolicy.authority(host: host, port: bound))/ (fashiond at \(global.socket); Ctrl-C stops)")
+        Output.line(
+            "fashionctl web: http://\(RequestPolicy.authority(host: host, port: bound))/ (fashiond at \(global.socket); Ctrl-C stops)"
+        )
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())

@@ -26,12 +26,15 @@ struct FashionDaemonCommand: AsyncParsableCommand {
     @Option(help: "Topic (default fashion-images).") var topic: String?
     @Option(help: "Partitions when fashiond creates the topic (default 4).") var partitions: String?
     @Option(help: "Largest engine batch (default 64).") var batchMaxSize: String?
-    @Option(help: "Longest wait in ms for a batch to fill (default 0: take what is queued).") var batchMaxWaitMs: String?
+    @Option(help: "Longest wait in ms for a batch to fill (default 0: take what is queued).") var batchMaxWaitMs:
+        String?
     @Option(help: "Inference threads; 0 = one per core (default 0).") var engineThreads: String?
     @Option(help: "Directory of models.") var modelDir: String?
     @Option(help: "Default model (default fashion-cnn).") var defaultModel: String?
     @Option(help: "Log level (default info).") var logLevel: String?
-    @Option(name: .customLong("set"), help: ArgumentHelp("Any configuration key, as key=value (repeatable).", valueName: "key=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Any configuration key, as key=value (repeatable).", valueName: "key=value"))
     var settings: [String] = []
 
     @Flag(help: "Print the configuration key reference (Markdown) and exit.") var configReference = false
@@ -50,9 +53,12 @@ struct FashionDaemonCommand: AsyncParsableCommand {
         }
         var overrides: [(String, String)] = []
         let named: [(String, String?)] = [
-            ("state_dir", stateDir), ("socket", socket), ("backend", backend), ("brokers", brokers), ("group_id", groupId),
-            ("topic", topic), ("partitions", partitions), ("batch_max_size", batchMaxSize), ("batch_max_wait_ms", batchMaxWaitMs),
-            ("engine_threads", engineThreads), ("model_dir", modelDir), ("default_model", defaultModel), ("log_level", logLevel),
+            ("state_dir", stateDir), ("socket", socket), ("backend", backend), ("brokers", brokers),
+            ("group_id", groupId),
+            ("topic", topic), ("partitions", partitions), ("batch_max_size", batchMaxSize),
+            ("batch_max_wait_ms", batchMaxWaitMs),
+            ("engine_threads", engineThreads), ("model_dir", modelDir), ("default_model", defaultModel),
+            ("log_level", logLevel),
         ]
         for (key, value) in named { if let value { overrides.append((key, value)) } }
         for setting in settings {
@@ -106,11 +112,16 @@ struct ModelsCommand: ParsableCommand {
         @Option(help: "The ONNX file exported from Keras, PyTorch, ...") var onnx: String
         @Option(help: "Model name (default: the directory's name).") var name: String?
         @Option(help: "Model version results carry.") var modelVersion = "1.0.0"
-        @Option(help: "File with one label per line, in output order (default: Fashion-MNIST's ten).") var labels: String?
-        @Option(help: "Preprocessing: x = (pixel * scale - mean) / std; 1/255 takes pixels to 0...1.") var scale: Double = 1.0 / 255.0
+        @Option(help: "File with one label per line, in output order (default: Fashion-MNIST's ten).") var labels:
+            String?
+        @Option(help: "Preprocessing: x = (pixel * scale - mean) / std; 1/255 takes pixels to 0...1.") var scale:
+            Double = 1.0 / 255.0
         @Option(help: "Preprocessing mean, subtracted after scaling.") var mean: Double = 0
         @Option(help: "Preprocessing std, divided by last.") var std: Double = 1
-        @Option(help: "logits or probabilities, for a graph that computes probabilities without a final Softmax node (default: found from the graph).")
+        @Option(
+            help:
+                "logits or probabilities, for a graph that computes probabilities without a final Softmax node (default: found from the graph)."
+        )
         var outputKind: String?
         @Flag(help: "Replace an existing metadata.json / model.onnx.") var force = false
 
@@ -128,14 +139,20 @@ struct ModelsCommand: ParsableCommand {
                 guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
                     throw ValidationError("cannot read the labels file \(labels)")
                 }
-                options.labels = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                options.labels = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty }
             }
             let report = try ModelsCommand.attempt { () throws(InferenceError) in
-                try ModelDirectory.initialize(URL(fileURLWithPath: directory), onnx: URL(fileURLWithPath: onnx), options: options)
+                try ModelDirectory.initialize(
+                    URL(fileURLWithPath: directory), onnx: URL(fileURLWithPath: onnx), options: options)
             }
-            print("wrote \(report.directory.appendingPathComponent("metadata.json").path)\(report.copiedModel ? " and model.onnx" : "")")
+            print(
+                "wrote \(report.directory.appendingPathComponent("metadata.json").path)\(report.copiedModel ? " and model.onnx" : "")"
+            )
             ModelsCommand.describe(report)
-            print("next: place \(report.directory.lastPathComponent)/ in the daemon's model_dir and run `fashionctl reload`; check the preprocessing matches training.")
+            print(
+                "next: place \(report.directory.lastPathComponent)/ in the daemon's model_dir and run `fashionctl reload`; check the preprocessing matches training."
+            )
         }
     }
 
@@ -146,7 +163,9 @@ struct ModelsCommand: ParsableCommand {
         @Argument(help: "The model directory (model.onnx + metadata.json).") var directory: String
 
         func run() throws {
-            let report = try ModelsCommand.attempt { () throws(InferenceError) in try ModelDirectory.check(URL(fileURLWithPath: directory)) }
+            let report = try ModelsCommand.attempt { () throws(InferenceError) in
+                try ModelDirectory.check(URL(fileURLWithPath: directory))
+            }
             print("ok \(report.directory.path)")
             ModelsCommand.describe(report)
         }
@@ -157,22 +176,36 @@ struct ModelsCommand: ParsableCommand {
         do {
             return try body()
         } catch {
-            FileHandle.standardError.write(Data("fashiond: \(error.message) [code=\(error.code)\(error.op.map { " op=\($0)" } ?? "")\(error.node.map { " node=\($0)" } ?? "")]\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "fashiond: \(error.message) [code=\(error.code)\(error.op.map { " op=\($0)" } ?? "")\(error.node.map { " node=\($0)" } ?? "")]\n"
+                        .utf8))
             throw ExitCode.failure
         }
     }
 
     static func describe(_ report: ModelDirectory.Report) {
-        let metadata = report.metadata, signature = report.signature
+        let metadata = report.metadata
+        let signature = report.signature
         let p = metadata.preprocessing
-        let output = signature.outputKind == .probabilities
-            ? (signature.endsInSoftmax ? "probabilities (the graph ends in Softmax; reported as they are)" : "probabilities (metadata says so; reported as they are)")
+        let output =
+            signature.outputKind == .probabilities
+            ? (signature.endsInSoftmax
+                ? "probabilities (the graph ends in Softmax; reported as they are)"
+                : "probabilities (metadata says so; reported as they are)")
             : "logits (fashiond applies a softmax)"
-        let labels = metadata.labels == FashionLabels.names ? "Fashion-MNIST (10)" : metadata.labels.joined(separator: ", ")
+        let labels =
+            metadata.labels == FashionLabels.names ? "Fashion-MNIST (10)" : metadata.labels.joined(separator: ", ")
         let trial = report.trial.map { "\($0.label) \(String(format: "%.3f", $0.confidence))" }.joined(separator: "; ")
         for (key, value) in [
-            ("model", "\(metadata.name) \(metadata.version), sha256 \(metadata.sha256.map { String($0.prefix(16)) } ?? "-")…, opset \(signature.opset)"),
-            ("input", "\"\(signature.inputName)\" \(signature.inputLayout.shapeDescription) (\(signature.inputLayout.rawValue))"),
+            (
+                "model",
+                "\(metadata.name) \(metadata.version), sha256 \(metadata.sha256.map { String($0.prefix(16)) } ?? "-")…, opset \(signature.opset)"
+            ),
+            (
+                "input",
+                "\"\(signature.inputName)\" \(signature.inputLayout.shapeDescription) (\(signature.inputLayout.rawValue))"
+            ),
             ("output", "\"\(signature.outputName)\" [N, \(signature.classCount)], \(output)"),
             ("labels", labels),
             ("preprocessing", "x = (pixel * \(p.scale) - \(p.mean)) / \(p.std)"),

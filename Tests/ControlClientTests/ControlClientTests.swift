@@ -15,10 +15,12 @@ private func record(seq: UInt64, requestID: String = UUID().uuidString.lowercase
     var probabilities = [Float](repeating: 0.01, count: 10)
     probabilities[label] = 0.91
     return ResultRecord(
-        seq: seq, requestID: requestID, status: .ok, label: FashionLabels.names[label], labelIndex: label, confidence: 0.91,
+        seq: seq, requestID: requestID, status: .ok, label: FashionLabels.names[label], labelIndex: label,
+        confidence: 0.91,
         probabilities: probabilities, model: "fashion-cnn", modelVersion: "1", format: "png",
         source: .init(backend: "kafka", topic: "fashion-images", partition: Int32(seq % 4), offset: Int64(seq)),
-        submittedAtMs: 1_764_000_000_000, consumedAtMs: 1_764_000_000_010, completedAtMs: 1_764_000_000_020, batchSize: 4)
+        submittedAtMs: 1_764_000_000_000, consumedAtMs: 1_764_000_000_010, completedAtMs: 1_764_000_000_020,
+        batchSize: 4)
 }
 
 private func rejection(seq: UInt64) -> ResultRecord {
@@ -30,18 +32,24 @@ private func rejection(seq: UInt64) -> ResultRecord {
 }
 
 private let sampleStatus = StatusResponse(
-    state: "degraded", reasons: ["partition 2 paused: journal fault"], version: "1.0.0", pid: 4242, uptimeSeconds: 3723.5,
+    state: "degraded", reasons: ["partition 2 paused: journal fault"], version: "1.0.0", pid: 4242,
+    uptimeSeconds: 3723.5,
     backend: "kafka", bootstrap: "127.0.0.1:9092", topic: "fashion-images", groupID: "fashiond",
     partitions: [
-        PartitionStatus(topic: "fashion-images", partition: 0, committedOffset: 120, highWatermark: 124, lag: 4, consumed: 120, paused: false),
-        PartitionStatus(topic: "fashion-images", partition: 2, committedOffset: nil, highWatermark: 9, lag: nil, consumed: 0, paused: true),
+        PartitionStatus(
+            topic: "fashion-images", partition: 0, committedOffset: 120, highWatermark: 124, lag: 4, consumed: 120,
+            paused: false),
+        PartitionStatus(
+            topic: "fashion-images", partition: 2, committedOffset: nil, highWatermark: 9, lag: nil, consumed: 0,
+            paused: true),
     ],
     defaultModel: "fashion-cnn", consumed: 120, predicted: 118, rejected: 2, imagesPerSecond: 12.5, meanBatchSize: 3.25,
     journalDirectory: "/var/lib/fashiond/journal", lastSeq: 120)
 
 private let sampleModels = ModelsResponse(models: [
     ModelInfo(
-        name: "fashion-cnn", version: "1", isDefault: true, labels: FashionLabels.names, testAccuracy: 0.912, sha256: "ab12",
+        name: "fashion-cnn", version: "1", isDefault: true, labels: FashionLabels.names, testAccuracy: 0.912,
+        sha256: "ab12",
         directory: "/usr/share/fashiond/models/fashion-cnn")
 ])
 
@@ -64,7 +72,8 @@ private final class ScriptedSource: ByteSource {
 
 /// Parses a whole response from `pieces`: head plus body bytes.
 private func parse(_ pieces: [[UInt8]], readSize: Int = 64 * 1024) throws -> (HTTPResponseHead, [UInt8]) {
-    let reader = HTTPResponseReader(source: ScriptedSource(pieces), socketPath: "/test.sock", limit: .none, readSize: readSize)
+    let reader = HTTPResponseReader(
+        source: ScriptedSource(pieces), socketPath: "/test.sock", limit: .none, readSize: readSize)
     let head = try reader.readHead()
     try reader.beginBody(of: head, requestMethod: "GET")
     return (head, try reader.readBody(maximumLength: 1 << 20))
@@ -84,7 +93,8 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func chunkedBodyWithExtensionsAndTrailers() throws {
-        let response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let response =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
             + "5;name=value\r\nhello\r\n" + "1A ; a=\"b;c\"\r\n" + String(repeating: "z", count: 26) + "\r\n"
             + "0;last\r\nX-Trailer: yes\r\n\r\n"
         let (_, body) = try parse([bytes(response)])
@@ -95,7 +105,9 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     @Test func chunkedBodySplitIntoSingleBytes() throws {
         let payload = json(record(seq: 1)) + "\n\n" + json(record(seq: 2)) + "\n"
         var response = chunkedHead()
-        for piece in [String(payload.prefix(17)), String(payload.dropFirst(17))] { response += chunk(piece, extensions: ";x=1") }
+        for piece in [String(payload.prefix(17)), String(payload.dropFirst(17))] {
+            response += chunk(piece, extensions: ";x=1")
+        }
         response += "0\r\n\r\n"
         let (_, body) = try parse(bytes(response).map { [$0] })
         #expect(body == bytes(payload))
@@ -103,7 +115,9 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     /// A reader with a tiny buffer must still find lines that span many reads.
     @Test func headLinesLongerThanOneRead() throws {
-        let response = "HTTP/1.1 404 Not Found\r\nX-Long: " + String(repeating: "v", count: 5000) + "\r\nContent-Length: 2\r\n\r\nno"
+        let response =
+            "HTTP/1.1 404 Not Found\r\nX-Long: " + String(repeating: "v", count: 5000)
+            + "\r\nContent-Length: 2\r\n\r\nno"
         let (head, body) = try parse([bytes(response)], readSize: 7)
         #expect(head.statusCode == 404)
         #expect(head.values(of: "X-Long").first?.count == 5000)
@@ -195,7 +209,10 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         let body = json(sampleModels)
         let middle = body.index(body.startIndex, offsetBy: body.count / 2)
         let server = try CannedServer([
-            .init([chunkedHead(contentType: "application/json"), chunk(String(body[..<middle]), extensions: ";ext"), chunk(String(body[middle...])), "0\r\n\r\n"])
+            .init([
+                chunkedHead(contentType: "application/json"), chunk(String(body[..<middle]), extensions: ";ext"),
+                chunk(String(body[middle...])), "0\r\n\r\n",
+            ])
         ])
         let models = try ControlClient(socketPath: server.socketPath).models()
         #expect(models.models.map(\.name) == ["fashion-cnn"])
@@ -205,9 +222,11 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     @Test func submitSendsImageQueryAndSniffedContentType() throws {
         let image: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + (0..<300).map { UInt8($0 % 251) }
-        let answer = SubmitResponse(requestID: "req/1", topic: "fashion-images", partition: 3, offset: 77, bytes: image.count)
+        let answer = SubmitResponse(
+            requestID: "req/1", topic: "fashion-images", partition: 3, offset: 77, bytes: image.count)
         let server = try CannedServer([.init([httpResponse(status: "201 Created", body: json(answer))])])
-        let response = try ControlClient(socketPath: server.socketPath).submit(image: image, model: "fashion cnn", requestID: "req/1")
+        let response = try ControlClient(socketPath: server.socketPath).submit(
+            image: image, model: "fashion cnn", requestID: "req/1")
         #expect(response.requestID == "req/1")
         #expect(response.partition == 3)
         let request = try #require(server.requests.first)
@@ -237,9 +256,12 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     @Test func readResultLinesHandsRecordsOverBeforeTheAnswerEnds() throws {
         let records = (1...3).map { record(seq: UInt64($0)) }
         // The answer never ends: a reader that waited for the whole body would time out instead.
-        let server = try CannedServer([.init([chunkedHead()] + records.map { chunk(json($0) + "\n") }, holdsOpen: true)])
+        let server = try CannedServer([.init([chunkedHead()] + records.map { chunk(json($0) + "\n") }, holdsOpen: true)]
+        )
         var seen: [ResultRecord] = []
-        let end = try ControlClient(socketPath: server.socketPath, timeout: .seconds(5)).readResultLines(last: 1_000_000) { line in
+        let end = try ControlClient(socketPath: server.socketPath, timeout: .seconds(5)).readResultLines(
+            last: 1_000_000
+        ) { line in
             seen.append(line.record)
             return seen.count < records.count
         }
@@ -256,7 +278,10 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         pieces.append("0\r\n\r\n")
         let server = try CannedServer([.init(pieces)])
         var seen: [ResultRecord] = []
-        let end = try ControlClient(socketPath: server.socketPath).followResults(after: 9) { seen.append($0); return true }
+        let end = try ControlClient(socketPath: server.socketPath).followResults(after: 9) {
+            seen.append($0)
+            return true
+        }
         #expect(end == .endedByDaemon)
         #expect(seen == records)
         #expect(try #require(server.requests.first).requestLine == "GET /v1/results?after=9&follow=true HTTP/1.1")
@@ -268,7 +293,10 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
             .init([chunkedHead(), chunk(json(record(seq: 1)) + "\n" + json(record(seq: 2)) + "\n")], holdsOpen: true)
         ])
         var seen: [UInt64] = []
-        let end = try ControlClient(socketPath: server.socketPath).followResults(last: 0) { seen.append($0.seq); return false }
+        let end = try ControlClient(socketPath: server.socketPath).followResults(last: 0) {
+            seen.append($0.seq)
+            return false
+        }
         #expect(end == .stoppedByCaller)
         #expect(seen == [1])
         server.waitUntilFinished()  // also keeps the server alive until the exchange is over
@@ -299,7 +327,9 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     @Test func followBrokenMidChunkIsConnectionLost() throws {
         let line = json(record(seq: 1))
-        let server = try CannedServer([.init([chunkedHead(), String(line.utf8.count + 1, radix: 16) + "\r\n" + line.prefix(20)])])
+        let server = try CannedServer([
+            .init([chunkedHead(), String(line.utf8.count + 1, radix: 16) + "\r\n" + line.prefix(20)])
+        ])
         let error = try #require(throws: ControlClientError.self) {
             try ControlClient(socketPath: server.socketPath).followResults { _ in true }
         }
@@ -308,7 +338,9 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func errorBodyBecomesApiErrorWithTheServersCode() throws {
-        let body = json(ErrorResponse(code: "model_not_found", message: "no model named 'resnet'; see `fashionctl models`", retryable: false))
+        let body = json(
+            ErrorResponse(
+                code: "model_not_found", message: "no model named 'resnet'; see `fashionctl models`", retryable: false))
         let server = try CannedServer([.init([httpResponse(status: "404 Not Found", body: body)])])
         let error = try #require(throws: ControlClientError.self) {
             try ControlClient(socketPath: server.socketPath).submit(image: [1, 2, 3], model: "resnet")
@@ -322,8 +354,12 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func errorWithoutJSONBodyStillNamesTheStatus() throws {
-        let server = try CannedServer([.init([httpResponse(status: "503 Service Unavailable", contentType: "text/plain", body: "starting up\n")])])
-        let error = try #require(throws: ControlClientError.self) { try ControlClient(socketPath: server.socketPath).status() }
+        let server = try CannedServer([
+            .init([httpResponse(status: "503 Service Unavailable", contentType: "text/plain", body: "starting up\n")])
+        ])
+        let error = try #require(throws: ControlClientError.self) {
+            try ControlClient(socketPath: server.socketPath).status()
+        }
         #expect(error.kind == .apiError(code: "http_503", httpStatus: 503))
         #expect(error.message.contains("503"))
         #expect(error.message.contains("starting up"))
@@ -335,7 +371,9 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     /// over the broken pipe the client sees while sending.
     @Test func earlyErrorAnswerDuringUploadIsReported() throws {
         let body = json(ErrorResponse(code: "payload_too_large", message: "images are limited to 1 MiB"))
-        let server = try CannedServer([.init([httpResponse(status: "413 Payload Too Large", body: body)], readsBody: false)])
+        let server = try CannedServer([
+            .init([httpResponse(status: "413 Payload Too Large", body: body)], readsBody: false)
+        ])
         let image = [UInt8](repeating: 7, count: 16 * 1024 * 1024)
         let error = try #require(throws: ControlClientError.self) {
             try ControlClient(socketPath: server.socketPath).submit(image: image)
@@ -346,7 +384,9 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     @Test func malformedJSONIsAProtocolError() throws {
         let server = try CannedServer([.init([httpResponse(body: #"{"state":"ok"}"#)])])
-        let error = try #require(throws: ControlClientError.self) { try ControlClient(socketPath: server.socketPath).status() }
+        let error = try #require(throws: ControlClientError.self) {
+            try ControlClient(socketPath: server.socketPath).status()
+        }
         #expect(error.kind == .protocolError)
         #expect(error.message.contains("missing field"))
         server.waitUntilFinished()  // also keeps the server alive until the exchange is over
@@ -383,12 +423,17 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         server.waitUntilFinished()
         let stale = server.directory + "/stale.sock"
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor); unlink(stale) }
+        defer {
+            close(descriptor)
+            unlink(stale)
+        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(stale.utf8)) }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         try #require(bound == 0)
         let error = try #require(throws: ControlClientError.self) { try ControlClient(socketPath: stale).models() }
@@ -423,12 +468,15 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func realFashionMNISTSampleFiles() throws {
-        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("samples")
         let files = (try? FileManager.default.contentsOfDirectory(atPath: samples.path)) ?? []
         for file in files where file.hasSuffix(".png") || file.hasSuffix(".jpg") || file.hasSuffix(".jpeg") {
             let data = try Data(contentsOf: samples.appendingPathComponent(file))
-            #expect(ImageContentType.sniff([UInt8](data)) == (file.hasSuffix(".png") ? "image/png" : "image/jpeg"), "\(file)")
+            #expect(
+                ImageContentType.sniff([UInt8](data)) == (file.hasSuffix(".png") ? "image/png" : "image/jpeg"),
+                "\(file)")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Daemon
 
 @Suite("Configuration")
@@ -12,7 +13,8 @@ struct ConfigurationTests {
 
     @Test("defaults: embedded broker, topic, group, partitions")
     func defaults() throws {
-        let config = try ConfigurationLoader(environment: ["HOME": "/home/u"], effectiveUserID: 1000).load(configPath: nil, overrides: [])
+        let config = try ConfigurationLoader(environment: ["HOME": "/home/u"], effectiveUserID: 1000).load(
+            configPath: nil, overrides: [])
         #expect(config.usesEmbeddedBroker)
         #expect(config.topic == "fashion-images" && config.groupID == "fashiond" && config.partitions == 4)
         #expect(config.stateDirectory == "/home/u/.local/state/fashiond")
@@ -21,14 +23,16 @@ struct ConfigurationTests {
 
     @Test("precedence: flag over environment over file over default")
     func precedence() throws {
-        let file = try write("""
-        topic = "from-file"
-        group_id = "file-group"
-        batch_max_size = 32
-        partitions = 8
-        """)
+        let file = try write(
+            """
+            topic = "from-file"
+            group_id = "file-group"
+            batch_max_size = 32
+            partitions = 8
+            """)
         defer { unlink(file) }
-        let loader = ConfigurationLoader(environment: ["FASHIOND_GROUP_ID": "env-group", "FASHIOND_BATCH_MAX_SIZE": "16"], effectiveUserID: 1000)
+        let loader = ConfigurationLoader(
+            environment: ["FASHIOND_GROUP_ID": "env-group", "FASHIOND_BATCH_MAX_SIZE": "16"], effectiveUserID: 1000)
         let config = try loader.load(configPath: file, overrides: [("batch_max_size", "8")])
         #expect(config.topic == "from-file")
         #expect(config.groupID == "env-group")
@@ -40,14 +44,22 @@ struct ConfigurationTests {
     func errors() throws {
         let file = try write("tpoic = \"x\"\n")
         defer { unlink(file) }
-        #expect { try ConfigurationLoader(environment: [:], effectiveUserID: 1000).load(configPath: file, overrides: []) } throws: { error in
+        #expect {
+            try ConfigurationLoader(environment: [:], effectiveUserID: 1000).load(configPath: file, overrides: [])
+        } throws: { error in
             (error as? ConfigurationError)?.message.contains("tpoic") == true
         }
-        #expect { try ConfigurationLoader(environment: [:], effectiveUserID: 1000).load(configPath: nil, overrides: [("partitions", "zero")]) } throws: { error in
+        #expect {
+            try ConfigurationLoader(environment: [:], effectiveUserID: 1000).load(
+                configPath: nil, overrides: [("partitions", "zero")])
+        } throws: { error in
             let message = (error as? ConfigurationError)?.message ?? ""
             return message.contains("partitions") && message.contains("zero")
         }
-        #expect { try ConfigurationLoader(environment: ["FASHIOND_LOG_PREDICTIONS": "some"], effectiveUserID: 1000).load(configPath: nil, overrides: []) } throws: { error in
+        #expect {
+            try ConfigurationLoader(environment: ["FASHIOND_LOG_PREDICTIONS": "some"], effectiveUserID: 1000).load(
+                configPath: nil, overrides: [])
+        } throws: { error in
             (error as? ConfigurationError)?.message.contains("FASHIOND_LOG_PREDICTIONS") == true
         }
     }
@@ -57,13 +69,20 @@ struct ConfigurationTests {
         let names = ConfigurationKeys.all.map(\.name)
         #expect(Set(names).count == names.count)
         for key in ConfigurationKeys.all { #expect(!key.summary.isEmpty && !key.defaultDescription.isEmpty) }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let doc = try String(contentsOf: root.appendingPathComponent("docs/CONFIGURATION.md"), encoding: .utf8)
-        #expect(doc.contains(ConfigurationKeys.markdownReference()), "regenerate the table with `fashiond --config-reference`")
+        #expect(
+            doc.contains(ConfigurationKeys.markdownReference()),
+            "regenerate the table with `fashiond --config-reference`")
         // The commented default file parses back to the defaults.
         let toml = ConfigurationKeys.commentedTOML()
-        let uncommented = toml.split(separator: "\n").filter { $0.hasPrefix("#") && !$0.hasPrefix("# ") && $0.contains(" = ") }.map { String($0.dropFirst()) }
-        let file = try write(uncommented.filter { !$0.hasPrefix("state_dir") && !$0.hasPrefix("socket ") && !$0.hasPrefix("model_dir") }.joined(separator: "\n"))
+        let uncommented = toml.split(separator: "\n").filter {
+            $0.hasPrefix("#") && !$0.hasPrefix("# ") && $0.contains(" = ")
+        }.map { String($0.dropFirst()) }
+        let file = try write(
+            uncommented.filter { !$0.hasPrefix("state_dir") && !$0.hasPrefix("socket ") && !$0.hasPrefix("model_dir") }
+                .joined(separator: "\n"))
         defer { unlink(file) }
         let parsed = try ConfigurationLoader(environment: [:], effectiveUserID: 0).load(configPath: file, overrides: [])
         #expect(parsed == DaemonConfiguration(environment: [:], effectiveUserID: 0))

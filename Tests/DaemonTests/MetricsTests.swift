@@ -1,15 +1,21 @@
 import Foundation
 import Shared
 import Testing
+
 @testable import Daemon
 
 @Suite("Prometheus metrics, the input ring and their routes")
 struct MetricsTests {
-    func record(_ id: String, label: String? = "Coat", reason: String? = nil, submittedAtMs: Int64? = nil, seq: UInt64 = 1) -> ResultRecord {
+    func record(
+        _ id: String, label: String? = "Coat", reason: String? = nil, submittedAtMs: Int64? = nil, seq: UInt64 = 1
+    ) -> ResultRecord {
         var record = ResultRecord(
-            requestID: id, status: reason == nil ? .ok : .rejected, label: reason == nil ? label : nil, labelIndex: reason == nil ? 4 : nil,
-            confidence: reason == nil ? 0.9 : nil, model: "fashion-cnn", reasonCode: reason, reason: reason.map { "because \($0)" },
-            source: ResultRecord.Source(backend: "kafka", topic: "t"), submittedAtMs: submittedAtMs, consumedAtMs: 0, completedAtMs: 0)
+            requestID: id, status: reason == nil ? .ok : .rejected, label: reason == nil ? label : nil,
+            labelIndex: reason == nil ? 4 : nil,
+            confidence: reason == nil ? 0.9 : nil, model: "fashion-cnn", reasonCode: reason,
+            reason: reason.map { "because \($0)" },
+            source: ResultRecord.Source(backend: "kafka", topic: "t"), submittedAtMs: submittedAtMs, consumedAtMs: 0,
+            completedAtMs: 0)
         record.seq = seq
         return record
     }
@@ -32,7 +38,9 @@ struct MetricsTests {
         let output = text(metrics)
         #expect(output.contains(#"fashiond_messages_received_total{backend="kafka"} 3"#))
         #expect(output.contains(#"fashiond_messages_finished_total{backend="kafka",outcome="ok",reason=""} 2"#))
-        #expect(output.contains(#"fashiond_messages_finished_total{backend="kafka",outcome="rejected",reason="unknown_format"} 1"#))
+        #expect(
+            output.contains(
+                #"fashiond_messages_finished_total{backend="kafka",outcome="rejected",reason="unknown_format"} 1"#))
         #expect(output.contains(#"fashiond_predictions_total{model="fashion-cnn",label="Coat"} 1"#))
         #expect(output.contains(#"fashiond_predictions_total{model="fashion-cnn",label="Bag"} 1"#))
         #expect(output.contains("fashiond_end_to_end_latency_seconds_count 2"))
@@ -65,9 +73,15 @@ struct MetricsTests {
         try Data(count: 24).write(to: directory.appendingPathComponent("journal-9.seg"))
         try Data(count: 5000).write(to: directory.appendingPathComponent("other.tmp"))
         var status = StatusResponse(
-            state: "degraded", reasons: ["x"], version: "v", pid: 1, uptimeSeconds: 1, backend: "kafka", bootstrap: nil, topic: "t",
-            groupID: nil, partitions: [PartitionStatus(topic: "t", partition: 0, committedOffset: 5, highWatermark: 12, lag: 7, consumed: 5, paused: false),
-                                       PartitionStatus(topic: "t", partition: 1, committedOffset: 0, highWatermark: 0, lag: 0, consumed: 0, paused: true)],
+            state: "degraded", reasons: ["x"], version: "v", pid: 1, uptimeSeconds: 1, backend: "kafka", bootstrap: nil,
+            topic: "t",
+            groupID: nil,
+            partitions: [
+                PartitionStatus(
+                    topic: "t", partition: 0, committedOffset: 5, highWatermark: 12, lag: 7, consumed: 5, paused: false),
+                PartitionStatus(
+                    topic: "t", partition: 1, committedOffset: 0, highWatermark: 0, lag: 0, consumed: 0, paused: true),
+            ],
             defaultModel: "m", consumed: 5, predicted: 5, rejected: 0, imagesPerSecond: 0, meanBatchSize: 1,
             journalDirectory: directory.path, lastSeq: 5)
         metrics.sample(status: status, journalDirectory: directory.path)
@@ -88,7 +102,9 @@ struct MetricsTests {
     func inputRing() {
         let ring = InputRing(capacity: 3)
         #expect(ring.pixelBytes == 3 * 784)
-        for index in 0..<5 { ring.remember(requestID: "r\(index)", pixels: [UInt8](repeating: UInt8(index), count: 784)) }
+        for index in 0..<5 {
+            ring.remember(requestID: "r\(index)", pixels: [UInt8](repeating: UInt8(index), count: 784))
+        }
         #expect(ring.input(requestID: "r0") == nil)
         #expect(ring.input(requestID: "r1") == nil)
         #expect(ring.input(requestID: "r4") == [UInt8](repeating: 4, count: 784))
@@ -104,7 +120,9 @@ struct MetricsTests {
     func routes() throws {
         let router = RequestRouter(maxImageBytes: 1000, maxRequestBytes: 100)
         func route(_ method: String, _ target: String) -> Result<ControlRoute, RouteError> {
-            Result { () throws(RouteError) -> ControlRoute in try router.validate(method: method, target: target, headers: [], body: []) }
+            Result { () throws(RouteError) -> ControlRoute in
+                try router.validate(method: method, target: target, headers: [], body: [])
+            }
         }
         #expect(try route("GET", "/metrics").get() == .metrics)
         #expect(try route("GET", "/v1/inputs/abc-1").get() == .input(requestID: "abc-1"))
@@ -130,6 +148,8 @@ struct MetricsTests {
         #expect(configuration.inputRingSize == 256)
         try ConfigurationKeys.key(named: "metrics_listen")!.apply(&configuration, "127.0.0.1:9464")
         #expect(configuration.metricsListen == "127.0.0.1:9464")
-        #expect(throws: ConfigurationError.self) { try ConfigurationKeys.key(named: "metrics_listen")!.apply(&configuration, "nope") }
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationKeys.key(named: "metrics_listen")!.apply(&configuration, "nope")
+        }
     }
 }

@@ -5,6 +5,7 @@ import Messaging
 import Shared
 import TestSupport
 import Testing
+
 @testable import Daemon
 
 /// The outbox publisher against librdkafka's mock cluster (in process, over loopback TCP) and a real
@@ -12,40 +13,49 @@ import Testing
 @Suite("Outbox publisher", .serialized)
 struct OutboxPublisherTests {
     final class Directory: @unchecked Sendable {
-        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("outbox-\(UUID().uuidString.prefix(8))")
+        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+            "outbox-\(UUID().uuidString.prefix(8))")
         init() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
         deinit { try? FileManager.default.removeItem(at: url) }
     }
 
     static func record(_ number: Int) -> ResultRecord {
-        ResultRecord(requestID: "req-\(number)", status: .ok, label: "Bag", labelIndex: 8, confidence: 0.9,
-                     source: .init(backend: "kafka", topic: "fashion-images", partition: 0, offset: Int64(number)),
-                     consumedAtMs: 1, completedAtMs: 2)
+        ResultRecord(
+            requestID: "req-\(number)", status: .ok, label: "Bag", labelIndex: 8, confidence: 0.9,
+            source: .init(backend: "kafka", topic: "fashion-images", partition: 0, offset: Int64(number)),
+            consumedAtMs: 1, completedAtMs: 2)
     }
 
     static func fill(_ journal: ResultsJournal, _ numbers: Range<Int>) throws {
         let encoder = ControlAPI.makeEncoder()
-        _ = try journal.append(numbers.map { number in
-            PendingRecord(source: JournalSource(stream: "kafka/fashion-images", partition: 0), offset: Int64(number),
-                          payload: Array(try! encoder.encode(record(number))))
-        })
+        _ = try journal.append(
+            numbers.map { number in
+                PendingRecord(
+                    source: JournalSource(stream: "kafka/fashion-images", partition: 0), offset: Int64(number),
+                    payload: Array(try! encoder.encode(record(number))))
+            })
     }
 
     /// Keys of every message of `topic`, in partition and offset order.
     static func keys(bootstrap: String, topic: String) throws -> [String] {
-        let result = try runCommand("/usr/bin/kcat", ["-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%k\\n"])
+        let result = try runCommand(
+            "/usr/bin/kcat", ["-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%k\\n"])
         #expect(result.status == 0, "\(result.stderr)")
         return result.stdout.split(separator: "\n").map(String.init)
     }
 
-    static func publisher(_ journal: ResultsJournal, cursor: OutboxCursor, cluster: EmbeddedKafkaCluster,
-                          messageTimeoutMs: Int = 30_000) throws -> OutboxPublisher {
+    static func publisher(
+        _ journal: ResultsJournal, cursor: OutboxCursor, cluster: EmbeddedKafkaCluster,
+        messageTimeoutMs: Int = 30_000
+    ) throws -> OutboxPublisher {
         var configuration = ProducerConfiguration(bootstrapServers: cluster.bootstrapServers, clientID: "outbox-test")
         configuration.extra = ["message.timeout.ms": String(messageTimeoutMs), "log_level": "2"]
         let sink = try KafkaOutboxSink(topic: "results", configuration: configuration)
         let renderer = ResultMessageRenderer(instance: "test")
-        return OutboxPublisher(name: "results", journal: journal, cursor: cursor, startAfter: try cursor.load(), sink: sink,
-                               maxInFlight: 100, health: HealthMonitor(), logger: Logger(label: "outbox-test")) { renderer.message(for: $0) }
+        return OutboxPublisher(
+            name: "results", journal: journal, cursor: cursor, startAfter: try cursor.load(), sink: sink,
+            maxInFlight: 100, health: HealthMonitor(), logger: Logger(label: "outbox-test")
+        ) { renderer.message(for: $0) }
     }
 
     /// A mock cluster with topic `results`, a journal and a cursor path in a fresh directory.
@@ -59,7 +69,8 @@ struct OutboxPublisherTests {
             directory = try Directory()
             cluster = try EmbeddedKafkaCluster()
             try cluster.createTopic("results", partitions: 2)
-            journal = try ResultsJournal(configuration: JournalConfiguration(directory: directory.url.appendingPathComponent("journal")))
+            journal = try ResultsJournal(
+                configuration: JournalConfiguration(directory: directory.url.appendingPathComponent("journal")))
             cursor = OutboxCursor(path: directory.url.appendingPathComponent("results.cursor").path)
         }
 
@@ -69,7 +80,8 @@ struct OutboxPublisherTests {
         }
     }
 
-    @Test("every record reaches the topic once, keyed by request id; the cursor is durable and a restart resends nothing")
+    @Test(
+        "every record reaches the topic once, keyed by request id; the cursor is durable and a restart resends nothing")
     func publishesAndResumes() throws {
         let setup = try Setup()
         defer { setup.close() }
@@ -99,7 +111,9 @@ struct OutboxPublisherTests {
         #expect(Set(keys) == Set((0..<520).map { "req-\($0)" }))
     }
 
-    @Test("a broker down for longer than message.timeout.ms: sends fail, the publisher resends from its cursor, nothing is lost")
+    @Test(
+        "a broker down for longer than message.timeout.ms: sends fail, the publisher resends from its cursor, nothing is lost"
+    )
     func resendsAfterFailures() throws {
         let setup = try Setup()
         defer { setup.close() }
@@ -124,7 +138,9 @@ struct OutboxPublisherTests {
 
         let keys = try Self.keys(bootstrap: cluster.bootstrapServers, topic: "results")
         let missing = Set((0..<250).map { "req-\($0)" }).subtracting(keys)
-        print("[outbox] after the outage: \(keys.count) messages for 250 records, failures \(status.failures), resent \(status.resent)")
+        print(
+            "[outbox] after the outage: \(keys.count) messages for 250 records, failures \(status.failures), resent \(status.resent)"
+        )
         #expect(missing.isEmpty, "lost: \(missing.sorted().prefix(10))")
     }
 }

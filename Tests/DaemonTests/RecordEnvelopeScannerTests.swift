@@ -1,6 +1,7 @@
 import Foundation
 import Shared
 import Testing
+
 @testable import Daemon
 
 /// The outbox reads request id, status and source of each journaled record with a scanner instead of
@@ -8,7 +9,9 @@ import Testing
 @Suite("Result record envelope scanner")
 struct RecordEnvelopeScannerTests {
     static func decoded(_ payload: [UInt8]) -> RecordEnvelopeScanner.Envelope? {
-        guard let envelope = try? JSONDecoder().decode(ResultMessageRenderer.Envelope.self, from: Data(payload)) else { return nil }
+        guard let envelope = try? JSONDecoder().decode(ResultMessageRenderer.Envelope.self, from: Data(payload)) else {
+            return nil
+        }
         return .init(requestID: envelope.requestID, status: envelope.status, source: envelope.source)
     }
 
@@ -17,14 +20,17 @@ struct RecordEnvelopeScannerTests {
         let kafka = Bool.random(using: &generator)
         return ResultRecord(
             seq: UInt64.random(in: 0...1000, using: &generator), requestID: text(), status: ok ? .ok : .rejected,
-            label: ok ? "Sneaker" : nil, labelIndex: ok ? 7 : nil, confidence: ok ? Float.random(in: 0...1, using: &generator) : nil,
+            label: ok ? "Sneaker" : nil, labelIndex: ok ? 7 : nil,
+            confidence: ok ? Float.random(in: 0...1, using: &generator) : nil,
             probabilities: ok ? (0..<10).map { _ in Float.random(in: 0...1, using: &generator) } : nil,
-            model: "fashion-cnn", modelVersion: ok ? "1" : nil, reasonCode: ok ? nil : "png_truncated", reason: ok ? nil : text(),
+            model: "fashion-cnn", modelVersion: ok ? "1" : nil, reasonCode: ok ? nil : "png_truncated",
+            reason: ok ? nil : text(),
             format: "png",
-            source: .init(backend: kafka ? "kafka" : "pubsub", topic: text(),
-                          partition: kafka ? Int32.random(in: Int32.min...Int32.max, using: &generator) : nil,
-                          offset: kafka ? Int64.random(in: Int64.min...Int64.max, using: &generator) : nil,
-                          messageID: kafka ? nil : text()),
+            source: .init(
+                backend: kafka ? "kafka" : "pubsub", topic: text(),
+                partition: kafka ? Int32.random(in: Int32.min...Int32.max, using: &generator) : nil,
+                offset: kafka ? Int64.random(in: Int64.min...Int64.max, using: &generator) : nil,
+                messageID: kafka ? nil : text()),
             submittedAtMs: Bool.random(using: &generator) ? 1_700_000_000_000 : nil, consumedAtMs: 1, completedAtMs: 2,
             batchSize: ok ? 64 : nil)
     }
@@ -36,12 +42,17 @@ struct RecordEnvelopeScannerTests {
         for _ in 0..<5_000 {
             var textGenerator = SystemRandomNumberGenerator()
             let record = Self.record(&generator) {
-                (0..<Int.random(in: 0...4, using: &textGenerator)).map { _ in pieces.randomElement(using: &textGenerator)! }.joined()
+                (0..<Int.random(in: 0...4, using: &textGenerator)).map { _ in
+                    pieces.randomElement(using: &textGenerator)!
+                }.joined()
             }
             let payload = record.jsonBytes()
-            let scanned = try #require(RecordEnvelopeScanner.scan(payload), "\(String(decoding: payload, as: UTF8.self))")
+            let scanned = try #require(
+                RecordEnvelopeScanner.scan(payload), "\(String(decoding: payload, as: UTF8.self))")
             #expect(scanned == Self.decoded(payload))
-            #expect(scanned.requestID == record.requestID && scanned.source == record.source && scanned.status == record.status.rawValue)
+            #expect(
+                scanned.requestID == record.requestID && scanned.source == record.source
+                    && scanned.status == record.status.rawValue)
         }
     }
 

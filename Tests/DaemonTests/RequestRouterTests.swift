@@ -1,17 +1,24 @@
 import Foundation
 import Shared
 import Testing
+
 @testable import Daemon
 
 @Suite("Control request validation and access policy")
 struct RequestRouterTests {
     let router = RequestRouter(maxImageBytes: 1000, maxRequestBytes: 100)
 
-    func outcome(_ method: String, _ target: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) -> Result<ControlRoute, RouteError> {
-        Result { () throws(RouteError) -> ControlRoute in try router.validate(method: method, target: target, headers: headers, body: body) }
+    func outcome(
+        _ method: String, _ target: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []
+    ) -> Result<ControlRoute, RouteError> {
+        Result { () throws(RouteError) -> ControlRoute in
+            try router.validate(method: method, target: target, headers: headers, body: body)
+        }
     }
 
-    func error(_ method: String, _ target: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) -> RouteError? {
+    func error(
+        _ method: String, _ target: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []
+    ) -> RouteError? {
         if case .failure(let error) = outcome(method, target, headers: headers, body: body) { return error }
         return nil
     }
@@ -20,13 +27,19 @@ struct RequestRouterTests {
     func routes() throws {
         #expect(try outcome("GET", "/v1/status").get() == .status)
         #expect(try outcome("GET", "http://fashiond/v1/models#ignored").get() == .models)
-        #expect(try outcome("GET", "/v1/results").get() == .results(ResultsQuery(start: .last(10), limit: nil, follow: false)))
-        #expect(try outcome("GET", "/v1/results?after=42&follow&limit=7").get()
+        #expect(
+            try outcome("GET", "/v1/results").get()
+                == .results(ResultsQuery(start: .last(10), limit: nil, follow: false)))
+        #expect(
+            try outcome("GET", "/v1/results?after=42&follow&limit=7").get()
                 == .results(ResultsQuery(start: .after(42), limit: 7, follow: true)))
-        #expect(try outcome("GET", "/v1/results?last=999999999999999999999").get()
+        #expect(
+            try outcome("GET", "/v1/results?last=999999999999999999999").get()
                 == .results(ResultsQuery(start: .last(RequestRouter.maxRecordsPerAnswer), limit: nil, follow: false)))
-        let submit = try outcome("POST", "/v1/images?model=fashion-cnn&request_id=a%2Fb+c&unknown=1",
-                                 headers: [("Content-Type", "image/png")], body: [1]).get()
+        let submit = try outcome(
+            "POST", "/v1/images?model=fashion-cnn&request_id=a%2Fb+c&unknown=1",
+            headers: [("Content-Type", "image/png")], body: [1]
+        ).get()
         #expect(submit == .submit(SubmitParameters(model: "fashion-cnn", requestID: "a/b c", contentType: "image/png")))
         #expect(try outcome("POST", "/v1/reload", body: Array(" {} ".utf8)).get() == .reload)
     }
@@ -58,7 +71,9 @@ struct RequestRouterTests {
             #expect(refusal?.code == code, "\(method) \(target): \(String(describing: refusal))")
             #expect(refusal?.message.isEmpty == false)
         }
-        #expect(error("POST", "/v1/images", body: [UInt8](repeating: 1, count: 1001))?.message.contains("max_message_bytes") == true)
+        #expect(
+            error("POST", "/v1/images", body: [UInt8](repeating: 1, count: 1001))?.message.contains("max_message_bytes")
+                == true)
     }
 
     @Test("access: root, the daemon's user and group members only; unknown credentials are refused")

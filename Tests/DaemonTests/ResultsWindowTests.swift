@@ -1,12 +1,15 @@
-@testable import Daemon
 import Testing
+
+@testable import Daemon
 
 /// Pages of a streamed results answer: what `ControlServer` reads and sends, page after page.
 @Suite("Results answers page by page")
 struct ResultsWindowTests {
     /// Runs a window against a journal holding `first...newest` (retention removed those below
     /// `first`) and returns every sequence the answer sends, reading `page` records at a time.
-    private func send(_ query: ResultsQuery, first: UInt64 = 1, newest: UInt64, appendedLater: UInt64 = 0, page: Int) -> [UInt64] {
+    private func send(
+        _ query: ResultsQuery, first: UInt64 = 1, newest: UInt64, appendedLater: UInt64 = 0, page: Int
+    ) -> [UInt64] {
         var window = ResultsWindow(query, newest: newest)
         let journalEnd = newest + appendedLater
         var sent: [UInt64] = []
@@ -25,10 +28,17 @@ struct ResultsWindowTests {
     @Test("last=N is the newest N as of the request, whatever the page size and later appends")
     func last() {
         for page in [1, 3, 256] {
-            #expect(send(ResultsQuery(start: .last(10), limit: nil, follow: false), newest: 100, appendedLater: 50, page: page)
+            #expect(
+                send(
+                    ResultsQuery(start: .last(10), limit: nil, follow: false), newest: 100, appendedLater: 50,
+                    page: page)
                     == Array(91...100))
-            #expect(send(ResultsQuery(start: .last(500), limit: nil, follow: false), newest: 100, page: page) == Array(1...100))
-            #expect(send(ResultsQuery(start: .last(10), limit: 4, follow: false), newest: 100, page: page) == Array(91...94))
+            #expect(
+                send(ResultsQuery(start: .last(500), limit: nil, follow: false), newest: 100, page: page)
+                    == Array(1...100))
+            #expect(
+                send(ResultsQuery(start: .last(10), limit: 4, follow: false), newest: 100, page: page) == Array(91...94)
+            )
         }
         #expect(send(ResultsQuery(start: .last(0), limit: nil, follow: false), newest: 100, page: 7).isEmpty)
         #expect(send(ResultsQuery(start: .last(10), limit: nil, follow: false), newest: 0, page: 7).isEmpty)
@@ -37,18 +47,29 @@ struct ResultsWindowTests {
     @Test("after=SEQ runs to the newest record as of the request, or to limit")
     func after() {
         for page in [1, 4, 256] {
-            #expect(send(ResultsQuery(start: .after(40), limit: nil, follow: false), newest: 50, appendedLater: 30, page: page)
+            #expect(
+                send(
+                    ResultsQuery(start: .after(40), limit: nil, follow: false), newest: 50, appendedLater: 30,
+                    page: page)
                     == Array(41...50))
-            #expect(send(ResultsQuery(start: .after(40), limit: 3, follow: false), newest: 50, page: page) == [41, 42, 43])
-            #expect(send(ResultsQuery(start: .after(50), limit: nil, follow: false), newest: 50, appendedLater: 5, page: page).isEmpty)
+            #expect(
+                send(ResultsQuery(start: .after(40), limit: 3, follow: false), newest: 50, page: page) == [41, 42, 43])
+            #expect(
+                send(
+                    ResultsQuery(start: .after(50), limit: nil, follow: false), newest: 50, appendedLater: 5, page: page
+                ).isEmpty)
             #expect(send(ResultsQuery(start: .after(90), limit: nil, follow: false), newest: 50, page: page).isEmpty)
         }
     }
 
     @Test("records retention removed are skipped, not waited for")
     func retired() {
-        #expect(send(ResultsQuery(start: .last(100), limit: nil, follow: false), first: 61, newest: 100, page: 16) == Array(61...100))
-        #expect(send(ResultsQuery(start: .after(0), limit: 5, follow: false), first: 61, newest: 100, page: 2) == Array(61...65))
+        #expect(
+            send(ResultsQuery(start: .last(100), limit: nil, follow: false), first: 61, newest: 100, page: 16)
+                == Array(61...100))
+        #expect(
+            send(ResultsQuery(start: .after(0), limit: 5, follow: false), first: 61, newest: 100, page: 2)
+                == Array(61...65))
     }
 
     @Test("a follow stream has no end and no limit")

@@ -27,7 +27,9 @@ private final class TemporaryAccounts {
 
     private func command(_ executable: String, _ arguments: [String]) throws {
         let result = try run(executable, arguments, timeout: 30)
-        guard result.status == 0 else { throw HarnessError("\(executable) \(arguments.joined(separator: " ")): \(result.stderr)") }
+        guard result.status == 0 else {
+            throw HarnessError("\(executable) \(arguments.joined(separator: " ")): \(result.stderr)")
+        }
     }
 
     deinit {
@@ -37,12 +39,14 @@ private final class TemporaryAccounts {
     }
 }
 
-@Suite("Access to the control socket", .serialized, .enabled(if: geteuid() == 0, "creates users and groups; needs root"))
+@Suite(
+    "Access to the control socket", .serialized, .enabled(if: geteuid() == 0, "creates users and groups; needs root"))
 struct AccessControlTests {
     /// Runs fashionctl as `user` with the groups /etc/group gives it, like a fresh login.
     func ctl(as user: String, _ fashionctl: String, _ arguments: [String], stdin: Data? = nil) throws -> CommandResult {
-        try run("/usr/bin/setpriv", ["--reuid=\(user)", "--regid=users", "--init-groups", "--", fashionctl] + arguments,
-                stdin: stdin, timeout: 60)
+        try run(
+            "/usr/bin/setpriv", ["--reuid=\(user)", "--regid=users", "--init-groups", "--", fashionctl] + arguments,
+            stdin: stdin, timeout: 60)
     }
 
     @Test("socket 0660 in the fashiond group: members may submit and read, others are refused with a clear error")
@@ -68,7 +72,8 @@ struct AccessControlTests {
         // A member: status, submit (reading the image from stdin), results.
         let memberStatus = try ctl(as: accounts.member, fashionctl, socket + ["status", "--json"])
         #expect(memberStatus.status == 0, "member status: \(memberStatus.stderr)")
-        let memberSubmit = try ctl(as: accounts.member, fashionctl, socket + ["submit", "--wait", "--json", "-"], stdin: image)
+        let memberSubmit = try ctl(
+            as: accounts.member, fashionctl, socket + ["submit", "--wait", "--json", "-"], stdin: image)
         #expect(memberSubmit.status == 0, "member submit: \(memberSubmit.stderr)")
         #expect(try parseRecords(memberSubmit.stdout).first?.status == .ok)
         let memberResults = try ctl(as: accounts.member, fashionctl, socket + ["results", "--json", "-n", "5"])
@@ -87,9 +92,12 @@ struct AccessControlTests {
         #expect(chmod(daemon.socket, 0o666) == 0)
         for arguments in [["status"], ["results", "-n", "1"], ["models"], ["submit", "-"], ["reload"]] {
             let refused = try ctl(as: accounts.outsider, fashionctl, socket + arguments, stdin: image)
-            #expect(refused.status == 1, "outsider \(arguments[0]) on a 0666 socket: status \(refused.status) \(refused.stderr)")
-            #expect(refused.stderr.contains(accounts.group) && refused.stderr.contains(accounts.outsider),
-                    "outsider \(arguments[0]): \(refused.stderr)")
+            #expect(
+                refused.status == 1,
+                "outsider \(arguments[0]) on a 0666 socket: status \(refused.status) \(refused.stderr)")
+            #expect(
+                refused.stderr.contains(accounts.group) && refused.stderr.contains(accounts.outsider),
+                "outsider \(arguments[0]): \(refused.stderr)")
         }
         #expect(try ctl(as: accounts.member, fashionctl, socket + ["status"]).status == 0)
         #expect(try daemon.ctl(["status"]).status == 0, "root must always get in")
@@ -104,11 +112,14 @@ struct AccessControlTests {
         let fashionctl = directory.path("fashionctl")
         try FileManager.default.copyItem(atPath: Paths.binary("fashionctl"), toPath: fashionctl)
         chmod(fashionctl, 0o755)
-        let daemon = DaemonProcess(directory: directory, arguments: ["--set", "socket_group=fdt-no-such-group", "--set", "socket_mode=0666"])
+        let daemon = DaemonProcess(
+            directory: directory, arguments: ["--set", "socket_group=fdt-no-such-group", "--set", "socket_mode=0666"])
         try daemon.start()
         let refused = try ctl(as: accounts.member, fashionctl, ["--socket", daemon.socket, "status"])
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains("fdt-no-such-group") && refused.stderr.contains("does not exist"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("fdt-no-such-group") && refused.stderr.contains("does not exist"),
+            "\(refused.stderr)")
         #expect(try daemon.ctl(["status"]).status == 0)
         #expect(daemon.stop() == 0)
     }

@@ -16,11 +16,15 @@ struct BringYourOwnModelTests {
 
         init(_ name: String) throws {
             let directory = Paths.fixtures.appendingPathComponent("reference")
-            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("\(name).json"))) as? [String: Any]
+            let json =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: directory.appendingPathComponent("\(name).json"))) as? [String: Any]
             top1 = try #require(json?["top1"] as? [Int])
             let bytes = try Data(contentsOf: directory.appendingPathComponent("\(name).f32"))
             probabilities = bytes.withUnsafeBytes { raw in
-                (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+                (0..<(raw.count / 4)).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                }
             }
         }
 
@@ -32,7 +36,9 @@ struct BringYourOwnModelTests {
         let url = Paths.fixtures.appendingPathComponent("models/\(name)/metadata.json")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
         let values = try #require(json?["preprocessing"] as? [String: Double])
-        return ["--scale", "\(values["scale"] ?? 0)", "--mean", "\(values["mean"] ?? 0)", "--std", "\(values["std"] ?? 1)"]
+        return [
+            "--scale", "\(values["scale"] ?? 0)", "--mean", "\(values["mean"] ?? 0)", "--std", "\(values["std"] ?? 1)",
+        ]
     }
 
     @Test("models init, reload, submit --model NAME --wait: onnxruntime's answers for Keras and PyTorch exports")
@@ -40,21 +46,27 @@ struct BringYourOwnModelTests {
         let directory = try TemporaryDirectory()
         let models = directory.path("models")
         try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: models + "/fashion-cnn", withDestinationPath: Paths.packageRoot.appendingPathComponent("models/fashion-cnn").path)
+        try FileManager.default.createSymbolicLink(
+            atPath: models + "/fashion-cnn",
+            withDestinationPath: Paths.packageRoot.appendingPathComponent("models/fashion-cnn").path)
         let daemon = DaemonProcess(directory: directory, arguments: ["--model-dir", models])
         try daemon.start()
         defer { daemon.stop() }
 
         for name in Self.fixtures {
             let export = Paths.fixtures.appendingPathComponent("models/\(name)/model.onnx").path
-            let prepared = try run(Paths.binary("fashiond"), ["models", "init", models + "/" + name, "--onnx", export] + Self.preprocessing(name))
+            let prepared = try run(
+                Paths.binary("fashiond"),
+                ["models", "init", models + "/" + name, "--onnx", export] + Self.preprocessing(name))
             #expect(prepared.status == 0, "\(name): \(prepared.stderr)")
             #expect(prepared.stdout.contains("wrote"), "\(prepared.stdout)")
         }
         let reload = try daemon.ctl(["reload"])
         #expect(reload.status == 0, "reload: \(reload.stderr)")
         let listed = try daemon.ctl(["models", "--json"])
-        for name in Self.fixtures { #expect(listed.stdout.contains("\"\(name)\""), "\(name) not served: \(listed.stdout)") }
+        for name in Self.fixtures {
+            #expect(listed.stdout.contains("\"\(name)\""), "\(name) not served: \(listed.stdout)")
+        }
 
         // One image per call: with several, results come back in journal order, not file order.
         let files = Array(try TestSetImages.load().files.prefix(12))
@@ -62,7 +74,8 @@ struct BringYourOwnModelTests {
             let reference = try Reference(name)
             for file in files {
                 // test-01000.png is test image 1000.
-                let index = try #require(Int(((file as NSString).lastPathComponent as NSString).deletingPathExtension.dropFirst(5)))
+                let index = try #require(
+                    Int(((file as NSString).lastPathComponent as NSString).deletingPathExtension.dropFirst(5)))
                 let submitted = try daemon.ctl(["submit", "--model", name, "--wait", "--json", file])
                 #expect(submitted.status == 0, "\(name) \(file): \(submitted.stderr)")
                 let record = try #require(try parseRecords(submitted.stdout).first)
@@ -86,7 +99,9 @@ struct BringYourOwnModelTests {
         #expect(result.stderr.contains("not a valid ONNX model"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory.path("bad")))
 
-        let check = try run(Paths.binary("fashiond"), ["models", "check", Paths.fixtures.appendingPathComponent("models/keras-cnn").path])
+        let check = try run(
+            Paths.binary("fashiond"),
+            ["models", "check", Paths.fixtures.appendingPathComponent("models/keras-cnn").path])
         #expect(check.status == 0, "\(check.stderr)")
         #expect(check.stdout.contains("[N, 28, 28, 1] (NHWC)"), "\(check.stdout)")
         #expect(check.stdout.contains("probabilities (the graph ends in Softmax"), "\(check.stdout)")

@@ -71,28 +71,35 @@ enum ConsumerGroupFixture {
     /// Settings the mock cluster needs, with `auto.offset.reset=error` so that a partition without a
     /// valid committed offset delivers nothing (and says so) instead of silently skipping messages.
     static func daemonArguments(broker: FaultInjectingBroker, group: String, extra: [String] = []) -> [String] {
-        ["--brokers", broker.bootstrap, "--set", "group_id=\(group)", "--set", "session_timeout_ms=6000",
-         "--set", "fetch_wait_max_ms=100", "--set", "auto_offset_reset=error", "--engine-threads", "1"] + extra
+        [
+            "--brokers", broker.bootstrap, "--set", "group_id=\(group)", "--set", "session_timeout_ms=6000",
+            "--set", "fetch_wait_max_ms=100", "--set", "auto_offset_reset=error", "--engine-threads", "1",
+        ] + extra
     }
 
     /// Commits offset 0 of every partition for `group` before any member joins: with
     /// `auto.offset.reset=error` the group then starts at the beginning, and a lost position is an error.
     static func startGroupAtBeginning(_ broker: FaultInjectingBroker, group: String) throws {
-        try KafkaAdmin.commitOffsets(bootstrapServers: broker.bootstrap, groupID: group,
-                                     offsets: Dictionary(uniqueKeysWithValues: partitions.map { (TopicPartition(topic: topic, partition: $0), 0) }),
-                                     timeout: .seconds(10))
+        try KafkaAdmin.commitOffsets(
+            bootstrapServers: broker.bootstrap, groupID: group,
+            offsets: Dictionary(
+                uniqueKeysWithValues: partitions.map { (TopicPartition(topic: topic, partition: $0), 0) }),
+            timeout: .seconds(10))
     }
 
     /// Produces `perPartition` raw 784-byte grayscale images to each partition with kcat (one process
     /// per partition, reading newline-separated values from a file; the pixel values avoid the newline).
-    static func produceRawImages(_ broker: FaultInjectingBroker, perPartition: Int, directory: TemporaryDirectory, seed: Int = 0) throws {
+    static func produceRawImages(
+        _ broker: FaultInjectingBroker, perPartition: Int, directory: TemporaryDirectory, seed: Int = 0
+    ) throws {
         for partition in partitions {
             var data = Data(capacity: perPartition * 785)
             for index in 0..<perPartition {
                 var pixels = [UInt8](repeating: 0, count: 784)
                 for position in 1..<784 {
                     // Varied, deterministic pixels; never 0x0A (the delimiter), first byte 0 (not a magic number).
-                    let value = UInt8(truncatingIfNeeded: (position &* 31 &+ index &* 17 &+ Int(partition) &* 7 &+ seed) % 251)
+                    let value = UInt8(
+                        truncatingIfNeeded: (position &* 31 &+ index &* 17 &+ Int(partition) &* 7 &+ seed) % 251)
                     pixels[position] = value == 0x0A ? 0x0B : value
                 }
                 data.append(contentsOf: pixels)
@@ -100,8 +107,12 @@ enum ConsumerGroupFixture {
             }
             let file = directory.path("values-\(seed)-\(partition).bin")
             try data.write(to: URL(fileURLWithPath: file))
-            let result = try run("/usr/bin/kcat", ["-b", broker.bootstrap, "-t", topic, "-P", "-p", String(partition), "-l", file,
-                                                  "-X", "linger.ms=20"])
+            let result = try run(
+                "/usr/bin/kcat",
+                [
+                    "-b", broker.bootstrap, "-t", topic, "-P", "-p", String(partition), "-l", file,
+                    "-X", "linger.ms=20",
+                ])
             guard result.status == 0 else { throw HarnessError("kcat failed: \(result.stderr)") }
         }
     }
@@ -109,8 +120,10 @@ enum ConsumerGroupFixture {
     /// The source coordinates of every record in a (stopped or killed) instance's journal, read from its
     /// files with the journal's own reader, exactly as the daemon would recover them.
     static func journalCoordinates(stateDirectory: String) throws -> [MessageCoordinate] {
-        let journal = try ResultsJournal(configuration: JournalConfiguration(directory: URL(fileURLWithPath: stateDirectory)
-            .appendingPathComponent("journal")))
+        let journal = try ResultsJournal(
+            configuration: JournalConfiguration(
+                directory: URL(fileURLWithPath: stateDirectory)
+                    .appendingPathComponent("journal")))
         defer { journal.close() }
         var coordinates: [MessageCoordinate] = []
         var after: UInt64 = 0
@@ -136,7 +149,10 @@ enum ConsumerGroupFixture {
 
     /// Every (partition, offset) below `perPartition` in each partition.
     static func expected(perPartition: Int) -> Set<MessageCoordinate> {
-        Set(partitions.flatMap { partition in (0..<Int64(perPartition)).map { MessageCoordinate(partition: partition, offset: $0) } })
+        Set(
+            partitions.flatMap { partition in
+                (0..<Int64(perPartition)).map { MessageCoordinate(partition: partition, offset: $0) }
+            })
     }
 }
 

@@ -20,7 +20,9 @@ private func noise(_ count: Int) -> [UInt8] {
 
 @Suite("Control socket under abuse", .serialized)
 struct ControlSocketAbuseTests {
-    @Test("malformed HTTP, queries and JSON get 400 with a JSON error body; other mistakes get 404/405; the daemon keeps serving")
+    @Test(
+        "malformed HTTP, queries and JSON get 400 with a JSON error body; other mistakes get 404/405; the daemon keeps serving"
+    )
     func malformedRequests() throws {
         let directory = try TemporaryDirectory()
         let daemon = DaemonProcess(directory: directory)
@@ -32,8 +34,14 @@ struct ControlSocketAbuseTests {
             ("a request line of NUL bytes", String(repeating: "\0", count: 64) + "\r\n\r\n"),
             ("a non-numeric content-length", "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n"),
             ("a header line without a colon", "GET /v1/status HTTP/1.1\r\nHost x\r\n\r\n"),
-            ("100 KB of header", "GET /v1/status HTTP/1.1\r\nX-Filler: \(String(repeating: "a", count: 100_000))\r\n\r\n"),
-            ("both content-length and chunked", "POST /v1/images HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            (
+                "100 KB of header",
+                "GET /v1/status HTTP/1.1\r\nX-Filler: \(String(repeating: "a", count: 100_000))\r\n\r\n"
+            ),
+            (
+                "both content-length and chunked",
+                "POST /v1/images HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            ),
         ]
         for (what, request) in broken {
             let response = try #require(try exchange(daemon, request), "\(what): no HTTP answer")
@@ -53,9 +61,15 @@ struct ControlSocketAbuseTests {
             (get("/v1/results?last=%zz"), 400, "bad_query"),
             (get("/v1/results?limit=1&limit=2"), 400, "bad_query"),
             ("POST /v1/images?request_id=a%0Ab HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 400, "bad_request_id"),
-            ("POST /v1/images?model=\(String(repeating: "m", count: 300)) HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 400, "bad_model"),
+            (
+                "POST /v1/images?model=\(String(repeating: "m", count: 300)) HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+                400, "bad_model"
+            ),
             ("POST /v1/images HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400, "empty_image"),
-            ("POST /v1/reload HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{not json", 400, "bad_json"),
+            (
+                "POST /v1/reload HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{not json", 400,
+                "bad_json"
+            ),
             ("POST /v1/reload HTTP/1.1\r\nContent-Length: 2\r\n\r\n[]", 400, "bad_json"),
             ("POST /v1/reload HTTP/1.1\r\nContent-Length: 15\r\n\r\n{\"force\": true}", 400, "bad_json"),
             ("DELETE /v1/status HTTP/1.1\r\n\r\n", 405, "method_not_allowed"),
@@ -67,7 +81,9 @@ struct ControlSocketAbuseTests {
             try connection.send(mistake.request.replacingOccurrences(of: "Connection: close\r\n", with: ""))
             let response = try #require(connection.readHead(), "\(mistake.request.prefix(40)): no answer")
             #expect(response.status == mistake.status, "\(mistake.request.prefix(60)): \(response.status)")
-            #expect(response.error?.code == mistake.code, "\(mistake.request.prefix(60)): \(String(decoding: response.body, as: UTF8.self))")
+            #expect(
+                response.error?.code == mistake.code,
+                "\(mistake.request.prefix(60)): \(String(decoding: response.body, as: UTF8.self))")
         }
         try connection.send("GET /v1/status HTTP/1.1\r\nConnection: close\r\n\r\n")
         let status = try #require(RawResponse(connection.readUntilClosed().bytes))
@@ -79,12 +95,15 @@ struct ControlSocketAbuseTests {
     @Test("bodies over max_message_bytes (images) and max_request_bytes (the rest) are answered 413")
     func oversizedBodies() throws {
         let directory = try TemporaryDirectory()
-        let daemon = DaemonProcess(directory: directory, arguments: ["--set", "max_message_bytes=65536", "--set", "max_request_bytes=2048"])
+        let daemon = DaemonProcess(
+            directory: directory, arguments: ["--set", "max_message_bytes=65536", "--set", "max_request_bytes=2048"])
         try daemon.start()
         let image = noise(70_000)
 
         let declared = try RawControlConnection(socket: daemon.socket)
-        try declared.send("POST /v1/images HTTP/1.1\r\nContent-Type: application/octet-stream\r\nContent-Length: \(image.count)\r\n\r\n")
+        try declared.send(
+            "POST /v1/images HTTP/1.1\r\nContent-Type: application/octet-stream\r\nContent-Length: \(image.count)\r\n\r\n"
+        )
         try declared.send(image)
         let tooLarge = try #require(RawResponse(declared.readUntilClosed().bytes))
         #expect(tooLarge.status == 413)
@@ -104,7 +123,10 @@ struct ControlSocketAbuseTests {
         #expect(chunkedAnswer.status == 413)
         #expect(chunkedAnswer.error?.code == "payload_too_large")
 
-        let reload = try #require(try exchange(daemon, "POST /v1/reload HTTP/1.1\r\nContent-Length: 3000\r\n\r\n" + String(repeating: " ", count: 3000)))
+        let reload = try #require(
+            try exchange(
+                daemon, "POST /v1/reload HTTP/1.1\r\nContent-Length: 3000\r\n\r\n" + String(repeating: " ", count: 3000)
+            ))
         #expect(reload.status == 413)
         #expect(reload.error?.message.contains("max_request_bytes") == true)
 
@@ -123,15 +145,19 @@ struct ControlSocketAbuseTests {
     @Test("slow clients: a dribbled head gets 408, a stalled body gets 408, a silent connection is closed")
     func slowClients() throws {
         let directory = try TemporaryDirectory()
-        let daemon = DaemonProcess(directory: directory, arguments: [
-            "--set", "control_header_timeout_ms=700", "--set", "control_idle_timeout_ms=1500",
-        ])
+        let daemon = DaemonProcess(
+            directory: directory,
+            arguments: [
+                "--set", "control_header_timeout_ms=700", "--set", "control_idle_timeout_ms=1500",
+            ])
         try daemon.start()
 
         // Slowloris: one byte of the head every 100 ms never completes it; the header deadline
         // counts from the first byte, so the trickle does not keep the connection alive.
         let loris = try RawControlConnection(socket: daemon.socket)
-        let head = Array("GET /v1/status HTTP/1.1\r\nHost: fashiond\r\nX-Slow: ".utf8) + [UInt8](repeating: UInt8(ascii: "z"), count: 10_000)
+        let head =
+            Array("GET /v1/status HTTP/1.1\r\nHost: fashiond\r\nX-Slow: ".utf8)
+            + [UInt8](repeating: UInt8(ascii: "z"), count: 10_000)
         var sent = 0
         let deadline = Date(timeIntervalSinceNow: 30)
         while Date() < deadline {
@@ -247,13 +273,17 @@ struct ControlSocketAbuseTests {
 
         let loadedRSS = try #require(ProcessProbe.residentMiB(daemon.pid))
         let loadedDescriptors = ProcessProbe.openDescriptors(daemon.pid)
-        print("control socket load: RSS \(baselineRSS) MiB idle, \(loadedRSS) MiB with 500 connections + 200 followers; descriptors \(baselineDescriptors) -> \(loadedDescriptors)")
+        print(
+            "control socket load: RSS \(baselineRSS) MiB idle, \(loadedRSS) MiB with 500 connections + 200 followers; descriptors \(baselineDescriptors) -> \(loadedDescriptors)"
+        )
         #expect(loadedDescriptors >= baselineDescriptors + 700)
         #expect(loadedRSS < baselineRSS + 200, "RSS grew from \(baselineRSS) to \(loadedRSS) MiB")
 
         (plain + followers).forEach { $0.close() }
         let released = eventually(timeout: 30) { ProcessProbe.openDescriptors(daemon.pid) <= baselineDescriptors + 8 }
-        #expect(released, "descriptors still open: \(ProcessProbe.openDescriptors(daemon.pid)) (baseline \(baselineDescriptors))")
+        #expect(
+            released,
+            "descriptors still open: \(ProcessProbe.openDescriptors(daemon.pid)) (baseline \(baselineDescriptors))")
         let afterRSS = try #require(ProcessProbe.residentMiB(daemon.pid))
         print("control socket load: RSS \(afterRSS) MiB after the clients left")
         #expect(afterRSS < baselineRSS + 200)
@@ -261,7 +291,8 @@ struct ControlSocketAbuseTests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test("a follower that stops reading is dropped after control_write_timeout_ms; readers and shutdown are unaffected")
+    @Test(
+        "a follower that stops reading is dropped after control_write_timeout_ms; readers and shutdown are unaffected")
     func stalledFollowerIsDropped() throws {
         let directory = try TemporaryDirectory()
         let daemon = DaemonProcess(directory: directory, arguments: ["--set", "control_write_timeout_ms=1000"])
@@ -285,7 +316,9 @@ struct ControlSocketAbuseTests {
 
         let stalled = try RawControlConnection(socket: daemon.socket)
         try stalled.send("GET /v1/results?follow=true&after=0 HTTP/1.1\r\nHost: fashiond\r\n\r\n")
-        #expect(eventually(timeout: 30) { daemon.log().contains("stopped reading") }, "the stalled follower was not dropped")
+        #expect(
+            eventually(timeout: 30) { daemon.log().contains("stopped reading") }, "the stalled follower was not dropped"
+        )
         let (bytes, closed) = stalled.readUntilClosed(timeout: 30)
         #expect(closed, "the stalled follower's connection is still open")
         print("stalled follower: dropped after \(bytes.count) bytes had been buffered for it")
@@ -296,7 +329,9 @@ struct ControlSocketAbuseTests {
         #expect(idle.readHead()?.status == 200)
         let good = try daemon.ctl(["submit", "--wait", "--json", try TestSetImages.load().files[4]])
         #expect(try parseRecords(good.stdout).first?.status == .ok)
-        #expect(eventually(timeout: 30) { reader.records().contains { $0.status == .ok } }, "the reading follower stopped receiving")
+        #expect(
+            eventually(timeout: 30) { reader.records().contains { $0.status == .ok } },
+            "the reading follower stopped receiving")
         #expect(daemon.stop(timeout: 30) == 0)
         #expect(idle.readUntilClosed(timeout: 10).closed)
         _ = reader.interrupt()

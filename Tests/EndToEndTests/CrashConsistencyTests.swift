@@ -8,7 +8,9 @@ import Testing
 enum CrashSeed {
     /// The seed from `FASHIOND_CRASH_SEED`, or a fresh one.
     static func seedFromEnvironment() -> UInt64 {
-        if let text = ProcessInfo.processInfo.environment["FASHIOND_CRASH_SEED"], let seed = UInt64(text) { return seed }
+        if let text = ProcessInfo.processInfo.environment["FASHIOND_CRASH_SEED"], let seed = UInt64(text) {
+            return seed
+        }
         return UInt64.random(in: 0...UInt64.max)
     }
 }
@@ -31,7 +33,8 @@ struct CrashConsistencyTests {
             && status.partitions.allSatisfy { $0.lag == 0 && $0.highWatermark == Int64(perPartition) && !$0.paused }
     }
 
-    @Test("20,000 messages, SIGKILL at six random points, restarted on the same state directory: exactly one record each")
+    @Test(
+        "20,000 messages, SIGKILL at six random points, restarted on the same state directory: exactly one record each")
     func killNineAtRandomPoints() throws {
         let watch = Stopwatch()
         let seed = CrashSeed.seedFromEnvironment()
@@ -51,29 +54,38 @@ struct CrashConsistencyTests {
 
         // A short session timeout: after a kill the dead member stays in the group until it expires,
         // and the restarted member's join waits for that.
-        let arguments = Fixture.daemonArguments(broker: broker, group: group, extra: [
-            "--set", "partition_queue=256", "--batch-max-size", "64", "--set", "session_timeout_ms=3000"])
+        let arguments = Fixture.daemonArguments(
+            broker: broker, group: group,
+            extra: [
+                "--set", "partition_queue=256", "--batch-max-size", "64", "--set", "session_timeout_ms=3000",
+            ])
         // Kill points: one threshold of journaled records in each of six equal windows of the run (so the
         // kills spread over the whole backlog), then a random delay so the kill lands anywhere in the
         // pipeline: mid-batch, between fsync and commit, mid-commit, during a rebalance.
         let kills = 6
         let window = total / (kills + 1)
         let plan: [(records: UInt64, delay: TimeInterval)] = (0..<kills).map { index in
-            (UInt64(index * window + Int.random(in: 1...window, using: &random)), Double(Int.random(in: 0...400, using: &random)) / 1000)
+            (
+                UInt64(index * window + Int.random(in: 1...window, using: &random)),
+                Double(Int.random(in: 0...400, using: &random)) / 1000
+            )
         }
         // One of the kills interrupts a graceful stop (SIGTERM, then SIGKILL while it drains and commits),
         // as when `systemctl stop` runs out of time.
         let duringStop = Int.random(in: 0..<kills, using: &random)
         let stopGrace = Double(Int.random(in: 10...300, using: &random)) / 1000
-        print("[crash-consistency] kill plan (journaled records, delay s): \(plan.map { "\($0.records)+\($0.delay)" }); "
-              + "kill \(duringStop + 1) lands \(stopGrace) s into a graceful stop")
+        print(
+            "[crash-consistency] kill plan (journaled records, delay s): \(plan.map { "\($0.records)+\($0.delay)" }); "
+                + "kill \(duringStop + 1) lands \(stopGrace) s into a graceful stop")
 
         var logs: [String] = []
         defer {
             if let root = ProcessInfo.processInfo.environment["FASHIOND_KEEP_TEST_LOGS"] {
                 let keep = URL(fileURLWithPath: root).appendingPathComponent("crash-consistency")
                 try? FileManager.default.createDirectory(at: keep, withIntermediateDirectories: true)
-                for (index, log) in logs.enumerated() { try? Data(log.utf8).write(to: keep.appendingPathComponent("run-\(index).log")) }
+                for (index, log) in logs.enumerated() {
+                    try? Data(log.utf8).write(to: keep.appendingPathComponent("run-\(index).log"))
+                }
             }
         }
         var killedWith: [String] = []
@@ -86,7 +98,9 @@ struct CrashConsistencyTests {
                 return journaled >= point.records || !daemon.isRunning
             }
             #expect(daemon.isRunning, "fashiond exited on its own before kill \(index + 1): \(daemon.log())")
-            #expect(reached, "run \(index + 1) did not reach \(point.records) journaled records (at \(journaled)): \(daemon.log())")
+            #expect(
+                reached,
+                "run \(index + 1) did not reach \(point.records) journaled records (at \(journaled)): \(daemon.log())")
             Thread.sleep(forTimeInterval: point.delay)
             let status = daemon.statusIfAvailable()
             if index == duringStop {
@@ -97,8 +111,11 @@ struct CrashConsistencyTests {
             daemon.kill9()
             logs.append(daemon.log())
             let lag = status?.partitions.compactMap(\.lag).reduce(0, +) ?? -1
-            killedWith.append("kill \(index + 1) at journaled \(status?.lastSeq ?? journaled) lag \(lag)"
-                              + (index == duringStop ? (stoppedByItself ? " (SIGTERM; it finished stopping first)" : " (during a graceful stop)") : ""))
+            killedWith.append(
+                "kill \(index + 1) at journaled \(status?.lastSeq ?? journaled) lag \(lag)"
+                    + (index == duringStop
+                        ? (stoppedByItself ? " (SIGTERM; it finished stopping first)" : " (during a graceful stop)")
+                        : ""))
             watch.lap("crash: \(killedWith.last!)")
         }
 
@@ -109,7 +126,9 @@ struct CrashConsistencyTests {
         #expect(finished, "the backlog was not finished after the restarts: \(daemon.log())")
         logs.append(daemon.log())
         watch.lap("crash: backlog finished")
-        #expect(daemon.awaitPublished("results"), "results topic backlog not drained: \(String(describing: daemon.output("results")))")
+        #expect(
+            daemon.awaitPublished("results"),
+            "results topic backlog not drained: \(String(describing: daemon.output("results")))")
         watch.lap("crash: results published")
         #expect(daemon.stop() == 0, "\(daemon.log())")
         logs[logs.count - 1] = daemon.log()
@@ -119,7 +138,9 @@ struct CrashConsistencyTests {
         let redeliveries = logs.filter { $0.contains("skipping redelivered messages already in the journal") }.count
         let tornTails = logs.filter { $0.contains("journal recovered from an unclean shutdown") }.count
         print("[crash-consistency] seed \(seed): \(killedWith.joined(separator: "; "))")
-        print("[crash-consistency] \(count); restarts that skipped redelivered messages: \(redeliveries); restarts that repaired the journal: \(tornTails)")
+        print(
+            "[crash-consistency] \(count); restarts that skipped redelivered messages: \(redeliveries); restarts that repaired the journal: \(tornTails)"
+        )
         #expect(coordinates.count == total, "expected \(total) records, found \(coordinates.count) (seed \(seed))")
         #expect(count.missing.isEmpty, "messages without a record (seed \(seed)): \(count)")
         #expect(count.duplicatedWithinInstance.isEmpty, "messages recorded twice (seed \(seed)): \(count)")
@@ -129,13 +150,15 @@ struct CrashConsistencyTests {
         let results = try OutputTopicReader.readAll(bootstrap: broker.bootstrap, topic: "fashion-results")
         let published = OutputCount(results, expected: Fixture.expected(perPartition: perPartition))
         print("[crash-consistency] results topic (seed \(seed)): \(published)")
-        #expect(published.missing.isEmpty, "input messages without a results-topic message (seed \(seed)): \(published)")
+        #expect(
+            published.missing.isEmpty, "input messages without a results-topic message (seed \(seed)): \(published)")
         #expect(published.unexpected.isEmpty, "\(published)")
         watch.lap("crash: done")
     }
 
-    @Test("a stopped daemon's last record cut short or with a flipped byte: the restart truncates it, says so, and records the message again exactly once",
-          arguments: ["cut", "flip"])
+    @Test(
+        "a stopped daemon's last record cut short or with a flipped byte: the restart truncates it, says so, and records the message again exactly once",
+        arguments: ["cut", "flip"])
     func damagedTailIsRecordedAgain(damage: String) throws {
         let directory = try TemporaryDirectory()
         let broker = try FaultInjectingBroker()
@@ -147,7 +170,9 @@ struct CrashConsistencyTests {
         let arguments = Fixture.daemonArguments(broker: broker, group: group)
         var daemon = DaemonProcess(directory: directory, name: "d", arguments: arguments)
         try daemon.start()
-        #expect(eventually(timeout: 60, interval: 0.25) { Self.settled(daemon, perPartition: perPartition) }, "\(daemon.log())")
+        #expect(
+            eventually(timeout: 60, interval: 0.25) { Self.settled(daemon, perPartition: perPartition) },
+            "\(daemon.log())")
         #expect(daemon.stop() == 0)
 
         // Damage the newest record: the last frame of the newest segment. A torn write can only hit a
@@ -162,10 +187,12 @@ struct CrashConsistencyTests {
             lastRecord = try #require(try journal.lastRecords(1).first)
             journal.close()
         }
-        let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: journalDirectory.path)
-            .filter { $0.hasPrefix("journal-") && $0.hasSuffix(".seg") }.sorted().last)
+        let segment = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: journalDirectory.path)
+                .filter { $0.hasPrefix("journal-") && $0.hasSuffix(".seg") }.sorted().last)
         let segmentPath = journalDirectory.appendingPathComponent(segment).path
-        let size = try #require(try FileManager.default.attributesOfItem(atPath: segmentPath)[.size] as? NSNumber).int64Value
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: segmentPath)[.size] as? NSNumber)
+            .int64Value
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: segmentPath))
         if damage == "cut" {
             try handle.truncate(atOffset: UInt64(size - 7))
@@ -179,17 +206,28 @@ struct CrashConsistencyTests {
         let source = try #require(lastRecord.source)
         let offset = try #require(lastRecord.offset)
         let rewound = group + "-after-crash"
-        try KafkaAdmin.commitOffsets(bootstrapServers: broker.bootstrap, groupID: rewound, offsets: Dictionary(uniqueKeysWithValues: Fixture.partitions.map {
-            (TopicPartition(topic: Fixture.topic, partition: $0), $0 == source.partition ? offset : Int64(perPartition))
-        }), timeout: .seconds(10))
+        try KafkaAdmin.commitOffsets(
+            bootstrapServers: broker.bootstrap, groupID: rewound,
+            offsets: Dictionary(
+                uniqueKeysWithValues: Fixture.partitions.map {
+                    (
+                        TopicPartition(topic: Fixture.topic, partition: $0),
+                        $0 == source.partition ? offset : Int64(perPartition)
+                    )
+                }), timeout: .seconds(10))
 
-        daemon = DaemonProcess(directory: directory, name: "d", arguments: Fixture.daemonArguments(broker: broker, group: rewound))
+        daemon = DaemonProcess(
+            directory: directory, name: "d", arguments: Fixture.daemonArguments(broker: broker, group: rewound))
         try daemon.start()
         defer { daemon.stop() }
-        #expect(eventually(timeout: 60, interval: 0.25) { Self.settled(daemon, perPartition: perPartition) }, "\(daemon.log())")
+        #expect(
+            eventually(timeout: 60, interval: 0.25) { Self.settled(daemon, perPartition: perPartition) },
+            "\(daemon.log())")
         #expect(daemon.stop() == 0)
         let log = daemon.log()
-        let warning = log.components(separatedBy: "\n").first { $0.contains("journal recovered from an unclean shutdown") }
+        let warning = log.components(separatedBy: "\n").first {
+            $0.contains("journal recovered from an unclean shutdown")
+        }
         print("[crash-consistency] \(damage): \(warning ?? "no warning")")
         #expect(warning != nil, "the repair was not logged: \(log)")
         #expect(warning?.contains(damage == "cut" ? "short frame" : "CRC32C mismatch") == true, "\(warning ?? "")")
@@ -198,8 +236,9 @@ struct CrashConsistencyTests {
         let count = DeliveryCount(journals: ["d": coordinates], expected: Fixture.expected(perPartition: perPartition))
         #expect(coordinates.count == perPartition * Fixture.partitions.count)
         #expect(count.missing.isEmpty && count.duplicatedWithinInstance.isEmpty && count.unexpected.isEmpty, "\(count)")
-        #expect(coordinates.last == MessageCoordinate(partition: source.partition, offset: offset),
-                "the damaged record's message was recorded again, as the newest record")
+        #expect(
+            coordinates.last == MessageCoordinate(partition: source.partition, offset: offset),
+            "the damaged record's message was recorded again, as the newest record")
         let reopened = try ResultsJournal(configuration: JournalConfiguration(directory: journalDirectory))
         #expect(reopened.recoveryReport.wasClean, "\(reopened.recoveryReport)")
         reopened.close()

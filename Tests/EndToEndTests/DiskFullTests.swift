@@ -18,8 +18,9 @@ final class TmpfsMount: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let result = try run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(size),mode=0755", "tmpfs", path])
         guard result.status == 0 else {
-            throw HarnessError("cannot mount a \(size) tmpfs at \(path) (status \(result.status): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); "
-                + "the disk-full test needs root with permission to mount (CAP_SYS_ADMIN), as in CI")
+            throw HarnessError(
+                "cannot mount a \(size) tmpfs at \(path) (status \(result.status): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); "
+                    + "the disk-full test needs root with permission to mount (CAP_SYS_ADMIN), as in CI")
         }
         mounted = true
     }
@@ -29,15 +30,22 @@ final class TmpfsMount: @unchecked Sendable {
     func fill(_ name: String = "filler") throws -> Int64 {
         let filler = path + "/" + name
         let descriptor = open(filler, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw HarnessError("cannot create \(filler): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw HarnessError("cannot create \(filler): \(String(cString: strerror(errno)))")
+        }
         defer { close(descriptor) }
         let chunk = [UInt8](repeating: 0xA5, count: 4096)
         var written: Int64 = 0
         while true {
             let n = chunk.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
-            if n > 0 { written += Int64(n); continue }
+            if n > 0 {
+                written += Int64(n)
+                continue
+            }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 && errno != ENOSPC { throw HarnessError("filling \(filler) failed: \(String(cString: strerror(errno)))") }
+            if n < 0 && errno != ENOSPC {
+                throw HarnessError("filling \(filler) failed: \(String(cString: strerror(errno)))")
+            }
             return written
         }
     }
@@ -72,17 +80,23 @@ final class NotifySocketListener: @unchecked Sendable {
         self.path = path
         unlink(path)
         descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard descriptor >= 0 else { throw HarnessError("socket(AF_UNIX, SOCK_DGRAM) failed: \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw HarnessError("socket(AF_UNIX, SOCK_DGRAM) failed: \(String(cString: strerror(errno)))")
+        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw HarnessError("socket path too long: \(path)") }
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw HarnessError("socket path too long: \(path)")
+        }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else {
             close(descriptor)
@@ -109,7 +123,9 @@ final class NotifySocketListener: @unchecked Sendable {
 
     /// The values of every `STATUS=` line received so far, oldest first.
     var statusLines: [String] {
-        messages.flatMap { $0.split(separator: "\n") }.filter { $0.hasPrefix("STATUS=") }.map { String($0.dropFirst("STATUS=".count)) }
+        messages.flatMap { $0.split(separator: "\n") }.filter { $0.hasPrefix("STATUS=") }.map {
+            String($0.dropFirst("STATUS=".count))
+        }
     }
 
     func stop() {
@@ -131,7 +147,9 @@ final class NotifySocketListener: @unchecked Sendable {
 struct DiskFullTests {
     typealias Fixture = ConsumerGroupFixture
 
-    @Test("the journal's disk fills up: consumption pauses, nothing is committed, status and STATUS= say why; freed space resumes it and every message has exactly one whole record")
+    @Test(
+        "the journal's disk fills up: consumption pauses, nothing is committed, status and STATUS= say why; freed space resumes it and every message has exactly one whole record"
+    )
     func journalDiskFull() throws {
         let watch = Stopwatch()
         let directory = try TemporaryDirectory()
@@ -142,8 +160,11 @@ struct DiskFullTests {
         let notify = try NotifySocketListener(path: directory.path("notify.sock"))
         defer { notify.stop() }
         let queueBound = 16
-        let daemon = DaemonProcess(directory: directory, name: "d", arguments: Fixture.daemonArguments(
-            broker: broker, group: group, extra: ["--set", "partition_queue=\(queueBound)", "--batch-max-size", "8"]),
+        let daemon = DaemonProcess(
+            directory: directory, name: "d",
+            arguments: Fixture.daemonArguments(
+                broker: broker, group: group,
+                extra: ["--set", "partition_queue=\(queueBound)", "--batch-max-size", "8"]),
             environment: ["NOTIFY_SOCKET": notify.path])
         // The state directory (and so the journal, <state>/journal) lives on a 1 MiB tmpfs.
         let mount = try TmpfsMount(path: daemon.stateDirectory, size: "1m")
@@ -156,7 +177,9 @@ struct DiskFullTests {
         // Some messages are journaled while there is room.
         var perPartition = 10
         try Fixture.produceRawImages(broker, perPartition: perPartition, directory: directory, seed: 0)
-        #expect(eventually(timeout: 60, interval: 0.25) { Self.settled(daemon, perPartition: perPartition) }, "\(daemon.log())")
+        #expect(
+            eventually(timeout: 60, interval: 0.25) { Self.settled(daemon, perPartition: perPartition) },
+            "\(daemon.log())")
         #expect(notify.messages.contains { $0.contains("READY=1") }, "fashiond never sent READY=1 to NOTIFY_SOCKET")
         watch.lap("disk-full: first \(4 * perPartition) journaled")
 
@@ -172,10 +195,15 @@ struct DiskFullTests {
         var status: StatusResponse?
         let degraded = eventually(timeout: 60, interval: 0.25) {
             status = daemon.statusIfAvailable()
-            guard let status, status.state == "degraded", status.reasons.contains(where: Self.isDiskFullReason(journalDirectory)) else { return false }
+            guard let status, status.state == "degraded",
+                status.reasons.contains(where: Self.isDiskFullReason(journalDirectory))
+            else { return false }
             return status.partitions.count == 4 && status.partitions.allSatisfy(\.paused)
         }
-        #expect(degraded, "no disk-full status with all partitions paused; last status \(String(describing: status)): \(daemon.log())")
+        #expect(
+            degraded,
+            "no disk-full status with all partitions paused; last status \(String(describing: status)): \(daemon.log())"
+        )
         print("[disk-full] status reasons: \(status?.reasons ?? [])")
         #expect(status?.journalDirectory == journalDirectory)
 
@@ -191,40 +219,54 @@ struct DiskFullTests {
             }
             for partition in current.partitions {
                 let committed = partition.committedOffset ?? 0
-                #expect(committed <= (highest[partition.partition] ?? -1) + 1,
-                        "partition \(partition.partition) committed \(committed) but journaled only up to \(highest[partition.partition] ?? -1)")
+                #expect(
+                    committed <= (highest[partition.partition] ?? -1) + 1,
+                    "partition \(partition.partition) committed \(committed) but journaled only up to \(highest[partition.partition] ?? -1)"
+                )
             }
             return (records.count, current.partitions.compactMap(\.lag).reduce(0, +))
         }
         let first = try committedWithinJournal()
         Thread.sleep(forTimeInterval: 3)
         let second = try committedWithinJournal()
-        print("[disk-full] while full: journaled \(before) before filling, \(first.journaled) then \(second.journaled) after; lag \(first.lag), \(second.lag)")
+        print(
+            "[disk-full] while full: journaled \(before) before filling, \(first.journaled) then \(second.journaled) after; lag \(first.lag), \(second.lag)"
+        )
         #expect(first.journaled == second.journaled, "records were journaled on a full disk")
         #expect(second.lag > 0 && second.journaled < 4 * perPartition, "the full disk did not hold anything back")
         #expect(try daemon.status().state == "degraded")
 
         // The systemd STATUS line says the same (refreshed every 2 s).
-        #expect(eventually(timeout: 10, interval: 0.25) { notify.statusLines.contains(where: Self.isDiskFullReason(journalDirectory)) },
-                "no STATUS= line about the full disk; received: \(notify.statusLines.suffix(5))")
+        #expect(
+            eventually(timeout: 10, interval: 0.25) {
+                notify.statusLines.contains(where: Self.isDiskFullReason(journalDirectory))
+            },
+            "no STATUS= line about the full disk; received: \(notify.statusLines.suffix(5))")
         let statusLine = notify.statusLines.last(where: Self.isDiskFullReason(journalDirectory))
         print("[disk-full] STATUS=\(statusLine ?? "-")")
         watch.lap("disk-full: paused and reported")
 
         // Free the space: consumption resumes by itself and everything is journaled and committed.
         try mount.remove()
-        #expect(eventually(timeout: 60, interval: 0.25) {
-            Self.settled(daemon, perPartition: perPartition) && daemon.statusIfAvailable()?.state == "ok"
-        }, "consumption did not resume after space was freed: \(String(describing: daemon.statusIfAvailable())) \(daemon.log())")
-        #expect(eventually(timeout: 10, interval: 0.25) { notify.statusLines.last.map { !$0.contains("degraded") } ?? false },
-                "the STATUS line still reports a problem: \(notify.statusLines.last ?? "-")")
+        #expect(
+            eventually(timeout: 60, interval: 0.25) {
+                Self.settled(daemon, perPartition: perPartition) && daemon.statusIfAvailable()?.state == "ok"
+            },
+            "consumption did not resume after space was freed: \(String(describing: daemon.statusIfAvailable())) \(daemon.log())"
+        )
+        #expect(
+            eventually(timeout: 10, interval: 0.25) {
+                notify.statusLines.last.map { !$0.contains("degraded") } ?? false
+            },
+            "the STATUS line still reports a problem: \(notify.statusLines.last ?? "-")")
         watch.lap("disk-full: resumed and finished")
         #expect(daemon.stop() == 0, "\(daemon.log())")
         #expect(daemon.log().contains("journal append failed; retrying"), "the failed appends were not logged")
 
         // Exactly one record per message, and no torn frame anywhere: the journal reopens cleanly and
         // every record reads back through its CRC.
-        let journal = try ResultsJournal(configuration: JournalConfiguration(directory: URL(fileURLWithPath: journalDirectory)))
+        let journal = try ResultsJournal(
+            configuration: JournalConfiguration(directory: URL(fileURLWithPath: journalDirectory)))
         let report = journal.recoveryReport
         journal.close()
         #expect(report.wasClean, "the journal was not clean after the disk filled up: \(report)")

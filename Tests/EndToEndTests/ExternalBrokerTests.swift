@@ -39,17 +39,22 @@ final class MockBrokerProcess: @unchecked Sendable {
 
 @Suite("End to end against a standalone broker", .serialized)
 struct ExternalBrokerTests {
-    static let mockSettings = ["--set", "session_timeout_ms=6000", "--set", "fetch_wait_max_ms=100", "--set", "auto_offset_reset=earliest"]
+    static let mockSettings = [
+        "--set", "session_timeout_ms=6000", "--set", "fetch_wait_max_ms=100", "--set", "auto_offset_reset=earliest",
+    ]
 
     /// A prototype-system message: `img_data` is the JSON text of a 28x28 array.
     static func prototypeJSON(pixels: [UInt8]) -> Data {
-        let rows = (0..<28).map { row in "[" + pixels[(row * 28)..<(row * 28 + 28)].map(String.init).joined(separator: ", ") + "]" }
+        let rows = (0..<28).map { row in
+            "[" + pixels[(row * 28)..<(row * 28 + 28)].map(String.init).joined(separator: ", ") + "]"
+        }
         let imgData = "[" + rows.joined(separator: ", ") + "]"
         let object: [String: Any] = ["model": "fashion-cnn", "img_data": imgData, "time": "2026-11-29 04:00:00"]
         return try! JSONSerialization.data(withJSONObject: object)
     }
 
-    @Test("kcat publishes PNG and prototype-JSON straight to the topic; fashiond predicts; a restart does not reprocess")
+    @Test(
+        "kcat publishes PNG and prototype-JSON straight to the topic; fashiond predicts; a restart does not reprocess")
     func independentProducer() throws {
         let directory = try TemporaryDirectory()
         let broker = try MockBrokerProcess()
@@ -66,14 +71,18 @@ struct ExternalBrokerTests {
             jsonFiles.append(path)
         }
         for partition in 0..<4 {
-            let slice = pngs.enumerated().filter { $0.offset % 4 == partition }.map(\.element)
+            let slice =
+                pngs.enumerated().filter { $0.offset % 4 == partition }.map(\.element)
                 + jsonFiles.enumerated().filter { $0.offset % 4 == partition }.map(\.element)
-            let produced = try run("/usr/bin/kcat", ["-b", broker.bootstrap, "-t", "fashion-images", "-P", "-p", String(partition)] + slice)
+            let produced = try run(
+                "/usr/bin/kcat",
+                ["-b", broker.bootstrap, "-t", "fashion-images", "-P", "-p", String(partition)] + slice)
             #expect(produced.status == 0, "kcat failed: \(produced.stderr)")
         }
         let total = pngs.count + jsonFiles.count
 
-        let daemon = DaemonProcess(directory: directory, arguments: ["--brokers", broker.bootstrap] + Self.mockSettings)
+        let daemon = DaemonProcess(
+            directory: directory, arguments: ["--brokers", broker.bootstrap] + Self.mockSettings)
         try daemon.start()
         var records: [ResultRecord] = []
         let done = try eventually(timeout: 120) {
@@ -93,7 +102,8 @@ struct ExternalBrokerTests {
         #expect(daemon.stop() == 0)
 
         // Restarted on the same state directory and group: nothing is processed twice.
-        let restarted = DaemonProcess(directory: directory, arguments: ["--brokers", broker.bootstrap] + Self.mockSettings)
+        let restarted = DaemonProcess(
+            directory: directory, arguments: ["--brokers", broker.bootstrap] + Self.mockSettings)
         try restarted.start()
         let settled = try eventually(timeout: 60) {
             let partitions = try restarted.status().partitions
@@ -103,7 +113,8 @@ struct ExternalBrokerTests {
         #expect(settled, "partitions did not settle at lag 0: \(partitions)")
         #expect(try restarted.records().count == total)
         // And it is alive: one more message is classified.
-        let more = try run("/usr/bin/kcat", ["-b", broker.bootstrap, "-t", "fashion-images", "-P", "-p", "2", images.files[100]])
+        let more = try run(
+            "/usr/bin/kcat", ["-b", broker.bootstrap, "-t", "fashion-images", "-P", "-p", "2", images.files[100]])
         #expect(more.status == 0)
         let grew = try eventually(timeout: 60) { try restarted.records().count == total + 1 }
         #expect(grew)

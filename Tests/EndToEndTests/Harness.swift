@@ -6,15 +6,20 @@ import Testing
 
 /// Paths of the repository and the built binaries, as the tests see them.
 enum Paths {
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
     static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
 
     /// Where `swift build` put the executables (override with FASHIOND_BIN_DIR).
     static var binaries: URL {
-        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_BIN_DIR"] { return URL(fileURLWithPath: explicit) }
+        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_BIN_DIR"] {
+            return URL(fileURLWithPath: explicit)
+        }
         // The test bundle sits next to the executables it was built with.
         let bundle = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
-        if FileManager.default.isExecutableFile(atPath: bundle.appendingPathComponent("fashiond").path) { return bundle }
+        if FileManager.default.isExecutableFile(atPath: bundle.appendingPathComponent("fashiond").path) {
+            return bundle
+        }
         return packageRoot.appendingPathComponent(".build/debug")
     }
 
@@ -35,17 +40,31 @@ final class TemporaryDirectory: @unchecked Sendable {
 
 /// Runs `executable` with `arguments`, waiting for it to finish (at most `timeout`, then SIGKILL).
 @discardableResult
-func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
-         timeout: TimeInterval = 120) throws -> CommandResult {
+func run(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
+    timeout: TimeInterval = 120
+) throws -> CommandResult {
     try runCommand(executable, arguments, environment: environment, stdin: stdin, timeout: timeout)
 }
 
 final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
-    func set(_ value: Data) { lock.lock(); data = value; lock.unlock() }
-    func append(_ value: Data) { lock.lock(); data.append(value); lock.unlock() }
-    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+    func set(_ value: Data) {
+        lock.lock()
+        data = value
+        lock.unlock()
+    }
+    func append(_ value: Data) {
+        lock.lock()
+        data.append(value)
+        lock.unlock()
+    }
+    func get() -> Data {
+        lock.lock()
+        defer { lock.unlock() }
+        return data
+    }
 }
 
 /// A running `fashiond` with its own state directory and socket.
@@ -58,7 +77,9 @@ final class DaemonProcess: @unchecked Sendable {
     /// Variables added to the daemon's environment (e.g. PUBSUB_EMULATOR_HOST).
     private let extraEnvironment: [String: String]
 
-    init(directory: TemporaryDirectory, name: String = "d", arguments: [String] = [], environment: [String: String] = [:]) {
+    init(
+        directory: TemporaryDirectory, name: String = "d", arguments: [String] = [], environment: [String: String] = [:]
+    ) {
         socket = directory.path("\(name).sock")
         stateDirectory = directory.path("\(name)-state")
         logPath = directory.path("\(name).log")
@@ -74,8 +95,11 @@ final class DaemonProcess: @unchecked Sendable {
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         logHandle.seekToEndOfFile()
         process.executableURL = URL(fileURLWithPath: Paths.binary("fashiond"))
-        process.arguments = ["--state-dir", stateDirectory, "--socket", socket, "--engine-threads", "2",
-                             "--model-dir", Paths.packageRoot.appendingPathComponent("models").path] + arguments
+        process.arguments =
+            [
+                "--state-dir", stateDirectory, "--socket", socket, "--engine-threads", "2",
+                "--model-dir", Paths.packageRoot.appendingPathComponent("models").path,
+            ] + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "JOURNAL_STREAM")
@@ -129,7 +153,12 @@ final class DaemonProcess: @unchecked Sendable {
 
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
 }
 
 func parseRecords(_ ndjson: String) throws -> [ResultRecord] {
@@ -152,7 +181,8 @@ struct TestSetImages {
     static func load() throws -> TestSetImages {
         let directory = Paths.fixtures.appendingPathComponent("images/testset")
         struct Manifest: Decodable { let labels: [String: Int] }
-        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: directory.appendingPathComponent("labels.json")))
+        let manifest = try JSONDecoder().decode(
+            Manifest.self, from: Data(contentsOf: directory.appendingPathComponent("labels.json")))
         let files = manifest.labels.keys.sorted().map { directory.appendingPathComponent($0).path }
         return TestSetImages(files: files, labels: manifest.labels)
     }

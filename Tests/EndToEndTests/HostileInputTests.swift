@@ -16,16 +16,21 @@ struct HostileCorpus {
     let cases: [Case]
 
     static func load() throws -> HostileCorpus {
-        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: directory.appendingPathComponent("manifest.json")))
+        let manifest = try JSONDecoder().decode(
+            Manifest.self, from: Data(contentsOf: directory.appendingPathComponent("manifest.json")))
         return HostileCorpus(cases: manifest.cases)
     }
 
     static func path(_ file: String) -> String { directory.appendingPathComponent(file).path }
-    static func bytes(_ file: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: directory.appendingPathComponent(file))) }
+    static func bytes(_ file: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: directory.appendingPathComponent(file)))
+    }
 }
 
 /// Waits until the journal holds a record for every id in `requestIDs` (after `cursor`); returns them by id.
-func awaitRecords(_ client: ControlClient, after cursor: UInt64, requestIDs: Set<String>, timeout: TimeInterval = 90) throws -> [String: ResultRecord] {
+func awaitRecords(
+    _ client: ControlClient, after cursor: UInt64, requestIDs: Set<String>, timeout: TimeInterval = 90
+) throws -> [String: ResultRecord] {
     var found: [String: ResultRecord] = [:]
     _ = try eventually(timeout: timeout, interval: 0.25) {
         for record in try client.results(after: cursor) where requestIDs.contains(record.requestID) {
@@ -38,7 +43,9 @@ func awaitRecords(_ client: ControlClient, after cursor: UInt64, requestIDs: Set
 
 @Suite("Hostile images through a running fashiond", .serialized)
 struct HostileImagesEndToEndTests {
-    @Test("every file of the hostile corpus becomes a rejection record with its manifest code; the daemon keeps classifying")
+    @Test(
+        "every file of the hostile corpus becomes a rejection record with its manifest code; the daemon keeps classifying"
+    )
     func hostileCorpus() throws {
         let corpus = try HostileCorpus.load()
         #expect(corpus.cases.count >= 40)
@@ -60,7 +67,9 @@ struct HostileImagesEndToEndTests {
                     _ = try client.submit(image: bytes, contentType: entry.contentType, requestID: requestID)
                     Issue.record("\(entry.file): an empty body was accepted")
                 } catch {
-                    #expect(error.kind == .apiError(code: "empty_image", httpStatus: 400), "\(entry.file): \(error.message)")
+                    #expect(
+                        error.kind == .apiError(code: "empty_image", httpStatus: 400), "\(entry.file): \(error.message)"
+                    )
                 }
                 continue
             }
@@ -68,11 +77,15 @@ struct HostileImagesEndToEndTests {
             expected[requestID] = entry
         }
         let records = try awaitRecords(client, after: cursor, requestIDs: Set(expected.keys))
-        #expect(records.count == expected.count, "only \(records.count) of \(expected.count) records; log:\n\(daemon.log())")
+        #expect(
+            records.count == expected.count, "only \(records.count) of \(expected.count) records; log:\n\(daemon.log())"
+        )
         for (requestID, entry) in expected.sorted(by: { $0.key < $1.key }) {
             guard let record = records[requestID] else { continue }
             #expect(record.status == .rejected, "\(entry.file) was not rejected")
-            #expect(record.reasonCode == entry.code, "\(entry.file): \(record.reasonCode ?? "nil") (\(record.reason ?? ""))")
+            #expect(
+                record.reasonCode == entry.code, "\(entry.file): \(record.reasonCode ?? "nil") (\(record.reason ?? ""))"
+            )
             #expect(record.reason?.isEmpty == false, "\(entry.file) has no reason")
             #expect(record.label == nil && record.probabilities == nil, "\(entry.file) has prediction fields")
         }
@@ -84,7 +97,8 @@ struct HostileImagesEndToEndTests {
         #expect(daemon.awaitPublished("dead_letters"), "\(String(describing: daemon.output("dead_letters")))")
         #expect(daemon.awaitPublished("results"), "\(String(describing: daemon.output("results")))")
         let deadLetters = try OutputTopicReader.readAll(bootstrap: bootstrap, topic: "fashion-images-dlq")
-        let lettersByID = Dictionary(deadLetters.map { ($0.headers["fashion-request-id"] ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        let lettersByID = Dictionary(
+            deadLetters.map { ($0.headers["fashion-request-id"] ?? "", $0) }, uniquingKeysWith: { first, _ in first })
         #expect(deadLetters.count >= expected.count)
         for (requestID, entry) in expected.sorted(by: { $0.key < $1.key }) {
             guard let letter = lettersByID[requestID], let record = records[requestID] else {
@@ -96,19 +110,28 @@ struct HostileImagesEndToEndTests {
             if let contentType = entry.contentType {
                 #expect(letter.headers["content-type"] == contentType, "\(entry.file): original headers kept")
             }
-            #expect(letter.headers["fashion-dlq-reason-code"] == entry.code && letter.headers["fashion-dlq-reason"] == record.reason)
+            #expect(
+                letter.headers["fashion-dlq-reason-code"] == entry.code
+                    && letter.headers["fashion-dlq-reason"] == record.reason)
             #expect(letter.headers["fashion-dlq-source-topic"] == "fashion-images")
             #expect(letter.headers["fashion-dlq-source-partition"] == record.source.partition.map { String($0) })
             #expect(letter.headers["fashion-dlq-source-offset"] == record.source.offset.map { String($0) })
-            #expect(letter.headers["fashion-dlq-fashiond-version"]?.isEmpty == false && letter.headers["fashion-dlq-time"] != nil)
+            #expect(
+                letter.headers["fashion-dlq-fashiond-version"]?.isEmpty == false
+                    && letter.headers["fashion-dlq-time"] != nil)
         }
         let published = try OutputTopicReader.readAll(bootstrap: bootstrap, topic: "fashion-results")
-        #expect(Set(expected.keys).isSubset(of: Set(published.compactMap(\.key))), "a record is missing from the results topic")
+        #expect(
+            Set(expected.keys).isSubset(of: Set(published.compactMap(\.key))),
+            "a record is missing from the results topic")
 
         // The same files through `fashionctl submit --wait --json`, as a user would send them:
         // exit status 1 (rejections), one record per file, the same codes.
-        let plain = corpus.cases.filter { $0.contentType == nil && ((try? HostileCorpus.bytes($0.file).isEmpty) == false) }
-        let viaCLI = try daemon.ctl(["submit", "--wait", "--json", "--timeout", "90"] + plain.map { HostileCorpus.path($0.file) })
+        let plain = corpus.cases.filter {
+            $0.contentType == nil && ((try? HostileCorpus.bytes($0.file).isEmpty) == false)
+        }
+        let viaCLI = try daemon.ctl(
+            ["submit", "--wait", "--json", "--timeout", "90"] + plain.map { HostileCorpus.path($0.file) })
         #expect(viaCLI.status == 1, "fashionctl submit --wait must exit 1 when images are rejected: \(viaCLI.stderr)")
         let printed = try parseRecords(viaCLI.stdout)
         #expect(printed.count == plain.count)
@@ -123,7 +146,9 @@ struct HostileImagesEndToEndTests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test("random blobs: 16 MiB is refused at submit on the embedded broker; 2 MiB ones become unknown_format records and lose nothing")
+    @Test(
+        "random blobs: 16 MiB is refused at submit on the embedded broker; 2 MiB ones become unknown_format records and lose nothing"
+    )
     func largeRandomBlobs() throws {
         let directory = try TemporaryDirectory()
         let daemon = DaemonProcess(directory: directory)
@@ -151,7 +176,8 @@ struct HostileImagesEndToEndTests {
         #expect(submitted.status == 1, "\(submitted.stderr)")
         let records = try parseRecords(submitted.stdout)
         #expect(records.count == 3, "\(submitted.stderr)\n\(daemon.log().suffix(2000))")
-        #expect(records.filter { $0.status == .rejected }.compactMap(\.reasonCode) == ["unknown_format", "unknown_format"])
+        #expect(
+            records.filter { $0.status == .rejected }.compactMap(\.reasonCode) == ["unknown_format", "unknown_format"])
         #expect(records.filter { $0.status == .ok }.count == 1)
         #expect(daemon.stop() == 0)
     }

@@ -11,8 +11,10 @@ enum LoopbackHTTP {
         func json() throws -> Any { try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) }
     }
 
-    static func request(port: Int, method: String = "GET", path: String, headers: [(String, String)] = [],
-                        body: [UInt8]? = nil, timeout: TimeInterval = 120) throws -> Response {
+    static func request(
+        port: Int, method: String = "GET", path: String, headers: [(String, String)] = [],
+        body: [UInt8]? = nil, timeout: TimeInterval = 120
+    ) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket() failed: errno \(errno)") }
         defer { close(fd) }
@@ -23,7 +25,9 @@ enum LoopbackHTTP {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw HarnessError("cannot connect to 127.0.0.1:\(port): errno \(errno)") }
         var head = "\(method) \(path) HTTP/1.1\r\nConnection: close\r\n"
@@ -48,7 +52,8 @@ enum LoopbackHTTP {
             received.append(contentsOf: buffer[0..<count])
             // Some servers (chromedriver) keep the connection open: stop at the declared length.
             if let answer = try? parse(received), let length = answer.headers["content-length"].flatMap(Int.init),
-               answer.body.count >= length {
+                answer.body.count >= length
+            {
                 return answer
             }
         }
@@ -57,7 +62,11 @@ enum LoopbackHTTP {
 
     static func parse(_ bytes: [UInt8]) throws -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
-        guard let end = (0...(max(0, bytes.count - 4))).first(where: { Array(bytes[$0..<min($0 + 4, bytes.count)]) == separator }) else {
+        guard
+            let end = (0...(max(0, bytes.count - 4))).first(where: {
+                Array(bytes[$0..<min($0 + 4, bytes.count)]) == separator
+            })
+        else {
             throw HarnessError("malformed HTTP answer: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
         }
         let lines = String(decoding: bytes[..<end], as: UTF8.self).components(separatedBy: "\r\n")
@@ -65,14 +74,18 @@ enum LoopbackHTTP {
         var headers: [String: String] = [:]
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         var body = Array(bytes[(end + 4)...])
         if headers["transfer-encoding"]?.lowercased() == "chunked" {
             var decoded: [UInt8] = []
             var index = 0
-            while let lineEnd = (index..<max(index, body.count - 1)).first(where: { body[$0] == 13 && body[$0 + 1] == 10 }),
-                  let size = Int(String(decoding: body[index..<lineEnd], as: UTF8.self), radix: 16), size > 0 {
+            while let lineEnd = (index..<max(index, body.count - 1)).first(where: {
+                body[$0] == 13 && body[$0 + 1] == 10
+            }),
+                let size = Int(String(decoding: body[index..<lineEnd], as: UTF8.self), radix: 16), size > 0
+            {
                 decoded.append(contentsOf: body[(lineEnd + 2)..<(lineEnd + 2 + size)])
                 index = lineEnd + 2 + size + 2
             }

@@ -10,7 +10,9 @@ struct MetricsEndToEndTests {
     static func samples(_ text: String) -> [String: Double] {
         var samples: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                continue
+            }
             samples[String(line[..<space])] = value
         }
         return samples
@@ -20,12 +22,16 @@ struct MetricsEndToEndTests {
     func metricsAfterClassifying() throws {
         let directory = try TemporaryDirectory()
         let metricsPort = try LoopbackHTTP.freePort()
-        let daemon = DaemonProcess(directory: directory, arguments: ["--set", "metrics_listen=127.0.0.1:\(metricsPort)"])
+        let daemon = DaemonProcess(
+            directory: directory, arguments: ["--set", "metrics_listen=127.0.0.1:\(metricsPort)"])
         try daemon.start()
         defer { daemon.stop() }
         let images = try TestSetImages.load()
-        let files = Array(images.files.prefix(12)) + [Paths.fixtures.appendingPathComponent("hostile/text.txt").path,
-                                                      Paths.fixtures.appendingPathComponent("hostile/png-truncated-idat.png").path]
+        let files =
+            Array(images.files.prefix(12)) + [
+                Paths.fixtures.appendingPathComponent("hostile/text.txt").path,
+                Paths.fixtures.appendingPathComponent("hostile/png-truncated-idat.png").path,
+            ]
         let submitted = try daemon.ctl(["submit", "--wait", "--json"] + files)
         #expect(submitted.status == 1, "two rejections make submit --wait exit 1: \(submitted)")
         let records = try daemon.records()
@@ -40,13 +46,18 @@ struct MetricsEndToEndTests {
         var rejections: [String: Int] = [:]
         for record in records where record.status == .rejected { rejections[record.reasonCode ?? "", default: 0] += 1 }
         for (reason, count) in rejections {
-            #expect(values[#"fashiond_messages_finished_total{backend="embedded-kafka",outcome="rejected",reason="\#(reason)"}"#] == Double(count),
-                    "reason \(reason)")
+            #expect(
+                values[
+                    #"fashiond_messages_finished_total{backend="embedded-kafka",outcome="rejected",reason="\#(reason)"}"#
+                ] == Double(count),
+                "reason \(reason)")
         }
         var labels: [String: Int] = [:]
         for record in records where record.status == .ok { labels[record.label ?? "", default: 0] += 1 }
         for (label, count) in labels {
-            #expect(values[#"fashiond_predictions_total{model="fashion-cnn",label="\#(label)"}"#] == Double(count), "label \(label)")
+            #expect(
+                values[#"fashiond_predictions_total{model="fashion-cnn",label="\#(label)"}"#] == Double(count),
+                "label \(label)")
         }
         let batches = try #require(values["fashiond_batch_size_count"])
         #expect(batches >= 1 && values["fashiond_batch_size_sum"] == 12)
@@ -61,9 +72,13 @@ struct MetricsEndToEndTests {
         #expect(values["fashiond_journal_segments"] == 1)
         #expect((values["fashiond_journal_size_bytes"] ?? 0) > 14 * 200)
         #expect(values["fashiond_healthy"] == 1)
-        let partitions = (0..<4).compactMap { values[#"fashiond_consumer_lag_messages{topic="fashion-images",partition="\#($0)"}"#] }
+        let partitions = (0..<4).compactMap {
+            values[#"fashiond_consumer_lag_messages{topic="fashion-images",partition="\#($0)"}"#]
+        }
         #expect(partitions == [0, 0, 0, 0])
-        #expect(text.contains(#"fashiond_build_info{version=""#) && text.contains(#"default_model="fashion-cnn",librdkafka_version=""#))
+        #expect(
+            text.contains(#"fashiond_build_info{version=""#)
+                && text.contains(#"default_model="fashion-cnn",librdkafka_version=""#))
         #expect(text.contains("# TYPE fashiond_decode_duration_seconds histogram"))
 
         // The TCP listener serves the same registry, and nothing but /metrics.
@@ -76,16 +91,23 @@ struct MetricsEndToEndTests {
 
         // The inputs of the latest results are kept: 784 bytes, the normalised 28x28 image.
         let accepted = try #require(records.first { $0.status == .ok })
-        let raw = try run("/usr/bin/curl", ["-s", "--unix-socket", daemon.socket, "-o", directory.path("input.bin"), "-w", "%{http_code}",
-                                            "http://localhost/v1/inputs/\(accepted.requestID)"])
+        let raw = try run(
+            "/usr/bin/curl",
+            [
+                "-s", "--unix-socket", daemon.socket, "-o", directory.path("input.bin"), "-w", "%{http_code}",
+                "http://localhost/v1/inputs/\(accepted.requestID)",
+            ])
         #expect(raw.stdout == "200")
         let pixels = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory.path("input.bin"))))
         #expect(pixels.count == 784)
         #expect(pixels.contains { $0 > 128 } && pixels.contains { $0 < 16 }, "a clothing item on a dark background")
-        let missing = try run("/usr/bin/curl", ["-s", "--unix-socket", daemon.socket, "http://localhost/v1/inputs/no-such-request"])
+        let missing = try run(
+            "/usr/bin/curl", ["-s", "--unix-socket", daemon.socket, "http://localhost/v1/inputs/no-such-request"])
         #expect(missing.stdout.contains("input_not_found"))
         let after = Self.samples(try daemon.ctl(["metrics"]).stdout)
         #expect(after[#"fashiond_control_requests_total{route="/v1/inputs/{request_id}",status="404"}"#] == 1)
-        #expect(after[#"fashiond_control_requests_total{route="/metrics",status="200"}"#] == 1, "the TCP scrape is not a control request")
+        #expect(
+            after[#"fashiond_control_requests_total{route="/metrics",status="200"}"#] == 1,
+            "the TCP scrape is not a control request")
     }
 }

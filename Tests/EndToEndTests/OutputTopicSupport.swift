@@ -18,7 +18,9 @@ struct TopicMessage {
     var sourceCoordinate: MessageCoordinate? {
         let partition = headers["fashion-source-partition"] ?? headers["fashion-dlq-source-partition"]
         let offset = headers["fashion-source-offset"] ?? headers["fashion-dlq-source-offset"]
-        guard let partition = partition.flatMap({ Int32($0) }), let offset = offset.flatMap({ Int64($0) }) else { return nil }
+        guard let partition = partition.flatMap({ Int32($0) }), let offset = offset.flatMap({ Int64($0) }) else {
+            return nil
+        }
         return MessageCoordinate(partition: partition, offset: offset)
     }
 }
@@ -36,14 +38,17 @@ enum OutputTopicReader {
         var lengthOf: [MessageCoordinate: Int] = [:]
         for line in lengths.stdout.split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard fields.count == 3, let partition = Int32(fields[0]), let offset = Int64(fields[1]), let length = Int(fields[2]) else { continue }
+            guard fields.count == 3, let partition = Int32(fields[0]), let offset = Int64(fields[1]),
+                let length = Int(fields[2])
+            else { continue }
             lengthOf[MessageCoordinate(partition: partition, offset: offset)] = length
         }
         var messages: [TopicMessage] = []
         for line in json.stdout.split(separator: "\n") where !line.isEmpty {
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let partition = (object["partition"] as? NSNumber)?.int32Value,
-                  let offset = (object["offset"] as? NSNumber)?.int64Value else {
+                let partition = (object["partition"] as? NSNumber)?.int32Value,
+                let offset = (object["offset"] as? NSNumber)?.int64Value
+            else {
                 throw HarnessError("kcat printed an envelope this test cannot read: \(line.prefix(300))")
             }
             var headers: [String: String] = [:]
@@ -54,10 +59,12 @@ enum OutputTopicReader {
                     index += 2
                 }
             }
-            messages.append(TopicMessage(partition: partition, offset: offset, key: object["key"] as? String,
-                                         payload: object["payload"] as? String,
-                                         length: lengthOf[MessageCoordinate(partition: partition, offset: offset)] ?? -2,
-                                         headers: headers))
+            messages.append(
+                TopicMessage(
+                    partition: partition, offset: offset, key: object["key"] as? String,
+                    payload: object["payload"] as? String,
+                    length: lengthOf[MessageCoordinate(partition: partition, offset: offset)] ?? -2,
+                    headers: headers))
         }
         return messages
     }
@@ -91,8 +98,10 @@ struct OutputCount: CustomStringConvertible {
 
 /// Every record of a stopped instance's journal, read from its files, with its sequence number set.
 func journalRecords(stateDirectory: String) throws -> [ResultRecord] {
-    let journal = try ResultsJournal(configuration: JournalConfiguration(directory: URL(fileURLWithPath: stateDirectory)
-        .appendingPathComponent("journal")))
+    let journal = try ResultsJournal(
+        configuration: JournalConfiguration(
+            directory: URL(fileURLWithPath: stateDirectory)
+                .appendingPathComponent("journal")))
     defer { journal.close() }
     let decoder = ControlAPI.makeDecoder()
     var records: [ResultRecord] = []

@@ -18,7 +18,8 @@ struct ProductImageTests {
     @Test("colour JPEG and PNG product photos are classified; accuracy is reported")
     func productPhotos() throws {
         let directory = Paths.fixtures.appendingPathComponent("images/product")
-        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: directory.appendingPathComponent("manifest.json")))
+        let manifest = try JSONDecoder().decode(
+            Manifest.self, from: Data(contentsOf: directory.appendingPathComponent("manifest.json")))
         #expect(manifest.images.count >= 20)
         let temporary = try TemporaryDirectory()
         let daemon = DaemonProcess(directory: temporary)
@@ -40,7 +41,9 @@ struct ProductImageTests {
             return records.count >= manifest.images.count
         }
         #expect(complete, "\(records.count) of \(manifest.images.count) records")
-        #expect(records.allSatisfy { $0.status == .ok }, "rejections: \(records.filter { $0.status != .ok }.map { $0.reason ?? "" })")
+        #expect(
+            records.allSatisfy { $0.status == .ok },
+            "rejections: \(records.filter { $0.status != .ok }.map { $0.reason ?? "" })")
 
         var correctByKind: [String: (correct: Int, total: Int)] = [:]
         for record in records {
@@ -54,7 +57,9 @@ struct ProductImageTests {
         }
         let correct = correctByKind.values.reduce(0) { $0 + $1.correct }
         let accuracy = Double(correct) / Double(manifest.images.count)
-        print("product photos: accuracy \(accuracy) (\(correct)/\(manifest.images.count)); by format: \(correctByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.correct)/\($0.value.total)" }.joined(separator: ", "))")
+        print(
+            "product photos: accuracy \(accuracy) (\(correct)/\(manifest.images.count)); by format: \(correctByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.correct)/\($0.value.total)" }.joined(separator: ", "))"
+        )
         #expect(Set(records.compactMap(\.format)) == ["jpeg", "png"])
         // The photos are test-set garments the model gets right at 28x28; the decoder's crop, centre and
         // area-resize must preserve that for most of them.

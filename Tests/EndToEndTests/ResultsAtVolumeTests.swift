@@ -18,12 +18,17 @@ struct ResultsAtVolumeTests {
         try ConsumerGroupFixture.startGroupAtBeginning(broker, group: group)
         try ConsumerGroupFixture.produceRawImages(broker, perPartition: Self.perPartition, directory: directory)
         // A short write timeout: a reader that keeps reading, however slowly, must never trip it.
-        let daemon = DaemonProcess(directory: directory, arguments: ConsumerGroupFixture.daemonArguments(
-            broker: broker, group: group, extra: ["--set", "control_write_timeout_ms=1500"]))
+        let daemon = DaemonProcess(
+            directory: directory,
+            arguments: ConsumerGroupFixture.daemonArguments(
+                broker: broker, group: group, extra: ["--set", "control_write_timeout_ms=1500"]))
         try daemon.start()
         defer { daemon.stop() }
-        #expect(eventually(timeout: 600, interval: 0.5) { (daemon.statusIfAvailable()?.lastSeq ?? 0) >= UInt64(Self.total) },
-                "the daemon did not journal \(Self.total) records: \(daemon.log())")
+        #expect(
+            eventually(timeout: 600, interval: 0.5) {
+                (daemon.statusIfAvailable()?.lastSeq ?? 0) >= UInt64(Self.total)
+            },
+            "the daemon did not journal \(Self.total) records: \(daemon.log())")
 
         // More images while we read, so the journal grows under the readers.
         let produced = DispatchGroup()
@@ -54,30 +59,36 @@ struct ResultsAtVolumeTests {
 
         // A raw reader that takes its time (4 KiB every 2 ms, slower than the daemon writes), asks the
         // daemon to close after the answer, and checks that the body is complete.
-        let slow = try SlowResultsReader.read(socket: daemon.socket, target: "/v1/results?last=\(Self.total)",
-                                              chunkSize: 4 * 1024, pause: 0.002)
+        let slow = try SlowResultsReader.read(
+            socket: daemon.socket, target: "/v1/results?last=\(Self.total)",
+            chunkSize: 4 * 1024, pause: 0.002)
         #expect(slow.status == 200)
         #expect(slow.complete, "the body ended early: \(slow.problem ?? "")")
         let slowRecords = try parseRecords(String(decoding: slow.body, as: UTF8.self))
         #expect(slowRecords.count == Self.total)
         #expect(Self.isContiguous(slowRecords.map(\.seq)))
-        print("[results-at-volume] slow reader: \(slow.body.count) bytes in \(String(format: "%.1f", slow.seconds)) s, framing \(slow.framing)")
+        print(
+            "[results-at-volume] slow reader: \(slow.body.count) bytes in \(String(format: "%.1f", slow.seconds)) s, framing \(slow.framing)"
+        )
 
         // The readers took many seconds; the new images were classified meanwhile, not after.
         let afterReads = try daemon.status().lastSeq
         #expect(afterReads > before, "the daemon journaled nothing while the readers ran (\(before) -> \(afterReads))")
         produced.wait()
         #expect(daemon.isRunning)
-        #expect(!daemon.log().contains("control client stopped reading"), "a reading client was dropped: \(daemon.log())")
+        #expect(
+            !daemon.log().contains("control client stopped reading"), "a reading client was dropped: \(daemon.log())")
 
         // A client that asks for everything and then reads nothing is dropped after the write
         // timeout, and the daemon says why the answer ended early.
         let stalled = try RawControlConnection(socket: daemon.socket)
         try stalled.send("GET /v1/results?last=\(Self.total) HTTP/1.1\r\nHost: fashiond\r\nConnection: close\r\n\r\n")
-        #expect(eventually(timeout: 30) { daemon.log().contains("control client stopped reading") },
-                "the stalled reader was not dropped: \(daemon.log())")
-        #expect(eventually(timeout: 10) { daemon.log().contains("results answer ended early") },
-                "the early end of the answer was not logged: \(daemon.log())")
+        #expect(
+            eventually(timeout: 30) { daemon.log().contains("control client stopped reading") },
+            "the stalled reader was not dropped: \(daemon.log())")
+        #expect(
+            eventually(timeout: 10) { daemon.log().contains("results answer ended early") },
+            "the early end of the answer was not logged: \(daemon.log())")
         stalled.close()
         #expect(try daemon.ctl(["results", "-n", "5"]).status == 0)
     }
@@ -117,19 +128,25 @@ struct SlowResultsReader {
         }
         let seconds = Date().timeIntervalSince(started)
         guard let response = RawResponse(received) else {
-            return SlowResultsReader(status: 0, framing: "none", body: [], complete: false, problem: "no HTTP head", seconds: seconds)
+            return SlowResultsReader(
+                status: 0, framing: "none", body: [], complete: false, problem: "no HTTP head", seconds: seconds)
         }
         if let length = response.headers["content-length"].flatMap(Int.init) {
             let complete = response.body.count == length
-            return SlowResultsReader(status: response.status, framing: "content-length", body: Array(response.body.prefix(length)),
-                                     complete: complete, problem: complete ? nil : "\(response.body.count) of \(length) bytes", seconds: seconds)
+            return SlowResultsReader(
+                status: response.status, framing: "content-length", body: Array(response.body.prefix(length)),
+                complete: complete, problem: complete ? nil : "\(response.body.count) of \(length) bytes",
+                seconds: seconds)
         }
         if response.headers["transfer-encoding"]?.lowercased() == "chunked" {
             let (body, problem) = dechunk(response.body)
-            return SlowResultsReader(status: response.status, framing: "chunked", body: body, complete: problem == nil,
-                                     problem: problem, seconds: seconds)
+            return SlowResultsReader(
+                status: response.status, framing: "chunked", body: body, complete: problem == nil,
+                problem: problem, seconds: seconds)
         }
-        return SlowResultsReader(status: response.status, framing: "until close", body: response.body, complete: true, problem: nil, seconds: seconds)
+        return SlowResultsReader(
+            status: response.status, framing: "until close", body: response.body, complete: true, problem: nil,
+            seconds: seconds)
     }
 
     /// The data of a chunked body, and what was wrong with it if it did not end with the last chunk.
@@ -138,12 +155,19 @@ struct SlowResultsReader {
         var index = 0
         let crlf = Array("\r\n".utf8)
         while true {
-            guard let lineEnd = bytes[index...].firstRange(of: crlf) else { return (body, "cut off in a chunk-size line after \(body.count) bytes") }
-            let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
-            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { return (body, "bad chunk size \(sizeText)") }
+            guard let lineEnd = bytes[index...].firstRange(of: crlf) else {
+                return (body, "cut off in a chunk-size line after \(body.count) bytes")
+            }
+            let sizeText =
+                String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else {
+                return (body, "bad chunk size \(sizeText)")
+            }
             index = lineEnd.upperBound
             if size == 0 { return (body, nil) }
-            guard bytes.count >= index + size + 2 else { return (body + bytes[index...], "cut off inside a chunk after \(body.count) bytes") }
+            guard bytes.count >= index + size + 2 else {
+                return (body + bytes[index...], "cut off inside a chunk after \(body.count) bytes")
+            }
             body += bytes[index..<(index + size)]
             index += size + 2
         }

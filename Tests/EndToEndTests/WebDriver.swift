@@ -15,8 +15,12 @@ final class WebDriver {
     init(windowWidth: Int = 1440, windowHeight: Int = 1000) throws {
         port = try LoopbackHTTP.freePort()
         profile = try TemporaryDirectory()
-        let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let chromedriver else { throw HarnessError("chromedriver is not installed (apt-get install chromium-driver)") }
+        let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+        guard let chromedriver else {
+            throw HarnessError("chromedriver is not installed (apt-get install chromium-driver)")
+        }
         driver = try ChildProcess([chromedriver, "--port=\(port)", "--allowed-ips=127.0.0.1"], inheritStderr: false)
         drains = [DrainThread(driver.stdoutFD), DrainThread(driver.stderrFD)]
         let port = self.port
@@ -29,15 +33,26 @@ final class WebDriver {
             driver.signal(SIGKILL)
             throw HarnessError("chromedriver did not come up on port \(port)")
         }
-        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "chromium"
-        let capabilities: [String: Any] = ["capabilities": ["alwaysMatch": [
-            "browserName": "chrome",
-            "goog:chromeOptions": [
-                "binary": binary,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                         "--window-size=\(windowWidth),\(windowHeight)", "--user-data-dir=\(profile.path("profile"))"],
-            ],
-        ]]]
+        let binary =
+            ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
+                FileManager.default.isExecutableFile(atPath: $0)
+            } ?? "chromium"
+        let capabilities: [String: Any] = [
+            "capabilities": [
+                "alwaysMatch": [
+                    "browserName": "chrome",
+                    "goog:chromeOptions": [
+                        "binary": binary,
+                        "args": [
+                            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                            "--no-first-run",
+                            "--window-size=\(windowWidth),\(windowHeight)",
+                            "--user-data-dir=\(profile.path("profile"))",
+                        ],
+                    ],
+                ]
+            ]
+        ]
         do {
             let answer = try Self.call(port: port, "POST", "/session", capabilities)
             guard let value = answer as? [String: Any], let id = value["sessionId"] as? String else {
@@ -61,7 +76,9 @@ final class WebDriver {
 
     /// Runs `script` (a function body; `arguments[i]`) in the page and returns its JSON result.
     @discardableResult
-    func execute(_ script: String, _ arguments: [Any] = []) throws -> Any { try call("POST", "execute/sync", ["script": script, "args": arguments]) }
+    func execute(_ script: String, _ arguments: [Any] = []) throws -> Any {
+        try call("POST", "execute/sync", ["script": script, "args": arguments])
+    }
 
     /// The WebDriver id of the first element matching `selector`.
     func element(_ selector: String) throws -> String {
@@ -73,11 +90,14 @@ final class WebDriver {
     }
 
     /// Types into an element; for `<input type=file multiple>`, one path per line selects several files.
-    func sendKeys(_ text: String, to element: String) throws { _ = try call("POST", "element/\(element)/value", ["text": text]) }
+    func sendKeys(_ text: String, to element: String) throws {
+        _ = try call("POST", "element/\(element)/value", ["text": text])
+    }
 
     /// A PNG of the viewport.
     func screenshot() throws -> Data {
-        guard let encoded = try call("GET", "screenshot", nil) as? String, let data = Data(base64Encoded: encoded) else {
+        guard let encoded = try call("GET", "screenshot", nil) as? String, let data = Data(base64Encoded: encoded)
+        else {
             throw HarnessError("chromedriver returned no screenshot")
         }
         return data
@@ -99,8 +119,9 @@ final class WebDriver {
 
     private static func call(port: Int, _ method: String, _ path: String, _ body: [String: Any]?) throws -> Any {
         let payload = try body.map { try [UInt8](JSONSerialization.data(withJSONObject: $0)) }
-        let response = try LoopbackHTTP.request(port: port, method: method, path: path,
-                                                headers: payload == nil ? [] : [("Content-Type", "application/json")], body: payload)
+        let response = try LoopbackHTTP.request(
+            port: port, method: method, path: path,
+            headers: payload == nil ? [] : [("Content-Type", "application/json")], body: payload)
         let json = try response.json() as? [String: Any]
         let value = json?["value"] ?? NSNull()
         if response.status != 200 {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Imaging
 
 @Suite("Hostile input is rejected with the right code")
@@ -12,7 +13,9 @@ struct HostileInputTests {
     func rejection(_ bytes: [UInt8], contentType: String? = nil, limits: DecodeLimits = .init()) -> ImageRejection? {
         do {
             let decoded = try ImageDecoder(limits: limits).decode(bytes, contentType: contentType)
-            Issue.record("expected a rejection, decoded a \(decoded.format) image of \(decoded.sourceWidth)x\(decoded.sourceHeight)")
+            Issue.record(
+                "expected a rejection, decoded a \(decoded.format) image of \(decoded.sourceWidth)x\(decoded.sourceHeight)"
+            )
             return nil
         } catch {
             return error
@@ -72,13 +75,21 @@ struct HostileInputTests {
         var generator = SplitMix64(state: 42)
         let prefixes: [(prefix: [UInt8], codes: Set<String>)] = [
             (PNGDecoder.signature, ["png_invalid", "png_truncated", "png_crc_mismatch", "dimensions_too_large"]),
-            (JPEGDecoder.signature, ["jpeg_invalid", "jpeg_truncated", "jpeg_corrupt", "jpeg_unsupported", "dimensions_too_large"]),
-            (Array("{\"img_data\": ".utf8), ["json_invalid", "json_wrong_shape", "json_value_not_number", "json_trailing_data"]),
+            (
+                JPEGDecoder.signature,
+                ["jpeg_invalid", "jpeg_truncated", "jpeg_corrupt", "jpeg_unsupported", "dimensions_too_large"]
+            ),
+            (
+                Array("{\"img_data\": ".utf8),
+                ["json_invalid", "json_wrong_shape", "json_value_not_number", "json_trailing_data"]
+            ),
         ]
         for (prefix, codes) in prefixes {
             for length in [1, 7, 100, 5000] {
                 let error = rejection(prefix + generator.bytes(length))
-                #expect(error.map { codes.contains($0.code) } == true, "\(prefix.prefix(4)) + \(length) random bytes: \(String(describing: error))")
+                #expect(
+                    error.map { codes.contains($0.code) } == true,
+                    "\(prefix.prefix(4)) + \(length) random bytes: \(String(describing: error))")
             }
         }
     }
@@ -112,7 +123,9 @@ struct HostileInputTests {
         #expect(rejection(Array("{\"img_data\": \(deep)".utf8))?.code == "json_wrong_shape")
         #expect(rejection(Array("{\"img_data\": \"\(deep)\"}".utf8))?.code == "json_wrong_shape")
         #expect(rejection(Array("{\"other\": \(deep)".utf8))?.code == "json_too_deep")
-        #expect(rejection(Array("{\"other\": \(String(repeating: "{\"a\":", count: 100_000))".utf8))?.code == "json_too_deep")
+        #expect(
+            rejection(Array("{\"other\": \(String(repeating: "{\"a\":", count: 100_000))".utf8))?.code
+                == "json_too_deep")
     }
 
     @Test("limits are configurable and named in messages")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Imaging
 
 @Suite("Normalisation pipeline")
@@ -15,7 +16,8 @@ struct NormalizerTests {
         let replication = 28 / gcd(doubled, 28)
         let fineSide = doubled * replication
         let block = fineSide / 28
-        let offsetX = square - width, offsetY = square - height  // (square - size) / 2, doubled
+        let offsetX = square - width
+        let offsetY = square - height  // (square - size) / 2, doubled
         var output = [Int](repeating: 0, count: 784)
         for cellY in 0..<28 {
             for cellX in 0..<28 {
@@ -36,8 +38,9 @@ struct NormalizerTests {
         return output
     }
 
-    @Test("area averaging matches an exact box filter, shrinking, enlarging and centring odd margins",
-          arguments: [(56, 56), (42, 42), (10, 10), (40, 20), (41, 20), (13, 37), (3, 1), (90, 61)])
+    @Test(
+        "area averaging matches an exact box filter, shrinking, enlarging and centring odd margins",
+        arguments: [(56, 56), (42, 42), (10, 10), (40, 20), (41, 20), (13, 37), (3, 1), (90, 61)])
     func boxFilterMatchesReference(width: Int, height: Int) {
         var generator = SplitMix64(state: UInt64(width * 1000 + height))
         let pixels = generator.bytes(width * height)
@@ -47,17 +50,21 @@ struct NormalizerTests {
         let differences = zip(resampled, reference).map { abs(Int($0) - $1) }
         // Floating point may land a hair either side of .5; anything more would be a wrong filter.
         #expect(differences.max() ?? 0 <= 1)
-        #expect(differences.filter { $0 != 0 }.count <= 8, "\(width)x\(height): \(differences.filter { $0 != 0 }.count) pixels off by one")
+        #expect(
+            differences.filter { $0 != 0 }.count <= 8,
+            "\(width)x\(height): \(differences.filter { $0 != 0 }.count) pixels off by one")
     }
 
     @Test("2x2 blocks of a 56x56 image average exactly")
     func exactHalving() {
         var pixels = [UInt8](repeating: 0, count: 56 * 56)
         for y in 0..<56 { for x in 0..<56 { pixels[y * 56 + x] = UInt8((x * 7 + y * 13) % 256) } }
-        let out = Normalizer.resampleCentred(GrayImage(width: 56, height: 56, pixels: pixels), crop: .init(x: 0, y: 0, width: 56, height: 56))
+        let out = Normalizer.resampleCentred(
+            GrayImage(width: 56, height: 56, pixels: pixels), crop: .init(x: 0, y: 0, width: 56, height: 56))
         for y in 0..<28 {
             for x in 0..<28 {
-                let sum = [(0, 0), (1, 0), (0, 1), (1, 1)].map { Int(pixels[(2 * y + $0.1) * 56 + 2 * x + $0.0]) }.reduce(0, +)
+                let sum = [(0, 0), (1, 0), (0, 1), (1, 1)].map { Int(pixels[(2 * y + $0.1) * 56 + 2 * x + $0.0]) }
+                    .reduce(0, +)
                 #expect(Int(out[y * 28 + x]) == (sum * 2 + 4) / 8)
             }
         }
@@ -107,7 +114,8 @@ struct NormalizerTests {
 
     @Test("blank and one-pixel images decode without a garment to crop to")
     func degenerateImages() {
-        let blank = Normalizer.normalize(GrayImage(width: 300, height: 200, pixels: [UInt8](repeating: 255, count: 60_000)))
+        let blank = Normalizer.normalize(
+            GrayImage(width: 300, height: 200, pixels: [UInt8](repeating: 255, count: 60_000)))
         #expect(blank.pixels.allSatisfy { $0 == 0 })
         let dot = Normalizer.normalize(GrayImage(width: 1, height: 1, pixels: [77]))
         #expect(dot.pixels.count == 784)
@@ -121,12 +129,12 @@ struct NormalizerTests {
             orientations.reduce(image) { $0.orientedForDisplay(exifOrientation: $1) }
         }
         #expect(apply(1) == image)
-        #expect(apply(6, 6, 6, 6) == image)                    // four quarter turns
-        #expect(apply(6, 8) == image)                          // clockwise then counter-clockwise
-        #expect(apply(6, 6) == apply(3))                      // two quarter turns are a half turn
-        #expect(apply(2, 4) == apply(3))                      // both mirrors are a half turn
+        #expect(apply(6, 6, 6, 6) == image)  // four quarter turns
+        #expect(apply(6, 8) == image)  // clockwise then counter-clockwise
+        #expect(apply(6, 6) == apply(3))  // two quarter turns are a half turn
+        #expect(apply(2, 4) == apply(3))  // both mirrors are a half turn
         #expect(apply(5, 5) == image && apply(7, 7) == image)  // transpositions are involutions
-        #expect(apply(5, 2) == apply(6))                      // transpose, then mirror = clockwise turn
+        #expect(apply(5, 2) == apply(6))  // transpose, then mirror = clockwise turn
         #expect(apply(6).width == 3 && apply(6).height == 5)
         // Orientation 6: the stored top row becomes the displayed right column, top to bottom.
         let turned = apply(6)
@@ -134,8 +142,9 @@ struct NormalizerTests {
     }
 
     /// Every Fashion-MNIST test image, sent raw, must pass through unchanged and uninverted.
-    @Test("all 10,000 Fashion-MNIST test images pass through byte-identical",
-          .enabled(if: FileManager.default.fileExists(atPath: Self.datasetPath)))
+    @Test(
+        "all 10,000 Fashion-MNIST test images pass through byte-identical",
+        .enabled(if: FileManager.default.fileExists(atPath: Self.datasetPath)))
     func wholeTestSetPassesThrough() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/gzip")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Imaging
 
 @Suite("Prototype JSON and format detection")
@@ -8,9 +9,10 @@ struct PrototypeJSONTests {
 
     /// `[[a, b, ...], ...]` as Python's `json.dumps` writes it.
     static func arrayText(_ pixels: [UInt8], transform: (UInt8) -> String = { String($0) }) -> String {
-        "[" + (0..<28).map { row in
-            "[" + pixels[(row * 28)..<(row * 28 + 28)].map(transform).joined(separator: ", ") + "]"
-        }.joined(separator: ", ") + "]"
+        "["
+            + (0..<28).map { row in
+                "[" + pixels[(row * 28)..<(row * 28 + 28)].map(transform).joined(separator: ", ") + "]"
+            }.joined(separator: ", ") + "]"
     }
 
     /// A JSON string literal holding `text`, escaped the way Python's `json.dumps` does.
@@ -41,7 +43,8 @@ struct PrototypeJSONTests {
     @Test("the prototype's double-encoded img_data decodes to the same pixels as the raw image")
     func stringForm() throws {
         let reference = try Fixtures.bytes(Fixtures.formats, "dataset0.raw")
-        let payload = "{\"model\": \"fashion-cnn-v2\", \"img_data\": \(Self.stringLiteral(Self.arrayText(reference))), \"time\": 1718409600.25}"
+        let payload =
+            "{\"model\": \"fashion-cnn-v2\", \"img_data\": \(Self.stringLiteral(Self.arrayText(reference))), \"time\": 1718409600.25}"
         let decoded = try decoder.decode(Array(payload.utf8), contentType: "application/json")
         #expect(decoded.format == .prototypeJSON)
         #expect(decoded.pixels == reference)
@@ -56,9 +59,9 @@ struct PrototypeJSONTests {
         let reference = try Fixtures.bytes(Fixtures.formats, "dataset2.raw")
         let floats = Self.arrayText(reference) { "\(Double($0))" }  // 0.0, 255.0, ...
         let payload = """
-        \u{FEFF}  {"extra": {"nested": [1, {"a": null}], "s": "\\u00e9\\ud83d\\ude00"},
-           "img_data": \(floats), "model": "", "time": "2024-06-15T00:00:00Z"}\n
-        """
+            \u{FEFF}  {"extra": {"nested": [1, {"a": null}], "s": "\\u00e9\\ud83d\\ude00"},
+               "img_data": \(floats), "model": "", "time": "2024-06-15T00:00:00Z"}\n
+            """
         let decoded = try decoder.decode(Array(payload.utf8))
         #expect(decoded.pixels == reference)
         #expect(decoded.requestedModel == nil, "an empty model name means no preference")
@@ -68,8 +71,16 @@ struct PrototypeJSONTests {
     @Test("fractional values round to the nearest integer, halves away from zero")
     func rounding() throws {
         var values = [String](repeating: "0", count: 784)
-        values[0] = "0.49"; values[1] = "0.5"; values[2] = "127.5"; values[3] = "254.5"; values[4] = "2.55e2"; values[5] = "-0"
-        let text = "[" + (0..<28).map { row in "[" + values[(row * 28)..<(row * 28 + 28)].joined(separator: ",") + "]" }.joined(separator: ",") + "]"
+        values[0] = "0.49"
+        values[1] = "0.5"
+        values[2] = "127.5"
+        values[3] = "254.5"
+        values[4] = "2.55e2"
+        values[5] = "-0"
+        let text =
+            "["
+            + (0..<28).map { row in "[" + values[(row * 28)..<(row * 28 + 28)].joined(separator: ",") + "]" }.joined(
+                separator: ",") + "]"
         let decoded = try decoder.decode(Array("{\"img_data\": \(text)}".utf8))
         #expect(Array(decoded.pixels.prefix(6)) == [0, 1, 128, 255, 255, 0])
     }
@@ -78,13 +89,19 @@ struct PrototypeJSONTests {
     func shapeMessages() throws {
         var rows = [[Int]](repeating: [Int](repeating: 0, count: 28), count: 28)
         rows[2].removeLast()
-        let text = "[" + rows.map { "[" + $0.map(String.init).joined(separator: ", ") + "]" }.joined(separator: ", ") + "]"
+        let text =
+            "[" + rows.map { "[" + $0.map(String.init).joined(separator: ", ") + "]" }.joined(separator: ", ") + "]"
         let error = try #require(rejection("{\"img_data\": \(Self.stringLiteral(text))}"))
         #expect(error.code == "json_wrong_shape")
         #expect(error.message == "img_data must be a 28x28 array of numbers 0...255; row 3 has 27 values")
 
-        let short = "[" + [String](repeating: "[" + [String](repeating: "0", count: 28).joined(separator: ",") + "]", count: 5).joined(separator: ",") + "]"
-        #expect(rejection("{\"img_data\": \(short)}")?.message == "img_data must be a 28x28 array of numbers 0...255; it has 5 rows")
+        let short =
+            "["
+            + [String](repeating: "[" + [String](repeating: "0", count: 28).joined(separator: ",") + "]", count: 5)
+            .joined(separator: ",") + "]"
+        #expect(
+            rejection("{\"img_data\": \(short)}")?.message
+                == "img_data must be a 28x28 array of numbers 0...255; it has 5 rows")
         let nan = try #require(rejection("{\"img_data\": [[0, NaN]]}"))
         #expect(nan.code == "json_value_not_finite")
         #expect(nan.message.contains("row 1, column 2 is NaN"))
@@ -106,7 +123,9 @@ struct PrototypeJSONTests {
         #expect(rejectionCode("{\"img_data\": \(image)}") == nil)
         #expect(rejectionCode("{}") == "json_missing_field")
         #expect(rejectionCode("{\"time\": [1], \"img_data\": \(image)}") == "json_invalid_field")
-        #expect(rejectionCode("{\"model\": \"\(String(repeating: "m", count: 300))\", \"img_data\": \(image)}") == "json_invalid_field")
+        #expect(
+            rejectionCode("{\"model\": \"\(String(repeating: "m", count: 300))\", \"img_data\": \(image)}")
+                == "json_invalid_field")
         #expect(rejectionCode("{\"model\": \"a\", \"model\": \"b\", \"img_data\": \(image)}") == "json_invalid_field")
         #expect(rejectionCode("{\"img_data\": \(image),}") == "json_invalid")
         #expect(rejectionCode("{\"a\": 01, \"img_data\": \(image)}") == "json_invalid")

@@ -1,12 +1,14 @@
 import Foundation
 import Testing
+
 @testable import Imaging
 
 @Suite("Round trips through every supported encoding")
 struct RoundTripTests {
     let decoder = ImageDecoder()
 
-    static let passThroughCases: [Fixtures.FormatsManifest.PassThrough] = (try? Fixtures.formatsManifest().passThrough) ?? []
+    static let passThroughCases: [Fixtures.FormatsManifest.PassThrough] =
+        (try? Fixtures.formatsManifest().passThrough) ?? []
     static let shapeCases: [Fixtures.FormatsManifest.Shape] = (try? Fixtures.formatsManifest().shapes) ?? []
 
     @Test("the fixture manifest is readable and covers every encoding")
@@ -26,7 +28,8 @@ struct RoundTripTests {
     @Test("28x28 dataset images decode to their reference pixels", arguments: passThroughCases)
     func passThrough(_ fixture: Fixtures.FormatsManifest.PassThrough) throws {
         let reference = try Fixtures.bytes(Fixtures.formats, fixture.reference)
-        let decoded = try decoder.decode(try Fixtures.bytes(Fixtures.formats, fixture.file), contentType: fixture.contentType)
+        let decoded = try decoder.decode(
+            try Fixtures.bytes(Fixtures.formats, fixture.file), contentType: fixture.contentType)
         #expect(decoded.pixels.count == 784)
         #expect(decoded.sourceWidth == 28 && decoded.sourceHeight == 28)
         #expect(decoded.backgroundInverted == false)
@@ -35,7 +38,8 @@ struct RoundTripTests {
         if fixture.maxError == 0 {
             #expect(decoded.pixels == reference)
         }
-        let expectedFormat: ImageFormat = fixture.file.hasSuffix(".png") ? .png : fixture.file.hasSuffix(".jpg") ? .jpeg : .raw
+        let expectedFormat: ImageFormat =
+            fixture.file.hasSuffix(".png") ? .png : fixture.file.hasSuffix(".jpg") ? .jpeg : .raw
         #expect(decoded.format == expectedFormat)
     }
 
@@ -60,7 +64,8 @@ struct RoundTripTests {
         #expect(worst <= (lossy ? 24 : 3), "\(fixture.file): largest deviation from the ideal \(worst)")
         #expect(total / 784 <= (lossy ? 2 : 0.5), "\(fixture.file): mean deviation \(total / 784)")
         // Whatever the tolerance, the shape must be centred: equal dark margins on opposite sides.
-        #expect(Self.marginsAreBalanced(decoded.pixels), "\(fixture.file) is not centred:\n\(Self.render(decoded.pixels))")
+        #expect(
+            Self.marginsAreBalanced(decoded.pixels), "\(fixture.file) is not centred:\n\(Self.render(decoded.pixels))")
     }
 
     @Test("JPEG dimensions are reported as declared, before DCT scaling and EXIF rotation")
@@ -74,8 +79,10 @@ struct RoundTripTests {
 
     @Test("gray and colour JPEGs of one image, and PNG and JPEG of one photo, agree")
     func encodingsAgree() throws {
-        let pairs = [("dataset0-gray.jpg", "dataset0-color.jpg"), ("photo-rect-rgb8.png", "photo-rect.jpg"),
-                     ("photo-rect.jpg", "photo-rect-progressive.jpg"), ("photo-rect.jpg", "photo-rect-cmyk.jpg")]
+        let pairs = [
+            ("dataset0-gray.jpg", "dataset0-color.jpg"), ("photo-rect-rgb8.png", "photo-rect.jpg"),
+            ("photo-rect.jpg", "photo-rect-progressive.jpg"), ("photo-rect.jpg", "photo-rect-cmyk.jpg"),
+        ]
         for (first, second) in pairs {
             let a = try decoder.decode(try Fixtures.bytes(Fixtures.formats, first)).pixels
             let b = try decoder.decode(try Fixtures.bytes(Fixtures.formats, second)).pixels
@@ -84,7 +91,8 @@ struct RoundTripTests {
         }
     }
 
-    static let orientationCases: [Fixtures.FormatsManifest.Oriented] = (try? Fixtures.formatsManifest().orientations) ?? []
+    static let orientationCases: [Fixtures.FormatsManifest.Oriented] =
+        (try? Fixtures.formatsManifest().orientations) ?? []
 
     @Test("JPEGs are turned upright by their EXIF orientation", arguments: orientationCases)
     func exifOrientation(_ fixture: Fixtures.FormatsManifest.Oriented) throws {
@@ -96,11 +104,13 @@ struct RoundTripTests {
         #expect(meanDifference(upright, oriented) < 4, "orientation \(fixture.orientation):\n\(Self.render(oriented))")
         // The L shape is asymmetric, so a mirrored or rotated result could not pass the check above.
         let mirrored: [UInt8] = (0..<784).map { (index: Int) -> UInt8 in
-            let row = index / 28, column = index % 28
+            let row = index / 28
+            let column = index % 28
             return upright[row * 28 + (27 - column)]
         }
         let flipped: [UInt8] = (0..<784).map { (index: Int) -> UInt8 in
-            let row = index / 28, column = index % 28
+            let row = index / 28
+            let column = index % 28
             return upright[(27 - row) * 28 + column]
         }
         #expect(meanDifference(upright, mirrored) > 20 && meanDifference(upright, flipped) > 20)
@@ -121,7 +131,8 @@ struct RoundTripTests {
         for y in 0..<28 {
             let rowCoverage = covered(y, start: (side - Double(boxHeight)) / 2, length: Double(boxHeight))
             for x in 0..<28 {
-                coverage[y * 28 + x] = rowCoverage * covered(x, start: (side - Double(boxWidth)) / 2, length: Double(boxWidth))
+                coverage[y * 28 + x] =
+                    rowCoverage * covered(x, start: (side - Double(boxWidth)) / 2, length: Double(boxWidth))
             }
         }
         return coverage
@@ -131,12 +142,15 @@ struct RoundTripTests {
         let threshold: UInt8 = 64
         let rows = (0..<28).filter { y in (0..<28).contains { pixels[y * 28 + $0] > threshold } }
         let columns = (0..<28).filter { x in (0..<28).contains { pixels[$0 * 28 + x] > threshold } }
-        guard let top = rows.first, let bottom = rows.last, let left = columns.first, let right = columns.last else { return false }
+        guard let top = rows.first, let bottom = rows.last, let left = columns.first, let right = columns.last else {
+            return false
+        }
         return abs(top - (27 - bottom)) <= 1 && abs(left - (27 - right)) <= 1
     }
 
     static func render(_ pixels: [UInt8]) -> String {
         let ramp = Array(" .:-=+*#%@")
-        return (0..<28).map { y in String((0..<28).map { ramp[Int(pixels[y * 28 + $0]) * 9 / 255] }) }.joined(separator: "\n")
+        return (0..<28).map { y in String((0..<28).map { ramp[Int(pixels[y * 28 + $0]) * 9 / 255] }) }.joined(
+            separator: "\n")
     }
 }

@@ -1,6 +1,7 @@
 import CZlib
 import Foundation
 import Testing
+
 @testable import Imaging
 
 /// The small 8-bit gray PNG fast path must be invisible: the same pixels as libpng for every file it
@@ -23,15 +24,20 @@ struct SmallGrayPNGTests {
     }
 
     /// Full decode (fast path first) against the same decoder with libpng alone.
-    static func expectSameAsLibpng(_ bytes: [UInt8], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectSameAsLibpng(_ bytes: [UInt8], _ what: String, sourceLocation: SourceLocation = #_sourceLocation)
+    {
         let fast = outcome { () throws(ImageRejection) in try PNGDecoder.decode(bytes, limits: .standard) }
-        let libpng = outcome { () throws(ImageRejection) in try PNGDecoder.decode(bytes, limits: .standard, allowFastPath: false) }
+        let libpng = outcome { () throws(ImageRejection) in
+            try PNGDecoder.decode(bytes, limits: .standard, allowFastPath: false)
+        }
         #expect(fast == libpng, "\(what): the fast path and libpng disagree", sourceLocation: sourceLocation)
     }
 
     /// A minimal PNG writer: 8-bit gray, the given filter type per row, the zlib stream split over
     /// IDAT chunks of at most `idatSize` bytes.
-    static func encode(width: Int, height: Int, pixels: [UInt8], filter: (Int) -> UInt8, idatSize: Int = 1 << 20, level: Int32 = 6) -> [UInt8] {
+    static func encode(
+        width: Int, height: Int, pixels: [UInt8], filter: (Int) -> UInt8, idatSize: Int = 1 << 20, level: Int32 = 6
+    ) -> [UInt8] {
         var raw: [UInt8] = []
         for y in 0..<height {
             let type = filter(y)
@@ -91,7 +97,8 @@ struct SmallGrayPNGTests {
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        try #require(process.terminationStatus == 0 && data.count == 16 + 10_000 * 784, "the Fashion-MNIST test set is missing")
+        try #require(
+            process.terminationStatus == 0 && data.count == 16 + 10_000 * 784, "the Fashion-MNIST test set is missing")
         return [UInt8](data.dropFirst(16))
     }
 
@@ -101,8 +108,9 @@ struct SmallGrayPNGTests {
         for index in 0..<10_000 {
             let pixels = Array(all[index * 784..<(index + 1) * 784])
             // Rotates the filter types over rows and images, and splits some streams over several IDATs.
-            let png = Self.encode(width: 28, height: 28, pixels: pixels, filter: { UInt8(($0 + index) % 5) },
-                                  idatSize: index % 3 == 0 ? 50 : 1 << 20, level: Int32(index % 10))
+            let png = Self.encode(
+                width: 28, height: 28, pixels: pixels, filter: { UInt8(($0 + index) % 5) },
+                idatSize: index % 3 == 0 ? 50 : 1 << 20, level: Int32(index % 10))
             let fast = try #require(SmallGrayPNG.decode(png), "image \(index) should take the fast path")
             #expect(fast.pixels == pixels, "image \(index)")
             let libpng = try PNGDecoder.decodeWithLibpng(png, limits: .standard)
@@ -112,12 +120,15 @@ struct SmallGrayPNGTests {
 
     @Test("committed PNG fixtures (test set, product photos, every format) decode exactly as with libpng alone")
     func committedFixtures() throws {
-        let directories = [Fixtures.testsDirectory.appendingPathComponent("Fixtures/images/testset"),
-                           Fixtures.testsDirectory.appendingPathComponent("Fixtures/images/product"), Fixtures.formats]
+        let directories = [
+            Fixtures.testsDirectory.appendingPathComponent("Fixtures/images/testset"),
+            Fixtures.testsDirectory.appendingPathComponent("Fixtures/images/product"), Fixtures.formats,
+        ]
         var fastCount = 0
         var total = 0
         for directory in directories {
-            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() where name.hasSuffix(".png") {
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+            where name.hasSuffix(".png") {
                 let bytes = try Fixtures.bytes(directory, name)
                 Self.expectSameAsLibpng(bytes, name)
                 if SmallGrayPNG.decode(bytes) != nil { fastCount += 1 }
@@ -127,8 +138,10 @@ struct SmallGrayPNGTests {
         #expect(total >= 220)
         // The 200 test-set files and the gray8 format fixtures are the fast path's shape.
         #expect(fastCount >= 200, "only \(fastCount) of \(total) fixtures took the fast path")
-        for other in ["dataset0-gray8-interlaced.png", "dataset0-palette.png", "dataset0-gray16.png", "dataset0-rgb8.png",
-                      "dataset0-gray-alpha8.png"] {
+        for other in [
+            "dataset0-gray8-interlaced.png", "dataset0-palette.png", "dataset0-gray16.png", "dataset0-rgb8.png",
+            "dataset0-gray-alpha8.png",
+        ] {
             #expect(SmallGrayPNG.decode(try Fixtures.bytes(Fixtures.formats, other)) == nil, "\(other) is libpng's")
         }
     }
@@ -146,7 +159,8 @@ struct SmallGrayPNGTests {
             }
         }
         // Beyond the fast path's size: libpng's.
-        let big = Self.encode(width: 257, height: 256, pixels: [UInt8](repeating: 7, count: 257 * 256), filter: { _ in 0 })
+        let big = Self.encode(
+            width: 257, height: 256, pixels: [UInt8](repeating: 7, count: 257 * 256), filter: { _ in 0 })
         #expect(SmallGrayPNG.decode(big) == nil)
         Self.expectSameAsLibpng(big, "257x256")
     }
@@ -157,10 +171,13 @@ struct SmallGrayPNGTests {
         var generator = SystemRandomNumberGenerator()
         for index in 0..<60 {
             let pixels = Array(all[index * 784..<(index + 1) * 784])
-            let png = Self.encode(width: 28, height: 28, pixels: pixels, filter: { UInt8(($0 + index) % 5) },
-                                  idatSize: index % 2 == 0 ? 64 : 1 << 20)
+            let png = Self.encode(
+                width: 28, height: 28, pixels: pixels, filter: { UInt8(($0 + index) % 5) },
+                idatSize: index % 2 == 0 ? 64 : 1 << 20)
             var variants: [(String, [UInt8])] = []
-            for cut in stride(from: 9, to: png.count, by: 7) { variants.append(("truncated at \(cut)", Array(png[..<cut]))) }
+            for cut in stride(from: 9, to: png.count, by: 7) {
+                variants.append(("truncated at \(cut)", Array(png[..<cut])))
+            }
             for _ in 0..<40 {
                 var flipped = png
                 let position = Int.random(in: 8..<png.count, using: &generator)
@@ -171,7 +188,8 @@ struct SmallGrayPNGTests {
             // A text chunk before IEND, and the IEND chunk repeated.
             let iend = Array(png.suffix(12))
             let text = Array("tEXt".utf8) + Array("Comment\u{0}hello".utf8)
-            let textChunk = Self.bigEndian(text.count - 4) + text + Self.bigEndian(Int(crc32(0, text, uInt(text.count))))
+            let textChunk =
+                Self.bigEndian(text.count - 4) + text + Self.bigEndian(Int(crc32(0, text, uInt(text.count))))
             variants.append(("tEXt chunk", Array(png.dropLast(12)) + textChunk + iend))
             variants.append(("IEND twice", png + iend))
             variants.append(("no IEND", Array(png.dropLast(12))))

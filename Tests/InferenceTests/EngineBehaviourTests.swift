@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Inference
 
 /// Results do not depend on how work is split (threads, batch sizes, micro-batches, concurrent
@@ -37,7 +38,8 @@ struct EngineBehaviourTests {
             var first = 0
             while first < 256 {
                 let count = min(batch, 256 - first)
-                pieces += try engine.logits(pixels: Array(pixels[(first * 784)..<((first + count) * 784)]), count: count)
+                pieces += try engine.logits(
+                    pixels: Array(pixels[(first * 784)..<((first + count) * 784)]), count: count)
                 first += count
             }
             #expect(Self.maxDifference(whole, pieces) <= 1e-5, "batch \(batch)")
@@ -49,9 +51,13 @@ struct EngineBehaviourTests {
         let pixels = try Self.golden().pixels
         let reference = try InferenceEngine(modelDirectory: Fixtures.batchNormModel, configuration: .init(threads: 1))
         defer { reference.shutdown() }
-        let engine = try InferenceEngine(modelDirectory: Fixtures.batchNormModel, configuration: .init(threads: 2, microBatch: microBatch))
+        let engine = try InferenceEngine(
+            modelDirectory: Fixtures.batchNormModel, configuration: .init(threads: 2, microBatch: microBatch))
         defer { engine.shutdown() }
-        #expect(Self.maxDifference(try reference.logits(pixels: pixels, count: 256), try engine.logits(pixels: pixels, count: 256)) <= 1e-5)
+        #expect(
+            Self.maxDifference(
+                try reference.logits(pixels: pixels, count: 256), try engine.logits(pixels: pixels, count: 256)) <= 1e-5
+        )
     }
 
     @Test func concurrentCallersAreSerialisedAndCorrect() async throws {
@@ -118,7 +124,9 @@ struct EngineBehaviourTests {
     }
 
     @Test func invalidConfigurationIsRejected() throws {
-        for configuration in [EngineConfiguration(threads: 0), EngineConfiguration(maxBatch: 0), EngineConfiguration(microBatch: 0)] {
+        for configuration in [
+            EngineConfiguration(threads: 0), EngineConfiguration(maxBatch: 0), EngineConfiguration(microBatch: 0),
+        ] {
             #expect {
                 _ = try InferenceEngine(modelDirectory: Fixtures.defaultModel, configuration: configuration)
             } throws: { ($0 as? InferenceError)?.code == "invalid_configuration" }
@@ -140,7 +148,8 @@ struct EngineBehaviourTests {
     }
 
     @Test func engineReportsModelFacts() throws {
-        let engine = try InferenceEngine(modelDirectory: Fixtures.defaultModel, configuration: .init(threads: 1, collectsLayerTimings: true))
+        let engine = try InferenceEngine(
+            modelDirectory: Fixtures.defaultModel, configuration: .init(threads: 1, collectsLayerTimings: true))
         defer { engine.shutdown() }
         #expect(engine.metadata.name == "fashion-cnn")
         // conv1 26*26*32*9 + conv2 11*11*64*288 + fc1 1600*128 + fc2 128*10 multiply-adds, x2.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Inference
 
 /// Models as Keras and PyTorch export them (training/make_model_fixtures.py): the engine takes
@@ -40,11 +41,16 @@ struct ExportedModelTests {
 
         static func load(_ name: String) throws -> Reference {
             let directory = Fixtures.testsDirectory.appendingPathComponent("Fixtures/reference")
-            var reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: directory.appendingPathComponent("\(name).json")))
+            var reference = try JSONDecoder().decode(
+                Reference.self, from: Data(contentsOf: directory.appendingPathComponent("\(name).json")))
             let bytes = try Data(contentsOf: directory.appendingPathComponent(reference.probabilitiesFile))
-            try #require(bytes.count == reference.count * reference.classes * 4, "\(reference.probabilitiesFile) has the wrong size")
+            try #require(
+                bytes.count == reference.count * reference.classes * 4,
+                "\(reference.probabilitiesFile) has the wrong size")
             reference.probabilities = bytes.withUnsafeBytes { raw in
-                (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+                (0..<(raw.count / 4)).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                }
             }
             return reference
         }
@@ -67,7 +73,9 @@ struct ExportedModelTests {
         var disagreements: [Int] = []
         for (image, result) in results.enumerated() {
             if result.labelIndex != reference.top1[image] { disagreements.append(image) }
-            for (actual, expected) in zip(result.probabilities, reference.probabilities[(image * 10)..<((image + 1) * 10)]) {
+            for (actual, expected) in zip(
+                result.probabilities, reference.probabilities[(image * 10)..<((image + 1) * 10)])
+            {
                 worst = max(worst, abs(actual - expected))
             }
         }
@@ -96,7 +104,8 @@ struct ExportedModelTests {
         let mlp = Self.fixtures[1].directory
         var metadata = try ModelMetadata.load(from: mlp.appendingPathComponent("metadata.json"))
         metadata.outputKind = .probabilities
-        let engine = try InferenceEngine(modelFile: mlp.appendingPathComponent("model.onnx"), metadata: metadata, configuration: .init(threads: 1))
+        let engine = try InferenceEngine(
+            modelFile: mlp.appendingPathComponent("model.onnx"), metadata: metadata, configuration: .init(threads: 1))
         defer { engine.shutdown() }
         let testSet = try Fixtures.testSet()
         let result = try #require(try engine.classify(pixels: Array(testSet.pixels.prefix(784)), count: 1).first)
@@ -106,10 +115,14 @@ struct ExportedModelTests {
         var wrong = try ModelMetadata.load(from: keras.appendingPathComponent("metadata.json"))
         wrong.outputKind = .logits
         #expect(throws: InferenceError.self) {
-            try InferenceEngine(modelFile: keras.appendingPathComponent("model.onnx"), metadata: wrong, configuration: .init(threads: 1))
+            try InferenceEngine(
+                modelFile: keras.appendingPathComponent("model.onnx"), metadata: wrong, configuration: .init(threads: 1)
+            )
         }
         do {
-            _ = try InferenceEngine(modelFile: keras.appendingPathComponent("model.onnx"), metadata: wrong, configuration: .init(threads: 1))
+            _ = try InferenceEngine(
+                modelFile: keras.appendingPathComponent("model.onnx"), metadata: wrong, configuration: .init(threads: 1)
+            )
         } catch {
             #expect(error.code == "metadata_invalid")
             #expect(error.message.contains("ends in Softmax"))
@@ -126,10 +139,13 @@ struct ExportedModelTests {
             return try ModelMetadata.load(from: file)
         }
         let base = #""name": "m", "version": 1, "labels": ["a", "b"]"#
-        #expect(try load("{\(base), \"output\": {\"name\": \"p\", \"kind\": \"probabilities\"}}").outputKind == .probabilities)
+        #expect(
+            try load("{\(base), \"output\": {\"name\": \"p\", \"kind\": \"probabilities\"}}").outputKind
+                == .probabilities)
         let legacy = try load("{\(base), \"input\": \"x\", \"output\": \"logits\"}")
         #expect(legacy.outputName == "logits" && legacy.inputName == "x" && legacy.outputKind == nil)
-        let trained = try load("{\(base), \"input\": {\"name\": \"input\", \"shape\": [-1, 1, 28, 28], \"layout\": \"NCHW\"}}")
+        let trained = try load(
+            "{\(base), \"input\": {\"name\": \"input\", \"shape\": [-1, 1, 28, 28], \"layout\": \"NCHW\"}}")
         #expect(trained.inputName == "input" && trained.inputLayout == .nchw)
         try Data("{\(base), \"output\": {\"kind\": \"probs\"}}".utf8).write(to: file)
         do {
@@ -147,7 +163,9 @@ struct ExportedModelTests {
         defer { engine.shutdown() }
         let plan = engine.planDescription
         #expect(!plan.contains { $0.contains("(gather)") }, "\(plan)")
-        #expect(!plan.contains { $0.contains("(elementwise)") || $0.contains("(affine)") }, "biases fold into their layers: \(plan)")
+        #expect(
+            !plan.contains { $0.contains("(elementwise)") || $0.contains("(affine)") },
+            "biases fold into their layers: \(plan)")
         #expect(plan.filter { $0.contains("pool") && $0.hasPrefix("Conv") }.count == 2, "\(plan)")
     }
 
@@ -193,19 +211,26 @@ struct ExportedModelTests {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let target = directory.appendingPathComponent(fixture.name + "-copy")
-        let report = try ModelDirectory.initialize(target, onnx: fixture.directory.appendingPathComponent("model.onnx"),
-                                                   options: .init(preprocessing: .init(scale: 1.0 / 255.0, mean: 0.5, std: 0.5)))
+        let report = try ModelDirectory.initialize(
+            target, onnx: fixture.directory.appendingPathComponent("model.onnx"),
+            options: .init(preprocessing: .init(scale: 1.0 / 255.0, mean: 0.5, std: 0.5)))
         #expect(report.copiedModel)
         #expect(report.trial.count == 3)
         let metadata = try ModelMetadata.load(from: target.appendingPathComponent("metadata.json"))
         #expect(metadata.name == fixture.name + "-copy")
-        #expect(metadata.labels == ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"])
+        #expect(
+            metadata.labels == [
+                "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                "Ankle boot",
+            ])
         #expect(metadata.inputLayout == fixture.layout)
         #expect(metadata.outputKind == fixture.kind)
         #expect(metadata.preprocessing == .init(scale: 1.0 / 255.0, mean: 0.5, std: 0.5))
         let committed = try ModelMetadata.load(from: fixture.directory.appendingPathComponent("metadata.json"))
         #expect(metadata.sha256 == committed.sha256)
-        #expect(try Data(contentsOf: target.appendingPathComponent("model.onnx")) == Data(contentsOf: fixture.directory.appendingPathComponent("model.onnx")))
+        #expect(
+            try Data(contentsOf: target.appendingPathComponent("model.onnx"))
+                == Data(contentsOf: fixture.directory.appendingPathComponent("model.onnx")))
         let checked = try ModelDirectory.check(target)
         #expect(checked.signature == report.signature)
 
@@ -213,7 +238,8 @@ struct ExportedModelTests {
         #expect(throws: InferenceError.self) {
             try ModelDirectory.initialize(target, onnx: fixture.directory.appendingPathComponent("model.onnx"))
         }
-        _ = try ModelDirectory.initialize(target, onnx: target.appendingPathComponent("model.onnx"), options: .init(name: "renamed", overwrite: true))
+        _ = try ModelDirectory.initialize(
+            target, onnx: target.appendingPathComponent("model.onnx"), options: .init(name: "renamed", overwrite: true))
         #expect(try ModelMetadata.load(from: target.appendingPathComponent("metadata.json")).name == "renamed")
     }
 
@@ -221,14 +247,17 @@ struct ExportedModelTests {
     func initializeGivesTheDaemonsErrors() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        var model = try Onnx_ModelProto(serializedBytes: Data(contentsOf: Self.fixtures[0].directory.appendingPathComponent("model.onnx")))
+        var model = try Onnx_ModelProto(
+            serializedBytes: Data(contentsOf: Self.fixtures[0].directory.appendingPathComponent("model.onnx")))
         let index = try #require(model.graph.node.firstIndex { $0.opType == "Relu" })
         model.graph.node[index].opType = "Gelu"
         let file = directory.appendingPathComponent("export.onnx")
         try (model.serializedBytes() as Data).write(to: file)
 
         var initError: InferenceError?
-        do { _ = try ModelDirectory.initialize(directory.appendingPathComponent("gelu"), onnx: file) } catch { initError = error }
+        do { _ = try ModelDirectory.initialize(directory.appendingPathComponent("gelu"), onnx: file) } catch {
+            initError = error
+        }
         var daemonError: InferenceError?
         let metadata = ModelMetadata(name: "gelu", version: "1", labels: (0..<10).map { "c\($0)" })
         do { _ = try InferenceEngine(modelFile: file, metadata: metadata) } catch { daemonError = error }
@@ -240,7 +269,10 @@ struct ExportedModelTests {
 
         // "logits" for a graph that ends in Softmax: refused as the daemon refuses such metadata.
         do {
-            _ = try ModelDirectory.initialize(directory.appendingPathComponent("k"), onnx: Self.fixtures[0].directory.appendingPathComponent("model.onnx"), options: .init(outputKind: .logits))
+            _ = try ModelDirectory.initialize(
+                directory.appendingPathComponent("k"),
+                onnx: Self.fixtures[0].directory.appendingPathComponent("model.onnx"),
+                options: .init(outputKind: .logits))
             Issue.record("logits were accepted for a graph that ends in Softmax")
         } catch {
             #expect(error.code == "metadata_invalid")
@@ -250,7 +282,10 @@ struct ExportedModelTests {
 
         // Labels that do not match the outputs: say how many are needed.
         do {
-            _ = try ModelDirectory.initialize(directory.appendingPathComponent("m"), onnx: Self.fixtures[1].directory.appendingPathComponent("model.onnx"), options: .init(labels: ["a", "b"]))
+            _ = try ModelDirectory.initialize(
+                directory.appendingPathComponent("m"),
+                onnx: Self.fixtures[1].directory.appendingPathComponent("model.onnx"),
+                options: .init(labels: ["a", "b"]))
             Issue.record("two labels for ten outputs were accepted")
         } catch {
             #expect(error.code == "metadata_invalid")

@@ -5,7 +5,8 @@ import Testing
 enum Fixtures {
     /// /…/Tests (symlinks resolved, so a development package that links the sources in still
     /// finds the repository's models).
-    static let testsDirectory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
+    static let testsDirectory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
+        .deletingLastPathComponent()
     /// The repository root.
     static let repositoryRoot = testsDirectory.deletingLastPathComponent()
 

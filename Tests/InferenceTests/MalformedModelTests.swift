@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Inference
 
 /// Damaged and unsupported models are rejected at load with a clear, stable error; nothing crashes.
@@ -14,7 +15,9 @@ struct MalformedModelTests {
         try Onnx_ModelProto(serializedBytes: realModelBytes())
     }
 
-    static let labels = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    static let labels = [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ]
 
     /// Loads `bytes` as a model (no checksum in the metadata) and returns the error it fails with.
     static func loadError(_ bytes: Data) throws -> InferenceError {
@@ -101,7 +104,7 @@ struct MalformedModelTests {
     @Test func wrongInputRankIsUnsupportedShape() throws {
         var model = try Self.realModel()
         var dims = model.graph.input[0].type.tensorType.shape.dim
-        dims.removeSubrange(1...2)   // [N, 28]
+        dims.removeSubrange(1...2)  // [N, 28]
         model.graph.input[0].type.tensorType.shape.dim = dims
         let error = try Self.loadError(model)
         #expect(error.code == "model_unsupported_shape")
@@ -153,7 +156,12 @@ struct MalformedModelTests {
     @Test(arguments: [7, 10, 22, 23])
     func opsetOutsideRangeIsUnsupported(version: Int) throws {
         var model = try Self.realModel()
-        model.opsetImport = [Onnx_OperatorSetIdProto.with { $0.domain = ""; $0.version = Int64(version) }]
+        model.opsetImport = [
+            Onnx_OperatorSetIdProto.with {
+                $0.domain = ""
+                $0.version = Int64(version)
+            }
+        ]
         let error = try Self.loadError(model)
         #expect(error.code == "model_unsupported_opset")
         #expect(error.message.contains("\(version)") && error.message.contains("11"))
@@ -162,7 +170,7 @@ struct MalformedModelTests {
     @Test func nonFloatWeightsAreUnsupportedDataType() throws {
         var model = try Self.realModel()
         let index = try #require(model.graph.initializer.firstIndex { $0.name == "conv1.weight" })
-        model.graph.initializer[index].dataType = 10   // float16
+        model.graph.initializer[index].dataType = 10  // float16
         let error = try Self.loadError(model)
         #expect(error.code == "model_unsupported_data_type")
         #expect(error.message.contains("float16"))
@@ -193,7 +201,9 @@ struct MalformedModelTests {
         var bytes = try Self.realModelBytes()
         bytes[bytes.count - 1] ^= 0xFF
         try bytes.write(to: directory.appendingPathComponent("model.onnx"))
-        try FileManager.default.copyItem(at: Fixtures.defaultModel.appendingPathComponent("metadata.json"), to: directory.appendingPathComponent("metadata.json"))
+        try FileManager.default.copyItem(
+            at: Fixtures.defaultModel.appendingPathComponent("metadata.json"),
+            to: directory.appendingPathComponent("metadata.json"))
         #expect {
             _ = try InferenceEngine(modelDirectory: directory, configuration: .init(threads: 1))
         } throws: { error in
@@ -216,12 +226,14 @@ struct MalformedModelTests {
     @Test func invalidMetadataIsRejected() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try FileManager.default.copyItem(at: Fixtures.defaultModel.appendingPathComponent("model.onnx"), to: directory.appendingPathComponent("model.onnx"))
+        try FileManager.default.copyItem(
+            at: Fixtures.defaultModel.appendingPathComponent("model.onnx"),
+            to: directory.appendingPathComponent("model.onnx"))
         let cases = [
             "{not json",
             #"{"name": "x", "labels": ["a"]}"#,
             #"{"name": "x", "version": "1", "labels": ["a", "b"], "preprocessing": {"scale": 1, "mean": 0, "std": 0}}"#,
-            #"{"name": "x", "version": "1", "labels": ["a", "b"]}"#,   // 2 labels for 10 outputs
+            #"{"name": "x", "version": "1", "labels": ["a", "b"]}"#,  // 2 labels for 10 outputs
         ]
         for text in cases {
             try Data(text.utf8).write(to: directory.appendingPathComponent("metadata.json"))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Inference
 
 /// The engine reproduces the reference logits (onnxruntime, written by the training pipeline)

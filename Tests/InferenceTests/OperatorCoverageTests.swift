@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Inference
 
 /// Small hand-built models (Tests/Fixtures/onnx-ops, written by its generate.py) that exercise
@@ -7,7 +8,9 @@ import Testing
 @Suite("Operator coverage")
 struct OperatorCoverageTests {
     static let directory = Fixtures.testsDirectory.appendingPathComponent("Fixtures/onnx-ops")
-    static let models = ["transpose-matmul-softmax", "pools-and-windows", "residual-concat-reduce", "opset11-semantics", "opset21-basic"]
+    static let models = [
+        "transpose-matmul-softmax", "pools-and-windows", "residual-concat-reduce", "opset11-semantics", "opset21-basic",
+    ]
 
     struct Expected: Decodable {
         var count: Int
@@ -23,19 +26,25 @@ struct OperatorCoverageTests {
     @Test(arguments: models)
     func matchesOnnxruntime(model: String) throws {
         let folder = Self.directory.appendingPathComponent(model)
-        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: folder.appendingPathComponent("expected.json")))
+        let expected = try JSONDecoder().decode(
+            Expected.self, from: Data(contentsOf: folder.appendingPathComponent("expected.json")))
         let pixels = [UInt8](try #require(Data(base64Encoded: expected.pixelsBase64)))
         for threads in [1, 2] {
-            let engine = try InferenceEngine(modelDirectory: folder, configuration: .init(threads: threads, microBatch: 3))
+            let engine = try InferenceEngine(
+                modelDirectory: folder, configuration: .init(threads: threads, microBatch: 3))
             defer { engine.shutdown() }
             let logits = try engine.logits(pixels: pixels, count: expected.count)
             let classes = engine.classCount
             #expect(classes == expected.logits[0].count)
             var worst: Float = 0
             for image in 0..<expected.count {
-                for k in 0..<classes { worst = max(worst, abs(logits[image * classes + k] - expected.logits[image][k])) }
+                for k in 0..<classes {
+                    worst = max(worst, abs(logits[image * classes + k] - expected.logits[image][k]))
+                }
             }
-            #expect(worst <= 1e-4, "\(model), \(threads) threads: largest difference \(worst); plan: \(engine.planDescription)")
+            #expect(
+                worst <= 1e-4,
+                "\(model), \(threads) threads: largest difference \(worst); plan: \(engine.planDescription)")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Inference
 
 /// Winograd F(2x2, 3x3) against a direct convolution written out in the test, for odd channel
@@ -15,11 +16,15 @@ struct WinogradTests {
         }
     }
 
-    static func layer(inChannels: Int, outChannels: Int, size: Int, pad: Int, activation: Activation, generator: inout Generator) -> ConvolutionLayer {
+    static func layer(
+        inChannels: Int, outChannels: Int, size: Int, pad: Int, activation: Activation, generator: inout Generator
+    ) -> ConvolutionLayer {
         let out = size + 2 * pad - 2
         return ConvolutionLayer(
-            inChannels: inChannels, inHeight: size, inWidth: size, outChannels: outChannels, outHeight: out, outWidth: out,
-            kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1, padTop: pad, padLeft: pad,
+            inChannels: inChannels, inHeight: size, inWidth: size, outChannels: outChannels, outHeight: out,
+            outWidth: out,
+            kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1, padTop: pad,
+            padLeft: pad,
             weights: (0..<(9 * inChannels * outChannels)).map { _ in generator.next() },
             bias: (0..<outChannels).map { _ in generator.next() }, activation: activation
         )
@@ -35,15 +40,21 @@ struct WinogradTests {
                         var sum = Double(conv.bias?[m] ?? 0)
                         for ky in 0..<3 {
                             for kx in 0..<3 {
-                                let y = oy - conv.padTop + ky, x = ox - conv.padLeft + kx
+                                let y = oy - conv.padTop + ky
+                                let x = ox - conv.padLeft + kx
                                 guard y >= 0, y < conv.inHeight, x >= 0, x < conv.inWidth else { continue }
                                 for c in 0..<conv.inChannels {
-                                    let value = input[((image * conv.inHeight + y) * conv.inWidth + x) * conv.inChannels + c]
-                                    sum += Double(value) * Double(conv.weights[((ky * 3 + kx) * conv.inChannels + c) * conv.outChannels + m])
+                                    let value = input[
+                                        ((image * conv.inHeight + y) * conv.inWidth + x) * conv.inChannels + c]
+                                    sum +=
+                                        Double(value)
+                                        * Double(
+                                            conv.weights[((ky * 3 + kx) * conv.inChannels + c) * conv.outChannels + m])
                                 }
                             }
                         }
-                        output[((image * conv.outHeight + oy) * conv.outWidth + ox) * conv.outChannels + m] = conv.activation.apply(Float(sum))
+                        output[((image * conv.outHeight + oy) * conv.outWidth + ox) * conv.outChannels + m] = conv
+                            .activation.apply(Float(sum))
                     }
                 }
             }
@@ -57,7 +68,9 @@ struct WinogradTests {
         input.withUnsafeBufferPointer { input in
             output.withUnsafeMutableBufferPointer { output in
                 scratch.withUnsafeMutableBufferPointer { scratch in
-                    winograd.run(input: input.baseAddress!, output: output.baseAddress!, images: images, scratch: scratch.baseAddress!)
+                    winograd.run(
+                        input: input.baseAddress!, output: output.baseAddress!, images: images,
+                        scratch: scratch.baseAddress!)
                 }
             }
         }
@@ -67,7 +80,9 @@ struct WinogradTests {
     @Test(arguments: [(8, 8, 6, 0), (13, 6, 7, 1), (32, 64, 13, 0), (9, 5, 5, 1)])
     func matchesDirectConvolution(shape: (inChannels: Int, outChannels: Int, size: Int, pad: Int)) {
         var generator = Generator(state: UInt64(shape.inChannels * 1000 + shape.size))
-        let conv = Self.layer(inChannels: shape.inChannels, outChannels: shape.outChannels, size: shape.size, pad: shape.pad, activation: .leakyRelu(alpha: 0.1), generator: &generator)
+        let conv = Self.layer(
+            inChannels: shape.inChannels, outChannels: shape.outChannels, size: shape.size, pad: shape.pad,
+            activation: .leakyRelu(alpha: 0.1), generator: &generator)
         let images = 3
         let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
         let expected = Self.reference(conv, input, images: images)
@@ -84,13 +99,16 @@ struct WinogradTests {
     @Test(arguments: [(32, 64, 13), (12, 7, 10), (8, 16, 6)])
     func fusedMaxPoolMatchesConvolutionThenPool(shape: (inChannels: Int, outChannels: Int, size: Int)) {
         var generator = Generator(state: UInt64(shape.outChannels * 7 + shape.size))
-        var conv = Self.layer(inChannels: shape.inChannels, outChannels: shape.outChannels, size: shape.size, pad: 0, activation: .none, generator: &generator)
+        var conv = Self.layer(
+            inChannels: shape.inChannels, outChannels: shape.outChannels, size: shape.size, pad: 0, activation: .none,
+            generator: &generator)
         let images = 2
         let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
         let convolved = Self.reference(conv, input, images: images)
         let (height, width, channels) = (conv.outHeight, conv.outWidth, conv.outChannels)
         let pool = PoolLayer(
-            kind: .max, channels: channels, inHeight: height, inWidth: width, outHeight: height / 2, outWidth: width / 2,
+            kind: .max, channels: channels, inHeight: height, inWidth: width, outHeight: height / 2,
+            outWidth: width / 2,
             kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1, dilationX: 1,
             padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false, activation: .relu
         )
@@ -101,7 +119,11 @@ struct WinogradTests {
                     for m in 0..<channels {
                         var best = -Float.infinity
                         for dy in 0..<2 {
-                            for dx in 0..<2 { best = max(best, convolved[((image * height + 2 * py + dy) * width + 2 * px + dx) * channels + m]) }
+                            for dx in 0..<2 {
+                                best = max(
+                                    best,
+                                    convolved[((image * height + 2 * py + dy) * width + 2 * px + dx) * channels + m])
+                            }
                         }
                         expected.append(max(best, 0))
                     }

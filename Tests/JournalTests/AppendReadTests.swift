@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Journal
 
 #if canImport(Glibc)
@@ -33,12 +34,16 @@ struct AppendReadTests {
         let batch = [
             PendingRecord(source: source, offset: 41, payload: payload(1)),
             PendingRecord(dedupeKey: "message-7", payload: []),
-            PendingRecord(source: source, offset: 42, dedupeKey: "message-8", payload: Array(repeating: 0xAB, count: 100_000)),
+            PendingRecord(
+                source: source, offset: 42, dedupeKey: "message-8", payload: Array(repeating: 0xAB, count: 100_000)),
             PendingRecord(source: source, payload: payload(4)),
         ]
         let before = Int64(Date().timeIntervalSince1970 * 1000)
         let outcomes = try journal.append(batch)
-        #expect(outcomes == [.appended(sequence: 1), .appended(sequence: 2), .appended(sequence: 3), .appended(sequence: 4)])
+        #expect(
+            outcomes == [
+                .appended(sequence: 1), .appended(sequence: 2), .appended(sequence: 3), .appended(sequence: 4),
+            ])
         #expect(journal.lastSequence == 4)
 
         let read = try journal.records(after: 0, limit: 100)

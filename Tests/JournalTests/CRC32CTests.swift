@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Journal
 
 /// Bit-at-a-time CRC-32C, the definition the table-driven version must agree with.

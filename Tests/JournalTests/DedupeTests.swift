@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Journal
 
 @Suite("Deduplication")
@@ -12,10 +13,14 @@ struct DedupeTests {
         defer { journal.close() }
         let other = JournalSource(stream: "kafka/fashion-images", partition: 1)
 
-        #expect(try journal.append(fromSource(images, offsets: [10, 11, 11, 9, 12])) ==
-            [.appended(sequence: 1), .appended(sequence: 2), .duplicate, .duplicate, .appended(sequence: 3)])
-        #expect(try journal.append(fromSource(images, offsets: [12, 5]) + fromSource(other, offsets: [5])) ==
-            [.duplicate, .duplicate, .appended(sequence: 4)])
+        #expect(
+            try journal.append(fromSource(images, offsets: [10, 11, 11, 9, 12])) == [
+                .appended(sequence: 1), .appended(sequence: 2), .duplicate, .duplicate, .appended(sequence: 3),
+            ])
+        #expect(
+            try journal.append(fromSource(images, offsets: [12, 5]) + fromSource(other, offsets: [5])) == [
+                .duplicate, .duplicate, .appended(sequence: 4),
+            ])
         // A batch of nothing but duplicates writes nothing.
         #expect(try journal.append(fromSource(images, offsets: [0, 12])) == [.duplicate, .duplicate])
         #expect(journal.lastSequence == 4)
@@ -32,7 +37,8 @@ struct DedupeTests {
         defer { directory.remove() }
         let journal = try ResultsJournal(configuration: directory.configuration())
         defer { journal.close() }
-        #expect(try journal.append(keyed(["a", "b", "a"])) == [.appended(sequence: 1), .appended(sequence: 2), .duplicate])
+        #expect(
+            try journal.append(keyed(["a", "b", "a"])) == [.appended(sequence: 1), .appended(sequence: 2), .duplicate])
         #expect(try journal.append(keyed(["b", "c"])) == [.duplicate, .appended(sequence: 3)])
         // Records without key or offset are never duplicates.
         #expect(try journal.append(plain(0..<2)).sequences == [4, 5])
@@ -78,8 +84,10 @@ struct DedupeTests {
         let journal = try ResultsJournal(configuration: directory.configuration())
         defer { journal.close() }
         #expect(journal.highestOffsets() == [images: 4])
-        #expect(try journal.append(fromSource(images, offsets: [3, 4, 5]) + keyed(["m2", "m3"])) ==
-            [.duplicate, .duplicate, .appended(sequence: 8), .duplicate, .appended(sequence: 9)])
+        #expect(
+            try journal.append(fromSource(images, offsets: [3, 4, 5]) + keyed(["m2", "m3"])) == [
+                .duplicate, .duplicate, .appended(sequence: 8), .duplicate, .appended(sequence: 9),
+            ])
     }
 
     @Test("offsets and keys survive rotation, retirement and reopening")
@@ -113,8 +121,10 @@ struct DedupeTests {
         // The earliest keys' records were deleted with their segments, and are still recognised.
         let retained = try journal.records(after: 0, limit: .max)
         #expect(!retained.contains { $0.dedupeKey == sentKeys[0] })
-        #expect(journal.highestOffsets() == [partitions[0]: 119, partitions[1]: 119, partitions[2]: 119, partitions[3]: 3])
-        let replay = fromSource(partitions[3], offsets: [0, 3]) + fromSource(partitions[0], offsets: [119]) + keyed(sentKeys)
+        #expect(
+            journal.highestOffsets() == [partitions[0]: 119, partitions[1]: 119, partitions[2]: 119, partitions[3]: 3])
+        let replay =
+            fromSource(partitions[3], offsets: [0, 3]) + fromSource(partitions[0], offsets: [119]) + keyed(sentKeys)
         #expect(try journal.append(replay).allSatisfy { $0 == .duplicate })
         #expect(try journal.append(fromSource(partitions[3], offsets: [4])).count == 1)
         #expect(journal.highestOffset(for: partitions[3]) == 4)
@@ -126,8 +136,11 @@ struct DedupeTests {
         defer { directory.remove() }
         let keys = (0..<400).map { "message-\($0)" }
         do {
-            let journal = try ResultsJournal(configuration: directory.configuration(segmentMaxBytes: 4096, fsync: false))
-            for start in stride(from: 0, to: keys.count, by: 10) { _ = try journal.append(keyed(Array(keys[start..<start + 10]))) }
+            let journal = try ResultsJournal(
+                configuration: directory.configuration(segmentMaxBytes: 4096, fsync: false))
+            for start in stride(from: 0, to: keys.count, by: 10) {
+                _ = try journal.append(keyed(Array(keys[start..<start + 10])))
+            }
             journal.close()
         }
         let segmentsBefore = try directory.segmentFiles().count

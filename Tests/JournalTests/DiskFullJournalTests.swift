@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Journal
 
 #if canImport(Glibc)
@@ -20,8 +21,9 @@ struct DiskFullJournalTests {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             let (status, output) = Self.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
             guard status == 0 else {
-                throw TmpfsError(description: "cannot mount a \(size) tmpfs at \(path) (status \(status): \(output)); "
-                    + "this test needs root with permission to mount (CAP_SYS_ADMIN), as in CI")
+                throw TmpfsError(
+                    description: "cannot mount a \(size) tmpfs at \(path) (status \(status): \(output)); "
+                        + "this test needs root with permission to mount (CAP_SYS_ADMIN), as in CI")
             }
         }
 
@@ -32,13 +34,17 @@ struct DiskFullJournalTests {
         /// Writes `name` until the file system is full.
         func fill(_ name: String) throws {
             let descriptor = open(path + "/" + name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else { throw TmpfsError(description: "cannot create the filler: \(String(cString: strerror(errno)))") }
+            guard descriptor >= 0 else {
+                throw TmpfsError(description: "cannot create the filler: \(String(cString: strerror(errno)))")
+            }
             defer { close(descriptor) }
             let chunk = [UInt8](repeating: 0x5A, count: 4096)
             while true {
                 let written = chunk.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
                 if written > 0 || (written < 0 && errno == EINTR) { continue }
-                guard written < 0 && errno == ENOSPC else { throw TmpfsError(description: "filling failed: \(String(cString: strerror(errno)))") }
+                guard written < 0 && errno == ENOSPC else {
+                    throw TmpfsError(description: "filling failed: \(String(cString: strerror(errno)))")
+                }
                 return
             }
         }
@@ -60,7 +66,10 @@ struct DiskFullJournalTests {
             do { try process.run() } catch { return (-1, "\(error)") }
             let output = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            return (
+                process.terminationStatus,
+                String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            )
         }
     }
 
@@ -70,10 +79,14 @@ struct DiskFullJournalTests {
 
     /// Records of 1500-byte payloads: a few of them span several pages.
     private func batch(_ offsets: Range<Int64>) -> [PendingRecord] {
-        offsets.map { PendingRecord(source: images, offset: $0, payload: [UInt8](repeating: UInt8($0 % 251), count: 1500)) }
+        offsets.map {
+            PendingRecord(source: images, offset: $0, payload: [UInt8](repeating: UInt8($0 % 251), count: 1500))
+        }
     }
 
-    @Test("ENOSPC mid-batch and during rotation: disk_full naming the file, nothing half-written, no temporary file left; the same batch succeeds once space is freed")
+    @Test(
+        "ENOSPC mid-batch and during rotation: disk_full naming the file, nothing half-written, no temporary file left; the same batch succeeds once space is freed"
+    )
     func enospcMidBatchAndAtRotation() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -117,7 +130,9 @@ struct DiskFullJournalTests {
         #expect(atRotation?.kind == .diskFull)
         #expect(journal.segmentPaths == [active])
         #expect(journal.lastSequence == lastBefore)
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.url.path).filter { $0.hasSuffix(".tmp") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.url.path).filter {
+            $0.hasSuffix(".tmp")
+        }
         #expect(leftovers.isEmpty, "temporary files left behind: \(leftovers)")
 
         try FileManager.default.removeItem(atPath: directory.path("filler"))

@@ -1,12 +1,14 @@
 import Foundation
 import Testing
+
 @testable import Journal
 
 @Suite("Crash recovery")
 struct RecoveryTests {
     /// Writes `count` records one batch at a time and returns the active segment's path and its size
     /// before the last batch.
-    private func populate(_ directory: TemporaryDirectory, count: Int) throws -> (active: String, sizeBeforeLast: Int64) {
+    private func populate(_ directory: TemporaryDirectory, count: Int) throws -> (active: String, sizeBeforeLast: Int64)
+    {
         let journal = try ResultsJournal(configuration: directory.configuration())
         defer { journal.close() }
         var sizeBeforeLast: Int64 = 0
@@ -75,7 +77,7 @@ struct RecoveryTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let (active, sizeBeforeLast) = try populate(directory, count: 2)
-        try Tamper.flipByte(active, at: sizeBeforeLast + 3)   // most significant byte of the length
+        try Tamper.flipByte(active, at: sizeBeforeLast + 3)  // most significant byte of the length
         let journal = try ResultsJournal(configuration: directory.configuration())
         defer { journal.close() }
         #expect(journal.recoveryReport.truncatedBytes > 0)
@@ -110,7 +112,8 @@ struct RecoveryTests {
         try interruptedRotation { base in
             var bytes = SegmentHeader(baseSequence: base, createdAt: 0).encoded()
             var checkpoint: [UInt8] = []
-            Checkpoint(baseSequence: base, keyScanStart: base, offsets: [images: 1], carriedKeys: []).encode(into: &checkpoint)
+            Checkpoint(baseSequence: base, keyScanStart: base, offsets: [images: 1], carriedKeys: []).encode(
+                into: &checkpoint)
             bytes += checkpoint.dropLast(5)
             return bytes
         }
@@ -125,7 +128,9 @@ struct RecoveryTests {
         do {
             let journal = try ResultsJournal(configuration: configuration)
             while try directory.segmentFiles().count < 2 {
-                _ = try journal.append(fromSource(images, offsets: [(journal.highestOffset(for: images) ?? -1) + 1]) + keyed(["key-\(journal.lastSequence)"]))
+                _ = try journal.append(
+                    fromSource(images, offsets: [(journal.highestOffset(for: images) ?? -1) + 1])
+                        + keyed(["key-\(journal.lastSequence)"]))
             }
             journal.close()
         }
@@ -147,7 +152,10 @@ struct RecoveryTests {
         #expect(report.segments == 2)
         #expect(journal.highestOffset(for: images) == highest)
         #expect(try journal.append(keyed(["key-0"])) == [.duplicate])
-        #expect(try journal.append(fromSource(images, offsets: [highest, highest + 1])) == [.duplicate, .appended(sequence: last + 1)])
+        #expect(
+            try journal.append(fromSource(images, offsets: [highest, highest + 1])) == [
+                .duplicate, .appended(sequence: last + 1),
+            ])
         #expect(try journal.records(after: last, limit: 5).map(\.offset) == [highest + 1])
     }
 

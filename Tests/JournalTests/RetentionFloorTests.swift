@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Journal
 
 /// The outbox's hold on retention: records above the floor survive size retention (and retention at

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Journal
 
 @Suite("Rotation and retirement")
@@ -39,7 +40,10 @@ struct RotationTests {
         #expect(reopened.recoveryReport.segments == files.count)
         #expect(reopened.recoveryReport.records == 360 - reopened.firstSequence + 1)
         #expect(reopened.highestOffset(for: images) == 359)
-        #expect(try reopened.append(fromSource(images, offsets: [0, 359, 360])) == [.duplicate, .duplicate, .appended(sequence: 361)])
+        #expect(
+            try reopened.append(fromSource(images, offsets: [0, 359, 360])) == [
+                .duplicate, .duplicate, .appended(sequence: 361),
+            ])
     }
 
     @Test("retention applies at open when the limit was lowered")
@@ -47,12 +51,14 @@ struct RotationTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         do {
-            let journal = try ResultsJournal(configuration: directory.configuration(segmentMaxBytes: 4096, fsync: false))
+            let journal = try ResultsJournal(
+                configuration: directory.configuration(segmentMaxBytes: 4096, fsync: false))
             for start in stride(from: 0, to: 400, by: 20) { _ = try journal.append(plain(start..<start + 20)) }
             journal.close()
         }
         let before = try directory.segmentFiles().count
-        let journal = try ResultsJournal(configuration: directory.configuration(segmentMaxBytes: 4096, retainedMaxBytes: 0, fsync: false))
+        let journal = try ResultsJournal(
+            configuration: directory.configuration(segmentMaxBytes: 4096, retainedMaxBytes: 0, fsync: false))
         defer { journal.close() }
         #expect(journal.recoveryReport.retiredSegments == before - 1)
         #expect(try directory.segmentFiles().count == 1)
@@ -64,9 +70,12 @@ struct RotationTests {
     func retireByAge() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let journal = try ResultsJournal(configuration: directory.configuration(segmentMaxBytes: 4096, retainedMaxAge: .zero, fsync: false))
+        let journal = try ResultsJournal(
+            configuration: directory.configuration(segmentMaxBytes: 4096, retainedMaxAge: .zero, fsync: false))
         defer { journal.close() }
-        for start in stride(from: 0, to: 300, by: 20) { _ = try journal.append(fromSource(images, offsets: Int64(start)..<Int64(start + 20))) }
+        for start in stride(from: 0, to: 300, by: 20) {
+            _ = try journal.append(fromSource(images, offsets: Int64(start)..<Int64(start + 20)))
+        }
         // With an age limit of zero every closed segment is already too old: only the active one stays.
         #expect(try directory.segmentFiles().count == 1)
         #expect(journal.lastSequence == 300)

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import Journal
 
 #if canImport(Glibc)

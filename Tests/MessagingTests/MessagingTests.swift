@@ -15,14 +15,16 @@ import Glibc
         let cluster = try EmbeddedKafkaCluster()
         defer { cluster.shutdown() }
         try cluster.createTopic("fashion-images", partitions: 4)
-        let producer = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+        let producer = try KafkaProducer(
+            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
         defer { producer.close() }
 
         let placements = try await produce(producer, count: 400, tag: "first")
         #expect(Set(placements.values.map(\.partition)) == [0, 1, 2, 3])
 
         let reader = RecordingDelegate()
-        let first = try KafkaGroupConsumer(configuration: testConsumerConfiguration(cluster, group: "resume"), delegate: reader)
+        let first = try KafkaGroupConsumer(
+            configuration: testConsumerConfiguration(cluster, group: "resume"), delegate: reader)
         try first.start()
         #expect(await eventually { reader.count == 400 })
         #expect(first.assignment.count == 4)
@@ -80,7 +82,8 @@ import Glibc
         let cluster = try EmbeddedKafkaCluster()
         defer { cluster.shutdown() }
         try cluster.createTopic("fashion-images", partitions: 4)
-        let producer = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+        let producer = try KafkaProducer(
+            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
         defer { producer.close() }
         _ = try await produce(producer, count: 20, tag: "unread")
 
@@ -89,9 +92,10 @@ import Glibc
             configuration: testConsumerConfiguration(cluster, group: "fresh", reset: "error"), delegate: delegate)
         try consumer.start()
         // One report per partition: none has a committed offset and auto.offset.reset=error forbids guessing.
-        #expect(await eventually {
-            Set(delegate.errors.filter { $0.code == "kafka_auto_offset_reset" }.map(\.message)).count == 4
-        })
+        #expect(
+            await eventually {
+                Set(delegate.errors.filter { $0.code == "kafka_auto_offset_reset" }.map(\.message)).count == 4
+            })
         #expect(delegate.count == 0)
         try await blocking { consumer.stop() }
     }
@@ -116,10 +120,12 @@ import Glibc
         try second.start()
         // An eager rebalance on the mock waits for every member to rejoin; on a loaded 2-core CI machine
         // that has taken longer than the default wait.
-        #expect(await eventually(timeout: .seconds(90)) {
-            let a = Set(first.assignment), b = Set(second.assignment)
-            return !a.isEmpty && !b.isEmpty && a.isDisjoint(with: b) && a.union(b).count == 4
-        })
+        #expect(
+            await eventually(timeout: .seconds(90)) {
+                let a = Set(first.assignment)
+                let b = Set(second.assignment)
+                return !a.isEmpty && !b.isEmpty && a.isDisjoint(with: b) && a.union(b).count == 4
+            })
         let revoked = Set(firstDelegate.revoked.flatMap { $0 })
         if strategy == "cooperative-sticky" {
             // Cooperative: the first member gave up only what moved, never its whole assignment.
@@ -131,14 +137,16 @@ import Glibc
             #expect(firstDelegate.assigned.count >= 2)
         }
 
-        let producer = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+        let producer = try KafkaProducer(
+            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
         defer { producer.close() }
         let placements = try await produce(producer, count: 400, tag: "split")
         #expect(await eventually(timeout: .seconds(60)) { firstDelegate.count + secondDelegate.count == 400 })
 
         let all = firstDelegate.deliveries + secondDelegate.deliveries
-        #expect(Set(all.map { "\($0.message.partition)/\($0.message.offset)" })
-            == Set(placements.values.map { "\($0.partition)/\($0.offset)" }))
+        #expect(
+            Set(all.map { "\($0.message.partition)/\($0.message.offset)" })
+                == Set(placements.values.map { "\($0.partition)/\($0.offset)" }))
         let firstPartitions = Set(firstDelegate.deliveries.map(\.message.partition))
         let secondPartitions = Set(secondDelegate.deliveries.map(\.message.partition))
         #expect(firstPartitions.isDisjoint(with: secondPartitions))
@@ -153,16 +161,21 @@ import Glibc
         let cluster = try EmbeddedKafkaCluster()
         defer { cluster.shutdown() }
         try cluster.createTopic("fashion-images", partitions: 4)
-        let producer = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+        let producer = try KafkaProducer(
+            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
         defer { producer.close() }
         let before = try await produce(producer, count: 40, tag: "before")
         for partition in Int32(0)..<4 {
             try #require(before.values.filter { $0.partition == partition }.count > 2)
         }
 
-        let starts = Dictionary(uniqueKeysWithValues: (Int32(0)..<4).map { (TopicPartition(topic: "fashion-images", partition: $0), Int64(2)) })
+        let starts = Dictionary(
+            uniqueKeysWithValues: (Int32(0)..<4).map {
+                (TopicPartition(topic: "fashion-images", partition: $0), Int64(2))
+            })
         let delegate = RecordingDelegate(startOffsets: starts)
-        let consumer = try KafkaGroupConsumer(configuration: testConsumerConfiguration(cluster, group: "pause"), delegate: delegate)
+        let consumer = try KafkaGroupConsumer(
+            configuration: testConsumerConfiguration(cluster, group: "pause"), delegate: delegate)
         try consumer.start()
         let expectedFirst = Set(before.values.filter { $0.offset >= 2 }.map { "\($0.partition)/\($0.offset)" })
         #expect(await eventually { delegate.count == expectedFirst.count })
@@ -178,7 +191,9 @@ import Glibc
 
         consumer.resume(paused)
         #expect(await eventually { delegate.count == expectedFirst.count + 40 })
-        let late = delegate.deliveries.dropFirst(expectedFirst.count).map { "\($0.message.partition)/\($0.message.offset)" }
+        let late = delegate.deliveries.dropFirst(expectedFirst.count).map {
+            "\($0.message.partition)/\($0.message.offset)"
+        }
         #expect(Set(late) == Set(held.values.map { "\($0.partition)/\($0.offset)" }))
         for (_, records) in Dictionary(grouping: delegate.deliveries, by: \.message.partition) {
             let offsets = records.map(\.message.offset)
@@ -191,10 +206,12 @@ import Glibc
         let cluster = try EmbeddedKafkaCluster()
         defer { cluster.shutdown() }
         try cluster.createTopic("fashion-images", partitions: 4)
-        let producer = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+        let producer = try KafkaProducer(
+            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
         defer { producer.close() }
         let delegate = RecordingDelegate()
-        let consumer = try KafkaGroupConsumer(configuration: testConsumerConfiguration(cluster, group: "outage"), delegate: delegate)
+        let consumer = try KafkaGroupConsumer(
+            configuration: testConsumerConfiguration(cluster, group: "outage"), delegate: delegate)
         try consumer.start()
         #expect(await eventually { consumer.assignment.count == 4 })
 
@@ -206,23 +223,29 @@ import Glibc
         try cluster.setBrokerUp(1)
         let placements = try await sent
         #expect(await eventually { delegate.count == 20 })
-        #expect(Set(delegate.deliveries.map { "\($0.message.partition)/\($0.message.offset)" })
-            == Set(placements.values.map { "\($0.partition)/\($0.offset)" }))
+        #expect(
+            Set(delegate.deliveries.map { "\($0.message.partition)/\($0.message.offset)" })
+                == Set(placements.values.map { "\($0.partition)/\($0.offset)" }))
         try await blocking { consumer.stop() }
     }
 
     @Test func mockBrokerProcessServesKcatAndTheConsumer() async throws {
         let binary = buildProductsDirectory().appendingPathComponent("fashion-mock-broker")
-        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build fashion-mock-broker first (swift build)")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mock-broker-\(UUID().uuidString)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: binary.path), "build fashion-mock-broker first (swift build)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "mock-broker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let bootstrapFile = directory.appendingPathComponent("bootstrap")
 
         let broker = Process()
         broker.executableURL = binary
-        broker.arguments = ["--brokers", "1", "--topic", "fashion-images", "--partitions", "4", "--bootstrap-file", bootstrapFile.path]
-        let output = Pipe(), input = Pipe()
+        broker.arguments = [
+            "--brokers", "1", "--topic", "fashion-images", "--partitions", "4", "--bootstrap-file", bootstrapFile.path,
+        ]
+        let output = Pipe()
+        let input = Pipe()
         broker.standardOutput = output
         broker.standardInput = input
         try broker.run()
@@ -250,7 +273,8 @@ import Glibc
         #expect(kcat.terminationStatus == 0)
 
         let delegate = RecordingDelegate()
-        let consumer = try KafkaGroupConsumer(configuration: testConsumerConfiguration(bootstrap: bootstrap, group: "kcat"), delegate: delegate)
+        let consumer = try KafkaGroupConsumer(
+            configuration: testConsumerConfiguration(bootstrap: bootstrap, group: "kcat"), delegate: delegate)
         try consumer.start()
         #expect(await eventually { delegate.count == 20 })
         try await blocking { consumer.stop() }
@@ -274,14 +298,16 @@ import Glibc
         let bootstrap = cluster.bootstrapServers
 
         let existing = try await blocking {
-            try KafkaAdmin.ensureTopic(bootstrapServers: bootstrap, name: "fashion-images", partitions: 4, timeout: .seconds(5))
+            try KafkaAdmin.ensureTopic(
+                bootstrapServers: bootstrap, name: "fashion-images", partitions: 4, timeout: .seconds(5))
         }
         #expect(existing == .existed(partitions: 4))
 
         // The mock has no controller to send CreateTopics to: the request times out, nothing is created.
         let missing = await #expect(throws: KafkaError.self) {
             try await blocking {
-                try KafkaAdmin.ensureTopic(bootstrapServers: bootstrap, name: "not-there", partitions: 2, timeout: .seconds(1))
+                try KafkaAdmin.ensureTopic(
+                    bootstrapServers: bootstrap, name: "not-there", partitions: 2, timeout: .seconds(1))
             }
         }
         #expect(missing?.code == "kafka_timed_out")
@@ -315,7 +341,8 @@ import Glibc
     @Test func closedClientsFailInsteadOfCrashing() async throws {
         let cluster = try EmbeddedKafkaCluster()
         defer { cluster.shutdown() }
-        let producer = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+        let producer = try KafkaProducer(
+            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
         producer.close()
         producer.close()
         let error = await #expect(throws: KafkaError.self) {
@@ -328,10 +355,13 @@ import Glibc
         consumer.stop()
         consumer.stop()
         #expect(throws: KafkaError.self) { try consumer.start() }
-        #expect(throws: KafkaError.self) { try consumer.commit([TopicPartition(topic: "fashion-images", partition: 0): 1]) }
+        #expect(throws: KafkaError.self) {
+            try consumer.commit([TopicPartition(topic: "fashion-images", partition: 0): 1])
+        }
 
         #expect(throws: KafkaError.self) {
-            _ = try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: "x", extra: ["no.such.setting": "1"]))
+            _ = try KafkaProducer(
+                configuration: ProducerConfiguration(bootstrapServers: "x", extra: ["no.such.setting": "1"]))
         }
     }
 }

@@ -132,7 +132,8 @@ final class RecordingDelegate: PartitionConsumerDelegate, @unchecked Sendable {
     func nextOffsets() -> [TopicPartition: Int64] {
         var offsets: [TopicPartition: Int64] = [:]
         for delivery in deliveries {
-            offsets[delivery.message.topicPartition] = max(offsets[delivery.message.topicPartition] ?? 0, delivery.message.offset + 1)
+            offsets[delivery.message.topicPartition] = max(
+                offsets[delivery.message.topicPartition] ?? 0, delivery.message.offset + 1)
         }
         return offsets
     }
@@ -143,7 +144,9 @@ func buildProductsDirectory() -> URL {
     let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     var directory = executable.deletingLastPathComponent()
     // On some layouts the test binary sits inside a `.xctest` bundle directory.
-    while directory.pathExtension == "xctest" || directory.lastPathComponent == "MacOS" || directory.lastPathComponent == "Contents" {
+    while directory.pathExtension == "xctest" || directory.lastPathComponent == "MacOS"
+        || directory.lastPathComponent == "Contents"
+    {
         directory = directory.deletingLastPathComponent()
     }
     return directory

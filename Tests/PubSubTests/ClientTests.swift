@@ -1,9 +1,12 @@
 import Foundation
-@testable import PubSub
 import Testing
 
+@testable import PubSub
+
 /// Pulls with `returnImmediately` until `count` messages arrived (or nothing more comes), acknowledging them.
-func drain(_ client: PubSubClient, subscription: String, count: Int, timeout: TimeInterval = 30) throws -> [ReceivedMessage] {
+func drain(
+    _ client: PubSubClient, subscription: String, count: Int, timeout: TimeInterval = 30
+) throws -> [ReceivedMessage] {
     var received: [ReceivedMessage] = []
     let deadline = Date(timeIntervalSinceNow: timeout)
     while received.count < count && Date() < deadline {
@@ -21,13 +24,18 @@ func drain(_ client: PubSubClient, subscription: String, count: Int, timeout: Ti
 extension PubSubSuite {
     @Suite("Pub/Sub REST client against the emulator")
     struct ClientTests {
-        @Test("topics and subscriptions are created once; 409 ALREADY_EXISTS means they exist; NOT_FOUND is not retried")
+        @Test(
+            "topics and subscriptions are created once; 409 ALREADY_EXISTS means they exist; NOT_FOUND is not retried")
         func administration() throws {
             let client = try Emulator.client(project: Emulator.uniqueProject())
             #expect(try client.createTopic("images") == .created)
             #expect(try client.createTopic("images") == .alreadyExisted)
-            #expect(try client.createSubscription("images-sub", topic: "images", ackDeadlineSeconds: 42, messageOrdering: true) == .created)
-            #expect(try client.createSubscription("images-sub", topic: "images", ackDeadlineSeconds: 10, messageOrdering: false) == .alreadyExisted)
+            #expect(
+                try client.createSubscription(
+                    "images-sub", topic: "images", ackDeadlineSeconds: 42, messageOrdering: true) == .created)
+            #expect(
+                try client.createSubscription(
+                    "images-sub", topic: "images", ackDeadlineSeconds: 10, messageOrdering: false) == .alreadyExisted)
             let info = try client.getSubscription("images-sub")
             #expect(info.topic == client.topicPath("images"))
             #expect(info.ackDeadlineSeconds == 42)
@@ -35,7 +43,8 @@ extension PubSubSuite {
 
             let before = client.requestsSent
             let error = #expect(throws: PubSubError.self) {
-                try client.createSubscription("orphan-sub", topic: "no-such-topic", ackDeadlineSeconds: 10, messageOrdering: false)
+                try client.createSubscription(
+                    "orphan-sub", topic: "no-such-topic", ackDeadlineSeconds: 10, messageOrdering: false)
             }
             #expect(error?.status == "NOT_FOUND")
             #expect(error?.isRetryable == false)
@@ -46,7 +55,8 @@ extension PubSubSuite {
         func keepAlive() throws {
             let client = try Emulator.client(project: Emulator.uniqueProject())
             try client.createTopic("keepalive")
-            try client.createSubscription("keepalive-sub", topic: "keepalive", ackDeadlineSeconds: 10, messageOrdering: false)
+            try client.createSubscription(
+                "keepalive-sub", topic: "keepalive", ackDeadlineSeconds: 10, messageOrdering: false)
             for index in 0..<5 {
                 _ = try client.publish(topic: "keepalive", messages: [OutgoingMessage(data: [UInt8(index)])])
             }
@@ -61,7 +71,9 @@ extension PubSubSuite {
             try client.createTopic("many")
             try client.createSubscription("many-sub", topic: "many", ackDeadlineSeconds: 60, messageOrdering: false)
             let messages = (0..<2500).map { index in
-                OutgoingMessage(data: Array("payload \(index) \u{0}\u{ff}".utf8), attributes: ["index": String(index), "quote\"d": "a\\b\n"])
+                OutgoingMessage(
+                    data: Array("payload \(index) \u{0}\u{ff}".utf8),
+                    attributes: ["index": String(index), "quote\"d": "a\\b\n"])
             }
             let before = client.requestsSent
             let ids = try client.publish(topic: "many", messages: messages)
@@ -83,9 +95,12 @@ extension PubSubSuite {
             try client.createTopic("large")
             try client.createSubscription("large-sub", topic: "large", ackDeadlineSeconds: 60, messageOrdering: false)
             // The largest payload alone fills a request: the small message after it needs a second one.
-            let largest = OutgoingMessage(data: (0..<PublishLimits.maxDataBytes).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+            let largest = OutgoingMessage(
+                data: (0..<PublishLimits.maxDataBytes).map { UInt8(truncatingIfNeeded: $0 &* 7) })
             let small = OutgoingMessage(data: Array("small".utf8))
-            #expect(PublishLimits.envelopeBytes + PublishLimits.encodedSize(of: largest) > PublishLimits.maxRequestBytes - 1000)
+            #expect(
+                PublishLimits.envelopeBytes + PublishLimits.encodedSize(of: largest) > PublishLimits.maxRequestBytes
+                    - 1000)
             let before = client.requestsSent
             let ids = try client.publish(topic: "large", messages: [largest, small])
             #expect(client.requestsSent - before == 2)
@@ -98,13 +113,16 @@ extension PubSubSuite {
         func tooLargeSendsNothing() throws {
             let client = try Emulator.client(project: Emulator.uniqueProject())
             try client.createTopic("toolarge")
-            try client.createSubscription("toolarge-sub", topic: "toolarge", ackDeadlineSeconds: 10, messageOrdering: false)
+            try client.createSubscription(
+                "toolarge-sub", topic: "toolarge", ackDeadlineSeconds: 10, messageOrdering: false)
             let before = client.requestsSent
             let error = #expect(throws: PubSubError.self) {
-                try client.publish(topic: "toolarge", messages: [
-                    OutgoingMessage(data: [1, 2, 3]),
-                    OutgoingMessage(data: Array(repeating: 0x42, count: PublishLimits.maxDataBytes + 1024)),
-                ])
+                try client.publish(
+                    topic: "toolarge",
+                    messages: [
+                        OutgoingMessage(data: [1, 2, 3]),
+                        OutgoingMessage(data: Array(repeating: 0x42, count: PublishLimits.maxDataBytes + 1024)),
+                    ])
             }
             #expect(error?.code == "message_too_large")
             #expect(error?.message.contains("message 1") == true)
@@ -118,19 +136,26 @@ extension PubSubSuite {
             let project = Emulator.uniqueProject("interop")
             let client = try Emulator.client(project: project)
             try client.createTopic("interop")
-            try client.createSubscription("interop-sub", topic: "interop", ackDeadlineSeconds: 30, messageOrdering: true)
-            let png = try Array(Data(contentsOf: Fixtures.images.appendingPathComponent("testset").appendingPathComponent(
-                try FileManager.default.contentsOfDirectory(atPath: Fixtures.images.appendingPathComponent("testset").path)
-                    .filter { $0.hasSuffix(".png") }.sorted()[0])))
+            try client.createSubscription(
+                "interop-sub", topic: "interop", ackDeadlineSeconds: 30, messageOrdering: true)
+            let png = try Array(
+                Data(
+                    contentsOf: Fixtures.images.appendingPathComponent("testset").appendingPathComponent(
+                        try FileManager.default.contentsOfDirectory(
+                            atPath: Fixtures.images.appendingPathComponent("testset").path
+                        )
+                        .filter { $0.hasSuffix(".png") }.sorted()[0])))
             let sent = [
-                OutgoingMessage(data: png, attributes: ["content-type": "image/png", "fashion-request-id": "r-1"], orderingKey: "k"),
+                OutgoingMessage(
+                    data: png, attributes: ["content-type": "image/png", "fashion-request-id": "r-1"], orderingKey: "k"),
                 OutgoingMessage(data: [0, 1, 2, 255], attributes: ["ünïcode": "välue \"q\""], orderingKey: "k"),
             ]
             let ids = try client.publish(topic: "interop", messages: sent)
             let environment = ["PUBSUB_EMULATOR_HOST": try Emulator.host()]
             let script = Fixtures.pubsub.appendingPathComponent("pubsub_client.py").path
-            let pulled = try runCommand(python, [script, "pull", "--project", project, "--subscription", "interop-sub", "--count", "2"],
-                                        environment: environment)
+            let pulled = try runCommand(
+                python, [script, "pull", "--project", project, "--subscription", "interop-sub", "--count", "2"],
+                environment: environment)
             #expect(pulled.status == 0, "\(pulled.stderr)")
             struct Pulled: Decodable {
                 var message_id: String
@@ -138,7 +163,9 @@ extension PubSubSuite {
                 var attributes: [String: String]
                 var ordering_key: String
             }
-            let messages = try pulled.stdout.split(separator: "\n").map { try JSONDecoder().decode(Pulled.self, from: Data($0.utf8)) }
+            let messages = try pulled.stdout.split(separator: "\n").map {
+                try JSONDecoder().decode(Pulled.self, from: Data($0.utf8))
+            }
             #expect(messages.map(\.message_id) == ids)
             #expect(messages.map { Array(Data(base64Encoded: $0.data) ?? Data()) } == sent.map(\.data))
             #expect(messages.map(\.attributes) == sent.map(\.attributes))
@@ -148,7 +175,9 @@ extension PubSubSuite {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("interop-\(UUID().uuidString).png")
             try Data(png).write(to: file)
             defer { try? FileManager.default.removeItem(at: file) }
-            let published = try runCommand(python, [script, "publish", "--project", project, "--topic", "interop", file.path], environment: environment)
+            let published = try runCommand(
+                python, [script, "publish", "--project", project, "--topic", "interop", file.path],
+                environment: environment)
             #expect(published.status == 0, "\(published.stderr)")
             let received = try drain(client, subscription: "interop-sub", count: 1)
             #expect(received.first?.data == png)

@@ -1,6 +1,7 @@
 import Foundation
-@testable import PubSub
 import Testing
+
+@testable import PubSub
 
 extension PubSubSuite {
     @Suite("Publish request limits")
@@ -12,7 +13,8 @@ extension PubSubSuite {
                 let data = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
                 let messages = [
                     OutgoingMessage(data: data),
-                    OutgoingMessage(data: data, attributes: ["content-type": "image/png", "q\"uote\\": "line\nbreak\u{01}tab\t"]),
+                    OutgoingMessage(
+                        data: data, attributes: ["content-type": "image/png", "q\"uote\\": "line\nbreak\u{01}tab\t"]),
                     OutgoingMessage(data: data, attributes: ["a": "b"], orderingKey: "key-\u{7f}-é"),
                 ]
                 for message in messages {
@@ -40,22 +42,26 @@ extension PubSubSuite {
         }
 
         @Test("attributes and ordering keys beyond the production limits are refused with the reason")
-    func attributeLimits() {
-        let cases: [(OutgoingMessage, String)] = [
-            (OutgoingMessage(data: [1], attributes: ["googlish": "x"]), "goog"),
-            (OutgoingMessage(data: [1], attributes: ["": "x"]), "keys must be"),
-            (OutgoingMessage(data: [1], attributes: Dictionary(uniqueKeysWithValues: (0...100).map { ("k\($0)", "v") })), "101 attributes"),
-            (OutgoingMessage(data: [1], attributes: ["k": String(repeating: "v", count: 1025)]), "1025-byte value"),
-            (OutgoingMessage(data: [1], orderingKey: String(repeating: "o", count: 1025)), "ordering key"),
-        ]
-        for (message, reason) in cases {
-            let error = #expect(throws: PubSubError.self) { try PublishLimits.validate(message) }
-            #expect(error?.code == "invalid_message")
-            #expect(error?.message.contains(reason) == true, "\(error?.message ?? "")")
+        func attributeLimits() {
+            let cases: [(OutgoingMessage, String)] = [
+                (OutgoingMessage(data: [1], attributes: ["googlish": "x"]), "goog"),
+                (OutgoingMessage(data: [1], attributes: ["": "x"]), "keys must be"),
+                (
+                    OutgoingMessage(
+                        data: [1], attributes: Dictionary(uniqueKeysWithValues: (0...100).map { ("k\($0)", "v") })),
+                    "101 attributes"
+                ),
+                (OutgoingMessage(data: [1], attributes: ["k": String(repeating: "v", count: 1025)]), "1025-byte value"),
+                (OutgoingMessage(data: [1], orderingKey: String(repeating: "o", count: 1025)), "ordering key"),
+            ]
+            for (message, reason) in cases {
+                let error = #expect(throws: PubSubError.self) { try PublishLimits.validate(message) }
+                #expect(error?.code == "invalid_message")
+                #expect(error?.message.contains(reason) == true, "\(error?.message ?? "")")
+            }
         }
-    }
 
-    @Test("the largest payload that fits is about 7.5 MB; one byte more is refused with a clear error")
+        @Test("the largest payload that fits is about 7.5 MB; one byte more is refused with a clear error")
         func largestPayload() throws {
             let limit = PublishLimits.maxDataBytes
             #expect(limit > 7_800_000 && limit < 7_900_000)

@@ -1,19 +1,25 @@
 import Foundation
-@testable import PubSub
 import Testing
 
+@testable import PubSub
+
 /// Creates a topic and subscription in a project of their own.
-func makeSubscription(ackDeadline: Int, ordering: Bool = false) throws -> (client: PubSubClient, configuration: PubSubClientConfiguration) {
+func makeSubscription(
+    ackDeadline: Int, ordering: Bool = false
+) throws -> (client: PubSubClient, configuration: PubSubClientConfiguration) {
     let project = Emulator.uniqueProject("sub")
     let client = try Emulator.client(project: project)
     try client.createTopic("images")
-    try client.createSubscription("images-sub", topic: "images", ackDeadlineSeconds: ackDeadline, messageOrdering: ordering)
+    try client.createSubscription(
+        "images-sub", topic: "images", ackDeadlineSeconds: ackDeadline, messageOrdering: ordering)
     return (client, try Emulator.clientConfiguration(project: project))
 }
 
 /// Proves deliveries were acknowledged: cutting their deadline to 0 would make unacknowledged
 /// ones available at once, so an immediate pull finding nothing means they are gone for good.
-func expectAcknowledged(_ ackIDs: [String], client: PubSubClient, sourceLocation: SourceLocation = #_sourceLocation) throws {
+func expectAcknowledged(
+    _ ackIDs: [String], client: PubSubClient, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
     try client.modifyAckDeadline(subscription: "images-sub", ackIDs: ackIDs, seconds: 0)
     Thread.sleep(forTimeInterval: 0.3)
     let again = try client.pull(subscription: "images-sub", maxMessages: 100, returnImmediately: true)
@@ -23,20 +29,23 @@ func expectAcknowledged(_ ackIDs: [String], client: PubSubClient, sourceLocation
 extension PubSubSuite {
     @Suite("Subscriber: flow control, leases, acknowledgement, shutdown")
     struct SubscriberTests {
-        @Test("no more than max_outstanding_messages are pulled until some are completed; completed ones are acknowledged")
+        @Test(
+            "no more than max_outstanding_messages are pulled until some are completed; completed ones are acknowledged"
+        )
         func flowControlByCount() throws {
             let (client, clientConfiguration) = try makeSubscription(ackDeadline: 60)
             let ids = try client.publish(topic: "images", messages: (0..<12).map { OutgoingMessage(data: [UInt8($0)]) })
             var configuration = SubscriberConfiguration(subscription: "images-sub")
             configuration.maxOutstandingMessages = 5
             let delegate = RecordingDelegate()
-            let subscriber = Subscriber(clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
-                                        delegate: delegate, logger: testLogger)
+            let subscriber = Subscriber(
+                clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
+                delegate: delegate, logger: testLogger)
             subscriber.start()
             defer { subscriber.shutdown() }
 
             #expect(delegate.waitFor(5).count == 5)
-            Thread.sleep(forTimeInterval: 1) // a puller ignoring the limit would have fetched the rest by now
+            Thread.sleep(forTimeInterval: 1)  // a puller ignoring the limit would have fetched the rest by now
             #expect(delegate.received.count == 5)
             #expect(subscriber.statistics.outstandingMessages == 5)
 
@@ -60,17 +69,20 @@ extension PubSubSuite {
         @Test("no pull is made while the outstanding messages hold max_outstanding_bytes")
         func flowControlByBytes() throws {
             let (client, clientConfiguration) = try makeSubscription(ackDeadline: 60)
-            _ = try client.publish(topic: "images", messages: (0..<6).map { OutgoingMessage(data: Array(repeating: UInt8($0), count: 400_000)) })
+            _ = try client.publish(
+                topic: "images",
+                messages: (0..<6).map { OutgoingMessage(data: Array(repeating: UInt8($0), count: 400_000)) })
             var configuration = SubscriberConfiguration(subscription: "images-sub")
             configuration.maxOutstandingBytes = 1_000_000
             configuration.maxMessagesPerPull = 1
             let delegate = RecordingDelegate()
-            let subscriber = Subscriber(clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
-                                        delegate: delegate, logger: testLogger)
+            let subscriber = Subscriber(
+                clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
+                delegate: delegate, logger: testLogger)
             subscriber.start()
             defer { subscriber.shutdown() }
 
-            #expect(delegate.waitFor(3).count == 3) // 1.2 MB: the third pull crossed the limit
+            #expect(delegate.waitFor(3).count == 3)  // 1.2 MB: the third pull crossed the limit
             Thread.sleep(forTimeInterval: 1)
             #expect(delegate.received.count == 3)
             #expect(subscriber.statistics.outstandingBytes == 1_200_000)
@@ -84,7 +96,8 @@ extension PubSubSuite {
         @Test("leases of messages in flight are extended well before they expire; past max lease they are not")
         func leaseExtension() throws {
             let (client, clientConfiguration) = try makeSubscription(ackDeadline: 10)
-            try client.createSubscription("control-sub", topic: "images", ackDeadlineSeconds: 10, messageOrdering: false)
+            try client.createSubscription(
+                "control-sub", topic: "images", ackDeadlineSeconds: 10, messageOrdering: false)
             _ = try client.publish(topic: "images", messages: [OutgoingMessage(data: [1])])
             var configuration = SubscriberConfiguration(subscription: "images-sub")
             // Two-second leases (the first extension one second after the pull) instead of the
@@ -92,8 +105,9 @@ extension PubSubSuite {
             configuration.ackDeadlineSeconds = 2
             configuration.subscriptionAckDeadlineSeconds = 2
             let delegate = RecordingDelegate()
-            let subscriber = Subscriber(clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
-                                        delegate: delegate, logger: testLogger)
+            let subscriber = Subscriber(
+                clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
+                delegate: delegate, logger: testLogger)
             subscriber.start()
             defer { subscriber.shutdown() }
             let message = try #require(delegate.waitFor(1).first)
@@ -116,8 +130,9 @@ extension PubSubSuite {
             configuration.subscription = "control-sub"
             configuration.maxLeaseDuration = .milliseconds(2500)
             let shortDelegate = RecordingDelegate()
-            let short = Subscriber(clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
-                                   delegate: shortDelegate, logger: testLogger)
+            let short = Subscriber(
+                clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
+                delegate: shortDelegate, logger: testLogger)
             short.start()
             defer { short.shutdown() }
             let redelivered = shortDelegate.waitFor(2, timeout: 20)
@@ -132,8 +147,10 @@ extension PubSubSuite {
             let (client, clientConfiguration) = try makeSubscription(ackDeadline: 60)
             _ = try client.publish(topic: "images", messages: [OutgoingMessage(data: [9])])
             let delegate = RecordingDelegate()
-            let subscriber = Subscriber(clientConfiguration: clientConfiguration, credentials: NoAuthentication(),
-                                        configuration: SubscriberConfiguration(subscription: "images-sub"), delegate: delegate, logger: testLogger)
+            let subscriber = Subscriber(
+                clientConfiguration: clientConfiguration, credentials: NoAuthentication(),
+                configuration: SubscriberConfiguration(subscription: "images-sub"), delegate: delegate,
+                logger: testLogger)
             subscriber.start()
             defer { subscriber.shutdown() }
             let first = try #require(delegate.waitFor(1).first)
@@ -151,8 +168,10 @@ extension PubSubSuite {
             let (client, clientConfiguration) = try makeSubscription(ackDeadline: 600)
             let ids = try client.publish(topic: "images", messages: (0..<3).map { OutgoingMessage(data: [UInt8($0)]) })
             let delegate = RecordingDelegate()
-            let subscriber = Subscriber(clientConfiguration: clientConfiguration, credentials: NoAuthentication(),
-                                        configuration: SubscriberConfiguration(subscription: "images-sub"), delegate: delegate, logger: testLogger)
+            let subscriber = Subscriber(
+                clientConfiguration: clientConfiguration, credentials: NoAuthentication(),
+                configuration: SubscriberConfiguration(subscription: "images-sub"), delegate: delegate,
+                logger: testLogger)
             subscriber.start()
             #expect(delegate.waitFor(3).count == 3)
             subscriber.complete(messageIDs: [delegate.received[0].messageID])
@@ -169,19 +188,24 @@ extension PubSubSuite {
         @Test("messages with the same ordering key are handed over in publish order")
         func orderingKeys() throws {
             let (client, clientConfiguration) = try makeSubscription(ackDeadline: 60, ordering: true)
-            let messages = (0..<40).map { OutgoingMessage(data: [UInt8($0)], orderingKey: $0 % 2 == 0 ? "even" : "odd") }
+            let messages = (0..<40).map {
+                OutgoingMessage(data: [UInt8($0)], orderingKey: $0 % 2 == 0 ? "even" : "odd")
+            }
             _ = try client.publish(topic: "images", messages: Array(messages[..<20]))
             _ = try client.publish(topic: "images", messages: Array(messages[20...]))
             let delegate = RecordingDelegate()
-            let subscriber = Subscriber(clientConfiguration: clientConfiguration, credentials: NoAuthentication(),
-                                        configuration: SubscriberConfiguration(subscription: "images-sub"), delegate: delegate, logger: testLogger)
+            let subscriber = Subscriber(
+                clientConfiguration: clientConfiguration, credentials: NoAuthentication(),
+                configuration: SubscriberConfiguration(subscription: "images-sub"), delegate: delegate,
+                logger: testLogger)
             subscriber.start()
             defer { subscriber.shutdown() }
             // Complete as they come, as the pipeline would.
-            #expect(eventually(timeout: 30) {
-                subscriber.complete(messageIDs: delegate.received.map(\.messageID))
-                return delegate.received.count >= 40
-            })
+            #expect(
+                eventually(timeout: 30) {
+                    subscriber.complete(messageIDs: delegate.received.map(\.messageID))
+                    return delegate.received.count >= 40
+                })
             let received = delegate.received
             for key in ["even", "odd"] {
                 let order = received.filter { $0.orderingKey == key }.map { Int($0.data[0]) }

@@ -1,10 +1,11 @@
-import _CryptoExtras
 import Foundation
 import Logging
-@testable import PubSub
 // The process runner and polling helpers the Pub/Sub tests use.
 @_exported import TestSupport
 import Testing
+import _CryptoExtras
+
+@testable import PubSub
 
 /// Every suite of this target, run one test at a time: they share one emulator and block their
 /// threads on network round trips, which must not occupy the whole (2-core) cooperative pool.
@@ -12,7 +13,8 @@ import Testing
 
 /// Fixture paths, found from this file's location.
 enum Fixtures {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let pubsub = packageRoot.appendingPathComponent("Tests/Fixtures/pubsub")
     static let images = packageRoot.appendingPathComponent("Tests/Fixtures/images")
 
@@ -36,7 +38,8 @@ enum Emulator {
     static func host() throws -> String {
         try address.withLock { cached in
             if let cached { return cached }
-            let result = try runCommand(Fixtures.pubsub.appendingPathComponent("emulator.sh").path, ["ensure", String(getpid())], timeout: 120)
+            let result = try runCommand(
+                Fixtures.pubsub.appendingPathComponent("emulator.sh").path, ["ensure", String(getpid())], timeout: 120)
             let host = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             guard result.status == 0, !host.isEmpty else {
                 throw TestFailure("cannot start the Pub/Sub emulator: \(result.stderr)")
@@ -53,7 +56,8 @@ enum Emulator {
 
     static func clientConfiguration(project: String) throws -> PubSubClientConfiguration {
         var configuration = PubSubClientConfiguration(endpoint: "http://" + (try host()), project: project)
-        configuration.retry = RetryPolicy(initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(200), totalTimeout: .seconds(20))
+        configuration.retry = RetryPolicy(
+            initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(200), totalTimeout: .seconds(20))
         return configuration
     }
 
@@ -96,17 +100,26 @@ final class AuthServer: @unchecked Sendable {
     private let child: ChildProcess
     let port: Int
 
-    init(account: TestServiceAccount? = nil, requireAuth: Bool, tokenLifetime: Int = 3600, project: String = "metadata-project") throws {
-        var arguments = ["python3", Fixtures.pubsub.appendingPathComponent("auth_server.py").path, "--emulator", try Emulator.host(),
-                         "--token-lifetime", String(tokenLifetime), "--project", project]
+    init(
+        account: TestServiceAccount? = nil, requireAuth: Bool, tokenLifetime: Int = 3600,
+        project: String = "metadata-project"
+    ) throws {
+        var arguments = [
+            "python3", Fixtures.pubsub.appendingPathComponent("auth_server.py").path, "--emulator", try Emulator.host(),
+            "--token-lifetime", String(tokenLifetime), "--project", project,
+        ]
         if let account {
-            arguments += ["--public-key-n", try account.modulusHex(), "--client-email", account.email, "--key-id", account.keyID]
+            arguments += [
+                "--public-key-n", try account.modulusHex(), "--client-email", account.email, "--key-id", account.keyID,
+            ]
         }
         if requireAuth { arguments.append("--require-auth") }
         // stdin stays open: the server exits when it closes.
         child = try ChildProcess(arguments, keepStdinOpen: true, inheritStderr: true)
         let text = child.readLine() ?? ""
-        guard text.hasPrefix("port="), let port = Int(text.dropFirst(5)) else { throw TestFailure("auth_server.py printed '\(text)'") }
+        guard text.hasPrefix("port="), let port = Int(text.dropFirst(5)) else {
+            throw TestFailure("auth_server.py printed '\(text)'")
+        }
         self.port = port
     }
 
@@ -132,8 +145,10 @@ final class AuthServer: @unchecked Sendable {
 
     func control(_ command: [String: Any]) throws {
         let body = try JSONSerialization.data(withJSONObject: command)
-        let response = try CurlConnection().perform(HTTPRequest(.post, base + "/_control", headers: ["Content-Type: application/json"],
-                                                                body: Array(body), timeout: .seconds(10)))
+        let response = try CurlConnection().perform(
+            HTTPRequest(
+                .post, base + "/_control", headers: ["Content-Type: application/json"],
+                body: Array(body), timeout: .seconds(10)))
         guard response.isSuccess else { throw TestFailure("control failed: HTTP \(response.status)") }
     }
 

@@ -4,41 +4,53 @@ import Testing
 
 @Suite("Hand-written result record JSON")
 struct ResultRecordJSONTests {
-    static let strings = ["", "a", "fashion-cnn", "png_truncated", "with \"quotes\" and \\ backslash", "path/with/slashes",
-                          "tab\tnew\nline\rcr", "\u{0}\u{1}\u{8}\u{B}\u{C}\u{1F}\u{7F}", "ünïcødé €", "emoji 👕👖", "</script>",
-                          "PNG is malformed (libpng: IDAT: invalid distance too far back)"]
+    static let strings = [
+        "", "a", "fashion-cnn", "png_truncated", "with \"quotes\" and \\ backslash", "path/with/slashes",
+        "tab\tnew\nline\rcr", "\u{0}\u{1}\u{8}\u{B}\u{C}\u{1F}\u{7F}", "ünïcødé €", "emoji 👕👖", "</script>",
+        "PNG is malformed (libpng: IDAT: invalid distance too far back)",
+    ]
 
     static func randomFloat(_ generator: inout some RandomNumberGenerator) -> Float {
         switch Int.random(in: 0..<12, using: &generator) {
-        case 0: return [0, -0.0, 1, -1, 0.5, 1e-45, 1.1754944e-38, .greatestFiniteMagnitude, 1e-7, 123456789][Int.random(in: 0..<10, using: &generator)]
+        case 0:
+            return [0, -0.0, 1, -1, 0.5, 1e-45, 1.1754944e-38, .greatestFiniteMagnitude, 1e-7, 123456789][
+                Int.random(in: 0..<10, using: &generator)]
         case 1: return [.nan, .infinity, -.infinity][Int.random(in: 0..<3, using: &generator)]
         case 2: return Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &generator))
         case 3: return Float(Int.random(in: -100_000...100_000, using: &generator))
         default:
             // Softmax-like: 0...1, often tiny.
-            return Float.random(in: 0...1, using: &generator) * pow(10, Float(-Int.random(in: 0...12, using: &generator)))
+            return Float.random(in: 0...1, using: &generator)
+                * pow(10, Float(-Int.random(in: 0...12, using: &generator)))
         }
     }
 
     static func randomRecord(_ generator: inout some RandomNumberGenerator) -> ResultRecord {
         func maybe<T>(_ make: () -> T) -> T? { Bool.random(using: &generator) ? make() : nil }
         func string() -> String {
-            Bool.random(using: &generator) ? strings.randomElement(using: &generator)!
-                : String((0..<Int.random(in: 0...12, using: &generator)).map { _ in
-                    Character(Unicode.Scalar(UInt8.random(in: 0...127, using: &generator)))
-                })
+            Bool.random(using: &generator)
+                ? strings.randomElement(using: &generator)!
+                : String(
+                    (0..<Int.random(in: 0...12, using: &generator)).map { _ in
+                        Character(Unicode.Scalar(UInt8.random(in: 0...127, using: &generator)))
+                    })
         }
         let source = ResultRecord.Source(
-            backend: string(), topic: string(), partition: maybe { Int32.random(in: Int32.min...Int32.max, using: &generator) },
+            backend: string(), topic: string(),
+            partition: maybe { Int32.random(in: Int32.min...Int32.max, using: &generator) },
             offset: maybe { Int64.random(in: Int64.min...Int64.max, using: &generator) }, messageID: maybe { string() })
         return ResultRecord(
             seq: Bool.random(using: &generator) ? 0 : UInt64.random(in: 0...UInt64.max, using: &generator),
             requestID: string(), status: Bool.random(using: &generator) ? .ok : .rejected,
             label: maybe { string() }, labelIndex: maybe { Int.random(in: -5...Int.max, using: &generator) },
             confidence: maybe { randomFloat(&generator) },
-            probabilities: maybe { (0..<Int.random(in: 0...10, using: &generator)).map { _ in randomFloat(&generator) } },
-            model: maybe { string() }, modelVersion: maybe { string() }, reasonCode: maybe { string() }, reason: maybe { string() },
-            format: maybe { string() }, source: source, submittedAtMs: maybe { Int64.random(in: Int64.min...Int64.max, using: &generator) },
+            probabilities: maybe {
+                (0..<Int.random(in: 0...10, using: &generator)).map { _ in randomFloat(&generator) }
+            },
+            model: maybe { string() }, modelVersion: maybe { string() }, reasonCode: maybe { string() },
+            reason: maybe { string() },
+            format: maybe { string() }, source: source,
+            submittedAtMs: maybe { Int64.random(in: Int64.min...Int64.max, using: &generator) },
             consumedAtMs: Int64.random(in: 0...2_000_000_000_000, using: &generator),
             completedAtMs: Int64.random(in: 0...2_000_000_000_000, using: &generator),
             batchSize: maybe { Int.random(in: 1...4096, using: &generator) })
@@ -52,7 +64,9 @@ struct ResultRecordJSONTests {
             let record = Self.randomRecord(&generator)
             let expected = Array(try encoder.encode(record))
             let actual = record.jsonBytes()
-            #expect(actual == expected, "\(String(decoding: actual, as: UTF8.self))\nvs\n\(String(decoding: expected, as: UTF8.self))")
+            #expect(
+                actual == expected,
+                "\(String(decoding: actual, as: UTF8.self))\nvs\n\(String(decoding: expected, as: UTF8.self))")
             if actual != expected { return }
         }
     }
@@ -63,11 +77,13 @@ struct ResultRecordJSONTests {
             requestID: "req-1", status: .ok, label: "Sneaker", labelIndex: 7, confidence: 0.91,
             probabilities: [0.01, 0, 1, 0.5, 1e-05, 0.25, 0.125, 0.91, 0, 0], model: "fashion-cnn", modelVersion: "3",
             format: "png", source: .init(backend: "kafka", topic: "fashion-images", partition: 2, offset: 41),
-            submittedAtMs: 1_700_000_000_000, consumedAtMs: 1_700_000_000_010, completedAtMs: 1_700_000_000_020, batchSize: 64)
+            submittedAtMs: 1_700_000_000_000, consumedAtMs: 1_700_000_000_010, completedAtMs: 1_700_000_000_020,
+            batchSize: 64)
         let text = String(decoding: record.jsonBytes(), as: UTF8.self)
         #expect(text.hasPrefix(#"{"batch_size":64,"completed_at_ms":1700000000020,"confidence":0.91,"#))
         #expect(text.contains(#""probabilities":[0.01,0,1,0.5,1e-05,0.25,0.125,0.91,0,0]"#))
-        #expect(text.contains(#""seq":0,"source":{"backend":"kafka","offset":41,"partition":2,"topic":"fashion-images"}"#))
+        #expect(
+            text.contains(#""seq":0,"source":{"backend":"kafka","offset":41,"partition":2,"topic":"fashion-images"}"#))
         #expect(try ControlAPI.makeDecoder().decode(ResultRecord.self, from: Data(record.jsonBytes())) == record)
     }
 }

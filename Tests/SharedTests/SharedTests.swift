@@ -6,10 +6,17 @@ import Testing
 struct SharedContractTests {
     @Test("socket path rules, in order")
     func socketPathRules() {
-        #expect(SocketPath.resolve(environment: ["FASHIOND_SOCKET": "/x.sock", "RUNTIME_DIRECTORY": "/run/a"], effectiveUserID: 0) == "/x.sock")
-        #expect(SocketPath.resolve(environment: ["RUNTIME_DIRECTORY": "/run/fashiond:/run/other"], effectiveUserID: 0) == "/run/fashiond/control.sock")
+        #expect(
+            SocketPath.resolve(
+                environment: ["FASHIOND_SOCKET": "/x.sock", "RUNTIME_DIRECTORY": "/run/a"], effectiveUserID: 0)
+                == "/x.sock")
+        #expect(
+            SocketPath.resolve(environment: ["RUNTIME_DIRECTORY": "/run/fashiond:/run/other"], effectiveUserID: 0)
+                == "/run/fashiond/control.sock")
         #expect(SocketPath.resolve(environment: [:], effectiveUserID: 0) == "/run/fashiond/control.sock")
-        #expect(SocketPath.resolve(environment: ["XDG_RUNTIME_DIR": "/run/user/1000"], effectiveUserID: 1000) == "/run/user/1000/fashiond/control.sock")
+        #expect(
+            SocketPath.resolve(environment: ["XDG_RUNTIME_DIR": "/run/user/1000"], effectiveUserID: 1000)
+                == "/run/user/1000/fashiond/control.sock")
         #expect(SocketPath.resolve(environment: [:], effectiveUserID: 1000) == "/tmp/fashiond-1000/control.sock")
     }
 
@@ -22,8 +29,10 @@ struct SharedContractTests {
             submittedAtMs: 1, consumedAtMs: 2, completedAtMs: 3, batchSize: 4)
         let data = try ControlAPI.makeEncoder().encode(record)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        for key in ["schema", "seq", "request_id", "status", "label", "label_index", "confidence", "probabilities", "model",
-                    "model_version", "format", "source", "submitted_at_ms", "consumed_at_ms", "completed_at_ms", "batch_size"] {
+        for key in [
+            "schema", "seq", "request_id", "status", "label", "label_index", "confidence", "probabilities", "model",
+            "model_version", "format", "source", "submitted_at_ms", "consumed_at_ms", "completed_at_ms", "batch_size",
+        ] {
             #expect(object[key] != nil, "missing \(key)")
         }
         #expect(object["schema"] as? Int == ResultRecord.currentSchema)
@@ -35,7 +44,9 @@ struct SharedContractTests {
     @Test("error bodies carry a stable code")
     func errorBody() throws {
         let data = try ControlAPI.makeEncoder().encode(ErrorResponse(code: "not_found", message: "no such endpoint"))
-        #expect(String(decoding: data, as: UTF8.self) == #"{"error":{"code":"not_found","message":"no such endpoint","retryable":false}}"#)
+        #expect(
+            String(decoding: data, as: UTF8.self)
+                == #"{"error":{"code":"not_found","message":"no such endpoint","retryable":false}}"#)
     }
 
     @Test("label names are the Fashion-MNIST ones")

@@ -5,17 +5,22 @@ import Testing
 
 /// Paths of the repository and of the binaries `swift build` made.
 enum RepositoryPaths {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let sandboxScript = root.appendingPathComponent("scripts/systemd-sandbox.sh").path
     static let debBuilder = root.appendingPathComponent("packaging/build-deb.sh").path
     static let samples = root.appendingPathComponent("samples")
 
     /// The directory holding `fashiond` and `fashionctl` (override with FASHIOND_BIN_DIR).
     static var binaries: URL {
-        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_BIN_DIR"] { return URL(fileURLWithPath: explicit) }
+        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_BIN_DIR"] {
+            return URL(fileURLWithPath: explicit)
+        }
         // The test bundle sits next to the executables it was built with.
         let bundle = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
-        if FileManager.default.isExecutableFile(atPath: bundle.appendingPathComponent("fashiond").path) { return bundle }
+        if FileManager.default.isExecutableFile(atPath: bundle.appendingPathComponent("fashiond").path) {
+            return bundle
+        }
         return root.appendingPathComponent(".build/debug")
     }
 }
@@ -49,11 +54,15 @@ final class SystemdSandbox: @unchecked Sendable {
     /// root, no systemd-nspawn, boot failure) rather than skipping.
     static func boot(timeout: TimeInterval = 60) throws -> SystemdSandbox {
         guard geteuid() == 0 else {
-            throw SandboxError("the systemd test must run as root: it mounts an overlay and boots systemd in systemd-nspawn")
+            throw SandboxError(
+                "the systemd test must run as root: it mounts an overlay and boots systemd in systemd-nspawn")
         }
-        let nspawn = ["/usr/bin/systemd-nspawn", "/bin/systemd-nspawn"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let nspawn = ["/usr/bin/systemd-nspawn", "/bin/systemd-nspawn"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         guard nspawn != nil else {
-            throw SandboxError("systemd-nspawn is not installed; the systemd test needs it: apt-get install systemd-container")
+            throw SandboxError(
+                "systemd-nspawn is not installed; the systemd test needs it: apt-get install systemd-container")
         }
         let state = "/tmp/fashiond-systemd-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
@@ -76,14 +85,17 @@ final class SystemdSandbox: @unchecked Sendable {
         let sandbox = SystemdSandbox(stateDirectory: state, holder: holder, keepAlive: keepAlive)
 
         let booted = eventually(timeout: timeout, interval: 0.05) {
-            FileManager.default.fileExists(atPath: state + "/ready") || FileManager.default.fileExists(atPath: state + "/failed")
+            FileManager.default.fileExists(atPath: state + "/ready")
+                || FileManager.default.fileExists(atPath: state + "/failed")
                 || !holder.isRunning
         }
         if !booted || !FileManager.default.fileExists(atPath: state + "/ready") {
-            let reason = (try? String(contentsOfFile: state + "/failed", encoding: .utf8))
+            let reason =
+                (try? String(contentsOfFile: state + "/failed", encoding: .utf8))
                 ?? (try? String(contentsOfFile: state + "/holder.log", encoding: .utf8)) ?? "no reason given"
             sandbox.shutdown()
-            throw SandboxError("the systemd sandbox did not boot: \(reason.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw SandboxError(
+                "the systemd sandbox did not boot: \(reason.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return sandbox
     }
@@ -91,7 +103,9 @@ final class SystemdSandbox: @unchecked Sendable {
     /// Runs a command inside the sandbox (its namespaces and root, a clean environment).
     @discardableResult
     func exec(_ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 60) throws -> CommandResult {
-        try runCommand("/bin/bash", [RepositoryPaths.sandboxScript, "exec", stateDirectory, "--"] + arguments, stdin: stdin, timeout: timeout)
+        try runCommand(
+            "/bin/bash", [RepositoryPaths.sandboxScript, "exec", stateDirectory, "--"] + arguments, stdin: stdin,
+            timeout: timeout)
     }
 
     /// Runs a shell command line inside the sandbox.
@@ -102,19 +116,22 @@ final class SystemdSandbox: @unchecked Sendable {
 
     /// Copies a host file into the sandbox.
     func copyIn(_ hostPath: String, to sandboxPath: String) throws {
-        let result = try runCommand("/bin/bash", [RepositoryPaths.sandboxScript, "copy-in", stateDirectory, hostPath, sandboxPath])
+        let result = try runCommand(
+            "/bin/bash", [RepositoryPaths.sandboxScript, "copy-in", stateDirectory, hostPath, sandboxPath])
         guard result.status == 0 else { throw SandboxError("copying \(hostPath) into the sandbox failed: \(result)") }
     }
 
     /// Writes `contents` to a file inside the sandbox.
     func write(_ contents: String, to sandboxPath: String) throws {
-        let result = try shell("mkdir -p \"$(dirname '\(sandboxPath)')\" && cat > '\(sandboxPath)'", stdin: Data(contents.utf8))
+        let result = try shell(
+            "mkdir -p \"$(dirname '\(sandboxPath)')\" && cat > '\(sandboxPath)'", stdin: Data(contents.utf8))
         guard result.status == 0 else { throw SandboxError("writing \(sandboxPath) in the sandbox failed: \(result)") }
     }
 
     /// One property of a unit (`systemctl show -p NAME --value`).
     func property(_ name: String, of unit: String) throws -> String {
-        try exec(["systemctl", "show", "-p", name, "--value", unit]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try exec(["systemctl", "show", "-p", name, "--value", unit]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
 
     /// The journal entries of `unit` as JSON objects (`journalctl -u UNIT -o json`).

@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 
 /// A failure of a test's own machinery (a fixture missing, a helper process that would not start),
 /// with a message that says what to do.
@@ -26,8 +27,10 @@ public final class ChildProcess: @unchecked Sendable {
     private var exitStatus: Int32?
 
     /// Starts `arguments[0]` (looked up on PATH) with the test's environment plus `environment`.
-    public init(_ arguments: [String], environment: [String: String] = [:], keepStdinOpen: Bool = false,
-                inheritStderr: Bool = false) throws {
+    public init(
+        _ arguments: [String], environment: [String: String] = [:], keepStdinOpen: Bool = false,
+        inheritStderr: Bool = false
+    ) throws {
         func makePipe() throws -> (read: Int32, write: Int32) {
             var fds: [Int32] = [0, 0]
             guard pipe(&fds) == 0 else { throw TestFailure("pipe() failed: errno \(errno)") }
@@ -35,7 +38,9 @@ public final class ChildProcess: @unchecked Sendable {
             _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
             return (fds[0], fds[1])
         }
-        let input = try makePipe(), output = try makePipe(), errors = try makePipe()
+        let input = try makePipe()
+        let output = try makePipe()
+        let errors = try makePipe()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -55,7 +60,9 @@ public final class ChildProcess: @unchecked Sendable {
         close(output.write)
         close(errors.write)
         guard rc == 0 else {
-            close(input.write); close(output.read); close(errors.read)
+            close(input.write)
+            close(output.read)
+            close(errors.read)
             throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(rc)))")
         }
         self.pid = pid
@@ -96,7 +103,10 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     public func closeStdin() {
-        if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
+        if stdinFD >= 0 {
+            close(stdinFD)
+            stdinFD = -1
+        }
     }
 
     public func signal(_ signal: Int32) {
@@ -108,7 +118,10 @@ public final class ChildProcess: @unchecked Sendable {
         if exitStatus != nil { return false }
         var status: Int32 = 0
         let done = waitpid(pid, &status, WNOHANG)
-        if done == pid { exitStatus = Self.decode(status); return false }
+        if done == pid {
+            exitStatus = Self.decode(status)
+            return false
+        }
         return done == 0
     }
 
@@ -122,8 +135,14 @@ public final class ChildProcess: @unchecked Sendable {
         while true {
             let done = waitpid(pid, &status, WNOHANG)
             if done == pid { break }
-            if done < 0 { status = 0x7f; break }  // not our child any more; nothing to learn
-            if !killed && Date() > deadline { kill(pid, SIGKILL); killed = true }
+            if done < 0 {
+                status = 0x7f
+                break
+            }  // not our child any more; nothing to learn
+            if !killed && Date() > deadline {
+                kill(pid, SIGKILL)
+                killed = true
+            }
             usleep(10_000)
         }
         closeStdin()
@@ -162,9 +181,14 @@ public final class DrainThread: @unchecked Sendable {
                 let count = read(fd, &buffer, buffer.count)
                 if count < 0 && errno == EINTR { continue }
                 if count <= 0 { break }
-                done.lock(); data.append(contentsOf: buffer[0..<count]); done.unlock()
+                done.lock()
+                data.append(contentsOf: buffer[0..<count])
+                done.unlock()
             }
-            done.lock(); finished = true; done.broadcast(); done.unlock()
+            done.lock()
+            finished = true
+            done.broadcast()
+            done.unlock()
         }
         thread.start()
     }
@@ -194,10 +218,13 @@ public struct CommandResult: Sendable, CustomStringConvertible {
 
 /// Runs `executable` with `arguments` to completion (SIGKILL after `timeout`), collecting its output.
 @discardableResult
-public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                       stdin: Data? = nil, timeout: TimeInterval = 120) throws -> CommandResult {
+public func runCommand(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+    stdin: Data? = nil, timeout: TimeInterval = 120
+) throws -> CommandResult {
     let child = try ChildProcess([executable] + arguments, environment: environment, keepStdinOpen: stdin != nil)
-    let out = DrainThread(child.stdoutFD), err = DrainThread(child.stderrFD)
+    let out = DrainThread(child.stdoutFD)
+    let err = DrainThread(child.stderrFD)
     if let stdin {
         child.writeStdin(stdin)
         child.closeStdin()
@@ -208,13 +235,18 @@ public func runCommand(_ executable: String, _ arguments: [String], environment:
 
 /// Runs `commandLine[0]` (looked up on PATH) with the rest as arguments; see ``runCommand(_:_:environment:stdin:timeout:)``.
 @discardableResult
-public func runCommand(_ commandLine: [String], environment: [String: String] = [:], stdin: Data? = nil,
-                       timeout: TimeInterval = 120) throws -> CommandResult {
-    try runCommand(commandLine[0], Array(commandLine.dropFirst()), environment: environment, stdin: stdin, timeout: timeout)
+public func runCommand(
+    _ commandLine: [String], environment: [String: String] = [:], stdin: Data? = nil,
+    timeout: TimeInterval = 120
+) throws -> CommandResult {
+    try runCommand(
+        commandLine[0], Array(commandLine.dropFirst()), environment: environment, stdin: stdin, timeout: timeout)
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-public func eventually(timeout: TimeInterval = 60, interval: TimeInterval = 0.2, _ condition: () throws -> Bool) rethrows -> Bool {
+public func eventually(
+    timeout: TimeInterval = 60, interval: TimeInterval = 0.2, _ condition: () throws -> Bool
+) rethrows -> Bool {
     let deadline = Date(timeIntervalSinceNow: timeout)
     repeat {
         if try condition() { return true }

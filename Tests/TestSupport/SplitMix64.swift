@@ -21,7 +21,9 @@ public struct SplitMix64: RandomNumberGenerator {
             while offset < count {
                 var word = next()
                 let take = min(8, count - offset)
-                withUnsafeBytes(of: &word) { raw.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: take) }
+                withUnsafeBytes(of: &word) {
+                    raw.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: take)
+                }
                 offset += take
             }
         }

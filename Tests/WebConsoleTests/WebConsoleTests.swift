@@ -1,6 +1,7 @@
 import ControlClient
 import Foundation
 import Testing
+
 @testable import WebConsole
 
 @Suite("Web console: request policy and routing")
@@ -23,29 +24,35 @@ struct WebConsoleTests {
     func crossSite() {
         let policy = RequestPolicy(listenHost: "127.0.0.1", port: 8484)
         let host = "127.0.0.1:8484"
-        #expect(policy.refusal(method: "POST", host: host, origin: "http://127.0.0.1:8484", fetchSite: "same-origin") == nil)
+        #expect(
+            policy.refusal(method: "POST", host: host, origin: "http://127.0.0.1:8484", fetchSite: "same-origin") == nil
+        )
         #expect(policy.refusal(method: "POST", host: host, origin: nil, fetchSite: nil) == nil)
         #expect(policy.refusal(method: "POST", host: host, origin: nil, fetchSite: "cross-site") != nil)
         #expect(policy.refusal(method: "POST", host: host, origin: nil, fetchSite: "same-site") != nil)
         #expect(policy.refusal(method: "POST", host: host, origin: "http://evil.example", fetchSite: nil) != nil)
         #expect(policy.refusal(method: "POST", host: host, origin: "null", fetchSite: nil) != nil)
-        #expect(policy.refusal(method: "GET", host: host, origin: "http://evil.example", fetchSite: "cross-site") == nil,
-                "reads are harmless: the browser keeps the answer from the other site")
+        #expect(
+            policy.refusal(method: "GET", host: host, origin: "http://evil.example", fetchSite: "cross-site") == nil,
+            "reads are harmless: the browser keeps the answer from the other site")
     }
 
     @Test("the page is served from the binary; API calls without a daemon answer 502 with the client's reason")
     func routing() {
-        let router = ConsoleRouter(client: ControlClient(socketPath: "/nonexistent/fashiond.sock"),
-                                   policy: RequestPolicy(listenHost: "127.0.0.1", port: 8484))
+        let router = ConsoleRouter(
+            client: ControlClient(socketPath: "/nonexistent/fashiond.sock"),
+            policy: RequestPolicy(listenHost: "127.0.0.1", port: 8484))
         func get(_ path: String) -> ConsoleResponse {
-            router.answer(ConsoleRequest(method: "GET", path: path, query: [:], headers: [("Host", "127.0.0.1:8484")], body: []))
+            router.answer(
+                ConsoleRequest(method: "GET", path: path, query: [:], headers: [("Host", "127.0.0.1:8484")], body: []))
         }
         let page = get("/")
         #expect(page.status == 200 && page.contentType.hasPrefix("text/html"))
         let html = String(decoding: page.body, as: UTF8.self)
         #expect(html.contains("/app.js") && html.contains("/app.css"))
-        #expect(!html.contains("https://") && !String(decoding: get("/app.css").body, as: UTF8.self).contains("url("),
-                "no external asset")
+        #expect(
+            !html.contains("https://") && !String(decoding: get("/app.css").body, as: UTF8.self).contains("url("),
+            "no external asset")
         #expect(get("/app.js").contentType.hasPrefix("text/javascript"))
         let status = get("/api/status")
         #expect(status.status == 502)

@@ -2,14 +2,16 @@ import Foundation
 import TOMLKit
 
 /// Builds a ``DaemonConfiguration`` from defaults, a TOML file, the environment and flags.
-public struct ConfigurationLoader: Sendable {
+package struct ConfigurationLoader: Sendable {
     /// The file read when `--config` is not given, if it exists.
-    public static let defaultConfigPath = "/etc/fashiond/fashiond.toml"
+    package static let defaultConfigPath = "/etc/fashiond/fashiond.toml"
 
-    public var environment: [String: String]
-    public var effectiveUserID: UInt32
+    package var environment: [String: String]
+    package var effectiveUserID: UInt32
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment, effectiveUserID: UInt32 = geteuid()) {
+    package init(
+        environment: [String: String] = ProcessInfo.processInfo.environment, effectiveUserID: UInt32 = geteuid()
+    ) {
         self.environment = environment
         self.effectiveUserID = effectiveUserID
     }
@@ -18,9 +20,13 @@ public struct ConfigurationLoader: Sendable {
     /// - Parameters:
     ///   - configPath: an explicit file (must exist), or nil for ``defaultConfigPath`` if present.
     ///   - overrides: `(key, value)` pairs from the command line, applied last.
-    public func load(configPath: String?, overrides: [(String, String)]) throws(ConfigurationError) -> DaemonConfiguration {
+    package func load(
+        configPath: String?, overrides: [(String, String)]
+    ) throws(ConfigurationError) -> DaemonConfiguration {
         var config = DaemonConfiguration(environment: environment, effectiveUserID: effectiveUserID)
-        let path = configPath ?? environment["FASHIOND_CONFIG"] ?? (FileManager.default.fileExists(atPath: Self.defaultConfigPath) ? Self.defaultConfigPath : nil)
+        let path =
+            configPath ?? environment["FASHIOND_CONFIG"]
+            ?? (FileManager.default.fileExists(atPath: Self.defaultConfigPath) ? Self.defaultConfigPath : nil)
         if let path {
             try applyFile(path, to: &config)
         }
@@ -29,13 +35,15 @@ public struct ConfigurationLoader: Sendable {
                 do {
                     try key.apply(&config, value)
                 } catch {
-                    throw ConfigurationError(error.code, "environment variable \(key.environmentVariable): \(error.message)")
+                    throw ConfigurationError(
+                        error.code, "environment variable \(key.environmentVariable): \(error.message)")
                 }
             }
         }
         for (name, value) in overrides {
             guard let key = ConfigurationKeys.key(named: name) else {
-                throw ConfigurationError("unknown_key", "unknown configuration key '\(name)'; `fashiond --config-reference` lists them")
+                throw ConfigurationError(
+                    "unknown_key", "unknown configuration key '\(name)'; `fashiond --config-reference` lists them")
             }
             do {
                 try key.apply(&config, value)
@@ -51,7 +59,8 @@ public struct ConfigurationLoader: Sendable {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigurationError("config_unreadable", "cannot read configuration file \(path): \(error.localizedDescription)")
+            throw ConfigurationError(
+                "config_unreadable", "cannot read configuration file \(path): \(error.localizedDescription)")
         }
         let table: TOMLTable
         do {
@@ -63,7 +72,8 @@ public struct ConfigurationLoader: Sendable {
         }
         for name in table.keys.sorted() {
             guard let key = ConfigurationKeys.key(named: name) else {
-                throw ConfigurationError("unknown_key", "\(path): unknown key '\(name)'; `fashiond --config-reference` lists the keys")
+                throw ConfigurationError(
+                    "unknown_key", "\(path): unknown key '\(name)'; `fashiond --config-reference` lists the keys")
             }
             guard let value = table[name], let text = Self.scalarText(value) else {
                 throw ConfigurationError("invalid_value", "\(path): key '\(name)' must be a string, number or boolean")
@@ -87,20 +97,22 @@ public struct ConfigurationLoader: Sendable {
 
 extension ConfigurationKeys {
     /// docs/CONFIGURATION.md's key table, generated so the docs cannot drift from the code.
-    public static func markdownReference() -> String {
+    package static func markdownReference() -> String {
         var lines = [
             "| key | environment | flag | default | meaning |",
             "| --- | --- | --- | --- | --- |",
         ]
         for key in all {
             let summary = key.summary.replacingOccurrences(of: "|", with: "\\|")
-            lines.append("| `\(key.name)` | `\(key.environmentVariable)` | `\(key.flag)` | \(key.defaultDescription) | \(summary) |")
+            lines.append(
+                "| `\(key.name)` | `\(key.environmentVariable)` | `\(key.flag)` | \(key.defaultDescription) | \(summary) |"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// A commented TOML file with every key at its default, for `/etc/fashiond/fashiond.toml`.
-    public static func commentedTOML() -> String {
+    package static func commentedTOML() -> String {
         var text = "# fashiond configuration. Every key is shown commented out at its default.\n"
         text += "# Environment variables (FASHIOND_<KEY>) and command-line flags override this file.\n"
         let defaults = DaemonConfiguration(environment: [:], effectiveUserID: 0)

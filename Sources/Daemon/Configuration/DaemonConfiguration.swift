@@ -7,9 +7,9 @@ import Shared
 /// default `/etc/fashiond/fashiond.toml` when it exists), `FASHIOND_*` environment variables and
 /// command-line flags. ``ConfigurationKeys/all`` documents every key; docs/CONFIGURATION.md is
 /// generated from it (`fashiond --config-reference`).
-public struct DaemonConfiguration: Sendable, Equatable {
+package struct DaemonConfiguration: Sendable, Equatable {
     /// Which stream service to consume from.
-    public enum Backend: String, Sendable, CaseIterable {
+    package enum Backend: String, Sendable, CaseIterable {
         /// Apache Kafka (or the embedded mock cluster when `brokers` is empty).
         case kafka
         /// Google Cloud Pub/Sub over REST.
@@ -17,135 +17,137 @@ public struct DaemonConfiguration: Sendable, Equatable {
     }
 
     /// How many per-prediction lines go to the log (rejections and errors are always logged).
-    public enum PredictionLogging: String, Sendable, CaseIterable {
+    package enum PredictionLogging: String, Sendable, CaseIterable {
         case all, sampled, none
     }
 
     // MARK: daemon
     /// Where the results journal lives. Default: `$STATE_DIRECTORY`, else `/var/lib/fashiond` for
     /// root, else `$XDG_STATE_HOME/fashiond` (or `~/.local/state/fashiond`).
-    public var stateDirectory: String
+    package var stateDirectory: String
     /// Control socket path. Default: the ``SocketPath`` rules.
-    public var socketPath: String
+    package var socketPath: String
     /// Permission bits of a socket the daemon binds itself.
-    public var socketMode: UInt32 = 0o660
+    package var socketMode: UInt32 = 0o660
     /// Group owning a socket the daemon binds itself; empty leaves the daemon's own group.
-    public var socketGroup: String = "fashiond"
+    package var socketGroup: String = "fashiond"
 
     // MARK: stream
-    public var backend: Backend = .kafka
+    package var backend: Backend = .kafka
     /// Kafka bootstrap servers (`host:port,...`). Empty means: start the embedded broker.
-    public var brokers: String = ""
-    public var groupID: String = "fashiond"
-    public var topic: String = StreamContract.defaultTopic
+    package var brokers: String = ""
+    package var groupID: String = "fashiond"
+    package var topic: String = StreamContract.defaultTopic
     /// Partitions of the topic when fashiond creates it (embedded broker, or a missing Kafka topic).
-    public var partitions: Int32 = 4
+    package var partitions: Int32 = 4
     /// Kafka partition assignment strategy; every member of a group must use the same one.
-    public var assignmentStrategy: String = "cooperative-sticky"
+    package var assignmentStrategy: String = "cooperative-sticky"
     /// Kafka group session timeout. The embedded broker always uses 6000.
-    public var sessionTimeoutMs: Int = 45_000
+    package var sessionTimeoutMs: Int = 45_000
     /// Longest a Kafka fetch waits for data; nil picks by broker (``resolvedFetchWaitMaxMs``).
-    public var fetchWaitMaxMs: Int?
+    package var fetchWaitMaxMs: Int?
     /// Where to start a partition that has no committed offset: `earliest`, `latest` or `error`.
-    public var autoOffsetReset: String = "earliest"
+    package var autoOffsetReset: String = "earliest"
     /// Records librdkafka prefetches per assigned partition, in KiB (`queued.max.messages.kbytes`).
-    public var kafkaPrefetchKBytes: Int = 4096
+    package var kafkaPrefetchKBytes: Int = 4096
     /// Extra librdkafka properties, `key=value` separated by commas (e.g. `security.protocol=ssl`).
-    public var kafkaProperties: [String: String] = [:]
+    package var kafkaProperties: [String: String] = [:]
 
     // MARK: outputs
     /// Topic every journaled record is published to (as `fashionctl results --json` prints it); empty: off.
-    public var resultsTopic: String = "fashion-results"
+    package var resultsTopic: String = "fashion-results"
     /// Topic every rejected message is republished to, with the failure's context in headers; empty: off.
-    public var deadLetterTopic: String = "fashion-images-dlq"
+    package var deadLetterTopic: String = "fashion-images-dlq"
     /// Records sent to an output topic and not yet acknowledged, per topic.
-    public var outboxMaxInFlight: Int = 10_000
+    package var outboxMaxInFlight: Int = 10_000
     /// Journal size (each of the results and dead-letter journals) up to which records not yet
     /// published are kept beyond journal_retained_max_bytes.
-    public var outboxRetainedMaxBytes: Int = 4 << 30
+    package var outboxRetainedMaxBytes: Int = 4 << 30
 
     // MARK: batching and engine
     /// Largest engine batch.
-    public var batchMaxSize: Int = 64
+    package var batchMaxSize: Int = 64
     /// Longest the first image of a batch waits for more, in milliseconds. 0: a batch is whatever is
     /// queued when the engine is free, so batches grow by themselves under load (the queue fills while the
     /// engine computes) and a lone image is classified at once.
-    public var batchMaxWaitMs: Int = 0
+    package var batchMaxWaitMs: Int = 0
     /// Engine worker threads; 0 means one per available core.
-    public var engineThreads: Int = 0
+    package var engineThreads: Int = 0
     /// Directory holding one sub-directory per model (`model.onnx` + `metadata.json`).
-    public var modelDirectory: String
+    package var modelDirectory: String
     /// Model used when a message names none.
-    public var defaultModel: String = "fashion-cnn"
+    package var defaultModel: String = "fashion-cnn"
 
     // MARK: limits
     /// Largest message value accepted, in bytes; larger ones are rejected (and refused at submit).
-    public var maxMessageBytes: Int = 16 << 20
+    package var maxMessageBytes: Int = 16 << 20
     /// Largest declared image size (width × height) decoded.
-    public var maxPixels: Int = 40_000_000
+    package var maxPixels: Int = 40_000_000
     /// Messages buffered per partition between its reader and the batcher.
-    public var partitionQueueCapacity: Int = 1024
+    package var partitionQueueCapacity: Int = 1024
     /// Largest request body the control API accepts other than images, in bytes.
-    public var maxRequestBytes: Int = 1 << 20
+    package var maxRequestBytes: Int = 1 << 20
     /// Largest declared width or height of a PNG or JPEG that is decoded.
-    public var maxDimension: Int = 16_384
+    package var maxDimension: Int = 16_384
     /// Largest prototype-JSON message, in bytes (a real one is about 4 KB).
-    public var maxJSONBytes: Int = 4 << 20
+    package var maxJSONBytes: Int = 4 << 20
     /// Batches of results waiting for the journal writer; a full queue holds the batcher (backpressure).
-    public var resultQueueBatches: Int = 64
+    package var resultQueueBatches: Int = 64
 
     // MARK: control
     /// Longest a control client may take to send a request head once it has started, in ms.
-    public var controlHeaderTimeoutMs: Int = 10_000
+    package var controlHeaderTimeoutMs: Int = 10_000
     /// Longest a control connection may stay silent between requests or inside a request body, in ms.
-    public var controlIdleTimeoutMs: Int = 60_000
+    package var controlIdleTimeoutMs: Int = 60_000
     /// Longest a response may wait for a client that does not read (a stalled follower), in ms.
-    public var controlWriteTimeoutMs: Int = 30_000
+    package var controlWriteTimeoutMs: Int = 30_000
     /// Control connections served at once; more are answered 503.
-    public var controlMaxConnections: Int = 1024
+    package var controlMaxConnections: Int = 1024
 
     // MARK: observability
     /// `host:port` of the optional Prometheus listener (`GET /metrics` over TCP); empty: none.
-    public var metricsListen: String = ""
+    package var metricsListen: String = ""
     /// Whether the pipeline records its Prometheus counters and histograms.
-    public var metricsRecording: Bool = true
+    package var metricsRecording: Bool = true
     /// Model inputs of the most recent results kept in memory for `GET /v1/inputs/{request_id}`.
-    public var inputRingSize: Int = 256
+    package var inputRingSize: Int = 256
 
     // MARK: journal
-    public var journalSegmentMaxBytes: Int = 64 << 20
-    public var journalRetainedMaxBytes: Int = 1 << 30
+    package var journalSegmentMaxBytes: Int = 64 << 20
+    package var journalRetainedMaxBytes: Int = 1 << 30
 
     // MARK: logging
     /// `trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical`.
-    public var logLevel: String = "info"
-    public var logPredictions: PredictionLogging = .sampled
+    package var logLevel: String = "info"
+    package var logPredictions: PredictionLogging = .sampled
     /// With `log_predictions = "sampled"`, one prediction in this many is logged.
-    public var logSampleEvery: Int = 100
+    package var logSampleEvery: Int = 100
 
     // MARK: pubsub
     /// Google Cloud project; empty means `GOOGLE_CLOUD_PROJECT` (or `PUBSUB_PROJECT_ID`), else the
     /// service-account key's or the metadata server's project.
-    public var pubsubProject: String = ""
+    package var pubsubProject: String = ""
     /// Subscription pulled by `backend = pubsub`; created on ``topic`` when missing.
-    public var pubsubSubscription: String = "fashion-images-sub"
+    package var pubsubSubscription: String = "fashion-images-sub"
     /// REST endpoint; empty means `https://pubsub.googleapis.com`. `PUBSUB_EMULATOR_HOST` overrides it.
-    public var pubsubEndpoint: String = ""
+    package var pubsubEndpoint: String = ""
     /// Service-account key file; empty means `GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server.
-    public var credentials: String = ""
+    package var credentials: String = ""
     /// Flow control: most messages pulled and not yet acknowledged.
-    public var pubsubMaxOutstandingMessages: Int = 1000
+    package var pubsubMaxOutstandingMessages: Int = 1000
     /// Flow control: most bytes of message data pulled and not yet acknowledged.
-    public var pubsubMaxOutstandingBytes: Int = 100 << 20
+    package var pubsubMaxOutstandingBytes: Int = 100 << 20
     /// Ack deadline of a subscription fashiond creates, and the lease each extension requests.
-    public var pubsubAckDeadlineSeconds: Int = 60
+    package var pubsubAckDeadlineSeconds: Int = 60
     /// Longest a message is kept leased before it is left to be redelivered.
-    public var pubsubMaxLeaseSeconds: Int = 3600
+    package var pubsubMaxLeaseSeconds: Int = 3600
     /// Whether a subscription fashiond creates has message ordering enabled.
-    public var pubsubMessageOrdering: Bool = true
+    package var pubsubMessageOrdering: Bool = true
 
     /// Defaults derived from the process environment.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment, effectiveUserID: UInt32 = geteuid()) {
+    package init(
+        environment: [String: String] = ProcessInfo.processInfo.environment, effectiveUserID: UInt32 = geteuid()
+    ) {
         self.stateDirectory = Self.defaultStateDirectory(environment: environment, effectiveUserID: effectiveUserID)
         self.socketPath = SocketPath.resolve(environment: environment, effectiveUserID: effectiveUserID)
         self.modelDirectory = Self.defaultModelDirectory()
@@ -153,25 +155,25 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// Whether the embedded development broker is used.
     /// How the stream backend is named in status and metrics: `kafka`, `embedded-kafka` or `pubsub`.
-    public var backendLabel: String { usesEmbeddedBroker ? "embedded-kafka" : backend.rawValue }
+    package var backendLabel: String { usesEmbeddedBroker ? "embedded-kafka" : backend.rawValue }
 
-    public var usesEmbeddedBroker: Bool { backend == .kafka && brokers.trimmingCharacters(in: .whitespaces).isEmpty }
+    package var usesEmbeddedBroker: Bool { backend == .kafka && brokers.trimmingCharacters(in: .whitespaces).isEmpty }
 
     /// `fetch.wait.max.ms` when none is configured on the embedded broker. librdkafka's mock broker holds an
     /// empty fetch for the whole wait even when data arrives meanwhile, so the wait is added to the latency of
     /// every image that lands during it; 5 ms keeps that small for ~200 cheap empty fetches a second when idle.
-    public static let embeddedFetchWaitMaxMs = 5
+    package static let embeddedFetchWaitMaxMs = 5
     /// `fetch.wait.max.ms` when none is configured on a Kafka cluster. A real broker answers a waiting fetch
     /// as soon as data arrives, so the wait costs no latency there, only fewer empty round trips.
-    public static let kafkaFetchWaitMaxMs = 100
+    package static let kafkaFetchWaitMaxMs = 100
 
     /// `fetch_wait_max_ms` as configured, else the default for the broker in use.
-    public var resolvedFetchWaitMaxMs: Int {
+    package var resolvedFetchWaitMaxMs: Int {
         fetchWaitMaxMs ?? (usesEmbeddedBroker ? Self.embeddedFetchWaitMaxMs : Self.kafkaFetchWaitMaxMs)
     }
 
     /// Engine threads after resolving 0 to the core count.
-    public var resolvedEngineThreads: Int {
+    package var resolvedEngineThreads: Int {
         engineThreads > 0 ? engineThreads : max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
@@ -197,7 +199,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         for _ in 0..<4 {
             candidate = candidate.deletingLastPathComponent()
             let models = candidate.appendingPathComponent("models")
-            if FileManager.default.fileExists(atPath: models.appendingPathComponent("fashion-cnn").path) { return models.path }
+            if FileManager.default.fileExists(atPath: models.appendingPathComponent("fashion-cnn").path) {
+                return models.path
+            }
         }
         return "models"
     }

@@ -30,8 +30,11 @@ struct ControlConnectionLimits: Sendable, Equatable {
 
 /// A complete HTTP/1.1 response with a JSON error body, as bytes: for answers the guard sends on
 /// its own, below the HTTP codec, when no response is under way (timeouts, parse errors, overload).
-func rawErrorResponse(status: HTTPResponseStatus, code: String, message: String, retryable: Bool = false) -> ByteBuffer {
-    var body = (try? ControlAPI.makeEncoder().encode(ErrorResponse(code: code, message: message, retryable: retryable))) ?? Data()
+func rawErrorResponse(status: HTTPResponseStatus, code: String, message: String, retryable: Bool = false) -> ByteBuffer
+{
+    var body =
+        (try? ControlAPI.makeEncoder().encode(ErrorResponse(code: code, message: message, retryable: retryable)))
+        ?? Data()
     body.append(UInt8(ascii: "\n"))
     var buffer = ByteBuffer()
     buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
@@ -196,8 +199,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The HTTP codec could not parse the request: answer 400 unless a response is under way, then close.
     func malformedRequest(_ error: any Error) {
         logger.info("malformed control request; answered 400 and closed", metadata: ["error": "\(error)"])
-        sendAndClose(rawErrorResponse(status: .badRequest, code: "bad_request",
-                                      message: "the request is not valid HTTP/1.1 (\(error)); see docs/API.md"))
+        sendAndClose(
+            rawErrorResponse(
+                status: .badRequest, code: "bad_request",
+                message: "the request is not valid HTTP/1.1 (\(error)); see docs/API.md"))
     }
 
     /// Graceful shutdown: close now if no request is being answered, else right after the answer.
@@ -253,10 +258,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         let timeout = limits.writeTimeout
         writeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             guard let self else { return }
-            self.logger.notice("control client stopped reading; connection dropped",
-                               metadata: ["write_timeout_ms": "\(timeout.nanoseconds / 1_000_000)",
-                                          "queued_writes": "\(self.queuedWrites)",
-                                          "while": "\(self.closeHeld ? "delivering the end of a response" : "sending a response")"])
+            self.logger.notice(
+                "control client stopped reading; connection dropped",
+                metadata: [
+                    "write_timeout_ms": "\(timeout.nanoseconds / 1_000_000)",
+                    "queued_writes": "\(self.queuedWrites)",
+                    "while": "\(self.closeHeld ? "delivering the end of a response" : "sending a response")",
+                ])
             self.closeNow()
         }
     }
@@ -288,8 +296,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func readTimedOut(after timeout: TimeAmount) {
         let milliseconds = timeout.nanoseconds / 1_000_000
         if phase == .receivingHead || phase == .receivingBody {
-            logger.info("control request timed out; answered 408 and closed",
-                        metadata: ["phase": "\(phase)", "timeout_ms": "\(milliseconds)"])
+            logger.info(
+                "control request timed out; answered 408 and closed",
+                metadata: ["phase": "\(phase)", "timeout_ms": "\(milliseconds)"])
         }
         switch phase {
         case .awaitingRequest:
@@ -304,13 +313,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             phase = .closing
             context?.close(promise: nil)
         case .receivingHead:
-            sendAndClose(rawErrorResponse(status: .requestTimeout, code: "request_timeout",
-                                          message: "the request head did not arrive within \(milliseconds) ms (control_header_timeout_ms)",
-                                          retryable: true))
+            sendAndClose(
+                rawErrorResponse(
+                    status: .requestTimeout, code: "request_timeout",
+                    message: "the request head did not arrive within \(milliseconds) ms (control_header_timeout_ms)",
+                    retryable: true))
         case .receivingBody:
-            sendAndClose(rawErrorResponse(status: .requestTimeout, code: "request_timeout",
-                                          message: "the request body stalled for \(milliseconds) ms (control_idle_timeout_ms)",
-                                          retryable: true))
+            sendAndClose(
+                rawErrorResponse(
+                    status: .requestTimeout, code: "request_timeout",
+                    message: "the request body stalled for \(milliseconds) ms (control_idle_timeout_ms)",
+                    retryable: true))
         case .responding, .closing:
             break
         }
@@ -409,11 +422,13 @@ final class OverCapacityResponder: ChannelInboundHandler, RemovableChannelHandle
         guard !answered else { return }
         answered = true
         timer?.cancel()
-        logger.info("control connection refused: too many connections; answered 503 and closed",
-                    metadata: ["control_max_connections": "\(maxConnections)"])
+        logger.info(
+            "control connection refused: too many connections; answered 503 and closed",
+            metadata: ["control_max_connections": "\(maxConnections)"])
         let response = rawErrorResponse(
             status: .serviceUnavailable, code: "too_many_connections",
-            message: "fashiond is already serving \(maxConnections) control connections (control_max_connections); try again shortly",
+            message:
+                "fashiond is already serving \(maxConnections) control connections (control_max_connections); try again shortly",
             retryable: true)
         let loopBound = context.loopBound
         context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in

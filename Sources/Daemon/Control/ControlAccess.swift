@@ -65,18 +65,23 @@ struct ControlAccessPolicy: Sendable {
     /// The 403 answer for a refused peer: who was refused and how to get in.
     func refusal(for peer: ControlPeer?) -> RouteError {
         guard let peer else {
-            return RouteError(403, "forbidden", "fashiond could not read the peer credentials of this connection, so it refuses it")
+            return RouteError(
+                403, "forbidden", "fashiond could not read the peer credentials of this connection, so it refuses it")
         }
         let uid = peer.credentials.uid
         let user = getpwuid(uid).flatMap { $0.pointee.pw_name.map { String(cString: $0) } }
         let who = user.map { "user \($0) (uid \(uid))" } ?? "uid \(uid)"
         guard groupID != nil else {
-            return RouteError(403, "forbidden",
-                              "\(who) may not use fashiond's control socket: only root and the daemon's user may, because socket_group '\(groupName)' does not exist; create the group and add the user to it, or run as root")
+            return RouteError(
+                403, "forbidden",
+                "\(who) may not use fashiond's control socket: only root and the daemon's user may, because socket_group '\(groupName)' does not exist; create the group and add the user to it, or run as root"
+            )
         }
         let hint = user.map { "usermod -aG \(groupName) \($0)" } ?? "usermod -aG \(groupName) <user>"
-        return RouteError(403, "forbidden",
-                          "\(who) may not use fashiond's control socket: only root, the daemon's user and members of group \(groupName) may; add the user to the group (\(hint)) and log in again")
+        return RouteError(
+            403, "forbidden",
+            "\(who) may not use fashiond's control socket: only root, the daemon's user and members of group \(groupName) may; add the user to the group (\(hint)) and log in again"
+        )
     }
 
     /// Membership according to the user database, for peers whose groups the kernel did not report.

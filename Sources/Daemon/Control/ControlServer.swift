@@ -13,7 +13,9 @@ protocol ControlBackend: Sendable {
     func status() -> StatusResponse
     func models() -> ModelsResponse
     /// Publishes an image to the stream; throws an ``APIFailure`` describing what went wrong.
-    func submit(image: [UInt8], contentType: String?, model: String?, requestID: String?) async throws(APIFailure) -> SubmitResponse
+    func submit(
+        image: [UInt8], contentType: String?, model: String?, requestID: String?
+    ) async throws(APIFailure) -> SubmitResponse
     func reload() async throws(APIFailure)
     var journal: ResultsJournal { get }
     var maxImageBytes: Int { get }
@@ -71,16 +73,20 @@ final class ControlServer: Service, Sendable {
     /// loops and Swift's cooperative pool.
     private let journalReaders = NIOThreadPool(numberOfThreads: 2)
 
-    init(socketPath: String, socketMode: UInt32, socketGroup: String, activatedDescriptor: Int32?, backend: any ControlBackend,
-         limits: ControlConnectionLimits = .init(), logger: Logger, onBound: @escaping @Sendable () -> Void) {
+    init(
+        socketPath: String, socketMode: UInt32, socketGroup: String, activatedDescriptor: Int32?,
+        backend: any ControlBackend,
+        limits: ControlConnectionLimits = .init(), logger: Logger, onBound: @escaping @Sendable () -> Void
+    ) {
         self.socketPath = socketPath
         self.socketMode = socketMode
         self.socketGroup = socketGroup
         self.activatedDescriptor = activatedDescriptor
         self.backend = backend
         self.limits = limits
-        self.router = RequestRouter(maxImageBytes: backend.maxImageBytes, maxRequestBytes: backend.maxRequestBytes,
-                                    imageLimitKey: backend.imageLimitKey)
+        self.router = RequestRouter(
+            maxImageBytes: backend.maxImageBytes, maxRequestBytes: backend.maxRequestBytes,
+            imageLimitKey: backend.imageLimitKey)
         self.logger = logger
         self.onBound = onBound
     }
@@ -101,8 +107,9 @@ final class ControlServer: Service, Sendable {
         defer { journalReaders.shutdownGracefully { _ in } }
         let policy = ControlAccessPolicy.resolve(socketGroup: socketGroup)
         if policy.groupID == nil {
-            logger.notice("socket_group does not exist; only root and the daemon's user may use the control socket",
-                          metadata: ["socket_group": "\(socketGroup)"])
+            logger.notice(
+                "socket_group does not exist; only root and the daemon's user may use the control socket",
+                metadata: ["socket_group": "\(socketGroup)"])
         }
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 512)
@@ -111,7 +118,8 @@ final class ControlServer: Service, Sendable {
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
             guard self.admitConnection() else {
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(OverCapacityResponder(maxConnections: limits.maxConnections, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(
+                        OverCapacityResponder(maxConnections: limits.maxConnections, logger: logger))
                     return .refused
                 }
             }
@@ -129,10 +137,13 @@ final class ControlServer: Service, Sendable {
         let server: NIOAsyncChannel<Accepted, Never>
         if let activatedDescriptor {
             server = try await bootstrap.bind(activatedDescriptor, childChannelInitializer: initializer)
-            logger.info("control socket taken over from systemd (socket activation)", metadata: ["fd": "\(activatedDescriptor)"])
+            logger.info(
+                "control socket taken over from systemd (socket activation)", metadata: ["fd": "\(activatedDescriptor)"]
+            )
         } else {
             try prepareSocketPath()
-            server = try await bootstrap.bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+            server = try await bootstrap.bind(
+                unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
             applyOwnership()
             logger.info("control socket listening", metadata: ["socket": "\(socketPath)"])
         }
@@ -142,7 +153,9 @@ final class ControlServer: Service, Sendable {
                 try await server.executeThenClose { inbound in
                     for try await accepted in inbound {
                         guard case .serve(let connection, let peer, let guardHandle) = accepted else { continue }
-                        group.addTask { await self.serve(connection, peer: peer, policy: policy, guardHandle: guardHandle) }
+                        group.addTask {
+                            await self.serve(connection, peer: peer, policy: policy, guardHandle: guardHandle)
+                        }
                     }
                 }
             }
@@ -156,7 +169,8 @@ final class ControlServer: Service, Sendable {
     private func admitConnection() -> Bool {
         var current = openConnections.load(ordering: .relaxed)
         while current < limits.maxConnections {
-            let (exchanged, original) = openConnections.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            let (exchanged, original) = openConnections.compareExchange(
+                expected: current, desired: current + 1, ordering: .relaxed)
             if exchanged { return true }
             current = original
         }
@@ -169,14 +183,22 @@ final class ControlServer: Service, Sendable {
 
     /// SO_PEERCRED and SO_PEERGROUPS of a new connection; nil if the kernel would not tell.
     static func peer(of channel: any Channel) -> EventLoopFuture<ControlPeer?> {
-        guard let provider = channel as? any SocketOptionProvider else { return channel.eventLoop.makeSucceededFuture(nil) }
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeSucceededFuture(nil)
+        }
         let level = SocketOptionLevel(SOL_SOCKET)
-        let credentials = provider.unsafeGetSocketOption(level: level, name: SocketOptionName(ControlAccessPolicy.peerCredentialsOption))
-            .map { (value: PeerCredentials) -> PeerCredentials? in value }
-            .recover { _ in nil }
-        let groups = provider.unsafeGetSocketOption(level: level, name: SocketOptionName(ControlAccessPolicy.peerGroupsOption))
-            .map { (list: ControlAccessPolicy.PeerGroupBuffer) -> [UInt32]? in ControlAccessPolicy.groups(fromPaddedList: list) }
-            .recover { _ in nil }
+        let credentials = provider.unsafeGetSocketOption(
+            level: level, name: SocketOptionName(ControlAccessPolicy.peerCredentialsOption)
+        )
+        .map { (value: PeerCredentials) -> PeerCredentials? in value }
+        .recover { _ in nil }
+        let groups = provider.unsafeGetSocketOption(
+            level: level, name: SocketOptionName(ControlAccessPolicy.peerGroupsOption)
+        )
+        .map { (list: ControlAccessPolicy.PeerGroupBuffer) -> [UInt32]? in
+            ControlAccessPolicy.groups(fromPaddedList: list)
+        }
+        .recover { _ in nil }
         return credentials.and(groups).map { credentials, groups in
             credentials.map { ControlPeer(credentials: $0, supplementaryGroups: groups) }
         }
@@ -191,8 +213,9 @@ final class ControlServer: Service, Sendable {
         guard limit.rlim_cur < wanted else { return }
         limit.rlim_cur = min(wanted, limit.rlim_max)
         if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 || limit.rlim_cur < wanted {
-            logger.warning("the open-file limit is too low for control_max_connections; raise LimitNOFILE",
-                           metadata: ["limit": "\(limit.rlim_cur)", "control_max_connections": "\(connections)"])
+            logger.warning(
+                "the open-file limit is too low for control_max_connections; raise LimitNOFILE",
+                metadata: ["limit": "\(limit.rlim_cur)", "control_max_connections": "\(connections)"])
         }
     }
 
@@ -210,11 +233,14 @@ final class ControlServer: Service, Sendable {
             raw.copyBytes(from: bytes)
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         if connected == 0 {
-            throw ControlServerError(code: "socket_in_use",
-                                     message: "another fashiond is already listening on \(socketPath); stop it or choose another --socket")
+            throw ControlServerError(
+                code: "socket_in_use",
+                message: "another fashiond is already listening on \(socketPath); stop it or choose another --socket")
         }
     }
 
@@ -222,14 +248,18 @@ final class ControlServer: Service, Sendable {
         chmod(socketPath, mode_t(socketMode))
         guard !socketGroup.isEmpty, let group = getgrnam(socketGroup) else { return }
         if chown(socketPath, uid_t.max, group.pointee.gr_gid) != 0 {
-            logger.debug("cannot give the control socket to its group", metadata: ["group": "\(socketGroup)", "errno": "\(errno)"])
+            logger.debug(
+                "cannot give the control socket to its group",
+                metadata: ["group": "\(socketGroup)", "errno": "\(errno)"])
         }
     }
 
     // MARK: connections
 
-    private func serve(_ connection: Connection, peer: ControlPeer?, policy: ControlAccessPolicy,
-                       guardHandle: NIOLoopBound<ConnectionGuard>) async {
+    private func serve(
+        _ connection: Connection, peer: ControlPeer?, policy: ControlAccessPolicy,
+        guardHandle: NIOLoopBound<ConnectionGuard>
+    ) async {
         let permitted = policy.permits(peer)
         do {
             try await withGracefulShutdownHandler {
@@ -241,11 +271,17 @@ final class ControlServer: Service, Sendable {
                             keepAlive = try await respond(to: request, outbound: outbound)
                         } else {
                             let refusal = policy.refusal(for: peer)
-                            logger.notice("control request refused", metadata: ["uid": "\(peer.map { String($0.credentials.uid) } ?? "?")",
-                                                                             "pid": "\(peer.map { String($0.credentials.pid) } ?? "?")"])
-                            backend.metrics?.recordControlRequest(route: RequestRouter.metricsRoute(forTarget: request.head.uri),
-                                                                  status: refusal.status)
-                            try await sendError(APIFailure(refusal), head: request.head, keepAlive: false, outbound: outbound)
+                            logger.notice(
+                                "control request refused",
+                                metadata: [
+                                    "uid": "\(peer.map { String($0.credentials.uid) } ?? "?")",
+                                    "pid": "\(peer.map { String($0.credentials.pid) } ?? "?")",
+                                ])
+                            backend.metrics?.recordControlRequest(
+                                route: RequestRouter.metricsRoute(forTarget: request.head.uri),
+                                status: refusal.status)
+                            try await sendError(
+                                APIFailure(refusal), head: request.head, keepAlive: false, outbound: outbound)
                             keepAlive = false
                         }
                         if !keepAlive { break }
@@ -268,13 +304,17 @@ final class ControlServer: Service, Sendable {
     /// Reads one whole request; nil at a clean end of the connection. A body is kept only up to the
     /// route's limit (and not at all for a refused peer or an invalid request); the rest is read
     /// and dropped so that the answer can still be delivered.
-    private func readRequest(_ iterator: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator,
-                             permitted: Bool) async throws -> Request? {
+    private func readRequest(
+        _ iterator: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator,
+        permitted: Bool
+    ) async throws -> Request? {
         guard case .head(let head)? = try await iterator.next() else { return nil }
         var routed: Result<RoutedHead, RouteError>
         do {
-            routed = .success(try router.route(method: head.method.rawValue, target: head.uri,
-                                               headers: head.headers.map { (name: $0.name, value: $0.value) }))
+            routed = .success(
+                try router.route(
+                    method: head.method.rawValue, target: head.uri,
+                    headers: head.headers.map { (name: $0.name, value: $0.value) }))
         } catch {
             routed = .failure(error)
         }
@@ -308,10 +348,15 @@ final class ControlServer: Service, Sendable {
     }
 
     /// Answers one request; returns whether the connection may carry another.
-    private func respond(to request: Request, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
+    private func respond(
+        to request: Request, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws -> Bool {
         var keepAlive = request.head.isKeepAlive
         var answered = 200
-        defer { backend.metrics?.recordControlRequest(route: RequestRouter.metricsRoute(forTarget: request.head.uri), status: answered) }
+        defer {
+            backend.metrics?.recordControlRequest(
+                route: RequestRouter.metricsRoute(forTarget: request.head.uri), status: answered)
+        }
         do {
             let (route, body): (ControlRoute, [UInt8])
             switch request.outcome {
@@ -324,10 +369,12 @@ final class ControlServer: Service, Sendable {
             case .models:
                 try await sendJSON(backend.models(), head: request.head, keepAlive: keepAlive, outbound: outbound)
             case .submit(let parameters):
-                let response = try await backend.submit(image: body, contentType: parameters.contentType,
-                                                         model: parameters.model, requestID: parameters.requestID)
+                let response = try await backend.submit(
+                    image: body, contentType: parameters.contentType,
+                    model: parameters.model, requestID: parameters.requestID)
                 answered = 201
-                try await sendJSON(response, status: .created, head: request.head, keepAlive: keepAlive, outbound: outbound)
+                try await sendJSON(
+                    response, status: .created, head: request.head, keepAlive: keepAlive, outbound: outbound)
             case .results(let query):
                 return try await streamResults(query, head: request.head, outbound: outbound)
             case .reload:
@@ -335,15 +382,19 @@ final class ControlServer: Service, Sendable {
                 try await sendJSON(["reloaded": true], head: request.head, keepAlive: keepAlive, outbound: outbound)
             case .metrics:
                 let body = await backend.metricsExposition()
-                try await send(status: .ok, contentType: DaemonMetrics.contentType, body: Data(body), head: request.head,
-                               keepAlive: keepAlive, outbound: outbound)
+                try await send(
+                    status: .ok, contentType: DaemonMetrics.contentType, body: Data(body), head: request.head,
+                    keepAlive: keepAlive, outbound: outbound)
             case .input(let requestID):
                 guard let pixels = backend.input(requestID: requestID) else {
-                    throw APIFailure(.notFound, "input_not_found",
-                                     "no input kept for request_id '\(requestID)': only the most recent results' inputs are kept (input_ring_size)")
+                    throw APIFailure(
+                        .notFound, "input_not_found",
+                        "no input kept for request_id '\(requestID)': only the most recent results' inputs are kept (input_ring_size)"
+                    )
                 }
-                try await send(status: .ok, contentType: ControlAPI.inputContentType, body: Data(pixels), head: request.head,
-                               keepAlive: keepAlive, outbound: outbound)
+                try await send(
+                    status: .ok, contentType: ControlAPI.inputContentType, body: Data(pixels), head: request.head,
+                    keepAlive: keepAlive, outbound: outbound)
             }
         } catch let failure as APIFailure {
             answered = Int(failure.status.code)
@@ -367,8 +418,10 @@ final class ControlServer: Service, Sendable {
     /// Every answer is streamed (chunked, no `Content-Length`) page by page from the journal:
     /// pages are read on ``journalReaders`` (blocking file I/O), and the next page is read only
     /// once the socket has taken the previous one, so memory stays bounded whatever the size.
-    private func streamResults(_ query: ResultsQuery, head: HTTPRequestHead,
-                               outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
+    private func streamResults(
+        _ query: ResultsQuery, head: HTTPRequestHead,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws -> Bool {
         let journal = backend.journal
         var window = ResultsWindow(query, newest: journal.lastSequence)
         // The first page is read before the head goes out, so that a journal that cannot be read
@@ -430,8 +483,10 @@ final class ControlServer: Service, Sendable {
     }
 
     /// The pages of a finite answer, then done.
-    private func sendAll(_ window: inout ResultsWindow, first: [JournalRecord], progress: StreamProgress,
-                         outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    private func sendAll(
+        _ window: inout ResultsWindow, first: [JournalRecord], progress: StreamProgress,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
         var page = first
         while true {
             if page.isEmpty { window.finish() }
@@ -443,8 +498,10 @@ final class ControlServer: Service, Sendable {
     }
 
     /// The pages there are, then every record as it is journaled, until cancelled or the client is gone.
-    private func follow(_ window: inout ResultsWindow, first: [JournalRecord], progress: StreamProgress,
-                        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    private func follow(
+        _ window: inout ResultsWindow, first: [JournalRecord], progress: StreamProgress,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
         let journal = backend.journal
         var page = first
         while !Task.isCancelled {
@@ -469,8 +526,10 @@ final class ControlServer: Service, Sendable {
 
     /// Writes records as NDJSON in chunks of about ``chunkBytes``; each write waits while the
     /// channel is not writable (the client is behind), which is the stream's backpressure.
-    private static func send(_ records: ArraySlice<JournalRecord>, progress: StreamProgress,
-                             outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    private static func send(
+        _ records: ArraySlice<JournalRecord>, progress: StreamProgress,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
         var buffer = ByteBuffer()
         var count = 0
         var index = records.startIndex
@@ -496,11 +555,13 @@ final class ControlServer: Service, Sendable {
         let outcome: Result<[JournalRecord], JournalError>
         do {
             outcome = try await journalReaders.runIfActive {
-                Result { () throws(JournalError) -> [JournalRecord] in try journal.records(after: cursor, limit: limit) }
+                Result { () throws(JournalError) -> [JournalRecord] in try journal.records(after: cursor, limit: limit)
+                }
             }
         } catch {
             // The reader threads are gone: the daemon is stopping.
-            throw JournalError(kind: .closed, message: "fashiond is stopping; results are no longer read from the journal")
+            throw JournalError(
+                kind: .closed, message: "fashiond is stopping; results are no longer read from the journal")
         }
         return try outcome.get()
     }
@@ -518,13 +579,16 @@ final class ControlServer: Service, Sendable {
         if query.follow {
             logger.debug("results stream ended", metadata: metadata)
         } else {
-            logger.notice("results answer ended early: the connection closed before it was complete", metadata: metadata)
+            logger.notice(
+                "results answer ended early: the connection closed before it was complete", metadata: metadata)
         }
     }
 
     /// A write fails once the channel is closed: by the client, or by ConnectionGuard (which logs why).
     private static func describeWriteFailure(_ error: any Error) -> String {
-        if let channelError = error as? ChannelError, channelError == .ioOnClosedChannel || channelError == .alreadyClosed {
+        if let channelError = error as? ChannelError,
+            channelError == .ioOnClosedChannel || channelError == .alreadyClosed
+        {
             return "the connection was closed (by the client, or dropped for not reading; see above)"
         }
         if let ioError = error as? IOError { return "socket error: \(ioError)" }
@@ -538,8 +602,10 @@ final class ControlServer: Service, Sendable {
         let payload = record.payload
         let placeholder = Array(#""seq":0"#.utf8)
         if let start = Self.firstIndex(of: placeholder, in: payload),
-           start + placeholder.count < payload.count,
-           payload[start + placeholder.count] == UInt8(ascii: ",") || payload[start + placeholder.count] == UInt8(ascii: "}") {
+            start + placeholder.count < payload.count,
+            payload[start + placeholder.count] == UInt8(ascii: ",")
+                || payload[start + placeholder.count] == UInt8(ascii: "}")
+        {
             var out = [UInt8]()
             out.reserveCapacity(payload.count + 24)
             out.append(contentsOf: payload[..<(start + placeholder.count - 1)])
@@ -558,7 +624,9 @@ final class ControlServer: Service, Sendable {
         var index = 0
         let last = haystack.count - needle.count
         while index <= last {
-            if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
+            if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) {
+                return index
+            }
             index += 1
         }
         return nil
@@ -566,20 +634,28 @@ final class ControlServer: Service, Sendable {
 
     // MARK: writing responses
 
-    private func sendJSON<T: Encodable>(_ value: T, status: HTTPResponseStatus = .ok, head: HTTPRequestHead, keepAlive: Bool,
-                                        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    private func sendJSON<T: Encodable>(
+        _ value: T, status: HTTPResponseStatus = .ok, head: HTTPRequestHead, keepAlive: Bool,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
         var data = try ControlAPI.makeEncoder().encode(value)
         data.append(UInt8(ascii: "\n"))
-        try await send(status: status, contentType: "application/json", body: data, head: head, keepAlive: keepAlive, outbound: outbound)
+        try await send(
+            status: status, contentType: "application/json", body: data, head: head, keepAlive: keepAlive,
+            outbound: outbound)
     }
 
-    private func sendError(_ failure: APIFailure, head: HTTPRequestHead, keepAlive: Bool,
-                           outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    private func sendError(
+        _ failure: APIFailure, head: HTTPRequestHead, keepAlive: Bool,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
         try await sendJSON(failure.body, status: failure.status, head: head, keepAlive: keepAlive, outbound: outbound)
     }
 
-    private func send(status: HTTPResponseStatus, contentType: String, body: Data, head: HTTPRequestHead, keepAlive: Bool,
-                      outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    private func send(
+        status: HTTPResponseStatus, contentType: String, body: Data, head: HTTPRequestHead, keepAlive: Bool,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: contentType)
         headers.add(name: "content-length", value: String(body.count))

@@ -21,7 +21,8 @@ struct DaemonStatus: Sendable {
         let (state, reasons) = health.summary()
         var status = StatusResponse(
             state: state, reasons: reasons, version: FashionDaemon.version, pid: getpid(),
-            uptimeSeconds: Date().timeIntervalSince(startedAt), backend: stream.backendName, bootstrap: stream.bootstrap,
+            uptimeSeconds: Date().timeIntervalSince(startedAt), backend: stream.backendName,
+            bootstrap: stream.bootstrap,
             topic: configuration.topic, groupID: configuration.groupID, partitions: stream.partitionStatuses(),
             defaultModel: models.defaultModelName, consumed: counters.consumed, predicted: counters.predicted,
             rejected: counters.rejected, imagesPerSecond: stats.imagesPerSecond(), meanBatchSize: stats.meanBatchSize(),
@@ -36,7 +37,8 @@ struct DaemonStatus: Sendable {
         let status = snapshot()
         let partitions = status.partitions.map { String($0.partition) }.joined(separator: ",")
         let lag = status.partitions.compactMap(\.lag).reduce(0, +)
-        var text = "\(status.backend) \(status.topic) partitions [\(partitions)] \(String(format: "%.1f", status.imagesPerSecond)) images/s lag \(lag) journaled \(status.lastSeq)"
+        var text =
+            "\(status.backend) \(status.topic) partitions [\(partitions)] \(String(format: "%.1f", status.imagesPerSecond)) images/s lag \(lag) journaled \(status.lastSeq)"
         let unpublished = (status.outputs ?? []).reduce(UInt64(0)) { $0 + $1.backlog }
         if unpublished > 0 { text += " unpublished \(unpublished)" }
         if status.state != "ok" { text += " — \(status.state): " + status.reasons.joined(separator: "; ") }
@@ -63,10 +65,12 @@ struct DaemonControlBackend: ControlBackend {
     static let embeddedBrokerMaxMessageBytes = 2 << 20
 
     var maxImageBytes: Int {
-        configuration.usesEmbeddedBroker ? min(configuration.maxMessageBytes, Self.embeddedBrokerMaxMessageBytes) : configuration.maxMessageBytes
+        configuration.usesEmbeddedBroker
+            ? min(configuration.maxMessageBytes, Self.embeddedBrokerMaxMessageBytes) : configuration.maxMessageBytes
     }
     var imageLimitKey: String {
-        maxImageBytes < configuration.maxMessageBytes ? "the embedded development broker's limit; configure brokers for larger images" : "max_message_bytes"
+        maxImageBytes < configuration.maxMessageBytes
+            ? "the embedded development broker's limit; configure brokers for larger images" : "max_message_bytes"
     }
     var maxRequestBytes: Int { configuration.maxRequestBytes }
 
@@ -87,10 +91,14 @@ struct DaemonControlBackend: ControlBackend {
 
     func models() -> ModelsResponse { ModelsResponse(models: registry.infos()) }
 
-    func submit(image: [UInt8], contentType: String?, model: String?, requestID: String?) async throws(APIFailure) -> SubmitResponse {
+    func submit(
+        image: [UInt8], contentType: String?, model: String?, requestID: String?
+    ) async throws(APIFailure) -> SubmitResponse {
         if let model, registry.engine(named: model) == nil {
             let available = registry.infos().map(\.name).joined(separator: ", ")
-            throw APIFailure(.unprocessableEntity, "model_not_found", "model '\(model)' is not loaded (available: \(available)); see `fashionctl models`")
+            throw APIFailure(
+                .unprocessableEntity, "model_not_found",
+                "model '\(model)' is not loaded (available: \(available)); see `fashionctl models`")
         }
         let id = requestID ?? UUID().uuidString.lowercased()
         do {
@@ -99,9 +107,13 @@ struct DaemonControlBackend: ControlBackend {
             // A value the stream refuses for its size (Kafka's MSG_SIZE_TOO_LARGE, Pub/Sub's request
             // limit) is the client's to fix, not an outage: 413, like an oversized request body.
             let status: HTTPResponseStatus = error.code.hasSuffix("too_large") ? .payloadTooLarge : .serviceUnavailable
-            throw APIFailure(status, error.code, "publishing to \(configuration.topic) failed: \(error.message)", retryable: error.isRetryable)
+            throw APIFailure(
+                status, error.code, "publishing to \(configuration.topic) failed: \(error.message)",
+                retryable: error.isRetryable)
         } catch {
-            throw APIFailure(.serviceUnavailable, "publish_failed", "publishing to \(configuration.topic) failed: \(error)", retryable: true)
+            throw APIFailure(
+                .serviceUnavailable, "publish_failed", "publishing to \(configuration.topic) failed: \(error)",
+                retryable: true)
         }
     }
 
@@ -117,7 +129,8 @@ struct DaemonControlBackend: ControlBackend {
             logger.notice("models reloaded", metadata: ["models": "\(registry.infos().map(\.name))"])
         } catch {
             logger.error("reload refused; the previous models keep serving", metadata: ["error": "\(error.message)"])
-            throw APIFailure(.unprocessableEntity, error.code, "reload refused, previous models keep serving: \(error.message)")
+            throw APIFailure(
+                .unprocessableEntity, error.code, "reload refused, previous models keep serving: \(error.message)")
         }
     }
 }

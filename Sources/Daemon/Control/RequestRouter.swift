@@ -112,14 +112,17 @@ struct RequestRouter: Sendable {
     ///   - target: the request target: origin form (`/v1/results?last=5`) or absolute form
     ///     (`http://fashiond/v1/results?last=5`).
     ///   - headers: header fields in order; names are compared case-insensitively.
-    func route(method: String, target: String, headers: [(name: String, value: String)]) throws(RouteError) -> RoutedHead {
+    func route(
+        method: String, target: String, headers: [(name: String, value: String)]
+    ) throws(RouteError) -> RoutedHead {
         let (path, rawQuery) = try Self.splitTarget(target)
         let endpoint = try Self.endpoint(method: method, path: path)
         let query = try Self.parseQuery(rawQuery)
 
         let isImage = endpoint == .images
-        let head = RoutedHead(route: .status, bodyLimit: isImage ? maxImageBytes : maxRequestBytes, isImage: isImage,
-                              bodyLimitKey: isImage ? imageLimitKey : "max_request_bytes")
+        let head = RoutedHead(
+            route: .status, bodyLimit: isImage ? maxImageBytes : maxRequestBytes, isImage: isImage,
+            bodyLimitKey: isImage ? imageLimitKey : "max_request_bytes")
         if let declared = try Self.declaredContentLength(headers), declared > head.bodyLimit {
             throw Self.tooLarge(declared, head: head)
         }
@@ -145,8 +148,10 @@ struct RequestRouter: Sendable {
         switch head.route {
         case .submit:
             if count == 0 {
-                throw RouteError(400, "empty_image",
-                                 "the request body must be the image bytes (PNG, JPEG, 784 raw bytes or prototype JSON); it was empty")
+                throw RouteError(
+                    400, "empty_image",
+                    "the request body must be the image bytes (PNG, JPEG, 784 raw bytes or prototype JSON); it was empty"
+                )
             }
         case .reload:
             // Reload takes no parameters; a body, if any, must at least be a JSON object so that a
@@ -154,10 +159,15 @@ struct RequestRouter: Sendable {
             guard count > 0, bytes.contains(where: { !Self.isJSONWhitespace($0) }) else { return }
             let parsed = try? JSONSerialization.jsonObject(with: Data(bytes), options: [])
             guard let object = parsed as? [String: Any] else {
-                throw RouteError(400, "bad_json", "the body of POST \(ControlAPI.reloadPath) must be empty or a JSON object; it is not valid JSON of that shape")
+                throw RouteError(
+                    400, "bad_json",
+                    "the body of POST \(ControlAPI.reloadPath) must be empty or a JSON object; it is not valid JSON of that shape"
+                )
             }
             if let unknown = object.keys.sorted().first {
-                throw RouteError(400, "bad_json", "POST \(ControlAPI.reloadPath) takes no options; remove \"\(unknown)\" from the body")
+                throw RouteError(
+                    400, "bad_json",
+                    "POST \(ControlAPI.reloadPath) takes no options; remove \"\(unknown)\" from the body")
             }
         case .status, .models, .results, .metrics, .input:
             return
@@ -165,7 +175,9 @@ struct RequestRouter: Sendable {
     }
 
     /// Both steps, with a complete body: the route, or the error the server would answer with.
-    func validate(method: String, target: String, headers: [(name: String, value: String)], body: [UInt8]) throws(RouteError) -> ControlRoute {
+    func validate(
+        method: String, target: String, headers: [(name: String, value: String)], body: [UInt8]
+    ) throws(RouteError) -> ControlRoute {
         let head = try route(method: method, target: target, headers: headers)
         try checkBody(head, count: body.count, bytes: body)
         return head.route
@@ -191,7 +203,9 @@ struct RequestRouter: Sendable {
             if rest.first == "?" { rest = "/" + rest }
         }
         guard rest.first == "/" else {
-            throw RouteError(400, "bad_target", "the request target must be a path such as \(ControlAPI.statusPath), not \(Self.quoted(target))")
+            throw RouteError(
+                400, "bad_target",
+                "the request target must be a path such as \(ControlAPI.statusPath), not \(Self.quoted(target))")
         }
         guard let question = rest.firstIndex(of: "?") else { return (String(rest), "") }
         return (String(rest[..<question]), rest[rest.index(after: question)...])
@@ -205,11 +219,14 @@ struct RequestRouter: Sendable {
         ]
         let isInput = path.hasPrefix(ControlAPI.inputsPath + "/") && path.count > ControlAPI.inputsPath.count + 1
         guard let (_, endpoint, allowed) = isInput ? (path, .input, "GET") : table.first(where: { $0.0 == path }) else {
-            throw RouteError(404, "not_found",
-                             "no such endpoint: \(Self.quoted(path)) (this daemon speaks API \(ControlAPI.version); see docs/API.md)")
+            throw RouteError(
+                404, "not_found",
+                "no such endpoint: \(Self.quoted(path)) (this daemon speaks API \(ControlAPI.version); see docs/API.md)"
+            )
         }
         guard method == allowed else {
-            throw RouteError(405, "method_not_allowed", "\(Self.quoted(method)) is not allowed on \(path); use \(allowed)")
+            throw RouteError(
+                405, "method_not_allowed", "\(Self.quoted(method)) is not allowed on \(path); use \(allowed)")
         }
         return endpoint
     }
@@ -219,8 +236,10 @@ struct RequestRouter: Sendable {
     static func metricsRoute(forTarget target: String) -> String {
         guard let (path, _) = try? splitTarget(target) else { return "other" }
         if path.hasPrefix(ControlAPI.inputsPath + "/") { return ControlAPI.inputsPath + "/{request_id}" }
-        let known = [ControlAPI.statusPath, ControlAPI.modelsPath, ControlAPI.imagesPath, ControlAPI.resultsPath,
-                     ControlAPI.reloadPath, ControlAPI.metricsPath]
+        let known = [
+            ControlAPI.statusPath, ControlAPI.modelsPath, ControlAPI.imagesPath, ControlAPI.resultsPath,
+            ControlAPI.reloadPath, ControlAPI.metricsPath,
+        ]
         return known.contains(path) ? path : "other"
     }
 
@@ -246,7 +265,8 @@ struct RequestRouter: Sendable {
             let name = try percentDecoded(parts[0])
             let value = parts.count > 1 ? try percentDecoded(parts[1]) : ""
             if result[name] != nil, knownParameters.contains(name) {
-                throw RouteError(400, "bad_query", "the query parameter \(Self.quoted(name)) is given twice; give it once")
+                throw RouteError(
+                    400, "bad_query", "the query parameter \(Self.quoted(name)) is given twice; give it once")
             }
             result[name] = value
         }
@@ -265,7 +285,10 @@ struct RequestRouter: Sendable {
                 bytes.append(UInt8(ascii: " "))
             case UInt8(ascii: "%"):
                 guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                    throw RouteError(400, "bad_query", "the query has a malformed percent escape in \(Self.quoted(String(text))); write %XX with two hex digits")
+                    throw RouteError(
+                        400, "bad_query",
+                        "the query has a malformed percent escape in \(Self.quoted(String(text))); write %XX with two hex digits"
+                    )
                 }
                 bytes.append(high << 4 | low)
             default:
@@ -273,7 +296,8 @@ struct RequestRouter: Sendable {
             }
         }
         guard let decoded = String(validating: bytes, as: UTF8.self) else {
-            throw RouteError(400, "bad_query", "the query parameter \(Self.quoted(String(text))) does not decode to UTF-8 text")
+            throw RouteError(
+                400, "bad_query", "the query parameter \(Self.quoted(String(text))) does not decode to UTF-8 text")
         }
         return decoded
     }
@@ -289,7 +313,9 @@ struct RequestRouter: Sendable {
 
     // MARK: endpoints
 
-    static func submitParameters(_ query: [String: String], headers: [(name: String, value: String)]) throws(RouteError) -> SubmitParameters {
+    static func submitParameters(
+        _ query: [String: String], headers: [(name: String, value: String)]
+    ) throws(RouteError) -> SubmitParameters {
         let model = query["model"].flatMap { $0.isEmpty ? nil : $0 }
         if let model, let problem = problem(with: model) {
             throw RouteError(400, "bad_model", "model \(problem)")
@@ -318,10 +344,13 @@ struct RequestRouter: Sendable {
         let start: ResultsQuery.Start
         switch (query["last"], query["after"]) {
         case (.some, .some):
-            throw RouteError(400, "bad_query", "give either last (the newest N records) or after (a sequence cursor), not both")
+            throw RouteError(
+                400, "bad_query", "give either last (the newest N records) or after (a sequence cursor), not both")
         case (_, .some(let text)):
             guard let after = UInt64(text) else {
-                throw RouteError(400, "bad_cursor", "after must be a sequence number (an unsigned integer), not \(Self.quoted(text))")
+                throw RouteError(
+                    400, "bad_cursor", "after must be a sequence number (an unsigned integer), not \(Self.quoted(text))"
+                )
             }
             start = .after(after)
         case (.some(let text), nil):
@@ -354,19 +383,25 @@ struct RequestRouter: Sendable {
     /// The declared body length, if any. NIO's parser has already refused malformed values; a
     /// repeated header with different values is refused here (request smuggling trick).
     static func declaredContentLength(_ headers: [(name: String, value: String)]) throws(RouteError) -> Int? {
-        let values = headers.filter { $0.name.lowercased() == "content-length" }.map { $0.value.trimmingCharacters(in: .whitespaces) }
+        let values = headers.filter { $0.name.lowercased() == "content-length" }.map {
+            $0.value.trimmingCharacters(in: .whitespaces)
+        }
         guard let first = values.first else { return nil }
         guard values.allSatisfy({ $0 == first }), !first.isEmpty,
-              first.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-            throw RouteError(400, "bad_request", "content-length must be one unsigned integer, not \(Self.quoted(values.joined(separator: ", ")))")
+            first.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else {
+            throw RouteError(
+                400, "bad_request",
+                "content-length must be one unsigned integer, not \(Self.quoted(values.joined(separator: ", ")))")
         }
         return Int(first) ?? Int.max
     }
 
     static func tooLarge(_ bytes: Int, head: RoutedHead) -> RouteError {
         let what = head.isImage ? "image" : "request body"
-        return RouteError(413, "payload_too_large",
-                          "the \(what) is \(bytes) bytes; the limit is \(head.bodyLimit) bytes (\(head.bodyLimitKey))")
+        return RouteError(
+            413, "payload_too_large",
+            "the \(what) is \(bytes) bytes; the limit is \(head.bodyLimit) bytes (\(head.bodyLimitKey))")
     }
 
     // MARK: helpers

@@ -30,16 +30,26 @@ final class DaemonMetrics: Sendable {
     /// Histogram buckets, by metric name. Durations in seconds as Prometheus wants them.
     static let batchSizeBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
     static let durationBuckets: [String: [Duration]] = [
-        Name.decode: [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
-                      .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100)],
-        Name.queueWait: [.microseconds(100), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
-                         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)],
-        Name.inference: [.microseconds(250), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
-                         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)],
-        Name.journalCommit: [.microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
-                             .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .seconds(1)],
-        Name.endToEnd: [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-                        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)],
+        Name.decode: [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+            .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100),
+        ],
+        Name.queueWait: [
+            .microseconds(100), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+        ],
+        Name.inference: [
+            .microseconds(250), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+        ],
+        Name.journalCommit: [
+            .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .seconds(1),
+        ],
+        Name.endToEnd: [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30),
+        ],
     ]
 
     /// Metric names (Prometheus conventions: `fashiond_` prefix, base units, `_total` on counters).
@@ -125,16 +135,22 @@ final class DaemonMetrics: Sendable {
             }
         }
         if accepted > 0 {
-            counter(in: finished, name: Name.finished, labels: [("backend", backend), ("outcome", "ok"), ("reason", "")])
-                .increment(by: accepted)
+            counter(
+                in: finished, name: Name.finished, labels: [("backend", backend), ("outcome", "ok"), ("reason", "")]
+            )
+            .increment(by: accepted)
         }
         for (reason, count) in rejections {
-            counter(in: finished, name: Name.finished, labels: [("backend", backend), ("outcome", "rejected"), ("reason", reason)])
-                .increment(by: count)
+            counter(
+                in: finished, name: Name.finished,
+                labels: [("backend", backend), ("outcome", "rejected"), ("reason", reason)]
+            )
+            .increment(by: count)
         }
         for (model, counts) in labels {
             for (label, count) in counts {
-                counter(in: predictions, name: Name.predictions, labels: [("model", model), ("label", label)]).increment(by: count)
+                counter(in: predictions, name: Name.predictions, labels: [("model", model), ("label", label)])
+                    .increment(by: count)
             }
         }
     }
@@ -143,13 +159,20 @@ final class DaemonMetrics: Sendable {
 
     /// One answered control request. `route` is one of the fixed route names (bounded label).
     func recordControlRequest(route: String, status: Int) {
-        counter(in: controlRequests, name: Name.controlRequests, labels: [("route", route), ("status", String(status))]).increment()
+        counter(
+            in: controlRequests, name: Name.controlRequests, labels: [("route", route), ("status", String(status))]
+        ).increment()
     }
 
     /// `fashiond_build_info` (always 1): the version, default model and librdkafka version as labels.
     func recordBuildInfo(version: String, defaultModel: String, librdkafkaVersion: String) {
-        CoreMetrics.Gauge(label: Name.buildInfo, dimensions: [("version", version), ("default_model", defaultModel),
-                                                  ("librdkafka_version", librdkafkaVersion)], factory: factory).record(1)
+        CoreMetrics.Gauge(
+            label: Name.buildInfo,
+            dimensions: [
+                ("version", version), ("default_model", defaultModel),
+                ("librdkafka_version", librdkafkaVersion),
+            ], factory: factory
+        ).record(1)
     }
 
     // MARK: scrape time
@@ -167,11 +190,15 @@ final class DaemonMetrics: Sendable {
             for partition in status.partitions {
                 let key = "\(partition.topic)/\(partition.partition)"
                 seen.insert(key)
-                let pair = gauges[key] ?? {
-                    let labels = [("topic", partition.topic), ("partition", String(partition.partition))]
-                    return (CoreMetrics.Gauge(label: Name.lag, dimensions: labels, factory: factory),
-                            CoreMetrics.Gauge(label: Name.paused, dimensions: labels, factory: factory))
-                }()
+                let pair =
+                    gauges[key]
+                    ?? {
+                        let labels = [("topic", partition.topic), ("partition", String(partition.partition))]
+                        return (
+                            CoreMetrics.Gauge(label: Name.lag, dimensions: labels, factory: factory),
+                            CoreMetrics.Gauge(label: Name.paused, dimensions: labels, factory: factory)
+                        )
+                    }()
                 gauges[key] = pair
                 pair.lag.record(Double(partition.lag ?? 0))
                 pair.paused.record(partition.paused ? 1 : 0)
@@ -204,7 +231,9 @@ final class DaemonMetrics: Sendable {
         return (bytes, segments)
     }
 
-    private func counter(in cache: borrowing Mutex<[String: CoreMetrics.Counter]>, name: String, labels: [(String, String)]) -> CoreMetrics.Counter {
+    private func counter(
+        in cache: borrowing Mutex<[String: CoreMetrics.Counter]>, name: String, labels: [(String, String)]
+    ) -> CoreMetrics.Counter {
         let key = labels.map { $0.1 }.joined(separator: "\u{0}")
         return cache.withLock { counters in
             if let existing = counters[key] { return existing }

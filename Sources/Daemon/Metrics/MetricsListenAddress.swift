@@ -4,7 +4,9 @@ struct MetricsListenAddress: Sendable, Equatable {
     var port: Int
 
     init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65_535).contains(port)
+        else {
             return nil
         }
         var host = String(text[..<colon])

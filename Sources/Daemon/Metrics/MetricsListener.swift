@@ -62,7 +62,8 @@ final class MetricsListener: Service, Sendable {
                     headers.add(name: "content-type", value: type)
                     headers.add(name: "content-length", value: String(body.count))
                     headers.add(name: "connection", value: "close")
-                    try await outbound.write(.head(HTTPResponseHead(version: head.version, status: status, headers: headers)))
+                    try await outbound.write(
+                        .head(HTTPResponseHead(version: head.version, status: status, headers: headers)))
                     if head.method != .HEAD { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
                     try await outbound.write(.end(nil))
                     return

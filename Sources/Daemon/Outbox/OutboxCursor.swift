@@ -17,11 +17,15 @@ struct OutboxCursor: Sendable {
     func load() throws(OutboxError) -> UInt64 {
         guard FileManager.default.fileExists(atPath: path) else { return 0 }
         guard let data = FileManager.default.contents(atPath: path),
-              let text = String(data: data, encoding: .utf8),
-              let value = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw OutboxError(code: "outbox_cursor_unreadable",
-                              message: "The outbox cursor \(path) does not hold a sequence number. Remove it to publish every retained "
-                                  + "journal record again (duplicates on the output topic), or write the last published sequence into it.")
+            let text = String(data: data, encoding: .utf8),
+            let value = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            throw OutboxError(
+                code: "outbox_cursor_unreadable",
+                message:
+                    "The outbox cursor \(path) does not hold a sequence number. Remove it to publish every retained "
+                    + "journal record again (duplicates on the output topic), or write the last published sequence into it."
+            )
         }
         return value
     }
@@ -49,9 +53,11 @@ struct OutboxCursor: Sendable {
     }
 
     private static func failure(_ what: String) -> OutboxError {
-        OutboxError(code: "outbox_cursor_write_failed", message: "Saving the outbox cursor failed while \(what): \(String(cString: strerror(errno))). "
-                        + "Publishing goes on; after a restart records since the last saved cursor are published again.",
-                    isRetryable: true)
+        OutboxError(
+            code: "outbox_cursor_write_failed",
+            message: "Saving the outbox cursor failed while \(what): \(String(cString: strerror(errno))). "
+                + "Publishing goes on; after a restart records since the last saved cursor are published again.",
+            isRetryable: true)
     }
 }
 

@@ -50,12 +50,17 @@ struct ResultMessageRenderer: Sendable {
     func message(for record: JournalRecord) -> OutboxMessage? {
         var line = ControlServer.line(for: record)
         if line.last == UInt8(ascii: "\n") { line.removeLast() }
-        var headers = [header(OutputHeaders.contentType, "application/json"), header(OutputHeaders.journalSeq, String(record.sequence)),
-                       header(OutputHeaders.instance, instance)]
+        var headers = [
+            header(OutputHeaders.contentType, "application/json"),
+            header(OutputHeaders.journalSeq, String(record.sequence)),
+            header(OutputHeaders.instance, instance),
+        ]
         // The scanner reads fashiond's own records; the decoder stays the judge of anything else.
         let scanned = RecordEnvelopeScanner.scan(record.payload)
-        guard let envelope = scanned.map({ Envelope(requestID: $0.requestID, status: $0.status, source: $0.source) })
-                ?? (try? JSONDecoder().decode(Envelope.self, from: Data(record.payload))) else {
+        guard
+            let envelope = scanned.map({ Envelope(requestID: $0.requestID, status: $0.status, source: $0.source) })
+                ?? (try? JSONDecoder().decode(Envelope.self, from: Data(record.payload)))
+        else {
             // Not a result record (another writer's): published as it is, unkeyed.
             return OutboxMessage(key: nil, value: line, headers: headers)
         }
@@ -66,7 +71,9 @@ struct ResultMessageRenderer: Sendable {
     }
 
     private func sourceHeaders(_ source: ResultRecord.Source) -> [OriginalMessage.Header] {
-        var headers = [header(OutputHeaders.sourceBackend, source.backend), header(OutputHeaders.sourceTopic, source.topic)]
+        var headers = [
+            header(OutputHeaders.sourceBackend, source.backend), header(OutputHeaders.sourceTopic, source.topic),
+        ]
         if let partition = source.partition { headers.append(header(OutputHeaders.sourcePartition, String(partition))) }
         if let offset = source.offset { headers.append(header(OutputHeaders.sourceOffset, String(offset))) }
         if let messageID = source.messageID { headers.append(header(OutputHeaders.sourceMessageID, messageID)) }
@@ -121,7 +128,9 @@ struct DeadLetterEntry: Codable, Sendable, Equatable {
     func message(instance: String) -> OutboxMessage {
         var headers = self.headers.map { OriginalMessage.Header(name: $0.name, value: Array($0.value)) }
         headers.append(header(OutputHeaders.dlqSourceTopic, source.topic))
-        if let partition = source.partition { headers.append(header(OutputHeaders.dlqSourcePartition, String(partition))) }
+        if let partition = source.partition {
+            headers.append(header(OutputHeaders.dlqSourcePartition, String(partition)))
+        }
         if let offset = source.offset { headers.append(header(OutputHeaders.dlqSourceOffset, String(offset))) }
         if let messageID = source.messageID { headers.append(header(OutputHeaders.dlqSourceMessageID, messageID)) }
         headers.append(header(OutputHeaders.dlqReasonCode, reasonCode))

@@ -66,8 +66,12 @@ final class OutboxPublisher: Sendable {
 
     /// - Parameters:
     ///   - render: the message for a record; nil for a record that has nothing to publish.
-    init(name: String, journal: ResultsJournal, cursor: OutboxCursor, startAfter acknowledged: UInt64, sink: any OutboxSink,
-         maxInFlight: Int, health: HealthMonitor, logger: Logger, render: @escaping @Sendable (JournalRecord) -> OutboxMessage?) {
+    init(
+        name: String, journal: ResultsJournal, cursor: OutboxCursor, startAfter acknowledged: UInt64,
+        sink: any OutboxSink,
+        maxInFlight: Int, health: HealthMonitor, logger: Logger,
+        render: @escaping @Sendable (JournalRecord) -> OutboxMessage?
+    ) {
         self.name = name
         self.journal = journal
         self.cursor = cursor
@@ -104,8 +108,9 @@ final class OutboxPublisher: Sendable {
         // A thread still preparing its topic (a broker that never answers CreateTopics) is left to notice
         // the stop by itself: it sends nothing once the deadline has passed.
         if thread.withLock({ $0 })?.join(timeout: .seconds(timeout + 1)) == false {
-            logger.warning("output topic publisher did not stop in time; its cursor is stored as it is",
-                           metadata: ["outbox": "\(name)", "destination": "\(sink.destination)"])
+            logger.warning(
+                "output topic publisher did not stop in time; its cursor is stored as it is",
+                metadata: ["outbox": "\(name)", "destination": "\(sink.destination)"])
         }
         sink.close(timeout: .zero)
         storeCursor(force: true)
@@ -115,10 +120,11 @@ final class OutboxPublisher: Sendable {
     func status() -> OutboxStatus {
         let last = journal.lastSequence
         return state.withLock { state in
-            OutboxStatus(name: name, destination: sink.destination, acknowledgedSeq: state.acknowledged,
-                         backlog: last > state.acknowledged ? last - state.acknowledged : 0, inFlight: state.inFlight.count,
-                         published: state.published, resent: state.resent, failures: state.failures,
-                         skipped: state.skipped, undeliverable: state.undeliverable, lastError: state.lastError)
+            OutboxStatus(
+                name: name, destination: sink.destination, acknowledgedSeq: state.acknowledged,
+                backlog: last > state.acknowledged ? last - state.acknowledged : 0, inFlight: state.inFlight.count,
+                published: state.published, resent: state.resent, failures: state.failures,
+                skipped: state.skipped, undeliverable: state.undeliverable, lastError: state.lastError)
         }
     }
 
@@ -154,7 +160,9 @@ final class OutboxPublisher: Sendable {
         let last = journal.lastSequence
         return state.withLock { state -> Step in
             // Stopping: publish what is journaled, as far as the deadline allows.
-            if state.stopping && (Date() >= state.stopDeadline || (state.inFlight.isEmpty && !state.mustRewind && state.next > last)) {
+            if state.stopping
+                && (Date() >= state.stopDeadline || (state.inFlight.isEmpty && !state.mustRewind && state.next > last))
+            {
                 return .finish
             }
             if state.mustRewind { return state.inFlight.isEmpty ? .rewind : .wait }
@@ -181,13 +189,20 @@ final class OutboxPublisher: Sendable {
         for record in records {
             if record.sequence > expected { missing.append(expected...(record.sequence - 1)) }
             expected = record.sequence + 1
-            if let message = render(record) { toSend.append((record.sequence, message)) } else { nothingToSay.append(record.sequence) }
+            if let message = render(record) {
+                toSend.append((record.sequence, message))
+            } else {
+                nothingToSay.append(record.sequence)
+            }
         }
         if !missing.isEmpty {
             let count = missing.reduce(UInt64(0)) { $0 + UInt64($1.count) }
-            logger.error("journal records were deleted by retention before they were published; they will never reach the topic",
-                         metadata: ["outbox": "\(name)", "destination": "\(sink.destination)", "sequences": "\(missing)",
-                                    "count": "\(count)", "hint": "raise outbox_retained_max_bytes or fix the output topic sooner"])
+            logger.error(
+                "journal records were deleted by retention before they were published; they will never reach the topic",
+                metadata: [
+                    "outbox": "\(name)", "destination": "\(sink.destination)", "sequences": "\(missing)",
+                    "count": "\(count)", "hint": "raise outbox_retained_max_bytes or fix the output topic sooner",
+                ])
         }
         state.withLock { state in
             for range in missing {
@@ -235,11 +250,17 @@ final class OutboxPublisher: Sendable {
         if let problem { noteFailure(problem) }
         if recovered {
             health.clear("outbox_\(name)")
-            logger.notice("output topic deliveries work again", metadata: ["outbox": "\(name)", "destination": "\(sink.destination)"])
+            logger.notice(
+                "output topic deliveries work again",
+                metadata: ["outbox": "\(name)", "destination": "\(sink.destination)"])
         }
         if let undeliverable {
-            logger.error("a record can never be stored on the output topic; skipped", metadata: [
-                "outbox": "\(name)", "destination": "\(sink.destination)", "seq": "\(sequence)", "error": "\(undeliverable)"])
+            logger.error(
+                "a record can never be stored on the output topic; skipped",
+                metadata: [
+                    "outbox": "\(name)", "destination": "\(sink.destination)", "seq": "\(sequence)",
+                    "error": "\(undeliverable)",
+                ])
         }
         wake()
     }
@@ -259,9 +280,12 @@ final class OutboxPublisher: Sendable {
             defer { state.retryDelay = min(state.retryDelay * 2, 5) }
             return (state.retryDelay, state.acknowledged + 1, redo)
         }
-        logger.warning("output topic deliveries failed; resending from the cursor with a new producer", metadata: [
-            "outbox": "\(name)", "destination": "\(sink.destination)", "from_seq": "\(from)", "failed": "\(redo)",
-            "retry_in_s": "\(delay)"])
+        logger.warning(
+            "output topic deliveries failed; resending from the cursor with a new producer",
+            metadata: [
+                "outbox": "\(name)", "destination": "\(sink.destination)", "from_seq": "\(from)", "failed": "\(redo)",
+                "retry_in_s": "\(delay)",
+            ])
         sink.reset()
         wakeUp.lock()
         _ = wakeUp.wait(until: Date(timeIntervalSinceNow: delay))
@@ -277,7 +301,9 @@ final class OutboxPublisher: Sendable {
         }
         if failingFor >= Self.degradedAfter {
             let backlog = status().backlog
-            health.set("outbox_\(name)", "\(sink.destination) unreachable (\(reason)); \(backlog) records waiting to be published")
+            health.set(
+                "outbox_\(name)",
+                "\(sink.destination) unreachable (\(reason)); \(backlog) records waiting to be published")
         }
     }
 
@@ -286,7 +312,8 @@ final class OutboxPublisher: Sendable {
     private func storeCursor(force: Bool) {
         let target = state.withLock { state -> UInt64? in
             guard state.acknowledged > state.stored,
-                  force || Date().timeIntervalSince(state.storedAt) >= Self.cursorInterval else { return nil }
+                force || Date().timeIntervalSince(state.storedAt) >= Self.cursorInterval
+            else { return nil }
             return state.acknowledged
         }
         guard let target else { return }

@@ -53,7 +53,9 @@ final class KafkaOutboxSink: OutboxSink {
         "kafka_msg_size_too_large", "kafka_invalid_record", "kafka_record_list_too_large", "kafka_invalid_msg_size",
     ]
 
-    init(topic: String, configuration base: ProducerConfiguration, prepare: @escaping @Sendable () -> Void = {}) throws(KafkaError) {
+    init(
+        topic: String, configuration base: ProducerConfiguration, prepare: @escaping @Sendable () -> Void = {}
+    ) throws(KafkaError) {
         var configuration = base
         configuration.acks = "all"
         configuration.extra["enable.idempotence"] = "true"
@@ -75,8 +77,10 @@ final class KafkaOutboxSink: OutboxSink {
             completion(.retry("the producer is being replaced"))
             return
         }
-        producer.send(topic: topic, key: message.key, value: message.value,
-                      headers: message.headers.map { KafkaMessageHeader(key: $0.name, value: $0.value) }) { result in
+        producer.send(
+            topic: topic, key: message.key, value: message.value,
+            headers: message.headers.map { KafkaMessageHeader(key: $0.name, value: $0.value) }
+        ) { result in
             switch result {
             case .success: completion(.delivered)
             case .failure(let error):
@@ -113,7 +117,8 @@ final class PubSubOutboxSink: OutboxSink {
     private let credentials: any AccessTokenProvider
     private let logger: Logger
 
-    init(topic: String, configuration: PubSubClientConfiguration, credentials: any AccessTokenProvider, logger: Logger) {
+    init(topic: String, configuration: PubSubClientConfiguration, credentials: any AccessTokenProvider, logger: Logger)
+    {
         self.topic = topic
         self.configuration = configuration
         self.credentials = credentials
@@ -127,11 +132,16 @@ final class PubSubOutboxSink: OutboxSink {
         do throws(PubSubError) {
             let admin = try PubSubClient(configuration: configuration, credentials: credentials, logger: logger)
             let outcome = try admin.createTopic(topic)
-            logger.info("output topic ready", metadata: ["topic": "\(topic)", "status": "\(outcome == .created ? "created" : "existing")"])
+            logger.info(
+                "output topic ready",
+                metadata: ["topic": "\(topic)", "status": "\(outcome == .created ? "created" : "existing")"])
         } catch {
             // Records wait in the journal (the backlog in `fashionctl status`) until the topic can be published to.
-            logger.warning("output topic could not be checked or created; publishing to it anyway", metadata: [
-                "topic": "\(topic)", "code": "\(error.code)", "error": "\(error.message)"])
+            logger.warning(
+                "output topic could not be checked or created; publishing to it anyway",
+                metadata: [
+                    "topic": "\(topic)", "code": "\(error.code)", "error": "\(error.message)",
+                ])
         }
     }
 

@@ -31,12 +31,20 @@ struct RecordEnvelopeScanner {
     }
 
     private mutating func record() -> Envelope? {
-        var requestID: String?, status: String?, source: ResultRecord.Source?
+        var requestID: String?
+        var status: String?
+        var source: ResultRecord.Source?
         let complete = members { scanner, key in
             switch key {
-            case "request_id": requestID = scanner.string(); return requestID != nil
-            case "status": status = scanner.string(); return status != nil
-            case "source": source = scanner.sourceObject(); return source != nil
+            case "request_id":
+                requestID = scanner.string()
+                return requestID != nil
+            case "status":
+                status = scanner.string()
+                return status != nil
+            case "source":
+                source = scanner.sourceObject()
+                return source != nil
             default: return scanner.skipValue()
             }
         }
@@ -46,20 +54,34 @@ struct RecordEnvelopeScanner {
     }
 
     private mutating func sourceObject() -> ResultRecord.Source? {
-        var backend: String?, topic: String?, messageID: String?
-        var partition: Int32?, offset: Int64?
+        var backend: String?
+        var topic: String?
+        var messageID: String?
+        var partition: Int32?
+        var offset: Int64?
         let complete = members { scanner, key in
             switch key {
-            case "backend": backend = scanner.string(); return backend != nil
-            case "topic": topic = scanner.string(); return topic != nil
-            case "message_id": messageID = scanner.string(); return messageID != nil
-            case "partition": partition = scanner.integer().flatMap { Int32(exactly: $0) }; return partition != nil
-            case "offset": offset = scanner.integer(); return offset != nil
+            case "backend":
+                backend = scanner.string()
+                return backend != nil
+            case "topic":
+                topic = scanner.string()
+                return topic != nil
+            case "message_id":
+                messageID = scanner.string()
+                return messageID != nil
+            case "partition":
+                partition = scanner.integer().flatMap { Int32(exactly: $0) }
+                return partition != nil
+            case "offset":
+                offset = scanner.integer()
+                return offset != nil
             default: return scanner.skipValue()
             }
         }
         guard complete, let backend, let topic else { return nil }
-        return ResultRecord.Source(backend: backend, topic: topic, partition: partition, offset: offset, messageID: messageID)
+        return ResultRecord.Source(
+            backend: backend, topic: topic, partition: partition, offset: offset, messageID: messageID)
     }
 
     /// Reads one object, handing each member's key to `member`, which reads the value and says whether it could.
@@ -100,7 +122,9 @@ struct RecordEnvelopeScanner {
     // MARK: JSON pieces
 
     private mutating func skipWhitespace() {
-        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
+        while index < bytes.count,
+            bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09
+        {
             index += 1
         }
     }
@@ -122,7 +146,9 @@ struct RecordEnvelopeScanner {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = plain ? String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let text =
+                    plain
+                    ? String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
                     : unescape(start..<index)
                 index += 1
                 return text
@@ -149,7 +175,10 @@ struct RecordEnvelopeScanner {
         while position < range.upperBound {
             let byte = bytes[position]
             position += 1
-            guard byte == UInt8(ascii: "\\") else { out.append(byte); continue }
+            guard byte == UInt8(ascii: "\\") else {
+                out.append(byte)
+                continue
+            }
             let escaped = bytes[position]
             position += 1
             switch escaped {
@@ -173,13 +202,16 @@ struct RecordEnvelopeScanner {
         while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
             let digit = Int64(bytes[index] - UInt8(ascii: "0"))
             let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (next, overflow2) = negative ? times10.subtractingReportingOverflow(digit) : times10.addingReportingOverflow(digit)
+            let (next, overflow2) =
+                negative ? times10.subtractingReportingOverflow(digit) : times10.addingReportingOverflow(digit)
             guard !overflow1, !overflow2 else { return nil }
             value = next
             index += 1
         }
         guard index > start, index - start == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
-        if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) { return nil }
+        if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
+            return nil
+        }
         return value
     }
 
@@ -195,7 +227,9 @@ struct RecordEnvelopeScanner {
             if consume(UInt8(ascii: "]")) { return true }
             repeat {
                 skipWhitespace()
-                guard index < bytes.count, bytes[index] != UInt8(ascii: "["), bytes[index] != UInt8(ascii: "{"), skipValue() else {
+                guard index < bytes.count, bytes[index] != UInt8(ascii: "["), bytes[index] != UInt8(ascii: "{"),
+                    skipValue()
+                else {
                     return false
                 }
             } while consume(UInt8(ascii: ","))
@@ -221,7 +255,9 @@ struct RecordEnvelopeScanner {
     private mutating func number() -> Bool {
         func digits() -> Int {
             let start = index
-            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                index += 1
+            }
             return index - start
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
@@ -232,7 +268,9 @@ struct RecordEnvelopeScanner {
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
             index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                index += 1
+            }
             guard digits() > 0 else { return false }
         }
         return true

@@ -19,8 +19,10 @@ final class Batcher: Sendable {
     private let stats: PipelineStats
     private let logger: Logger
 
-    init(input: BlockingQueue<PipelineItem>, output: BlockingQueue<ResultBatch>, models: ModelRegistry,
-         maxBatch: Int, maxWaitMs: Int, stats: PipelineStats, logger: Logger) {
+    init(
+        input: BlockingQueue<PipelineItem>, output: BlockingQueue<ResultBatch>, models: ModelRegistry,
+        maxBatch: Int, maxWaitMs: Int, stats: PipelineStats, logger: Logger
+    ) {
         self.input = input
         self.output = output
         self.models = models
@@ -71,8 +73,9 @@ final class Batcher: Sendable {
             guard let engine = models.engine(named: modelName) else {
                 let available = models.infos().map(\.name).joined(separator: ", ")
                 for index in indices {
-                    records[index] = rejection(batch[index], code: "model_not_found",
-                                               message: "model '\(modelName)' is not loaded (available: \(available))")
+                    records[index] = rejection(
+                        batch[index], code: "model_not_found",
+                        message: "model '\(modelName)' is not loaded (available: \(available))")
                 }
                 continue
             }
@@ -84,7 +87,8 @@ final class Batcher: Sendable {
             do {
                 let inferenceStarted = DispatchTime.now().uptimeNanoseconds
                 let classifications = try engine.classify(pixels: pixels, count: indices.count)
-                stats.recordBatch(size: indices.count, inferenceNanos: DispatchTime.now().uptimeNanoseconds &- inferenceStarted)
+                stats.recordBatch(
+                    size: indices.count, inferenceNanos: DispatchTime.now().uptimeNanoseconds &- inferenceStarted)
                 let completed = currentTimeMs()
                 let metadata = engine.metadata
                 for (position, index) in indices.enumerated() {

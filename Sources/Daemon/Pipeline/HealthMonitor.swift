@@ -48,7 +48,8 @@ final class HealthMonitor: Sendable {
     func summary() -> (state: String, reasons: [String]) {
         state.withLock { state in
             if state.stopping { return ("stopping", state.conditions.values.sorted()) }
-            return state.conditions.isEmpty ? ("ok", []) : ("degraded", state.conditions.sorted { $0.key < $1.key }.map(\.value))
+            return state.conditions.isEmpty
+                ? ("ok", []) : ("degraded", state.conditions.sorted { $0.key < $1.key }.map(\.value))
         }
     }
 

@@ -23,8 +23,10 @@ final class InputRing: Sendable {
     /// - Parameter capacity: entries kept; 0 keeps none.
     init(capacity: Int) {
         self.capacity = max(0, capacity)
-        state = Mutex(State(pixels: [UInt8](repeating: 0, count: max(0, capacity) * Self.imageBytes),
-                            ids: [String](repeating: "", count: max(0, capacity))))
+        state = Mutex(
+            State(
+                pixels: [UInt8](repeating: 0, count: max(0, capacity) * Self.imageBytes),
+                ids: [String](repeating: "", count: max(0, capacity))))
     }
 
     /// Memory the pixel buffer takes, in bytes.

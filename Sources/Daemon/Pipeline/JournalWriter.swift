@@ -37,8 +37,11 @@ final class JournalWriter: Sendable {
     /// Largest number of records in one group commit.
     static let maxGroupRecords = 4096
 
-    init(input: BlockingQueue<ResultBatch>, journal: ResultsJournal, deadLetters: ResultsJournal? = nil, stats: PipelineStats,
-         health: HealthMonitor, predictionLogger: PredictionLogger, logger: Logger) {
+    init(
+        input: BlockingQueue<ResultBatch>, journal: ResultsJournal, deadLetters: ResultsJournal? = nil,
+        stats: PipelineStats,
+        health: HealthMonitor, predictionLogger: PredictionLogger, logger: Logger
+    ) {
         self.input = input
         self.journal = journal
         self.deadLetters = deadLetters
@@ -66,20 +69,26 @@ final class JournalWriter: Sendable {
             var records = first.records
             var originals = first.originals
             for more in input.drain(limit: 64) where records.count < Self.maxGroupRecords {
-                originals += more.originals.isEmpty ? [OriginalMessage?](repeating: nil, count: more.records.count) : more.originals
+                originals +=
+                    more.originals.isEmpty
+                    ? [OriginalMessage?](repeating: nil, count: more.records.count) : more.originals
                 records.append(contentsOf: more.records)
             }
             let pending = records.map { record in
-                PendingRecord(source: listener?.journalSource(for: record.source), offset: record.source.offset,
-                              dedupeKey: record.source.messageID, payload: record.jsonBytes())
+                PendingRecord(
+                    source: listener?.journalSource(for: record.source), offset: record.source.offset,
+                    dedupeKey: record.source.messageID, payload: record.jsonBytes())
             }
             let appendStarted = DispatchTime.now().uptimeNanoseconds
             // The dead letters first: once the rejection is journaled its offset may be committed, so its
             // original bytes must already be durable (a crash in between gives a duplicate the dead-letter
             // journal recognises by offset or message id, never a loss).
-            if let deadLetters { appendDeadLetters(records: records, originals: originals, pending: pending, to: deadLetters) }
+            if let deadLetters {
+                appendDeadLetters(records: records, originals: originals, pending: pending, to: deadLetters)
+            }
             let outcomes = appendRetrying(pending, to: journal, name: "journal")
-            stats.recordJournalCommit(records: pending.count, nanos: DispatchTime.now().uptimeNanoseconds &- appendStarted)
+            stats.recordJournalCommit(
+                records: pending.count, nanos: DispatchTime.now().uptimeNanoseconds &- appendStarted)
             var durable: [ResultRecord] = []
             var predicted = 0
             var rejected = 0
@@ -90,9 +99,13 @@ final class JournalWriter: Sendable {
                     if record.status == .ok { predicted += 1 } else { rejected += 1 }
                     predictionLogger.log(record)
                 } else {
-                    logger.debug("duplicate message skipped", metadata: ["request_id": "\(record.requestID)",
-                                                                         "partition": "\(record.source.partition ?? -1)",
-                                                                         "offset": "\(record.source.offset ?? -1)"])
+                    logger.debug(
+                        "duplicate message skipped",
+                        metadata: [
+                            "request_id": "\(record.requestID)",
+                            "partition": "\(record.source.partition ?? -1)",
+                            "offset": "\(record.source.offset ?? -1)",
+                        ])
                 }
                 durable.append(record)
             }
@@ -104,8 +117,10 @@ final class JournalWriter: Sendable {
         }
     }
 
-    private func appendDeadLetters(records: [ResultRecord], originals: [OriginalMessage?], pending: [PendingRecord],
-                                   to deadLetters: ResultsJournal) {
+    private func appendDeadLetters(
+        records: [ResultRecord], originals: [OriginalMessage?], pending: [PendingRecord],
+        to deadLetters: ResultsJournal
+    ) {
         let encoder = JSONEncoder()
         var entries: [PendingRecord] = []
         for (index, record) in records.enumerated() where record.status == .rejected && index < originals.count {
@@ -120,7 +135,8 @@ final class JournalWriter: Sendable {
         _ = appendRetrying(entries, to: deadLetters, name: "dead-letter journal")
     }
 
-    private func appendRetrying(_ pending: [PendingRecord], to journal: ResultsJournal, name: String) -> [AppendOutcome] {
+    private func appendRetrying(_ pending: [PendingRecord], to journal: ResultsJournal, name: String) -> [AppendOutcome]
+    {
         var delay: TimeInterval = 0.1
         while true {
             do {
@@ -130,12 +146,17 @@ final class JournalWriter: Sendable {
             } catch {
                 // The message names the segment's path; a full disk is said in so many words, since it is
                 // the one failure an operator can fix without touching fashiond.
-                let reason = error.kind == .diskFull
+                let reason =
+                    error.kind == .diskFull
                     ? "\(name) disk full, consumption paused (nothing committed), retrying until space is freed: \(error.message)"
                     : "\(name) append failed: \(error.message); consumption paused, retrying"
                 health.set("journal", reason)
-                logger.error("journal append failed; retrying", metadata: ["code": "\(error.code)", "error": "\(error.message)",
-                                                                          "retry_in_s": "\(delay)"])
+                logger.error(
+                    "journal append failed; retrying",
+                    metadata: [
+                        "code": "\(error.code)", "error": "\(error.message)",
+                        "retry_in_s": "\(delay)",
+                    ])
                 // Retrying is the only way forward without losing or duplicating records: the journal
                 // rolled the failed batch back, and no offset was committed for it.
                 health.recordProgress(pendingWork: false)

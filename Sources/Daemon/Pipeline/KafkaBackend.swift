@@ -89,8 +89,11 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
     private var producer: KafkaProducer?
     private var statusThread: JoinableThread?
 
-    init(configuration: DaemonConfiguration, intake: MessageIntake, queue: BlockingQueue<PipelineItem>, journal: ResultsJournal,
-         stats: PipelineStats, health: HealthMonitor, logger: Logger) {
+    init(
+        configuration: DaemonConfiguration, intake: MessageIntake, queue: BlockingQueue<PipelineItem>,
+        journal: ResultsJournal,
+        stats: PipelineStats, health: HealthMonitor, logger: Logger
+    ) {
         self.configuration = configuration
         self.intake = intake
         self.queue = queue
@@ -108,8 +111,9 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
     /// Starts the embedded broker if needed, makes sure the topic exists, starts producer and consumer.
     /// Blocking (broker round trips).
     func start() throws {
-        var consumerConfiguration = ConsumerConfiguration(bootstrapServers: configuration.brokers, groupID: configuration.groupID,
-                                                          topic: configuration.topic)
+        var consumerConfiguration = ConsumerConfiguration(
+            bootstrapServers: configuration.brokers, groupID: configuration.groupID,
+            topic: configuration.topic)
         consumerConfiguration.assignmentStrategy = configuration.assignmentStrategy
         consumerConfiguration.sessionTimeoutMs = configuration.sessionTimeoutMs
         consumerConfiguration.fetchWaitMaxMs = configuration.resolvedFetchWaitMaxMs
@@ -125,13 +129,17 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             journalStream = "embedded-kafka/\(currentTimeMs())/\(configuration.topic)"
             // The mock cluster needs short session timeouts or its rebalances stall for tens of seconds.
             consumerConfiguration.sessionTimeoutMs = 6000
-            logger.notice("embedded Kafka broker started (in memory, loopback only, not for production)",
-                          metadata: ["bootstrap": "\(bootstrapServers)", "topic": "\(configuration.topic)",
-                                     "partitions": "\(configuration.partitions)"])
+            logger.notice(
+                "embedded Kafka broker started (in memory, loopback only, not for production)",
+                metadata: [
+                    "bootstrap": "\(bootstrapServers)", "topic": "\(configuration.topic)",
+                    "partitions": "\(configuration.partitions)",
+                ])
         } else {
             bootstrapServers = configuration.brokers
-            let status = try KafkaAdmin.ensureTopic(bootstrapServers: bootstrapServers, name: configuration.topic,
-                                                    partitions: configuration.partitions, timeout: .seconds(15))
+            let status = try KafkaAdmin.ensureTopic(
+                bootstrapServers: bootstrapServers, name: configuration.topic,
+                partitions: configuration.partitions, timeout: .seconds(15))
             logger.info("topic ready", metadata: ["topic": "\(configuration.topic)", "status": "\(status)"])
         }
         // A heartbeat well inside the session timeout, so a rebalance is noticed quickly and one lost
@@ -152,22 +160,33 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
         self.consumer = consumer
         try consumer.start()
         statusThread = JoinableThread(name: "fashiond-kafka-status") { [self] in statusLoop() }
-        logger.info("Kafka consumer started", metadata: ["group": "\(configuration.groupID)", "strategy": "\(configuration.assignmentStrategy)",
-                                                         "partition_queue": "\(configuration.partitionQueueCapacity)"])
+        logger.info(
+            "Kafka consumer started",
+            metadata: [
+                "group": "\(configuration.groupID)", "strategy": "\(configuration.assignmentStrategy)",
+                "partition_queue": "\(configuration.partitionQueueCapacity)",
+            ])
     }
 
     /// Publishes one image for `fashionctl submit`.
-    func publish(value: [UInt8], requestID: String, model: String?, contentType: String?) async throws -> SubmitResponse {
-        guard let producer else { throw KafkaError(code: "not_started", message: "the Kafka producer is not running", isRetryable: true) }
+    func publish(value: [UInt8], requestID: String, model: String?, contentType: String?) async throws -> SubmitResponse
+    {
+        guard let producer else {
+            throw KafkaError(code: "not_started", message: "the Kafka producer is not running", isRetryable: true)
+        }
         var headers = [
             KafkaMessageHeader(key: StreamContract.requestIDHeader, value: Array(requestID.utf8)),
             KafkaMessageHeader(key: StreamContract.submittedAtHeader, value: Array(String(currentTimeMs()).utf8)),
         ]
         if let model { headers.append(KafkaMessageHeader(key: StreamContract.modelHeader, value: Array(model.utf8))) }
-        if let contentType { headers.append(KafkaMessageHeader(key: StreamContract.contentTypeHeader, value: Array(contentType.utf8))) }
-        let delivered = try await producer.send(topic: configuration.topic, key: Array(requestID.utf8), value: value, headers: headers)
-        return SubmitResponse(requestID: requestID, topic: configuration.topic, partition: delivered.partition,
-                              offset: delivered.offset, bytes: value.count)
+        if let contentType {
+            headers.append(KafkaMessageHeader(key: StreamContract.contentTypeHeader, value: Array(contentType.utf8)))
+        }
+        let delivered = try await producer.send(
+            topic: configuration.topic, key: Array(requestID.utf8), value: value, headers: headers)
+        return SubmitResponse(
+            requestID: requestID, topic: configuration.topic, partition: delivered.partition,
+            offset: delivered.offset, bytes: value.count)
     }
 
     func makeOutboxSink(topic: String) throws -> any OutboxSink {
@@ -175,27 +194,39 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             do {
                 try embedded.createTopic(topic, partitions: configuration.partitions)
             } catch {
-                logger.debug("output topic not created on the embedded broker", metadata: ["topic": "\(topic)", "error": "\(error.message)"])
+                logger.debug(
+                    "output topic not created on the embedded broker",
+                    metadata: ["topic": "\(topic)", "error": "\(error.message)"])
             }
         }
-        let (bootstrap, partitions, properties, logger, external) = (bootstrapServers, configuration.partitions, configuration.kafkaProperties,
-                                                                     logger, embedded == nil)
-        var producerConfiguration = ProducerConfiguration(bootstrapServers: bootstrapServers, clientID: "fashiond-outbox")
+        let (bootstrap, partitions, properties, logger, external) = (
+            bootstrapServers, configuration.partitions, configuration.kafkaProperties,
+            logger, embedded == nil
+        )
+        var producerConfiguration = ProducerConfiguration(
+            bootstrapServers: bootstrapServers, clientID: "fashiond-outbox")
         producerConfiguration.logHandler = Self.librdkafkaLogHandler(logger)
         // Dead letters carry the rejected message itself, which may be larger than anything accepted.
-        producerConfiguration.extra = ["message.max.bytes": String(max(configuration.maxMessageBytes, DeadLetterEntry.maxKeptValueBytes) + (1 << 20))]
-            .merging(configuration.kafkaProperties) { $1 }
+        producerConfiguration.extra = [
+            "message.max.bytes": String(
+                max(configuration.maxMessageBytes, DeadLetterEntry.maxKeptValueBytes) + (1 << 20))
+        ]
+        .merging(configuration.kafkaProperties) { $1 }
         return try KafkaOutboxSink(topic: topic, configuration: producerConfiguration) {
             guard external else { return }
             do throws(KafkaError) {
-                let status = try KafkaAdmin.ensureTopic(bootstrapServers: bootstrap, name: topic, partitions: partitions,
-                                                        timeout: .seconds(10), extra: properties)
+                let status = try KafkaAdmin.ensureTopic(
+                    bootstrapServers: bootstrap, name: topic, partitions: partitions,
+                    timeout: .seconds(10), extra: properties)
                 logger.info("output topic ready", metadata: ["topic": "\(topic)", "status": "\(status)"])
             } catch {
                 // Not fatal: brokers that auto-create topics create it with the first message, and otherwise the
                 // records wait in the journal (the backlog in `fashionctl status`) until the topic exists.
-                logger.warning("output topic could not be checked or created; publishing to it anyway", metadata: [
-                    "topic": "\(topic)", "code": "\(error.code)", "error": "\(error.message)"])
+                logger.warning(
+                    "output topic could not be checked or created; publishing to it anyway",
+                    metadata: [
+                        "topic": "\(topic)", "code": "\(error.code)", "error": "\(error.message)",
+                    ])
             }
         }
     }
@@ -231,8 +262,9 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             let committed = committedCandidates.max()
             let high = position?.highWatermark
             let lag = committed.flatMap { committed in high.map { max(0, $0 - committed) } }
-            return PartitionStatus(topic: tp.topic, partition: tp.partition, committedOffset: committed, highWatermark: high,
-                                   lag: lag, consumed: snapshot.consumed[tp] ?? 0, paused: owned?.paused ?? false)
+            return PartitionStatus(
+                topic: tp.topic, partition: tp.partition, committedOffset: committed, highWatermark: high,
+                lag: lag, consumed: snapshot.consumed[tp] ?? 0, paused: owned?.paused ?? false)
         }
     }
 
@@ -267,7 +299,8 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             // A partition error is over once the partition has nothing left to deliver; while it has,
             // the next message it delivers clears it.
             var cleared: [TopicPartition] = []
-            for (tp, reportedAt) in state.partitionErrors where now.timeIntervalSince(reportedAt) > Self.errorClearDelay {
+            for (tp, reportedAt) in state.partitionErrors where now.timeIntervalSince(reportedAt) > Self.errorClearDelay
+            {
                 guard let position = positions[tp], let high = position.highWatermark else { continue }
                 let committed = [state.partitions[tp]?.committedNext, position.committedOffset].compactMap { $0 }.max()
                 if let committed, committed >= high { cleared.append(tp) }
@@ -277,7 +310,10 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
         }
         if let (tp, position) = failures.first {
             let which = failures.map { String($0.key.partition) }.joined(separator: ",")
-            health.set("kafka_unreachable", "Kafka: no answer for partition(s) \(which) of \(tp.topic): \(position.error?.message ?? "unknown error")")
+            health.set(
+                "kafka_unreachable",
+                "Kafka: no answer for partition(s) \(which) of \(tp.topic): \(position.error?.message ?? "unknown error")"
+            )
         } else {
             health.clear("kafka_unreachable")
         }
@@ -290,7 +326,9 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
     /// Drops the degraded state a consumer error set once the stream works again.
     private func clearErrorIfRecovered() {
         let clear = progress.withLock { state -> Bool in
-            guard let last = state.lastErrorAt, Date().timeIntervalSince(last) > Self.errorClearDelay else { return false }
+            guard let last = state.lastErrorAt, Date().timeIntervalSince(last) > Self.errorClearDelay else {
+                return false
+            }
             state.lastErrorAt = nil
             return true
         }
@@ -316,21 +354,33 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
                 return partition.skipped == 1
             }
             if firstSkip {
-                logger.info("skipping redelivered messages already in the journal", metadata: [
-                    "partition": "\(tp.partition)", "from_offset": "\(message.offset)", "journal_highest_offset": "\(highest)"])
+                logger.info(
+                    "skipping redelivered messages already in the journal",
+                    metadata: [
+                        "partition": "\(tp.partition)", "from_offset": "\(message.offset)",
+                        "journal_highest_offset": "\(highest)",
+                    ])
             }
             consumer?.commitInBackground([tp: message.offset + 1])
             return
         }
         var headers: [String: String] = [:]
-        for header in message.headers { headers[header.key.lowercased()] = String(decoding: header.value, as: UTF8.self) }
+        for header in message.headers {
+            headers[header.key.lowercased()] = String(decoding: header.value, as: UTF8.self)
+        }
         let key = message.key.map { String(decoding: $0, as: UTF8.self) }
-        let source = ResultRecord.Source(backend: "kafka", topic: message.topic, partition: message.partition, offset: message.offset)
-        let original = configuration.deadLetterTopic.isEmpty ? nil : OriginalMessage(
-            key: message.key, value: message.value, headers: message.headers.map { .init(name: $0.key, value: $0.value) })
-        let item = intake.makeItem(value: message.value, headers: headers, key: key, source: source,
-                                   fallbackRequestID: "kafka-\(message.topic)-\(message.partition)-\(message.offset)",
-                                   original: original)
+        let source = ResultRecord.Source(
+            backend: "kafka", topic: message.topic, partition: message.partition, offset: message.offset)
+        let original =
+            configuration.deadLetterTopic.isEmpty
+            ? nil
+            : OriginalMessage(
+                key: message.key, value: message.value,
+                headers: message.headers.map { .init(name: $0.key, value: $0.value) })
+        let item = intake.makeItem(
+            value: message.value, headers: headers, key: key, source: source,
+            fallbackRequestID: "kafka-\(message.topic)-\(message.partition)-\(message.offset)",
+            original: original)
         let bound = partitionBound
         let mustPause = progress.withLock { state -> Bool in
             var partition = state.partitions[tp] ?? PartitionProgress()
@@ -346,7 +396,9 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             // Backpressure: stop fetching this partition until the pipeline has journaled its backlog and
             // the offsets are committed; librdkafka resumes from the next undelivered offset.
             consumer?.pause([tp])
-            logger.debug("partition paused: uncommitted bound reached", metadata: ["partition": "\(tp.partition)", "bound": "\(bound)"])
+            logger.debug(
+                "partition paused: uncommitted bound reached",
+                metadata: ["partition": "\(tp.partition)", "bound": "\(bound)"])
         }
         stats.recordConsumed(partition: message.partition)
         health.recordPendingWork()
@@ -386,7 +438,9 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             for tp in partitions {
                 guard let partition = state.partitions[tp] else { continue }
                 skipped += partition.skipped
-                if let first = partition.firstConsumed, partition.durable >= first, (partition.committedNext ?? -1) < partition.durable + 1 {
+                if let first = partition.firstConsumed, partition.durable >= first,
+                    (partition.committedNext ?? -1) < partition.durable + 1
+                {
                     offsets[tp] = partition.durable + 1
                 }
                 if partition.durable < partition.lastConsumed {
@@ -401,17 +455,25 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
         }
         let partitionList = "\(partitions.map(\.partition).sorted())"
         if isDrained, commitError == nil {
-            logger.info("partitions revoked after journaling and committing their in-flight work", metadata: [
-                "partitions": "\(partitionList)", "committed": "\(Self.describe(offsets))", "skipped_redelivered": "\(skipped)"])
+            logger.info(
+                "partitions revoked after journaling and committing their in-flight work",
+                metadata: [
+                    "partitions": "\(partitionList)", "committed": "\(Self.describe(offsets))",
+                    "skipped_redelivered": "\(skipped)",
+                ])
         } else {
             if !isDrained {
-                logger.warning("partitions revoked with work still in flight: it will be journaled here but not committed; the next owner reads it again (duplicates identifiable by partition and offset)",
-                               metadata: ["partitions": "\(partitionList)", "in_flight": "\(undrained)"])
+                logger.warning(
+                    "partitions revoked with work still in flight: it will be journaled here but not committed; the next owner reads it again (duplicates identifiable by partition and offset)",
+                    metadata: ["partitions": "\(partitionList)", "in_flight": "\(undrained)"])
             }
             if let commitError {
-                logger.warning("partitions revoked with journaled work whose offsets could not be committed; the next owner reads it again (duplicates identifiable by partition and offset)",
-                               metadata: ["partitions": "\(partitionList)", "uncommitted_from": "\(Self.describe(offsets))",
-                                          "error": "\(commitError.message)"])
+                logger.warning(
+                    "partitions revoked with journaled work whose offsets could not be committed; the next owner reads it again (duplicates identifiable by partition and offset)",
+                    metadata: [
+                        "partitions": "\(partitionList)", "uncommitted_from": "\(Self.describe(offsets))",
+                        "error": "\(commitError.message)",
+                    ])
             }
         }
         release(partitions)
@@ -422,11 +484,14 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
         // would be refused or, worse, overwrite the new owner's progress. Work in flight is still journaled.
         let inFlight = progress.withLock { state in
             partitions.compactMap { tp in
-                state.partitions[tp].flatMap { $0.lastConsumed > $0.durable ? "\(tp.partition): \($0.durable + 1)...\($0.lastConsumed)" : nil }
+                state.partitions[tp].flatMap {
+                    $0.lastConsumed > $0.durable ? "\(tp.partition): \($0.durable + 1)...\($0.lastConsumed)" : nil
+                }
             }
         }
-        logger.warning("partitions lost (session expired): their uncommitted work will be read again by the new owner (duplicates identifiable by partition and offset)",
-                       metadata: ["partitions": "\(partitions.map(\.partition).sorted())", "in_flight": "\(inFlight)"])
+        logger.warning(
+            "partitions lost (session expired): their uncommitted work will be read again by the new owner (duplicates identifiable by partition and offset)",
+            metadata: ["partitions": "\(partitions.map(\.partition).sorted())", "in_flight": "\(inFlight)"])
         release(partitions)
     }
 
@@ -450,7 +515,9 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
     }
 
     func partitionError(_ partition: TopicPartition, _ error: KafkaError) {
-        logger.warning("Kafka partition error", metadata: ["partition": "\(partition.partition)", "code": "\(error.code)", "error": "\(error.message)"])
+        logger.warning(
+            "Kafka partition error",
+            metadata: ["partition": "\(partition.partition)", "code": "\(error.code)", "error": "\(error.message)"])
         progress.withLock { $0.partitionErrors[partition] = Date() }
         health.set(Self.partitionHealthKey(partition), "Kafka: \(error.message)")
     }
@@ -474,7 +541,9 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             }
             if !resumable.isEmpty {
                 consumer?.resume(resumable)
-                logger.debug("partitions resumed: backlog committed", metadata: ["partitions": "\(resumable.map(\.partition).sorted())"])
+                logger.debug(
+                    "partitions resumed: backlog committed",
+                    metadata: ["partitions": "\(resumable.map(\.partition).sorted())"])
             }
             health.clear("kafka_commit")
             clearErrorIfRecovered()
@@ -486,11 +555,19 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             state.commitFailingSince = since
             return Date().timeIntervalSince(since)
         }
-        let duringRebalance = error.rdKafkaCode == KafkaError.rebalanceInProgressCode || error.code == "kafka_illegal_generation"
-        logger.warning("offset commit failed; retrying", metadata: ["offsets": "\(Self.describe(offsets))", "code": "\(error.code)",
-                                                                   "error": "\(error.message)"])
+        let duringRebalance =
+            error.rdKafkaCode == KafkaError.rebalanceInProgressCode || error.code == "kafka_illegal_generation"
+        logger.warning(
+            "offset commit failed; retrying",
+            metadata: [
+                "offsets": "\(Self.describe(offsets))", "code": "\(error.code)",
+                "error": "\(error.message)",
+            ])
         if !duringRebalance || failingFor > Self.rebalanceCommitGrace {
-            health.set("kafka_commit", "Kafka: offset commits failing (consumption of a partition pauses after partition_queue uncommitted messages): \(error.message)")
+            health.set(
+                "kafka_commit",
+                "Kafka: offset commits failing (consumption of a partition pauses after partition_queue uncommitted messages): \(error.message)"
+            )
         }
     }
 
@@ -514,7 +591,9 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
             for (tp, offset) in highest {
                 // Only partitions this member owns, and only work of the current ownership: a late record
                 // of an earlier one must not move the commit back below the new owner's progress.
-                guard var partition = state.partitions[tp], let first = partition.firstConsumed, offset >= first else { continue }
+                guard var partition = state.partitions[tp], let first = partition.firstConsumed, offset >= first else {
+                    continue
+                }
                 partition.durable = max(partition.durable, offset)
                 state.partitions[tp] = partition
                 commits[tp] = partition.durable + 1
@@ -530,18 +609,22 @@ final class KafkaBackend: PartitionConsumerDelegate, StreamBackend, @unchecked S
     /// Forwards librdkafka log lines (syslog levels) to `logger`.
     private static func librdkafkaLogHandler(_ logger: Logger) -> KafkaLogHandler {
         { record in
-            let level: Logger.Level = switch record.level {
-            case ...3: .error
-            case 4: .warning
-            case 5: .notice
-            case 6: .info
-            default: .debug
-            }
-            logger.log(level: level, "librdkafka: \(record.message)", metadata: ["facility": "\(record.facility)", "client": "\(record.clientName)"])
+            let level: Logger.Level =
+                switch record.level {
+                case ...3: .error
+                case 4: .warning
+                case 5: .notice
+                case 6: .info
+                default: .debug
+                }
+            logger.log(
+                level: level, "librdkafka: \(record.message)",
+                metadata: ["facility": "\(record.facility)", "client": "\(record.clientName)"])
         }
     }
 
     private static func describe(_ offsets: [TopicPartition: Int64]) -> String {
-        offsets.sorted { $0.key.partition < $1.key.partition }.map { "\($0.key.partition)@\($0.value)" }.joined(separator: ",")
+        offsets.sorted { $0.key.partition < $1.key.partition }.map { "\($0.key.partition)@\($0.value)" }.joined(
+            separator: ",")
     }
 }

@@ -10,8 +10,10 @@ struct MessageIntake: Sendable {
     let decoder: ImageDecoder
     let maxMessageBytes: Int
 
-    init(maxMessageBytes: Int, maxPixels: Int, maxDimension: Int = DecodeLimits.standard.maxDimension,
-         maxJSONBytes: Int = DecodeLimits.standard.maxJSONBytes) {
+    init(
+        maxMessageBytes: Int, maxPixels: Int, maxDimension: Int = DecodeLimits.standard.maxDimension,
+        maxJSONBytes: Int = DecodeLimits.standard.maxJSONBytes
+    ) {
         self.maxMessageBytes = maxMessageBytes
         var limits = DecodeLimits()
         limits.maxEncodedBytes = maxMessageBytes
@@ -26,20 +28,25 @@ struct MessageIntake: Sendable {
     ///   - key: the message key as text, if any.
     ///   - fallbackRequestID: used when neither header nor key carries a request id.
     ///   - original: the message as received, carried along for the dead-letter topic (nil when it is off).
-    func makeItem(value: [UInt8], headers: [String: String], key: String?, source: ResultRecord.Source,
-                  fallbackRequestID: String, original: OriginalMessage? = nil) -> PipelineItem {
+    func makeItem(
+        value: [UInt8], headers: [String: String], key: String?, source: ResultRecord.Source,
+        fallbackRequestID: String, original: OriginalMessage? = nil
+    ) -> PipelineItem {
         let consumedAt = currentTimeMs()
         let decodeStarted = DispatchTime.now().uptimeNanoseconds
-        let requestID = headers[StreamContract.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
+        let requestID =
+            headers[StreamContract.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
             ?? key.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackRequestID
         let submittedAt = headers[StreamContract.submittedAtHeader].flatMap { Int64($0) }
         let headerModel = headers[StreamContract.modelHeader].flatMap { $0.isEmpty ? nil : $0 }
-        var item = PipelineItem(source: source, requestID: requestID, submittedAtMs: submittedAt, consumedAtMs: consumedAt,
-                                format: nil, requestedModel: headerModel, content: .rejected(code: "", message: ""))
+        var item = PipelineItem(
+            source: source, requestID: requestID, submittedAtMs: submittedAt, consumedAtMs: consumedAt,
+            format: nil, requestedModel: headerModel, content: .rejected(code: "", message: ""))
         item.original = original
         if value.count > maxMessageBytes {
-            item.content = .rejected(code: "too_large",
-                                     message: "message is \(value.count) bytes; the limit is \(maxMessageBytes) bytes (max_message_bytes)")
+            item.content = .rejected(
+                code: "too_large",
+                message: "message is \(value.count) bytes; the limit is \(maxMessageBytes) bytes (max_message_bytes)")
             return item
         }
         do {

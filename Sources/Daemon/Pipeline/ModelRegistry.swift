@@ -1,5 +1,5 @@
-import Foundation
 import CMalloc
+import Foundation
 import Inference
 import Logging
 import Shared
@@ -26,10 +26,13 @@ final class ModelRegistry: Sendable {
     private let directory: String
     private let engineConfiguration: EngineConfiguration
 
-    init(directory: String, defaultModel: String, engineConfiguration: EngineConfiguration, logger: Logger) throws(ModelLoadError) {
+    init(
+        directory: String, defaultModel: String, engineConfiguration: EngineConfiguration, logger: Logger
+    ) throws(ModelLoadError) {
         self.directory = directory
         self.engineConfiguration = engineConfiguration
-        let snapshot = try Self.load(directory: directory, defaultModel: defaultModel, configuration: engineConfiguration, logger: logger)
+        let snapshot = try Self.load(
+            directory: directory, defaultModel: defaultModel, configuration: engineConfiguration, logger: logger)
         self.state = Mutex(snapshot)
     }
 
@@ -44,16 +47,18 @@ final class ModelRegistry: Sendable {
         state.withLock { snapshot in
             snapshot.models.sorted { $0.key < $1.key }.map { name, model in
                 let metadata = model.engine.metadata
-                return ModelInfo(name: name, version: metadata.version, isDefault: name == snapshot.defaultModel,
-                                 labels: metadata.labels, testAccuracy: metadata.testAccuracy, sha256: metadata.sha256,
-                                 directory: model.directory)
+                return ModelInfo(
+                    name: name, version: metadata.version, isDefault: name == snapshot.defaultModel,
+                    labels: metadata.labels, testAccuracy: metadata.testAccuracy, sha256: metadata.sha256,
+                    directory: model.directory)
             }
         }
     }
 
     /// Loads the model directory again; on failure the current models keep serving.
     func reload(defaultModel: String, logger: Logger) throws(ModelLoadError) {
-        let fresh = try Self.load(directory: directory, defaultModel: defaultModel, configuration: engineConfiguration, logger: logger)
+        let fresh = try Self.load(
+            directory: directory, defaultModel: defaultModel, configuration: engineConfiguration, logger: logger)
         do {
             let old = state.withLock { current in
                 let old = current
@@ -75,10 +80,16 @@ final class ModelRegistry: Sendable {
         state.withLock { $0.models.values.forEach { $0.engine.shutdown() } }
     }
 
-    private static func load(directory: String, defaultModel: String, configuration: EngineConfiguration, logger: Logger) throws(ModelLoadError) -> Snapshot {
+    private static func load(
+        directory: String, defaultModel: String, configuration: EngineConfiguration, logger: Logger
+    ) throws(ModelLoadError) -> Snapshot {
         let fileManager = FileManager.default
         guard let entries = try? fileManager.contentsOfDirectory(atPath: directory) else {
-            throw ModelLoadError(code: "model_dir_missing", message: "model directory \(directory) cannot be read; set model_dir (--model-dir) to the directory holding \(defaultModel)/model.onnx")
+            throw ModelLoadError(
+                code: "model_dir_missing",
+                message:
+                    "model directory \(directory) cannot be read; set model_dir (--model-dir) to the directory holding \(defaultModel)/model.onnx"
+            )
         }
         var models: [String: LoadedModel] = [:]
         var defaultError: (any FashionError)?
@@ -86,27 +97,43 @@ final class ModelRegistry: Sendable {
             let path = directory + "/" + entry
             guard fileManager.fileExists(atPath: path + "/model.onnx") else { continue }
             do {
-                let engine = try InferenceEngine(modelDirectory: URL(fileURLWithPath: path), configuration: configuration)
+                let engine = try InferenceEngine(
+                    modelDirectory: URL(fileURLWithPath: path), configuration: configuration)
                 let name = engine.metadata.name
                 if models[name] != nil {
-                    logger.warning("two model directories declare the same model name; keeping the first", metadata: ["model": "\(name)", "directory": "\(path)"])
+                    logger.warning(
+                        "two model directories declare the same model name; keeping the first",
+                        metadata: ["model": "\(name)", "directory": "\(path)"])
                     engine.shutdown()
                     continue
                 }
                 models[name] = LoadedModel(engine: engine, directory: path)
-                logger.info("model loaded", metadata: ["model": "\(name)", "version": "\(engine.metadata.version)", "directory": "\(path)", "threads": "\(configuration.threads)"])
+                logger.info(
+                    "model loaded",
+                    metadata: [
+                        "model": "\(name)", "version": "\(engine.metadata.version)", "directory": "\(path)",
+                        "threads": "\(configuration.threads)",
+                    ])
             } catch {
                 if entry == defaultModel { defaultError = error }
-                logger.error("model not loaded", metadata: ["directory": "\(path)", "error": "\(error.message)", "code": "\(error.code)"])
+                logger.error(
+                    "model not loaded",
+                    metadata: ["directory": "\(path)", "error": "\(error.message)", "code": "\(error.code)"])
             }
         }
         guard models[defaultModel] != nil else {
             models.values.forEach { $0.engine.shutdown() }
             if let defaultError {
-                throw ModelLoadError(code: defaultError.code, message: "default model \(defaultModel) failed to load: \(defaultError.message)")
+                throw ModelLoadError(
+                    code: defaultError.code,
+                    message: "default model \(defaultModel) failed to load: \(defaultError.message)")
             }
             let available = models.keys.sorted().joined(separator: ", ")
-            throw ModelLoadError(code: "model_not_found", message: "default model \(defaultModel) not found in \(directory) (found: \(available.isEmpty ? "none" : available)); set default_model or model_dir")
+            throw ModelLoadError(
+                code: "model_not_found",
+                message:
+                    "default model \(defaultModel) not found in \(directory) (found: \(available.isEmpty ? "none" : available)); set default_model or model_dir"
+            )
         }
         return Snapshot(models: models, defaultModel: defaultModel)
     }

@@ -45,8 +45,11 @@ final class PipelineStats: Sendable {
         self.metrics = metrics
         self.backendName = backendName
         self.inputs = inputs
-        self.receivedCounter = metrics.map { Counter(label: DaemonMetrics.Name.received, dimensions: [("backend", backendName)],
-                                                     factory: $0.factory) }
+        self.receivedCounter = metrics.map {
+            Counter(
+                label: DaemonMetrics.Name.received, dimensions: [("backend", backendName)],
+                factory: $0.factory)
+        }
     }
 
     func recordConsumed(partition: Int32?) {
@@ -75,7 +78,8 @@ final class PipelineStats: Sendable {
         var waited: UInt64 = 0
         for item in batch {
             decode &+= item.decodeNanos
-            let itemWait = item.decodedUptimeNanos > 0 && now > item.decodedUptimeNanos ? now - item.decodedUptimeNanos : 0
+            let itemWait =
+                item.decodedUptimeNanos > 0 && now > item.decodedUptimeNanos ? now - item.decodedUptimeNanos : 0
             waited &+= itemWait
             if let metrics {
                 metrics.decode.recordNanoseconds(Int64(item.decodeNanos))
@@ -113,8 +117,10 @@ final class PipelineStats: Sendable {
         let s = snapshot()
         return PipelineStageTimings(
             decodedImages: s.decodedImages, decodeSeconds: Double(s.decodeNanos) / 1e9, batchedImages: s.waitedImages,
-            batchWaitSeconds: Double(s.batchWaitNanos) / 1e9, batches: s.batches, inferenceSeconds: Double(s.inferenceNanos) / 1e9,
-            journalCommits: s.journalCommits, journalRecords: s.journalRecords, journalSeconds: Double(s.journalNanos) / 1e9)
+            batchWaitSeconds: Double(s.batchWaitNanos) / 1e9, batches: s.batches,
+            inferenceSeconds: Double(s.inferenceNanos) / 1e9,
+            journalCommits: s.journalCommits, journalRecords: s.journalRecords,
+            journalSeconds: Double(s.journalNanos) / 1e9)
     }
 
     func recordJournaled(predicted: Int, rejected: Int) {

@@ -29,8 +29,11 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
     private var credentials: (any AccessTokenProvider)?
     private var subscriber: Subscriber?
 
-    init(configuration: DaemonConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment, intake: MessageIntake,
-         queue: BlockingQueue<PipelineItem>, stats: PipelineStats, health: HealthMonitor, logger: Logger) {
+    init(
+        configuration: DaemonConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment,
+        intake: MessageIntake,
+        queue: BlockingQueue<PipelineItem>, stats: PipelineStats, health: HealthMonitor, logger: Logger
+    ) {
         self.configuration = configuration
         self.environment = environment
         self.intake = intake
@@ -46,36 +49,46 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
     /// Resolves endpoint, credentials and project, creates topic and subscription when missing,
     /// starts the publisher and the subscriber. Blocking (HTTP round trips).
     func start() throws {
-        let settings = try ConnectionSettings.resolve(endpoint: configuration.pubsubEndpoint, credentialsFile: configuration.credentials,
-                                                      environment: environment)
+        let settings = try ConnectionSettings.resolve(
+            endpoint: configuration.pubsubEndpoint, credentialsFile: configuration.credentials,
+            environment: environment)
         let credentials = try settings.makeTokenProvider()
-        project = try ConnectionSettings.resolveProject(configured: configuration.pubsubProject, environment: environment, credentials: credentials)
+        project = try ConnectionSettings.resolveProject(
+            configured: configuration.pubsubProject, environment: environment, credentials: credentials)
         self.settings = settings
         let clientConfiguration = PubSubClientConfiguration(endpoint: settings.endpoint, project: project)
         let admin = try PubSubClient(configuration: clientConfiguration, credentials: credentials, logger: logger)
         let topicOutcome = try admin.createTopic(configuration.topic)
-        let subscriptionOutcome = try admin.createSubscription(configuration.pubsubSubscription, topic: configuration.topic,
-                                                                ackDeadlineSeconds: configuration.pubsubAckDeadlineSeconds,
-                                                                messageOrdering: configuration.pubsubMessageOrdering)
+        let subscriptionOutcome = try admin.createSubscription(
+            configuration.pubsubSubscription, topic: configuration.topic,
+            ackDeadlineSeconds: configuration.pubsubAckDeadlineSeconds,
+            messageOrdering: configuration.pubsubMessageOrdering)
         let subscription = try admin.getSubscription(configuration.pubsubSubscription)
         if subscription.topic != admin.topicPath(configuration.topic) {
-            throw PubSubError(code: "subscription_topic_mismatch",
-                              message: "subscription \(subscription.name) reads \(subscription.topic), not \(admin.topicPath(configuration.topic)); "
-                                  + "set pubsub_subscription to a subscription of the topic, or topic to its topic",
-                              isRetryable: false)
+            throw PubSubError(
+                code: "subscription_topic_mismatch",
+                message:
+                    "subscription \(subscription.name) reads \(subscription.topic), not \(admin.topicPath(configuration.topic)); "
+                    + "set pubsub_subscription to a subscription of the topic, or topic to its topic",
+                isRetryable: false)
         }
         if configuration.pubsubMessageOrdering && subscription.enableMessageOrdering != true {
-            logger.warning("the existing subscription does not have message ordering enabled; ordering keys will not be honoured",
-                           metadata: ["subscription": "\(subscription.name)"])
+            logger.warning(
+                "the existing subscription does not have message ordering enabled; ordering keys will not be honoured",
+                metadata: ["subscription": "\(subscription.name)"])
         }
-        logger.info("Pub/Sub ready", metadata: [
-            "endpoint": "\(settings.endpoint)", "auth": "\(credentials.summary)", "project": "\(project)",
-            "topic": "\(configuration.topic) (\(topicOutcome == .created ? "created" : "existing"))",
-            "subscription": "\(configuration.pubsubSubscription) (\(subscriptionOutcome == .created ? "created" : "existing"))",
-            "ack_deadline_s": "\(subscription.ackDeadlineSeconds ?? configuration.pubsubAckDeadlineSeconds)",
-        ])
+        logger.info(
+            "Pub/Sub ready",
+            metadata: [
+                "endpoint": "\(settings.endpoint)", "auth": "\(credentials.summary)", "project": "\(project)",
+                "topic": "\(configuration.topic) (\(topicOutcome == .created ? "created" : "existing"))",
+                "subscription":
+                    "\(configuration.pubsubSubscription) (\(subscriptionOutcome == .created ? "created" : "existing"))",
+                "ack_deadline_s": "\(subscription.ackDeadlineSeconds ?? configuration.pubsubAckDeadlineSeconds)",
+            ])
 
-        publisher = Publisher(configuration: clientConfiguration, credentials: credentials, topic: configuration.topic, logger: logger)
+        publisher = Publisher(
+            configuration: clientConfiguration, credentials: credentials, topic: configuration.topic, logger: logger)
         self.clientConfiguration = clientConfiguration
         self.credentials = credentials
         var subscriberConfiguration = SubscriberConfiguration(subscription: configuration.pubsubSubscription)
@@ -84,14 +97,16 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
         subscriberConfiguration.ackDeadlineSeconds = configuration.pubsubAckDeadlineSeconds
         subscriberConfiguration.subscriptionAckDeadlineSeconds = subscription.ackDeadlineSeconds
         subscriberConfiguration.maxLeaseDuration = .seconds(configuration.pubsubMaxLeaseSeconds)
-        let subscriber = Subscriber(clientConfiguration: clientConfiguration, credentials: credentials, configuration: subscriberConfiguration,
-                                    delegate: self, logger: logger)
+        let subscriber = Subscriber(
+            clientConfiguration: clientConfiguration, credentials: credentials, configuration: subscriberConfiguration,
+            delegate: self, logger: logger)
         self.subscriber = subscriber
         subscriber.start()
     }
 
     /// Publishes one image for `fashionctl submit`, batched with concurrent submissions.
-    func publish(value: [UInt8], requestID: String, model: String?, contentType: String?) async throws -> SubmitResponse {
+    func publish(value: [UInt8], requestID: String, model: String?, contentType: String?) async throws -> SubmitResponse
+    {
         guard let publisher else {
             throw PubSubError(code: "not_started", message: "the Pub/Sub publisher is not running", isRetryable: true)
         }
@@ -102,14 +117,16 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
         if let model { attributes[StreamContract.modelHeader] = model }
         if let contentType { attributes[StreamContract.contentTypeHeader] = contentType }
         let messageID = try await publisher.publish(OutgoingMessage(data: value, attributes: attributes))
-        return SubmitResponse(requestID: requestID, topic: configuration.topic, messageID: messageID, bytes: value.count)
+        return SubmitResponse(
+            requestID: requestID, topic: configuration.topic, messageID: messageID, bytes: value.count)
     }
 
     func makeOutboxSink(topic: String) throws -> any OutboxSink {
         guard let clientConfiguration, let credentials else {
             throw PubSubError(code: "not_started", message: "the Pub/Sub backend is not running", isRetryable: true)
         }
-        return PubSubOutboxSink(topic: topic, configuration: clientConfiguration, credentials: credentials, logger: logger)
+        return PubSubOutboxSink(
+            topic: topic, configuration: clientConfiguration, credentials: credentials, logger: logger)
     }
 
     func partitionStatuses() -> [PartitionStatus] { [] }
@@ -124,10 +141,13 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
         if let subscriber {
             subscriber.shutdown()
             let final = subscriber.statistics
-            logger.info("Pub/Sub subscriber stopped", metadata: [
-                "received": "\(final.received)", "acknowledged": "\(final.acknowledged)", "nacked": "\(final.nacked)",
-                "redelivered_in_flight": "\(final.redeliveredInFlight)", "lease_extensions": "\(final.extensions)",
-            ])
+            logger.info(
+                "Pub/Sub subscriber stopped",
+                metadata: [
+                    "received": "\(final.received)", "acknowledged": "\(final.acknowledged)",
+                    "nacked": "\(final.nacked)",
+                    "redelivered_in_flight": "\(final.redeliveredInFlight)", "lease_extensions": "\(final.extensions)",
+                ])
         }
         publisher?.close()
     }
@@ -137,12 +157,19 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
     func subscriber(received message: ReceivedMessage) -> Bool {
         var attributes: [String: String] = [:]
         for (name, value) in message.attributes { attributes[name.lowercased()] = value }
-        let source = ResultRecord.Source(backend: "pubsub", topic: configuration.pubsubSubscription, messageID: message.messageID)
-        let original = configuration.deadLetterTopic.isEmpty ? nil : OriginalMessage(
-            key: message.orderingKey.map { Array($0.utf8) }, value: message.data,
-            headers: message.attributes.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: Array($0.value.utf8)) })
-        let item = intake.makeItem(value: message.data, headers: attributes, key: nil, source: source,
-                                   fallbackRequestID: "pubsub-\(message.messageID)", original: original)
+        let source = ResultRecord.Source(
+            backend: "pubsub", topic: configuration.pubsubSubscription, messageID: message.messageID)
+        let original =
+            configuration.deadLetterTopic.isEmpty
+            ? nil
+            : OriginalMessage(
+                key: message.orderingKey.map { Array($0.utf8) }, value: message.data,
+                headers: message.attributes.sorted { $0.key < $1.key }.map {
+                    .init(name: $0.key, value: Array($0.value.utf8))
+                })
+        let item = intake.makeItem(
+            value: message.data, headers: attributes, key: nil, source: source,
+            fallbackRequestID: "pubsub-\(message.messageID)", original: original)
         stats.recordConsumed(partition: nil)
         health.recordPendingWork()
         return queue.push(item)
@@ -168,6 +195,7 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
 
     /// The results are fsynced (or were already journaled): acknowledge their messages.
     func recordsDurable(_ records: [ResultRecord]) {
-        subscriber?.complete(messageIDs: records.lazy.filter { $0.source.backend == "pubsub" }.compactMap(\.source.messageID))
+        subscriber?.complete(
+            messageIDs: records.lazy.filter { $0.source.backend == "pubsub" }.compactMap(\.source.messageID))
     }
 }

@@ -10,7 +10,9 @@ import Logging
 enum FaultInjection {
     /// The file whose existence stalls the pipeline, from `FASHIOND_DEBUG_STALL_FILE`.
     static let stallFile: String? = {
-        guard let path = ProcessInfo.processInfo.environment["FASHIOND_DEBUG_STALL_FILE"], !path.isEmpty else { return nil }
+        guard let path = ProcessInfo.processInfo.environment["FASHIOND_DEBUG_STALL_FILE"], !path.isEmpty else {
+            return nil
+        }
         return path
     }()
 
@@ -23,7 +25,8 @@ enum FaultInjection {
     static func stallWhileRequested() {
         guard let stallFile, access(stallFile, F_OK) == 0 else { return }
         let logger = Logger(label: "fashiond")
-        logger.warning("fault injection: pipeline stalled while the stall file exists", metadata: ["file": "\(stallFile)"])
+        logger.warning(
+            "fault injection: pipeline stalled while the stall file exists", metadata: ["file": "\(stallFile)"])
         while access(stallFile, F_OK) == 0 {
             Thread.sleep(forTimeInterval: stallPollInterval)
         }

@@ -17,8 +17,12 @@ struct StatusReporter: Service {
     func run() async throws {
         await readiness.wait()
         // Logged before READY=1 is sent, so in the journal it precedes systemd's "Started" line.
-        logger.notice("ready", metadata: ["backend": "\(status.stream.backendName)", "bootstrap": "\(status.stream.bootstrap ?? "-")",
-                                          "socket": "\(status.configuration.socketPath)"])
+        logger.notice(
+            "ready",
+            metadata: [
+                "backend": "\(status.stream.backendName)", "bootstrap": "\(status.stream.bootstrap ?? "-")",
+                "socket": "\(status.configuration.socketPath)",
+            ])
         notifier.ready(status: status.line())
         let watchdog = notifier.watchdogInterval
         // Ping at a third of the interval; declare a stall once work has waited most of it.
@@ -40,7 +44,9 @@ struct StatusReporter: Service {
                 } else if !stalled {
                     // Logged once per stall: systemd kills (SIGABRT) and restarts us when the interval runs out.
                     stalled = true
-                    logger.critical("pipeline stalled: work has waited \(Int(stallLimit)) s and nothing was journaled; no longer feeding the watchdog")
+                    logger.critical(
+                        "pipeline stalled: work has waited \(Int(stallLimit)) s and nothing was journaled; no longer feeding the watchdog"
+                    )
                 }
             }
             if sinceStatus >= Self.statusInterval {
@@ -73,7 +79,8 @@ struct ReloadOnHangup: Service {
                 logger.notice("SIGHUP: reloading models")
                 try? await backend.reload()
             }
-        } onGracefulShutdown: {}
+        } onGracefulShutdown: {
+        }
     }
 }
 

@@ -5,26 +5,26 @@ import Foundation
 ///
 /// Outside systemd (`NOTIFY_SOCKET` unset) every call is a cheap no-op, so the daemon can call it
 /// unconditionally.
-public struct SystemdNotifier: Sendable {
-    public init() {}
+package struct SystemdNotifier: Sendable {
+    package init() {}
 
     /// Whether a service manager is listening.
-    public var isActive: Bool { ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] != nil }
+    package var isActive: Bool { ProcessInfo.processInfo.environment["NOTIFY_SOCKET"] != nil }
 
     /// The watchdog interval systemd expects pings within, if `WatchdogSec=` is set for this process.
-    public var watchdogInterval: Duration? {
+    package var watchdogInterval: Duration? {
         var microseconds: UInt64 = 0
         guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
         return .microseconds(Int64(microseconds))
     }
 
-    public func ready(status: String) { send("READY=1\nSTATUS=\(status)\nMAINPID=\(getpid())") }
-    public func status(_ text: String) { send("STATUS=\(text)") }
-    public func watchdog() { send("WATCHDOG=1") }
-    public func stopping() { send("STOPPING=1\nSTATUS=stopping: draining in-flight work") }
+    package func ready(status: String) { send("READY=1\nSTATUS=\(status)\nMAINPID=\(getpid())") }
+    package func status(_ text: String) { send("STATUS=\(text)") }
+    package func watchdog() { send("WATCHDOG=1") }
+    package func stopping() { send("STOPPING=1\nSTATUS=stopping: draining in-flight work") }
 
     /// RELOADING=1 needs MONOTONIC_USEC since systemd 253 (`Type=notify-reload`); harmless before.
-    public func reloading() {
+    package func reloading() {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let microseconds = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
@@ -38,9 +38,9 @@ public struct SystemdNotifier: Sendable {
 }
 
 /// Sockets handed over by systemd socket activation (`sd_listen_fds`).
-public enum SocketActivation {
+package enum SocketActivation {
     /// The first passed listening Unix stream socket, or nil when not socket-activated.
-    public static func listeningSocket() -> Int32? {
+    package static func listeningSocket() -> Int32? {
         let count = sd_listen_fds(1)
         guard count > 0 else { return nil }
         for offset in 0..<count {

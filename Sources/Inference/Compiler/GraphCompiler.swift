@@ -59,7 +59,10 @@ struct GraphCompiler {
         for proto in graph.node {
             let node = NodeContext(proto, opsetVersion: model.opsetVersion)
             if !(proto.domain.isEmpty || proto.domain == "ai.onnx") {
-                throw node.error(.unsupportedOperator, "operator domain \"\(proto.domain)\" is not supported; only the default ONNX domain is. Export without custom or contrib operators.")
+                throw node.error(
+                    .unsupportedOperator,
+                    "operator domain \"\(proto.domain)\" is not supported; only the default ONNX domain is. Export without custom or contrib operators."
+                )
             }
             if proto.output.isEmpty || proto.output[0].isEmpty {
                 throw node.error(.modelMalformed, "has no output.")
@@ -72,7 +75,10 @@ struct GraphCompiler {
                 for dim in info.dims {
                     let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
                     guard !overflow, product <= Self.maximumSampleElements else {
-                        throw node.error(.unsupportedShape, "its output would have shape [N, \(info.dims.map(String.init).joined(separator: ", "))], more than \(Self.maximumSampleElements) values per image.")
+                        throw node.error(
+                            .unsupportedShape,
+                            "its output would have shape [N, \(info.dims.map(String.init).joined(separator: ", "))], more than \(Self.maximumSampleElements) values per image."
+                        )
                     }
                     elements = product
                 }
@@ -80,14 +86,18 @@ struct GraphCompiler {
         }
 
         guard graph.output.count == 1 else {
-            throw InferenceError(.unsupportedShape, "The model has \(graph.output.count) graph outputs; the engine expects exactly one, the logits [N, classes].")
+            throw InferenceError(
+                .unsupportedShape,
+                "The model has \(graph.output.count) graph outputs; the engine expects exactly one, the logits [N, classes]."
+            )
         }
         let outputName = graph.output[0].name
         guard let outputValue = values[outputName] else {
             throw InferenceError(.modelMalformed, "The graph output \"\(outputName)\" is not produced by any node.")
         }
         guard case .activation(var output) = outputValue else {
-            throw InferenceError(.unsupportedShape, "The graph output \"\(outputName)\" does not depend on the input image.")
+            throw InferenceError(
+                .unsupportedShape, "The graph output \"\(outputName)\" does not depend on the input image.")
         }
         output = ensureRowMajor(output, nodeName: "output", opType: "Output")
         return CompiledGraph(
@@ -117,28 +127,44 @@ struct GraphCompiler {
         let accepted = ModelInputLayout.allCases.map(\.shapeDescription).joined(separator: ", ")
         let realInputs = graph.input.filter { model.initializers[$0.name] == nil }
         guard realInputs.count == 1 else {
-            throw InferenceError(.unsupportedShape, "The model has \(realInputs.count) graph inputs (besides initializers); the engine feeds exactly one, a batch of 28x28 grayscale images (\(accepted)).")
+            throw InferenceError(
+                .unsupportedShape,
+                "The model has \(realInputs.count) graph inputs (besides initializers); the engine feeds exactly one, a batch of 28x28 grayscale images (\(accepted))."
+            )
         }
         let input = realInputs[0]
         guard case .tensorType(let tensorType)? = input.type.value else {
-            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" is not a tensor; it must be a float32 tensor, one of \(accepted).")
+            throw InferenceError(
+                .unsupportedShape,
+                "The graph input \"\(input.name)\" is not a tensor; it must be a float32 tensor, one of \(accepted).")
         }
         guard tensorType.elemType == OnnxDataType.float else {
-            throw InferenceError(.unsupportedDataType, "The graph input \"\(input.name)\" has element type \(OnnxDataType.name(tensorType.elemType)); it must be float32 (\(accepted)).")
+            throw InferenceError(
+                .unsupportedDataType,
+                "The graph input \"\(input.name)\" has element type \(OnnxDataType.name(tensorType.elemType)); it must be float32 (\(accepted))."
+            )
         }
         let dims = tensorType.shape.dim
-        let description = "[" + dims.map { dim -> String in
-            switch dim.value {
-            case .dimValue(let value)?: return String(value)
-            case .dimParam(let name)?: return name
-            case nil: return "?"
-            }
-        }.joined(separator: ", ") + "]"
+        let description =
+            "["
+            + dims.map { dim -> String in
+                switch dim.value {
+                case .dimValue(let value)?: return String(value)
+                case .dimParam(let name)?: return name
+                case nil: return "?"
+                }
+            }.joined(separator: ", ") + "]"
         guard tensorType.hasShape, dims.count >= 2 else {
-            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" has rank \(dims.count) (shape \(description)); the engine feeds batches of 28x28 grayscale images: \(accepted).")
+            throw InferenceError(
+                .unsupportedShape,
+                "The graph input \"\(input.name)\" has rank \(dims.count) (shape \(description)); the engine feeds batches of 28x28 grayscale images: \(accepted)."
+            )
         }
         if case .dimValue(let batch)? = dims[0].value {
-            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" has a fixed batch size of \(batch) (shape \(description)); export the model with a dynamic batch dimension (PyTorch: dynamic_axes={\"\(input.name)\": {0: \"N\"}}; Keras: keras.Input without batch_size).")
+            throw InferenceError(
+                .unsupportedShape,
+                "The graph input \"\(input.name)\" has a fixed batch size of \(batch) (shape \(description)); export the model with a dynamic batch dimension (PyTorch: dynamic_axes={\"\(input.name)\": {0: \"N\"}}; Keras: keras.Input without batch_size)."
+            )
         }
         // The layout comes from the graph itself: every accepted shape is the same 784 floats per
         // image in row-major order, so the engine feeds them all alike.
@@ -146,8 +172,12 @@ struct GraphCompiler {
             if case .dimValue(let value)? = dim.value { return Int(value) }
             return nil
         }
-        guard let layout = ModelInputLayout.allCases.first(where: { $0.sampleDims.map(Optional.some) == sampleDims }) else {
-            throw InferenceError(.unsupportedShape, "The graph input \"\(input.name)\" has shape \(description); the engine feeds 28x28 grayscale batches as \(accepted).")
+        guard let layout = ModelInputLayout.allCases.first(where: { $0.sampleDims.map(Optional.some) == sampleDims })
+        else {
+            throw InferenceError(
+                .unsupportedShape,
+                "The graph input \"\(input.name)\" has shape \(description); the engine feeds 28x28 grayscale batches as \(accepted)."
+            )
         }
         let id = newActivation(dims: layout.sampleDims, layout: .rowMajor)
         layers.append(Layer(.input, inputs: [], output: id, nodeName: input.name, opType: "Input"))
@@ -171,7 +201,10 @@ struct GraphCompiler {
             values[name] = constant
             return constant
         }
-        throw node.error(.missingInitializer, "input \"\(name)\" is neither a graph input, an initializer nor the output of an earlier node; the model file is incomplete.")
+        throw node.error(
+            .missingInitializer,
+            "input \"\(name)\" is neither a graph input, an initializer nor the output of an earlier node; the model file is incomplete."
+        )
     }
 
     private mutating func optionalValue(_ node: NodeContext, _ index: Int) throws(InferenceError) -> CompilerValue? {
@@ -179,39 +212,62 @@ struct GraphCompiler {
         return try value(node.inputs[index], node)
     }
 
-    private mutating func activationInput(_ node: NodeContext, _ index: Int, role: String = "data") throws(InferenceError) -> Int {
+    private mutating func activationInput(
+        _ node: NodeContext, _ index: Int, role: String = "data"
+    ) throws(InferenceError) -> Int {
         guard index < node.inputs.count else { throw node.error(.modelMalformed, "is missing its \(role) input.") }
         guard case .activation(let id) = try value(node.inputs[index], node) else {
-            throw node.error(.unsupportedOperator, "computing \(node.opType) on constants only is not supported; its \(role) input must depend on the image.")
+            throw node.error(
+                .unsupportedOperator,
+                "computing \(node.opType) on constants only is not supported; its \(role) input must depend on the image."
+            )
         }
         return id
     }
 
-    private mutating func floatConstant(_ node: NodeContext, _ index: Int, role: String) throws(InferenceError) -> FloatTensor {
-        guard index < node.inputs.count, !node.inputs[index].isEmpty else { throw node.error(.modelMalformed, "is missing its \(role) input.") }
+    private mutating func floatConstant(
+        _ node: NodeContext, _ index: Int, role: String
+    ) throws(InferenceError) -> FloatTensor {
+        guard index < node.inputs.count, !node.inputs[index].isEmpty else {
+            throw node.error(.modelMalformed, "is missing its \(role) input.")
+        }
         switch try value(node.inputs[index], node) {
         case .constant(.float(let tensor)): return tensor
-        case .constant(.int): throw node.error(.unsupportedDataType, "\(role) \"\(node.inputs[index])\" must be float32, not int64.")
-        case .activation: throw node.error(.unsupportedOperator, "\(role) \"\(node.inputs[index])\" must be a constant (initializer); computed \(role) are not supported.")
+        case .constant(.int):
+            throw node.error(.unsupportedDataType, "\(role) \"\(node.inputs[index])\" must be float32, not int64.")
+        case .activation:
+            throw node.error(
+                .unsupportedOperator,
+                "\(role) \"\(node.inputs[index])\" must be a constant (initializer); computed \(role) are not supported."
+            )
         }
     }
 
     private mutating func knownInts(_ node: NodeContext, _ index: Int, role: String) throws(InferenceError) -> [Int] {
-        guard index < node.inputs.count, !node.inputs[index].isEmpty else { throw node.error(.modelMalformed, "is missing its \(role) input.") }
+        guard index < node.inputs.count, !node.inputs[index].isEmpty else {
+            throw node.error(.modelMalformed, "is missing its \(role) input.")
+        }
         guard case .constant(.int(let tensor)) = try value(node.inputs[index], node) else {
-            throw node.error(.unsupportedOperator, "\(role) \"\(node.inputs[index])\" must be an int64 constant known when the model loads.")
+            throw node.error(
+                .unsupportedOperator,
+                "\(role) \"\(node.inputs[index])\" must be an int64 constant known when the model loads.")
         }
         var result: [Int] = []
         for item in tensor.values {
             guard case .known(let number) = item, number >= Int64(Int32.min), number <= Int64(Int32.max) else {
-                throw node.error(.unsupportedShape, "\(role) \"\(node.inputs[index])\" depends on the batch size or is out of range (\(tensor.values)).")
+                throw node.error(
+                    .unsupportedShape,
+                    "\(role) \"\(node.inputs[index])\" depends on the batch size or is out of range (\(tensor.values))."
+                )
             }
             result.append(Int(number))
         }
         return result
     }
 
-    private func scalarFloat(_ value: CompilerValue?, _ node: NodeContext, role: String) throws(InferenceError) -> Float? {
+    private func scalarFloat(
+        _ value: CompilerValue?, _ node: NodeContext, role: String
+    ) throws(InferenceError) -> Float? {
         guard let value else { return nil }
         guard case .constant(.float(let tensor)) = value, tensor.count == 1 else {
             throw node.error(.unsupportedShape, "\(role) must be a float32 scalar constant.")
@@ -222,11 +278,16 @@ struct GraphCompiler {
     private mutating func setOutput(_ node: NodeContext, _ value: CompilerValue) throws(InferenceError) {
         values[node.proto.output[0]] = value
         for extra in node.proto.output.dropFirst() where !extra.isEmpty && consumedNames.contains(extra) {
-            throw node.error(.unsupportedOperator, "its optional output \"\(extra)\" is used by the graph; only the first output of \(node.opType) is supported.")
+            throw node.error(
+                .unsupportedOperator,
+                "its optional output \"\(extra)\" is used by the graph; only the first output of \(node.opType) is supported."
+            )
         }
     }
 
-    private mutating func emit(_ operation: LayerOperation, inputs: [Int], dims: [Int], layout: Layout, node: NodeContext) -> Int {
+    private mutating func emit(
+        _ operation: LayerOperation, inputs: [Int], dims: [Int], layout: Layout, node: NodeContext
+    ) -> Int {
         let output = newActivation(dims: dims, layout: layout)
         layers.append(Layer(operation, inputs: inputs, output: output, nodeName: node.name, opType: node.opType))
         return output
@@ -253,7 +314,10 @@ struct GraphCompiler {
         var table = [Int32](repeating: 0, count: info.elementCount)
         for (physical, logical) in logicalOfPhysical.enumerated() { table[logical] = Int32(physical) }
         let output = newActivation(dims: info.dims, layout: .rowMajor)
-        layers.append(Layer(.gather(table: table), inputs: [id], output: output, nodeName: nodeName + "/to_nchw", opType: "LayoutConversion"))
+        layers.append(
+            Layer(
+                .gather(table: table), inputs: [id], output: output, nodeName: nodeName + "/to_nchw",
+                opType: "LayoutConversion"))
         conversions[key] = output
         return output
     }
@@ -269,7 +333,10 @@ struct GraphCompiler {
         let target = ActivationInfo(dims: info.dims, layout: .channelsLast)
         let table = target.logicalIndexOfPhysical().map { Int32(physicalOfLogical[$0]) }
         let output = newActivation(dims: info.dims, layout: .channelsLast)
-        layers.append(Layer(.gather(table: table), inputs: [id], output: output, nodeName: nodeName + "/to_nhwc", opType: "LayoutConversion"))
+        layers.append(
+            Layer(
+                .gather(table: table), inputs: [id], output: output, nodeName: nodeName + "/to_nhwc",
+                opType: "LayoutConversion"))
         conversions[key] = output
         return output
     }
@@ -300,7 +367,10 @@ struct GraphCompiler {
         case "Slice": try lowerSlice(node)
         case "Cast": try lowerCast(node)
         default:
-            throw node.error(.unsupportedOperator, "operator \(node.opType) is not supported. Supported operators: \(Self.supportedOperators.joined(separator: ", ")).")
+            throw node.error(
+                .unsupportedOperator,
+                "operator \(node.opType) is not supported. Supported operators: \(Self.supportedOperators.joined(separator: ", "))."
+            )
         }
     }
 
@@ -327,13 +397,17 @@ struct GraphCompiler {
         axisName: String, _ node: NodeContext
     ) throws(InferenceError) -> Window {
         let effectiveKernel = (kernel - 1) * dilation + 1
-        var padBegin = pads.0, padEnd = pads.1
+        var padBegin = pads.0
+        var padEnd = pads.1
         var output: Int
         switch autoPad {
         case "NOTSET":
             let span = input + padBegin + padEnd - effectiveKernel
             guard span >= 0 else {
-                throw node.error(.unsupportedShape, "the \(effectiveKernel)-wide window does not fit the \(axisName) extent \(input) (pads \(padBegin)+\(padEnd)).")
+                throw node.error(
+                    .unsupportedShape,
+                    "the \(effectiveKernel)-wide window does not fit the \(axisName) extent \(input) (pads \(padBegin)+\(padEnd))."
+                )
             }
             output = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
             // A window may not start in the end padding (ONNX and PyTorch agree on this rule).
@@ -342,7 +416,9 @@ struct GraphCompiler {
             padBegin = 0
             padEnd = 0
             guard input >= effectiveKernel else {
-                throw node.error(.unsupportedShape, "the \(effectiveKernel)-wide window does not fit the \(axisName) extent \(input).")
+                throw node.error(
+                    .unsupportedShape,
+                    "the \(effectiveKernel)-wide window does not fit the \(axisName) extent \(input).")
             }
             output = (input - effectiveKernel) / stride + 1
         case "SAME_UPPER", "SAME_LOWER":
@@ -351,7 +427,9 @@ struct GraphCompiler {
             padBegin = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
             padEnd = total - padBegin
         default:
-            throw node.error(.unsupportedAttribute, "auto_pad \"\(autoPad)\" is not supported (NOTSET, VALID, SAME_UPPER, SAME_LOWER are).")
+            throw node.error(
+                .unsupportedAttribute,
+                "auto_pad \"\(autoPad)\" is not supported (NOTSET, VALID, SAME_UPPER, SAME_LOWER are).")
         }
         guard output >= 1, output <= 1 << 16 else {
             throw node.error(.unsupportedShape, "the output \(axisName) extent would be \(output).")
@@ -359,10 +437,14 @@ struct GraphCompiler {
         return Window(output: output, padBegin: padBegin, padEnd: padEnd)
     }
 
-    private func spatialAttributes(_ node: NodeContext, name: String, default defaultValue: Int, count: Int, minimum: Int) throws(InferenceError) -> [Int] {
+    private func spatialAttributes(
+        _ node: NodeContext, name: String, default defaultValue: Int, count: Int, minimum: Int
+    ) throws(InferenceError) -> [Int] {
         guard let values = try node.ints(name) else { return [Int](repeating: defaultValue, count: count) }
         guard values.count == count, values.allSatisfy({ $0 >= minimum }) else {
-            throw node.error(.unsupportedAttribute, "\(name) = \(values) is not supported; \(count) values >= \(minimum) expected for a 2-D operation.")
+            throw node.error(
+                .unsupportedAttribute,
+                "\(name) = \(values) is not supported; \(count) values >= \(minimum) expected for a 2-D operation.")
         }
         return values
     }
@@ -373,27 +455,41 @@ struct GraphCompiler {
         var input = try activationInput(node, 0)
         let info = activations[input]
         guard info.dims.count == 3 else {
-            throw node.error(.unsupportedShape, "only 2-D convolution on [N, C, H, W] tensors is supported; the input has shape [N, \(info.dims.map(String.init).joined(separator: ", "))].")
+            throw node.error(
+                .unsupportedShape,
+                "only 2-D convolution on [N, C, H, W] tensors is supported; the input has shape [N, \(info.dims.map(String.init).joined(separator: ", "))]."
+            )
         }
         let group = try node.int("group", default: 1)
         guard group == 1 else {
-            throw node.error(.unsupportedAttribute, "group = \(group) is not supported; only group = 1 (dense convolution) is.")
+            throw node.error(
+                .unsupportedAttribute, "group = \(group) is not supported; only group = 1 (dense convolution) is.")
         }
         let weight = try floatConstant(node, 1, role: "weights")
         let (inChannels, height, width) = (info.dims[0], info.dims[1], info.dims[2])
-        guard weight.shape.count == 4, weight.shape[1] == inChannels, weight.shape[0] > 0, weight.shape[2] > 0, weight.shape[3] > 0 else {
-            throw node.error(.unsupportedShape, "weights have shape \(weight.shape); [M, \(inChannels), kH, kW] expected for an input with \(inChannels) channels.")
+        guard weight.shape.count == 4, weight.shape[1] == inChannels, weight.shape[0] > 0, weight.shape[2] > 0,
+            weight.shape[3] > 0
+        else {
+            throw node.error(
+                .unsupportedShape,
+                "weights have shape \(weight.shape); [M, \(inChannels), kH, kW] expected for an input with \(inChannels) channels."
+            )
         }
         let (outChannels, kernelHeight, kernelWidth) = (weight.shape[0], weight.shape[2], weight.shape[3])
         if let kernelShape = try node.ints("kernel_shape"), kernelShape != [kernelHeight, kernelWidth] {
-            throw node.error(.modelMalformed, "kernel_shape \(kernelShape) disagrees with the weights' shape \(weight.shape).")
+            throw node.error(
+                .modelMalformed, "kernel_shape \(kernelShape) disagrees with the weights' shape \(weight.shape).")
         }
         let strides = try spatialAttributes(node, name: "strides", default: 1, count: 2, minimum: 1)
         let dilations = try spatialAttributes(node, name: "dilations", default: 1, count: 2, minimum: 1)
         let pads = try spatialAttributes(node, name: "pads", default: 0, count: 4, minimum: 0)
         let autoPad = try node.string("auto_pad", default: "NOTSET")
-        let vertical = try window(input: height, kernel: kernelHeight, stride: strides[0], dilation: dilations[0], pads: (pads[0], pads[2]), autoPad: autoPad, ceilMode: false, axisName: "height", node)
-        let horizontal = try window(input: width, kernel: kernelWidth, stride: strides[1], dilation: dilations[1], pads: (pads[1], pads[3]), autoPad: autoPad, ceilMode: false, axisName: "width", node)
+        let vertical = try window(
+            input: height, kernel: kernelHeight, stride: strides[0], dilation: dilations[0], pads: (pads[0], pads[2]),
+            autoPad: autoPad, ceilMode: false, axisName: "height", node)
+        let horizontal = try window(
+            input: width, kernel: kernelWidth, stride: strides[1], dilation: dilations[1], pads: (pads[1], pads[3]),
+            autoPad: autoPad, ceilMode: false, axisName: "width", node)
 
         var bias: [Float]?
         if node.inputs.count == 3 && !node.inputs[2].isEmpty {
@@ -425,7 +521,9 @@ struct GraphCompiler {
             padTop: vertical.padBegin, padLeft: horizontal.padBegin,
             weights: reordered, bias: bias, activation: .none
         )
-        let output = emit(.convolution(layer), inputs: [input], dims: [outChannels, vertical.output, horizontal.output], layout: .channelsLast, node: node)
+        let output = emit(
+            .convolution(layer), inputs: [input], dims: [outChannels, vertical.output, horizontal.output],
+            layout: .channelsLast, node: node)
         try setOutput(node, .activation(output))
     }
 
@@ -438,14 +536,19 @@ struct GraphCompiler {
         var input = try activationInput(node, 0)
         let info = activations[input]
         guard info.dims.count == 3 else {
-            throw node.error(.unsupportedShape, "only 2-D pooling on [N, C, H, W] tensors is supported; the input has \(info.dims.count + 1) dimensions.")
+            throw node.error(
+                .unsupportedShape,
+                "only 2-D pooling on [N, C, H, W] tensors is supported; the input has \(info.dims.count + 1) dimensions."
+            )
         }
         guard let kernel = try node.ints("kernel_shape"), kernel.count == 2, kernel.allSatisfy({ $0 >= 1 }) else {
             throw node.error(.unsupportedAttribute, "kernel_shape must list two positive sizes.")
         }
         if isMax {
             let storageOrder = try node.int("storage_order", default: 0)
-            guard storageOrder == 0 else { throw node.error(.unsupportedAttribute, "storage_order = \(storageOrder) is not supported (only 0).") }
+            guard storageOrder == 0 else {
+                throw node.error(.unsupportedAttribute, "storage_order = \(storageOrder) is not supported (only 0).")
+            }
         }
         let strides = try spatialAttributes(node, name: "strides", default: 1, count: 2, minimum: 1)
         let dilations = try spatialAttributes(node, name: "dilations", default: 1, count: 2, minimum: 1)
@@ -454,17 +557,24 @@ struct GraphCompiler {
         let autoPad = try node.string("auto_pad", default: "NOTSET")
         let countIncludePad = try node.int("count_include_pad", default: 0) != 0
         let (channels, height, width) = (info.dims[0], info.dims[1], info.dims[2])
-        let vertical = try window(input: height, kernel: kernel[0], stride: strides[0], dilation: dilations[0], pads: (pads[0], pads[2]), autoPad: autoPad, ceilMode: ceilMode, axisName: "height", node)
-        let horizontal = try window(input: width, kernel: kernel[1], stride: strides[1], dilation: dilations[1], pads: (pads[1], pads[3]), autoPad: autoPad, ceilMode: ceilMode, axisName: "width", node)
+        let vertical = try window(
+            input: height, kernel: kernel[0], stride: strides[0], dilation: dilations[0], pads: (pads[0], pads[2]),
+            autoPad: autoPad, ceilMode: ceilMode, axisName: "height", node)
+        let horizontal = try window(
+            input: width, kernel: kernel[1], stride: strides[1], dilation: dilations[1], pads: (pads[1], pads[3]),
+            autoPad: autoPad, ceilMode: ceilMode, axisName: "width", node)
         input = ensureChannelsLast(input, nodeName: node.name, opType: node.opType)
         let layer = PoolLayer(
             kind: isMax ? .max : .average, channels: channels, inHeight: height, inWidth: width,
             outHeight: vertical.output, outWidth: horizontal.output, kernelHeight: kernel[0], kernelWidth: kernel[1],
             strideY: strides[0], strideX: strides[1], dilationY: dilations[0], dilationX: dilations[1],
-            padTop: vertical.padBegin, padLeft: horizontal.padBegin, padBottom: vertical.padEnd, padRight: horizontal.padEnd,
+            padTop: vertical.padBegin, padLeft: horizontal.padBegin, padBottom: vertical.padEnd,
+            padRight: horizontal.padEnd,
             countIncludePad: countIncludePad
         )
-        let output = emit(.pool(layer), inputs: [input], dims: [channels, vertical.output, horizontal.output], layout: .channelsLast, node: node)
+        let output = emit(
+            .pool(layer), inputs: [input], dims: [channels, vertical.output, horizontal.output], layout: .channelsLast,
+            node: node)
         try setOutput(node, .activation(output))
     }
 
@@ -476,14 +586,21 @@ struct GraphCompiler {
         try setOutput(node, .activation(output))
     }
 
-    private mutating func globalPool(_ id: Int, kind: PoolKind, keepDims: Bool, _ node: NodeContext) throws(InferenceError) -> Int {
+    private mutating func globalPool(
+        _ id: Int, kind: PoolKind, keepDims: Bool, _ node: NodeContext
+    ) throws(InferenceError) -> Int {
         let info = activations[id]
         guard info.dims.count == 3 else {
-            throw node.error(.unsupportedShape, "global pooling is supported on [N, C, H, W] tensors only; the input has \(info.dims.count + 1) dimensions.")
+            throw node.error(
+                .unsupportedShape,
+                "global pooling is supported on [N, C, H, W] tensors only; the input has \(info.dims.count + 1) dimensions."
+            )
         }
         let input = ensureChannelsLast(id, nodeName: node.name, opType: node.opType)
         let channels = info.dims[0]
-        return emit(.globalPool(kind: kind, channels: channels, pixels: info.dims[1] * info.dims[2]), inputs: [input], dims: keepDims ? [channels, 1, 1] : [channels], layout: .rowMajor, node: node)
+        return emit(
+            .globalPool(kind: kind, channels: channels, pixels: info.dims[1] * info.dims[2]), inputs: [input],
+            dims: keepDims ? [channels, 1, 1] : [channels], layout: .rowMajor, node: node)
     }
 
     private mutating func lowerReduceMean(_ node: NodeContext) throws(InferenceError) {
@@ -499,7 +616,10 @@ struct GraphCompiler {
         var normalized: [Int] = []
         for axis in axes { normalized.append(try normalizeAxis(axis, rank: rank, node)) }
         guard rank == 4, Set(normalized) == [2, 3] else {
-            throw node.error(.unsupportedAttribute, "ReduceMean is supported over the spatial axes [2, 3] of an [N, C, H, W] tensor only (global average pooling); axes are \(axes).")
+            throw node.error(
+                .unsupportedAttribute,
+                "ReduceMean is supported over the spatial axes [2, 3] of an [N, C, H, W] tensor only (global average pooling); axes are \(axes)."
+            )
         }
         let keepDims = try node.int("keepdims", default: 1) != 0
         let output = try globalPool(id, kind: .average, keepDims: keepDims, node)
@@ -512,20 +632,27 @@ struct GraphCompiler {
         try node.allowOnly(["alpha", "beta", "transA", "transB"])
         try node.requireInputs(2...3)
         guard try node.int("transA", default: 0) == 0 else {
-            throw node.error(.unsupportedAttribute, "transA = 1 is not supported; the input must be [N, K] (batch first).")
+            throw node.error(
+                .unsupportedAttribute, "transA = 1 is not supported; the input must be [N, K] (batch first).")
         }
         let transB = try node.int("transB", default: 0) != 0
         let alpha = try node.float("alpha", default: 1)
         let beta = try node.float("beta", default: 1)
         let input = try activationInput(node, 0, role: "A")
         guard activations[input].dims.count == 1 else {
-            throw node.error(.unsupportedShape, "input A must be 2-D [N, K]; it has \(activations[input].dims.count + 1) dimensions. Insert a Flatten before the Gemm.")
+            throw node.error(
+                .unsupportedShape,
+                "input A must be 2-D [N, K]; it has \(activations[input].dims.count + 1) dimensions. Insert a Flatten before the Gemm."
+            )
         }
         let b = try floatConstant(node, 1, role: "B (weights)")
         guard b.shape.count == 2 else { throw node.error(.unsupportedShape, "B must be 2-D; it has shape \(b.shape).") }
         let (k, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
         guard k == activations[input].dims[0] else {
-            throw node.error(.unsupportedShape, "B has shape \(b.shape) (transB=\(transB ? 1 : 0)) but the input has \(activations[input].dims[0]) features.")
+            throw node.error(
+                .unsupportedShape,
+                "B has shape \(b.shape) (transB=\(transB ? 1 : 0)) but the input has \(activations[input].dims[0]) features."
+            )
         }
         var weights = [Float](repeating: 0, count: k * n)
         for row in 0..<k {
@@ -540,19 +667,23 @@ struct GraphCompiler {
             case .constant(.float(let tensor)):
                 let padded = [Int](repeating: 1, count: max(0, 2 - tensor.shape.count)) + tensor.shape
                 guard tensor.shape.count <= 2, padded[0] == 1, padded[1] == 1 || padded[1] == n else {
-                    throw node.error(.unsupportedShape, "C has shape \(tensor.shape); a scalar, [\(n)] or [1, \(n)] bias is supported.")
+                    throw node.error(
+                        .unsupportedShape,
+                        "C has shape \(tensor.shape); a scalar, [\(n)] or [1, \(n)] bias is supported.")
                 }
                 bias = (0..<n).map { beta * tensor.data[tensor.count == 1 ? 0 : $0] }
             case .constant(.int):
                 throw node.error(.unsupportedDataType, "C must be float32.")
             case .activation(let id):
                 guard activations[id].dims == [n], beta == 1 else {
-                    throw node.error(.unsupportedShape, "a computed C is supported only with shape [N, \(n)] and beta = 1.")
+                    throw node.error(
+                        .unsupportedShape, "a computed C is supported only with shape [N, \(n)] and beta = 1.")
                 }
                 activationC = id
             }
         }
-        var output = emitGemm(input: input, inFeatures: k, outFeatures: n, rowsPerSample: 1, weights: weights, bias: bias, node)
+        var output = emitGemm(
+            input: input, inFeatures: k, outFeatures: n, rowsPerSample: 1, weights: weights, bias: bias, node)
         if let c = activationC {
             output = try binaryActivations(.add, output, c, node)
         }
@@ -570,11 +701,15 @@ struct GraphCompiler {
         }
         let dims = activations[input].dims
         guard let k = dims.last, k == b.shape[0] else {
-            throw node.error(.unsupportedShape, "A's last dimension must equal B's first (\(b.shape[0])); A has per-sample shape \(dims).")
+            throw node.error(
+                .unsupportedShape,
+                "A's last dimension must equal B's first (\(b.shape[0])); A has per-sample shape \(dims).")
         }
         let rows = dims.dropLast().reduce(1, *)
         let source = dims.count == 1 ? input : ensureRowMajor(input, nodeName: node.name, opType: node.opType)
-        let output = emitGemm(input: source, inFeatures: k, outFeatures: b.shape[1], rowsPerSample: rows, weights: b.data, bias: nil, node, outputDims: dims.dropLast() + [b.shape[1]])
+        let output = emitGemm(
+            input: source, inFeatures: k, outFeatures: b.shape[1], rowsPerSample: rows, weights: b.data, bias: nil,
+            node, outputDims: dims.dropLast() + [b.shape[1]])
         try setOutput(node, .activation(output))
     }
 
@@ -587,11 +722,15 @@ struct GraphCompiler {
         if case .featurePermutation(let permutation) = activations[input].layout {
             var permuted = [Float](repeating: 0, count: weights.count)
             for (physical, logical) in permutation.enumerated() {
-                for column in 0..<outFeatures { permuted[physical * outFeatures + column] = weights[logical * outFeatures + column] }
+                for column in 0..<outFeatures {
+                    permuted[physical * outFeatures + column] = weights[logical * outFeatures + column]
+                }
             }
             weights = permuted
         }
-        let layer = GemmLayer(inFeatures: inFeatures, outFeatures: outFeatures, rowsPerSample: rowsPerSample, weights: weights, bias: bias, activation: .none)
+        let layer = GemmLayer(
+            inFeatures: inFeatures, outFeatures: outFeatures, rowsPerSample: rowsPerSample, weights: weights,
+            bias: bias, activation: .none)
         return emit(.gemm(layer), inputs: [input], dims: outputDims ?? [outFeatures], layout: .rowMajor, node: node)
     }
 
@@ -600,9 +739,15 @@ struct GraphCompiler {
     private mutating func lowerActivation(_ node: NodeContext) throws(InferenceError) {
         let activation: Activation
         switch node.opType {
-        case "Relu": try node.allowOnly([]); activation = .relu
-        case "Sigmoid": try node.allowOnly([]); activation = .sigmoid
-        case "Tanh": try node.allowOnly([]); activation = .tanh
+        case "Relu":
+            try node.allowOnly([])
+            activation = .relu
+        case "Sigmoid":
+            try node.allowOnly([])
+            activation = .sigmoid
+        case "Tanh":
+            try node.allowOnly([])
+            activation = .tanh
         case "LeakyRelu":
             try node.allowOnly(["alpha"])
             activation = .leakyRelu(alpha: try node.float("alpha", default: 0.01))
@@ -622,7 +767,8 @@ struct GraphCompiler {
         try node.allowOnly(["epsilon", "momentum", "training_mode", "spatial"])
         try node.requireInputs(5...5)
         guard try node.int("training_mode", default: 0) == 0 else {
-            throw node.error(.unsupportedAttribute, "training_mode = 1 is not supported; export the model in eval mode.")
+            throw node.error(
+                .unsupportedAttribute, "training_mode = 1 is not supported; export the model in eval mode.")
         }
         guard try node.int("spatial", default: 1) == 1 else {
             throw node.error(.unsupportedAttribute, "spatial = 0 is not supported.")
@@ -635,7 +781,9 @@ struct GraphCompiler {
         let variance = try floatConstant(node, 4, role: "variance")
         let channels = activations[input].dims.first ?? 1
         guard [gamma, beta, mean, variance].allSatisfy({ $0.count == channels }) else {
-            throw node.error(.unsupportedShape, "scale, bias, mean and variance must each have \(channels) values (one per channel).")
+            throw node.error(
+                .unsupportedShape, "scale, bias, mean and variance must each have \(channels) values (one per channel)."
+            )
         }
         var scale = [Float](repeating: 0, count: channels)
         var shift = [Float](repeating: 0, count: channels)
@@ -650,14 +798,18 @@ struct GraphCompiler {
     }
 
     /// y = x op c as y = x * scale + shift, one pair per value of `values`.
-    private static func affineParameters(_ op: BinaryOperator, _ values: [Float], constantOnLeft: Bool) -> (scale: [Float], shift: [Float]) {
+    private static func affineParameters(
+        _ op: BinaryOperator, _ values: [Float], constantOnLeft: Bool
+    ) -> (scale: [Float], shift: [Float]) {
         var scale = [Float](repeating: 1, count: values.count)
         var shift = [Float](repeating: 0, count: values.count)
         for c in values.indices {
             switch (op, constantOnLeft) {
             case (.add, _): shift[c] = values[c]
             case (.subtract, false): shift[c] = -values[c]
-            case (.subtract, true): scale[c] = -1; shift[c] = values[c]
+            case (.subtract, true):
+                scale[c] = -1
+                shift[c] = values[c]
             case (.multiply, _): scale[c] = values[c]
             case (.divide, _): scale[c] = 1 / values[c]
             }
@@ -668,7 +820,8 @@ struct GraphCompiler {
     /// Emits a per-channel affine (channel = axis 1 of the full tensor), whatever the layout.
     private mutating func emitAffine(_ input: Int, scale: [Float], shift: [Float], _ node: NodeContext) -> Int {
         let info = activations[input]
-        var scale = scale, shift = shift
+        var scale = scale
+        var shift = shift
         var innerSize = 1
         if info.isPhysicallyChannelsLast {
             innerSize = 1
@@ -706,11 +859,15 @@ struct GraphCompiler {
         case (.constant(.float(let c)), .activation(let x)):
             try setOutput(node, .activation(try binaryWithConstant(op, x, c, constantOnLeft: true, node)))
         default:
-            throw node.error(.unsupportedDataType, "mixes int64 and float32 operands; only float32 arithmetic on image data is supported.")
+            throw node.error(
+                .unsupportedDataType,
+                "mixes int64 and float32 operands; only float32 arithmetic on image data is supported.")
         }
     }
 
-    private func intArithmetic(_ op: BinaryOperator, _ x: IntTensor, _ y: IntTensor, _ node: NodeContext) throws(InferenceError) -> IntTensor {
+    private func intArithmetic(
+        _ op: BinaryOperator, _ x: IntTensor, _ y: IntTensor, _ node: NodeContext
+    ) throws(InferenceError) -> IntTensor {
         guard let shape = ShapeMath.broadcast(x.shape, y.shape) else {
             throw node.error(.unsupportedShape, "shape constants \(x.shape) and \(y.shape) do not broadcast.")
         }
@@ -729,19 +886,25 @@ struct GraphCompiler {
                     result.append(.known(p / q))
                 }
             case (.batch, .known(let q)) where (op == .multiply || op == .divide) && q == 1,
-                 (.batch, .known(let q)) where (op == .add || op == .subtract) && q == 0,
-                 (.known(let q), .batch) where op == .multiply && q == 1,
-                 (.known(let q), .batch) where op == .add && q == 0:
+                (.batch, .known(let q)) where (op == .add || op == .subtract) && q == 0,
+                (.known(let q), .batch) where op == .multiply && q == 1,
+                (.known(let q), .batch) where op == .add && q == 0:
                 result.append(.batch)
             default:
-                throw node.error(.unsupportedShape, "shape arithmetic on the batch size (\(x.values[tableX[index]]) \(node.opType) \(y.values[tableY[index]])) is not supported.")
+                throw node.error(
+                    .unsupportedShape,
+                    "shape arithmetic on the batch size (\(x.values[tableX[index]]) \(node.opType) \(y.values[tableY[index]])) is not supported."
+                )
             }
         }
         return IntTensor(shape: shape, values: result)
     }
 
-    private mutating func binaryActivations(_ op: BinaryOperator, _ x: Int, _ y: Int, _ node: NodeContext) throws(InferenceError) -> Int {
-        let a = activations[x], b = activations[y]
+    private mutating func binaryActivations(
+        _ op: BinaryOperator, _ x: Int, _ y: Int, _ node: NodeContext
+    ) throws(InferenceError) -> Int {
+        let a = activations[x]
+        let b = activations[y]
         if a.dims == b.dims {
             if a.layout == b.layout {
                 return emit(.binary(op), inputs: [x, y], dims: a.dims, layout: a.layout, node: node)
@@ -759,10 +922,13 @@ struct GraphCompiler {
         }
         // Image times per-channel values (squeeze-and-excitation): no layout change needed.
         for (image, channels, channelsOnLeft) in [(x, y, false), (y, x, true)] {
-            let imageInfo = activations[image], channelInfo = activations[channels]
+            let imageInfo = activations[image]
+            let channelInfo = activations[channels]
             if imageInfo.dims.count == 3, imageInfo.dims == dims, imageInfo.isPhysicallyChannelsLast,
-               channelInfo.dims == [imageInfo.dims[0], 1, 1] {
-                let operation = LayerOperation.channelBinary(op, channels: dims[0], pixels: dims[1] * dims[2], channelsOnLeft: channelsOnLeft)
+                channelInfo.dims == [imageInfo.dims[0], 1, 1]
+            {
+                let operation = LayerOperation.channelBinary(
+                    op, channels: dims[0], pixels: dims[1] * dims[2], channelsOnLeft: channelsOnLeft)
                 return emit(operation, inputs: [image, channels], dims: dims, layout: imageInfo.layout, node: node)
             }
         }
@@ -770,21 +936,30 @@ struct GraphCompiler {
         let right = ensureRowMajor(y, nodeName: node.name, opType: node.opType)
         let tableA = ShapeMath.broadcastIndexTable(from: a.dims, to: dims).map { Int32($0) }
         let tableB = ShapeMath.broadcastIndexTable(from: b.dims, to: dims).map { Int32($0) }
-        return emit(.broadcastBinary(op, tableA: tableA, tableB: tableB), inputs: [left, right], dims: dims, layout: .rowMajor, node: node)
+        return emit(
+            .broadcastBinary(op, tableA: tableA, tableB: tableB), inputs: [left, right], dims: dims, layout: .rowMajor,
+            node: node)
     }
 
-    private mutating func binaryWithConstant(_ op: BinaryOperator, _ x: Int, _ constant: FloatTensor, constantOnLeft: Bool, _ node: NodeContext) throws(InferenceError) -> Int {
+    private mutating func binaryWithConstant(
+        _ op: BinaryOperator, _ x: Int, _ constant: FloatTensor, constantOnLeft: Bool, _ node: NodeContext
+    ) throws(InferenceError) -> Int {
         let info = activations[x]
         let rank = info.dims.count + 1
         guard constant.shape.count <= rank else {
-            throw node.error(.unsupportedShape, "the constant operand has shape \(constant.shape), more dimensions than the data [N, \(info.dims)].")
+            throw node.error(
+                .unsupportedShape,
+                "the constant operand has shape \(constant.shape), more dimensions than the data [N, \(info.dims)].")
         }
         let padded = [Int](repeating: 1, count: rank - constant.shape.count) + constant.shape
         guard padded[0] == 1 else {
-            throw node.error(.unsupportedShape, "the constant operand has shape \(constant.shape); it may not span the batch dimension.")
+            throw node.error(
+                .unsupportedShape,
+                "the constant operand has shape \(constant.shape); it may not span the batch dimension.")
         }
         let channels = info.dims.first ?? 1
-        let perChannel = padded.dropFirst(2).allSatisfy { $0 == 1 } && (rank == 1 || padded[1] == 1 || padded[1] == channels)
+        let perChannel =
+            padded.dropFirst(2).allSatisfy { $0 == 1 } && (rank == 1 || padded[1] == 1 || padded[1] == channels)
         if perChannel && !(op == .divide && constantOnLeft) {
             let values = (0..<channels).map { constant.data[constant.count == 1 ? 0 : $0] }
             let (scale, shift) = Self.affineParameters(op, values, constantOnLeft: constantOnLeft)
@@ -794,17 +969,23 @@ struct GraphCompiler {
         // channels-last view of a convolution's output ([N, H, W, C] + [C]). The channel is the
         // innermost physical index, so this is an affine the optimizer can fold into the convolution.
         if let last = info.dims.last, info.dims.count >= 2, info.isPhysicallyRowMajor, padded.last == last,
-           padded.dropFirst().dropLast().allSatisfy({ $0 == 1 }), !(op == .divide && constantOnLeft) {
+            padded.dropFirst().dropLast().allSatisfy({ $0 == 1 }), !(op == .divide && constantOnLeft)
+        {
             let (scale, shift) = Self.affineParameters(op, constant.data, constantOnLeft: constantOnLeft)
             let layer = AffineLayer(scale: scale, shift: shift, innerSize: 1, activation: .none)
             return emit(.affine(layer), inputs: [x], dims: info.dims, layout: info.layout, node: node)
         }
         guard ShapeMath.broadcast(info.dims, Array(padded.dropFirst())) == info.dims else {
-            throw node.error(.unsupportedShape, "the constant operand's shape \(constant.shape) would broadcast the data [N, \(info.dims)] to a larger shape, which is not supported.")
+            throw node.error(
+                .unsupportedShape,
+                "the constant operand's shape \(constant.shape) would broadcast the data [N, \(info.dims)] to a larger shape, which is not supported."
+            )
         }
         let logicalTable = ShapeMath.broadcastIndexTable(from: Array(padded.dropFirst()), to: info.dims)
         let expanded = info.logicalIndexOfPhysical().map { constant.data[logicalTable[$0]] }
-        return emit(.constantBinary(op, constant: expanded, constantOnLeft: constantOnLeft), inputs: [x], dims: info.dims, layout: info.layout, node: node)
+        return emit(
+            .constantBinary(op, constant: expanded, constantOnLeft: constantOnLeft), inputs: [x], dims: info.dims,
+            layout: info.layout, node: node)
     }
 
     private mutating func lowerSoftmax(_ node: NodeContext) throws(InferenceError) {
@@ -828,7 +1009,9 @@ struct GraphCompiler {
             inner = 1
         }
         let source = ensureRowMajor(input, nodeName: node.name, opType: node.opType)
-        let output = emit(.softmax(outer: outer, length: length, inner: inner), inputs: [source], dims: dims, layout: .rowMajor, node: node)
+        let output = emit(
+            .softmax(outer: outer, length: length, inner: inner), inputs: [source], dims: dims, layout: .rowMajor,
+            node: node)
         try setOutput(node, .activation(output))
     }
 
@@ -842,7 +1025,8 @@ struct GraphCompiler {
             return emit(.alias, inputs: [id], dims: dims, layout: info.layout, node: node)
         }
         if dims.count == 1 {
-            let layout: Layout = info.isPhysicallyRowMajor ? .rowMajor : .featurePermutation(info.logicalIndexOfPhysical())
+            let layout: Layout =
+                info.isPhysicallyRowMajor ? .rowMajor : .featurePermutation(info.logicalIndexOfPhysical())
             return emit(.alias, inputs: [id], dims: dims, layout: layout, node: node)
         }
         let source = ensureRowMajor(id, nodeName: node.name, opType: node.opType)
@@ -858,7 +1042,9 @@ struct GraphCompiler {
             let rank = activations[id].dims.count + 1
             let axis = axisAttribute < 0 ? axisAttribute + rank : axisAttribute
             guard axis == 1 else {
-                throw node.error(.unsupportedAttribute, "axis = \(axisAttribute) is not supported; only axis = 1 (keep the batch dimension) is.")
+                throw node.error(
+                    .unsupportedAttribute,
+                    "axis = \(axisAttribute) is not supported; only axis = 1 (keep the batch dimension) is.")
             }
             try setOutput(node, .activation(reshapeActivation(id, to: [activations[id].elementCount], node)))
         case .constant(let constant):
@@ -868,7 +1054,9 @@ struct GraphCompiler {
             case .int(let tensor): shape = tensor.shape
             }
             let axis = axisAttribute < 0 ? axisAttribute + shape.count : axisAttribute
-            guard axis >= 0, axis <= shape.count else { throw node.error(.modelMalformed, "axis \(axisAttribute) is out of range.") }
+            guard axis >= 0, axis <= shape.count else {
+                throw node.error(.modelMalformed, "axis \(axisAttribute) is out of range.")
+            }
             let newShape = [shape[..<axis].reduce(1, *), shape[axis...].reduce(1, *)]
             try setOutput(node, .constant(Self.reshaped(constant, newShape)))
         }
@@ -876,8 +1064,12 @@ struct GraphCompiler {
 
     private static func reshaped(_ constant: ConstantValue, _ shape: [Int]) -> ConstantValue {
         switch constant {
-        case .float(var tensor): tensor.shape = shape; return .float(tensor)
-        case .int(var tensor): tensor.shape = shape; return .int(tensor)
+        case .float(var tensor):
+            tensor.shape = shape
+            return .float(tensor)
+        case .int(var tensor):
+            tensor.shape = shape
+            return .int(tensor)
         }
     }
 
@@ -898,20 +1090,31 @@ struct GraphCompiler {
             case .batch, .known(-1): break
             case .known(0) where !allowZero: break
             default:
-                throw node.error(.unsupportedShape, "the target shape \(target.values) fixes the batch dimension; use -1 or 0 for it (or export with a dynamic batch).")
+                throw node.error(
+                    .unsupportedShape,
+                    "the target shape \(target.values) fixes the batch dimension; use -1 or 0 for it (or export with a dynamic batch)."
+                )
             }
             var newDims: [Int] = []
             var inferred: Int?
             for (index, item) in target.values.enumerated().dropFirst() {
                 guard case .known(let number) = item else {
-                    throw node.error(.unsupportedShape, "the target shape \(target.values) uses the batch size outside the first dimension.")
+                    throw node.error(
+                        .unsupportedShape,
+                        "the target shape \(target.values) uses the batch size outside the first dimension.")
                 }
                 if number == -1 {
-                    guard inferred == nil else { throw node.error(.modelMalformed, "the target shape \(target.values) has more than one -1.") }
+                    guard inferred == nil else {
+                        throw node.error(.modelMalformed, "the target shape \(target.values) has more than one -1.")
+                    }
                     inferred = newDims.count
                     newDims.append(1)
                 } else if number == 0 && !allowZero {
-                    guard index - 1 < dims.count else { throw node.error(.modelMalformed, "the target shape \(target.values) copies a dimension the input does not have.") }
+                    guard index - 1 < dims.count else {
+                        throw node.error(
+                            .modelMalformed,
+                            "the target shape \(target.values) copies a dimension the input does not have.")
+                    }
                     newDims.append(dims[index - 1])
                 } else if number > 0 && number <= Int64(Int32.max) {
                     newDims.append(Int(number))
@@ -924,7 +1127,9 @@ struct GraphCompiler {
             if first == .known(-1) {
                 // -1 in front stays the batch only if the rest accounts for a whole sample.
                 guard inferred == nil, known == count else {
-                    throw node.error(.unsupportedShape, "the target shape \(target.values) would change the batch dimension of data [N, \(dims)].")
+                    throw node.error(
+                        .unsupportedShape,
+                        "the target shape \(target.values) would change the batch dimension of data [N, \(dims)].")
                 }
             } else if let inferred {
                 guard known > 0, count % known == 0 else {
@@ -933,7 +1138,8 @@ struct GraphCompiler {
                 newDims[inferred] = count / known
             }
             guard newDims.reduce(1, *) == count else {
-                throw node.error(.unsupportedShape, "cannot reshape [N, \(dims)] (\(count) values per sample) to \(target.values).")
+                throw node.error(
+                    .unsupportedShape, "cannot reshape [N, \(dims)] (\(count) values per sample) to \(target.values).")
             }
             try setOutput(node, .activation(reshapeActivation(id, to: newDims, node)))
         case .constant(let constant):
@@ -948,11 +1154,18 @@ struct GraphCompiler {
                 guard case .known(let number) = item, number >= -1, number <= Int64(Int32.max) else {
                     throw node.error(.unsupportedShape, "cannot reshape a constant to \(target.values).")
                 }
-                if number == -1 { inferred = shape.count; shape.append(1) } else { shape.append(Int(number)) }
+                if number == -1 {
+                    inferred = shape.count
+                    shape.append(1)
+                } else {
+                    shape.append(Int(number))
+                }
             }
             if let inferred {
                 let known = shape.reduce(1, *)
-                guard known > 0 else { throw node.error(.unsupportedShape, "cannot reshape a constant to \(target.values).") }
+                guard known > 0 else {
+                    throw node.error(.unsupportedShape, "cannot reshape a constant to \(target.values).")
+                }
                 shape[inferred] = count / known
             }
             guard shape.reduce(1, *) == count else {
@@ -975,7 +1188,9 @@ struct GraphCompiler {
         let shape: [Int]
         var batchLeading = false
         switch input {
-        case .activation(let id): shape = [-1] + activations[id].dims; batchLeading = true
+        case .activation(let id):
+            shape = [-1] + activations[id].dims
+            batchLeading = true
         case .constant(.float(let tensor)): shape = tensor.shape
         case .constant(.int(let tensor)): shape = tensor.shape
         }
@@ -994,7 +1209,10 @@ struct GraphCompiler {
             newShape = []
             for (axis, dim) in shape.enumerated() {
                 let drop = axes == nil ? dim == 1 : normalized.contains(axis)
-                if drop && dim != 1 { throw node.error(.unsupportedShape, "cannot squeeze axis \(axis) of extent \(dim == -1 ? "N" : String(dim)).") }
+                if drop && dim != 1 {
+                    throw node.error(
+                        .unsupportedShape, "cannot squeeze axis \(axis) of extent \(dim == -1 ? "N" : String(dim)).")
+                }
                 if !drop { newShape.append(dim) }
             }
         }
@@ -1021,38 +1239,59 @@ struct GraphCompiler {
                 throw node.error(.modelMalformed, "perm \(permutation) is not a permutation of 0..<\(rank).")
             }
             guard permutation[0] == 0 else {
-                throw node.error(.unsupportedAttribute, "perm \(permutation) moves the batch dimension; only permutations that keep axis 0 first are supported.")
+                throw node.error(
+                    .unsupportedAttribute,
+                    "perm \(permutation) moves the batch dimension; only permutations that keep axis 0 first are supported."
+                )
             }
             let samplePermutation = permutation.dropFirst().map { $0 - 1 }
             let dims = samplePermutation.map { info.dims[$0] }
             if samplePermutation == Array(0..<info.dims.count) {
-                try setOutput(node, .activation(emit(.alias, inputs: [id], dims: dims, layout: info.layout, node: node)))
+                try setOutput(
+                    node, .activation(emit(.alias, inputs: [id], dims: dims, layout: info.layout, node: node)))
             } else if info.isPhysicallyChannelsLast && samplePermutation == [1, 2, 0] {
                 // NCHW -> NHWC of data already stored channels-last is a relabelling.
                 try setOutput(node, .activation(emit(.alias, inputs: [id], dims: dims, layout: .rowMajor, node: node)))
             } else if info.dims.count == 3 && info.isPhysicallyRowMajor && samplePermutation == [2, 0, 1] {
                 // NHWC -> NCHW of row-major data is the same memory seen as channels-last: Keras
                 // exports wrap every convolution and pool in this pair of transposes.
-                try setOutput(node, .activation(emit(.alias, inputs: [id], dims: dims, layout: .channelsLast, node: node)))
+                try setOutput(
+                    node, .activation(emit(.alias, inputs: [id], dims: dims, layout: .channelsLast, node: node)))
             } else {
                 let source = ensureRowMajor(id, nodeName: node.name, opType: node.opType)
-                let table = ShapeMath.transposeIndexTable(dims: info.dims, permutation: samplePermutation).map { Int32($0) }
-                try setOutput(node, .activation(emit(.gather(table: table), inputs: [source], dims: dims, layout: .rowMajor, node: node)))
+                let table = ShapeMath.transposeIndexTable(dims: info.dims, permutation: samplePermutation).map {
+                    Int32($0)
+                }
+                try setOutput(
+                    node,
+                    .activation(
+                        emit(.gather(table: table), inputs: [source], dims: dims, layout: .rowMajor, node: node)))
             }
         case .constant(.float(let tensor)):
             let permutation = try node.ints("perm") ?? Array((0..<tensor.shape.count).reversed())
             guard ShapeMath.isPermutation(permutation, rank: tensor.shape.count) else {
-                throw node.error(.modelMalformed, "perm \(permutation) does not fit a rank-\(tensor.shape.count) tensor.")
+                throw node.error(
+                    .modelMalformed, "perm \(permutation) does not fit a rank-\(tensor.shape.count) tensor.")
             }
             let table = ShapeMath.transposeIndexTable(dims: tensor.shape, permutation: permutation)
-            try setOutput(node, .constant(.float(FloatTensor(shape: permutation.map { tensor.shape[$0] }, data: table.map { tensor.data[$0] }))))
+            try setOutput(
+                node,
+                .constant(
+                    .float(
+                        FloatTensor(shape: permutation.map { tensor.shape[$0] }, data: table.map { tensor.data[$0] }))))
         case .constant(.int(let tensor)):
             let permutation = try node.ints("perm") ?? Array((0..<tensor.shape.count).reversed())
             guard ShapeMath.isPermutation(permutation, rank: tensor.shape.count) else {
-                throw node.error(.modelMalformed, "perm \(permutation) does not fit a rank-\(tensor.shape.count) tensor.")
+                throw node.error(
+                    .modelMalformed, "perm \(permutation) does not fit a rank-\(tensor.shape.count) tensor.")
             }
             let table = ShapeMath.transposeIndexTable(dims: tensor.shape, permutation: permutation)
-            try setOutput(node, .constant(.int(IntTensor(shape: permutation.map { tensor.shape[$0] }, values: table.map { tensor.values[$0] }))))
+            try setOutput(
+                node,
+                .constant(
+                    .int(
+                        IntTensor(shape: permutation.map { tensor.shape[$0] }, values: table.map { tensor.values[$0] }))
+                ))
         }
     }
 
@@ -1085,8 +1324,16 @@ struct GraphCompiler {
         if floats.count == inputs.count {
             let rank = floats[0].shape.count
             let axis = try normalizeAxis(axisAttribute, rank: rank, node)
-            guard floats.allSatisfy({ $0.shape.count == rank && $0.shape.enumerated().allSatisfy { $0.offset == axis || $0.element == floats[0].shape[$0.offset] } }) else {
-                throw node.error(.unsupportedShape, "constant shapes \(floats.map(\.shape)) cannot be concatenated on axis \(axis).")
+            guard
+                floats.allSatisfy({
+                    $0.shape.count == rank
+                        && $0.shape.enumerated().allSatisfy {
+                            $0.offset == axis || $0.element == floats[0].shape[$0.offset]
+                        }
+                })
+            else {
+                throw node.error(
+                    .unsupportedShape, "constant shapes \(floats.map(\.shape)) cannot be concatenated on axis \(axis).")
             }
             let outer = floats[0].shape[..<axis].reduce(1, *)
             var data: [Float] = []
@@ -1102,14 +1349,25 @@ struct GraphCompiler {
             return
         }
         guard ids.count == inputs.count else {
-            throw node.error(.unsupportedOperator, "concatenating image-dependent data with constants is not supported.")
+            throw node.error(
+                .unsupportedOperator, "concatenating image-dependent data with constants is not supported.")
         }
         let infos = ids.map { activations[$0] }
         let rank = infos[0].dims.count + 1
         let axis = try normalizeAxis(axisAttribute, rank: rank, node)
-        guard axis >= 1 else { throw node.error(.unsupportedAttribute, "concatenation along the batch axis is not supported.") }
-        guard infos.allSatisfy({ $0.dims.count == rank - 1 && $0.dims.enumerated().allSatisfy { $0.offset == axis - 1 || $0.element == infos[0].dims[$0.offset] } }) else {
-            throw node.error(.unsupportedShape, "input shapes \(infos.map(\.dims)) cannot be concatenated on axis \(axis).")
+        guard axis >= 1 else {
+            throw node.error(.unsupportedAttribute, "concatenation along the batch axis is not supported.")
+        }
+        guard
+            infos.allSatisfy({
+                $0.dims.count == rank - 1
+                    && $0.dims.enumerated().allSatisfy {
+                        $0.offset == axis - 1 || $0.element == infos[0].dims[$0.offset]
+                    }
+            })
+        else {
+            throw node.error(
+                .unsupportedShape, "input shapes \(infos.map(\.dims)) cannot be concatenated on axis \(axis).")
         }
         var dims = infos[0].dims
         dims[axis - 1] = infos.map { $0.dims[axis - 1] }.reduce(0, +)
@@ -1121,16 +1379,21 @@ struct GraphCompiler {
                 permutation += info.logicalIndexOfPhysical().map { $0 + offset }
                 offset += info.elementCount
             }
-            let output = emit(.concat(outer: 1, chunks: infos.map(\.elementCount)), inputs: ids, dims: dims, layout: .featurePermutation(permutation), node: node)
+            let output = emit(
+                .concat(outer: 1, chunks: infos.map(\.elementCount)), inputs: ids, dims: dims,
+                layout: .featurePermutation(permutation), node: node)
             try setOutput(node, .activation(output))
         } else if rank == 4 && axis == 1 && infos.allSatisfy(\.isPhysicallyChannelsLast) {
-            let output = emit(.concat(outer: dims[1] * dims[2], chunks: infos.map { $0.dims[0] }), inputs: ids, dims: dims, layout: .channelsLast, node: node)
+            let output = emit(
+                .concat(outer: dims[1] * dims[2], chunks: infos.map { $0.dims[0] }), inputs: ids, dims: dims,
+                layout: .channelsLast, node: node)
             try setOutput(node, .activation(output))
         } else {
             let sources = ids.map { ensureRowMajor($0, nodeName: node.name, opType: node.opType) }
             let outer = dims[..<(axis - 1)].reduce(1, *)
             let chunks = infos.map { $0.dims[(axis - 1)...].reduce(1, *) }
-            let output = emit(.concat(outer: outer, chunks: chunks), inputs: sources, dims: dims, layout: .rowMajor, node: node)
+            let output = emit(
+                .concat(outer: outer, chunks: chunks), inputs: sources, dims: dims, layout: .rowMajor, node: node)
             try setOutput(node, .activation(output))
         }
     }
@@ -1140,7 +1403,9 @@ struct GraphCompiler {
         // training_mode is a constant true, which would make the model random.
         try node.allowOnly(node.opType == "Dropout" ? ["seed", "ratio", "is_test"] : [])
         guard !node.inputs.isEmpty else { throw node.error(.modelMalformed, "has no input.") }
-        if node.opType == "Dropout", node.inputs.count >= 3, case .constant(.int(let mode))? = try optionalValue(node, 2), mode.values.first != .known(0) {
+        if node.opType == "Dropout", node.inputs.count >= 3,
+            case .constant(.int(let mode))? = try optionalValue(node, 2), mode.values.first != .known(0)
+        {
             throw node.error(.unsupportedAttribute, "training_mode is true; export the model in eval mode.")
         }
         try setOutput(node, try value(node.inputs[0], node))
@@ -1160,9 +1425,13 @@ struct GraphCompiler {
         case "value_int":
             try setOutput(node, .constant(.int(IntTensor(shape: [], values: [.known(attribute.i)]))))
         case "value_ints":
-            try setOutput(node, .constant(.int(IntTensor(shape: [attribute.ints.count], values: attribute.ints.map { .known($0) }))))
+            try setOutput(
+                node,
+                .constant(.int(IntTensor(shape: [attribute.ints.count], values: attribute.ints.map { .known($0) }))))
         default:
-            throw node.error(.unsupportedAttribute, "\(attribute.name) constants are not supported (value, value_float(s), value_int(s) are).")
+            throw node.error(
+                .unsupportedAttribute,
+                "\(attribute.name) constants are not supported (value, value_float(s), value_int(s) are).")
         }
     }
 
@@ -1190,7 +1459,8 @@ struct GraphCompiler {
         try node.allowOnly(["axis"])
         try node.requireInputs(2...2)
         guard case .constant(.int(let data)) = try value(node.inputs[0], node), data.shape.count == 1 else {
-            throw node.error(.unsupportedOperator, "Gather is supported only on 1-D shape constants (as in x.view(x.size(0), -1)).")
+            throw node.error(
+                .unsupportedOperator, "Gather is supported only on 1-D shape constants (as in x.view(x.size(0), -1)).")
         }
         let axis = try node.int("axis", default: 0)
         guard axis == 0 || axis == -1 else {
@@ -1201,7 +1471,9 @@ struct GraphCompiler {
         }
         var result: [SymbolicInt] = []
         for index in indices.values {
-            guard case .known(var position) = index else { throw node.error(.unsupportedShape, "indices depend on the batch size.") }
+            guard case .known(var position) = index else {
+                throw node.error(.unsupportedShape, "indices depend on the batch size.")
+            }
             if position < 0 { position += Int64(data.values.count) }
             guard position >= 0, position < Int64(data.values.count) else {
                 throw node.error(.modelMalformed, "index \(position) is out of range for \(data.values.count) values.")
@@ -1221,7 +1493,9 @@ struct GraphCompiler {
         let ends = try knownInts(node, 2, role: "ends")
         let axes = node.inputs.count > 3 && !node.inputs[3].isEmpty ? try knownInts(node, 3, role: "axes") : [0]
         let steps = node.inputs.count > 4 && !node.inputs[4].isEmpty ? try knownInts(node, 4, role: "steps") : [1]
-        guard starts.count == 1, ends.count == 1, axes.count == 1, axes[0] == 0 || axes[0] == -1, steps.count == 1, steps[0] != 0 else {
+        guard starts.count == 1, ends.count == 1, axes.count == 1, axes[0] == 0 || axes[0] == -1, steps.count == 1,
+            steps[0] != 0
+        else {
             throw node.error(.unsupportedAttribute, "only single-axis slices of 1-D shape constants are supported.")
         }
         let count = data.values.count
@@ -1233,12 +1507,18 @@ struct GraphCompiler {
             start = clamp(start, 0, count)
             end = clamp(end, 0, count)
             var index = start
-            while index < end { result.append(data.values[index]); index += steps[0] }
+            while index < end {
+                result.append(data.values[index])
+                index += steps[0]
+            }
         } else {
             start = clamp(start, -1, count - 1)
             end = clamp(end, -1, count - 1)
             var index = start
-            while index > end { result.append(data.values[index]); index += steps[0] }
+            while index > end {
+                result.append(data.values[index])
+                index += steps[0]
+            }
         }
         try setOutput(node, .constant(.int(IntTensor(shape: [result.count], values: result))))
     }
@@ -1250,12 +1530,14 @@ struct GraphCompiler {
         let input = try value(node.inputs[0], node)
         switch (input, target) {
         case (.activation, OnnxDataType.float), (.constant(.float), OnnxDataType.float),
-             (.constant(.int), OnnxDataType.int64), (.constant(.int), OnnxDataType.int32):
+            (.constant(.int), OnnxDataType.int64), (.constant(.int), OnnxDataType.int32):
             try setOutput(node, input)
         case (.constant(.int(let tensor)), OnnxDataType.float):
             var data: [Float] = []
             for item in tensor.values {
-                guard case .known(let number) = item else { throw node.error(.unsupportedShape, "cannot convert the batch size to float.") }
+                guard case .known(let number) = item else {
+                    throw node.error(.unsupportedShape, "cannot convert the batch size to float.")
+                }
                 data.append(Float(number))
             }
             try setOutput(node, .constant(.float(FloatTensor(shape: tensor.shape, data: data))))
@@ -1263,7 +1545,9 @@ struct GraphCompiler {
             let values = tensor.data.map { SymbolicInt.known(Int64(exactly: $0.rounded(.towardZero)) ?? 0) }
             try setOutput(node, .constant(.int(IntTensor(shape: tensor.shape, values: values))))
         default:
-            throw node.error(.unsupportedDataType, "casting to \(OnnxDataType.name(target)) is not supported; the engine computes in float32.")
+            throw node.error(
+                .unsupportedDataType,
+                "casting to \(OnnxDataType.name(target)) is not supported; the engine computes in float32.")
         }
     }
 }

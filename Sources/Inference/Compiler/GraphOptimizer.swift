@@ -15,7 +15,8 @@ enum GraphOptimizer {
 
             for (index, layer) in graph.layers.enumerated() {
                 guard layer.inputs.count == 1, uses[layer.inputs[0]] == 1,
-                      let producerIndex = producer[layer.inputs[0]] else { continue }
+                    let producerIndex = producer[layer.inputs[0]]
+                else { continue }
                 let previous = graph.layers[producerIndex]
                 if let fused = fuse(previous.operation, into: layer.operation) {
                     previous.operation = fused
@@ -29,16 +30,20 @@ enum GraphOptimizer {
             }
             if changed { continue }
 
-            if rewriteViews(&graph, uses: uses, producer: producer) { changed = true; continue }
+            if rewriteViews(&graph, uses: uses, producer: producer) {
+                changed = true
+                continue
+            }
 
             // A convolution's activation moves behind the max pool that alone reads it (it then
             // runs on a quarter of the data, inside the pool's loop).
             for layer in graph.layers {
                 guard case .pool(var pool) = layer.operation, pool.kind == .max, pool.activation == .none,
-                      pool.padTop == 0, pool.padLeft == 0, pool.padBottom == 0, pool.padRight == 0,
-                      uses[layer.inputs[0]] == 1, let producerIndex = producer[layer.inputs[0]],
-                      case .convolution(var conv) = graph.layers[producerIndex].operation,
-                      conv.activation != .none, conv.activation.isNonDecreasing else { continue }
+                    pool.padTop == 0, pool.padLeft == 0, pool.padBottom == 0, pool.padRight == 0,
+                    uses[layer.inputs[0]] == 1, let producerIndex = producer[layer.inputs[0]],
+                    case .convolution(var conv) = graph.layers[producerIndex].operation,
+                    conv.activation != .none, conv.activation.isNonDecreasing
+                else { continue }
                 pool.activation = conv.activation
                 conv.activation = .none
                 layer.operation = .pool(pool)
@@ -64,9 +69,11 @@ enum GraphOptimizer {
         uses[graph.outputActivation] += 1
         var index = 1
         while index < graph.layers.count {
-            let previous = graph.layers[index - 1], layer = graph.layers[index]
+            let previous = graph.layers[index - 1]
+            let layer = graph.layers[index]
             if case .convolution(let conv) = previous.operation, case .pool(let pool) = layer.operation,
-               layer.inputs == [previous.output], uses[previous.output] == 1 {
+                layer.inputs == [previous.output], uses[previous.output] == 1
+            {
                 previous.operation = .convolutionPool(conv, pool)
                 previous.output = layer.output
                 previous.nodeName += "+" + layer.nodeName
@@ -88,13 +95,15 @@ enum GraphOptimizer {
     private static func rewriteViews(_ graph: inout CompiledGraph, uses: [Int], producer: [Int: Int]) -> Bool {
         for layer in graph.layers {
             guard case .alias = layer.operation, let index = producer[layer.inputs[0]],
-                  case .alias = graph.layers[index].operation else { continue }
+                case .alias = graph.layers[index].operation
+            else { continue }
             layer.inputs = graph.layers[index].inputs
             return true
         }
         for (index, layer) in graph.layers.enumerated() {
             guard case .alias = layer.operation, layer.output != graph.outputActivation else { continue }
-            let view = graph.activations[layer.output], source = graph.activations[layer.inputs[0]]
+            let view = graph.activations[layer.output]
+            let source = graph.activations[layer.inputs[0]]
             guard view.dims == source.dims, view.layout == source.layout else { continue }
             for reader in graph.layers {
                 reader.inputs = reader.inputs.map { $0 == layer.output ? layer.inputs[0] : $0 }
@@ -108,7 +117,8 @@ enum GraphOptimizer {
             default: continue
             }
             guard layer.inputs.count == 1, uses[layer.inputs[0]] == 1, let viewIndex = producer[layer.inputs[0]],
-                  case .alias = graph.layers[viewIndex].operation else { continue }
+                case .alias = graph.layers[viewIndex].operation
+            else { continue }
             let view = graph.layers[viewIndex]
             let source = view.inputs[0]
             guard uses[source] == 1 else { continue }
@@ -131,21 +141,28 @@ enum GraphOptimizer {
     /// The single layer equivalent to `first` followed by `second`, if there is one.
     private static func fuse(_ first: LayerOperation, into second: LayerOperation) -> LayerOperation? {
         switch (first, second) {
-        case (.convolution(var conv), .affine(let affine)) where conv.activation == .none && affine.innerSize == 1 && affine.scale.count == conv.outChannels:
+        case (.convolution(var conv), .affine(let affine))
+        where conv.activation == .none && affine.innerSize == 1 && affine.scale.count == conv.outChannels:
             for row in 0..<conv.reductionLength {
-                for channel in 0..<conv.outChannels { conv.weights[row * conv.outChannels + channel] *= affine.scale[channel] }
+                for channel in 0..<conv.outChannels {
+                    conv.weights[row * conv.outChannels + channel] *= affine.scale[channel]
+                }
             }
             conv.bias = (0..<conv.outChannels).map { (conv.bias?[$0] ?? 0) * affine.scale[$0] + affine.shift[$0] }
             conv.activation = affine.activation
             return .convolution(conv)
-        case (.gemm(var gemm), .affine(let affine)) where gemm.activation == .none && affine.innerSize == 1 && affine.scale.count == gemm.outFeatures:
+        case (.gemm(var gemm), .affine(let affine))
+        where gemm.activation == .none && affine.innerSize == 1 && affine.scale.count == gemm.outFeatures:
             for row in 0..<gemm.inFeatures {
-                for column in 0..<gemm.outFeatures { gemm.weights[row * gemm.outFeatures + column] *= affine.scale[column] }
+                for column in 0..<gemm.outFeatures {
+                    gemm.weights[row * gemm.outFeatures + column] *= affine.scale[column]
+                }
             }
             gemm.bias = (0..<gemm.outFeatures).map { (gemm.bias?[$0] ?? 0) * affine.scale[$0] + affine.shift[$0] }
             gemm.activation = affine.activation
             return .gemm(gemm)
-        case (.affine(var outer), .affine(let inner)) where outer.activation == .none && outer.innerSize == inner.innerSize && outer.scale.count == inner.scale.count:
+        case (.affine(var outer), .affine(let inner))
+        where outer.activation == .none && outer.innerSize == inner.innerSize && outer.scale.count == inner.scale.count:
             for channel in outer.scale.indices {
                 outer.shift[channel] = outer.shift[channel] * inner.scale[channel] + inner.shift[channel]
                 outer.scale[channel] *= inner.scale[channel]

@@ -31,7 +31,8 @@ struct ActivationInfo {
         switch layout {
         case .rowMajor: return true
         case .channelsLast: return dims.count == 3 && (dims[0] == 1 || dims[1] * dims[2] == 1)
-        case .featurePermutation(let permutation): return permutation.enumerated().allSatisfy { $0.offset == $0.element }
+        case .featurePermutation(let permutation):
+            return permutation.enumerated().allSatisfy { $0.offset == $0.element }
         }
     }
 

@@ -60,7 +60,8 @@ struct NodeContext {
         var result: [Int] = []
         for item in value.ints {
             guard item >= Int64(Int32.min), item <= Int64(Int32.max) else {
-                throw error(.unsupportedAttribute, "attribute \"\(attribute)\" contains \(item), which is out of range.")
+                throw error(
+                    .unsupportedAttribute, "attribute \"\(attribute)\" contains \(item), which is out of range.")
             }
             result.append(Int(item))
         }
@@ -86,7 +87,10 @@ struct NodeContext {
 
     func requireInputs(_ range: ClosedRange<Int>) throws(InferenceError) {
         guard range.contains(inputs.count) else {
-            throw error(.modelMalformed, "has \(inputs.count) inputs; \(range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound) to \(range.upperBound)") expected.")
+            throw error(
+                .modelMalformed,
+                "has \(inputs.count) inputs; \(range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound) to \(range.upperBound)") expected."
+            )
         }
     }
 }

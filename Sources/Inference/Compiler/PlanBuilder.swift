@@ -45,9 +45,11 @@ enum PlanBuilder {
             default: inPlace = false
             }
             guard inPlace, let first = layer.inputs.first else { continue }
-            let source = root(first), target = root(layer.output)
+            let source = root(first)
+            let target = root(layer.output)
             guard source != target, lastUse[source] == step,
-                  activations[first].elementCount == activations[layer.output].elementCount else { continue }
+                activations[first].elementCount == activations[layer.output].elementCount
+            else { continue }
             parent[target] = source
             lastUse[source] = max(lastUse[source], lastUse[target])
         }
@@ -56,7 +58,9 @@ enum PlanBuilder {
         var offsets = [Int](repeating: -1, count: activations.count)
         var placed: [(start: Int, end: Int, from: Int, to: Int)] = []
         var arenaEnd = 0
-        let roots = Set(activations.indices.map(root)).filter { definedAt[$0] >= 0 }.sorted { definedAt[$0] < definedAt[$1] }
+        let roots = Set(activations.indices.map(root)).filter { definedAt[$0] >= 0 }.sorted {
+            definedAt[$0] < definedAt[$1]
+        }
         for id in roots {
             let size = align(activations[id].elementCount * capacity)
             let (from, to) = (definedAt[id], lastUse[id])
@@ -88,20 +92,27 @@ enum PlanBuilder {
                 let winograd = WinogradConvolution(conv, pool: nil)
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
-                kernel = .winograd(winograd, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset, groupImages: group)
-            case .convolutionPool(let conv, let pool) where WinogradConvolution.applies(to: conv) && WinogradConvolution.canFuse(pool):
+                kernel = .winograd(
+                    winograd, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
+                    groupImages: group)
+            case .convolutionPool(let conv, let pool)
+            where WinogradConvolution.applies(to: conv) && WinogradConvolution.canFuse(pool):
                 flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
                 let winograd = WinogradConvolution(conv, pool: pool)
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
-                kernel = .winograd(winograd, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset, groupImages: group)
+                kernel = .winograd(
+                    winograd, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
+                    groupImages: group)
             case .convolution(let conv):
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
                 let rowFloats = conv.isPointwise ? 0 : pixels * conv.reductionLength
                 let group = conv.isPointwise ? capacity : max(1, min(capacity, groupBudget / max(rowFloats, 1)))
                 scratchSize = max(scratchSize, group * rowFloats)
-                kernel = .convolution(conv, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset, groupImages: group)
+                kernel = .convolution(
+                    conv, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
+                    groupImages: group)
             case .convolutionPool(let conv, let pool):
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
@@ -110,11 +121,15 @@ enum PlanBuilder {
                 let group = max(1, min(capacity, groupBudget / max(rowFloats + convolutionFloats, 1)))
                 // Scratch holds the group's convolution output, then its im2col rows.
                 scratchSize = max(scratchSize, group * convolutionFloats + group * rowFloats)
-                kernel = .convolutionPool(conv, pool, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset, groupImages: group)
+                kernel = .convolutionPool(
+                    conv, pool, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
+                    groupImages: group)
             case .pool(let pool):
                 kernel = .pool(pool, input: buffer(layer.inputs[0]), output: buffer(layer.output))
             case .globalPool(let kind, let channels, let pixels):
-                kernel = .globalPool(kind: kind, channels: channels, pixels: pixels, input: buffer(layer.inputs[0]), output: buffer(layer.output))
+                kernel = .globalPool(
+                    kind: kind, channels: channels, pixels: pixels, input: buffer(layer.inputs[0]),
+                    output: buffer(layer.output))
             case .gemm(let gemm):
                 flops = 2 * gemm.rowsPerSample * gemm.inFeatures * gemm.outFeatures
                 kernel = .gemm(gemm, input: buffer(layer.inputs[0]), output: buffer(layer.output))
@@ -123,23 +138,34 @@ enum PlanBuilder {
             case .affine(let affine):
                 kernel = .affine(affine, input: buffer(layer.inputs[0]), output: buffer(layer.output))
             case .binary(let op):
-                kernel = .binary(op, a: buffer(layer.inputs[0]), b: buffer(layer.inputs[1]), output: buffer(layer.output))
+                kernel = .binary(
+                    op, a: buffer(layer.inputs[0]), b: buffer(layer.inputs[1]), output: buffer(layer.output))
             case .channelBinary(let op, let channels, let pixels, let channelsOnLeft):
-                kernel = .channelBinary(op, image: buffer(layer.inputs[0]), channels: buffer(layer.inputs[1]), output: buffer(layer.output), channelCount: channels, pixels: pixels, channelsOnLeft: channelsOnLeft)
+                kernel = .channelBinary(
+                    op, image: buffer(layer.inputs[0]), channels: buffer(layer.inputs[1]), output: buffer(layer.output),
+                    channelCount: channels, pixels: pixels, channelsOnLeft: channelsOnLeft)
             case .broadcastBinary(let op, let tableA, let tableB):
-                kernel = .broadcastBinary(op, a: buffer(layer.inputs[0]), b: buffer(layer.inputs[1]), output: buffer(layer.output), tableA: tableA, tableB: tableB)
+                kernel = .broadcastBinary(
+                    op, a: buffer(layer.inputs[0]), b: buffer(layer.inputs[1]), output: buffer(layer.output),
+                    tableA: tableA, tableB: tableB)
             case .constantBinary(let op, let constant, let constantOnLeft):
-                kernel = .constantBinary(op, input: buffer(layer.inputs[0]), output: buffer(layer.output), constant: constant, constantOnLeft: constantOnLeft)
+                kernel = .constantBinary(
+                    op, input: buffer(layer.inputs[0]), output: buffer(layer.output), constant: constant,
+                    constantOnLeft: constantOnLeft)
             case .gather(let table):
                 kernel = .gather(input: buffer(layer.inputs[0]), output: buffer(layer.output), table: table)
             case .softmax(let outer, let length, let inner):
-                kernel = .softmax(input: buffer(layer.inputs[0]), output: buffer(layer.output), outer: outer, length: length, inner: inner)
+                kernel = .softmax(
+                    input: buffer(layer.inputs[0]), output: buffer(layer.output), outer: outer, length: length,
+                    inner: inner)
             case .concat(let outer, let chunks):
-                kernel = .concat(inputs: layer.inputs.map(buffer), output: buffer(layer.output), outer: outer, chunks: chunks)
+                kernel = .concat(
+                    inputs: layer.inputs.map(buffer), output: buffer(layer.output), outer: outer, chunks: chunks)
             case .alias:
                 continue
             }
-            steps.append(ExecutionPlan.Step(kernel: kernel, name: layer.nodeName, opType: layer.opType, flopsPerImage: flops))
+            steps.append(
+                ExecutionPlan.Step(kernel: kernel, name: layer.nodeName, opType: layer.opType, flopsPerImage: flops))
         }
 
         return ExecutionPlan(

@@ -33,24 +33,37 @@ struct OnnxModel {
             case BinaryDecodingError.messageDepthLimit: reason = "it nests messages too deeply"
             default: reason = "it could not be decoded (\(error))"
             }
-            throw InferenceError(.modelMalformed, "Model file \(source) is not a valid ONNX model: \(reason). Re-export it or copy it again.")
+            throw InferenceError(
+                .modelMalformed,
+                "Model file \(source) is not a valid ONNX model: \(reason). Re-export it or copy it again.")
         }
         guard model.hasIrVersion, model.hasGraph else {
-            throw InferenceError(.modelMalformed, "Model file \(source) is not an ONNX model: it has no IR version or no graph. Check that the file is the model.onnx written by the exporter.")
+            throw InferenceError(
+                .modelMalformed,
+                "Model file \(source) is not an ONNX model: it has no IR version or no graph. Check that the file is the model.onnx written by the exporter."
+            )
         }
         let graph = model.graph
         if graph.node.isEmpty {
-            throw InferenceError(.modelMalformed, "Model file \(source) has an empty graph (no nodes); export the trained network again.")
+            throw InferenceError(
+                .modelMalformed, "Model file \(source) has an empty graph (no nodes); export the trained network again."
+            )
         }
         var defaultOpset: Int64?
         for opset in model.opsetImport where opset.domain.isEmpty || opset.domain == "ai.onnx" {
             defaultOpset = opset.version
         }
         guard let version = defaultOpset else {
-            throw InferenceError(.modelMalformed, "Model file \(source) imports no opset for the default ONNX domain (the file may be truncated); re-export it with opset \(supportedOpsets.lowerBound)...\(supportedOpsets.upperBound).")
+            throw InferenceError(
+                .modelMalformed,
+                "Model file \(source) imports no opset for the default ONNX domain (the file may be truncated); re-export it with opset \(supportedOpsets.lowerBound)...\(supportedOpsets.upperBound)."
+            )
         }
         guard version >= Int64(supportedOpsets.lowerBound), version <= Int64(supportedOpsets.upperBound) else {
-            throw InferenceError(.unsupportedOpset, "Model file \(source) uses ONNX opset \(version); this engine supports opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound). Re-export with e.g. opset_version=17.")
+            throw InferenceError(
+                .unsupportedOpset,
+                "Model file \(source) uses ONNX opset \(version); this engine supports opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound). Re-export with e.g. opset_version=17."
+            )
         }
         var initializers: [String: Onnx_TensorProto] = [:]
         for tensor in graph.initializer { initializers[tensor.name] = tensor }
@@ -126,17 +139,22 @@ extension Onnx_TensorProto {
     func decodeConstant(node: String?, op: String?) throws(InferenceError) -> ConstantValue {
         let label = name.isEmpty ? "a constant tensor" : "tensor \"\(name)\""
         if dataLocation == .external || !externalData.isEmpty {
-            throw InferenceError(.unsupportedDataType, "The model stores \(label) in an external data file; export the model with its weights inside the .onnx file (external_data=False).", node: node, op: op)
+            throw InferenceError(
+                .unsupportedDataType,
+                "The model stores \(label) in an external data file; export the model with its weights inside the .onnx file (external_data=False).",
+                node: node, op: op)
         }
         var shape: [Int] = []
         var elementCount = 1
         for dim in dims {
             guard dim >= 0, dim <= Int64(Int32.max) else {
-                throw InferenceError(.modelMalformed, "The model's \(label) has an invalid dimension \(dim).", node: node, op: op)
+                throw InferenceError(
+                    .modelMalformed, "The model's \(label) has an invalid dimension \(dim).", node: node, op: op)
             }
             let (product, overflow) = elementCount.multipliedReportingOverflow(by: Int(dim))
             guard !overflow, product <= 1 << 30 else {
-                throw InferenceError(.modelMalformed, "The model's \(label) is impossibly large (dims \(dims)).", node: node, op: op)
+                throw InferenceError(
+                    .modelMalformed, "The model's \(label) is impossibly large (dims \(dims)).", node: node, op: op)
             }
             elementCount = product
             shape.append(Int(dim))
@@ -146,7 +164,10 @@ extension Onnx_TensorProto {
             var values: [Float]
             if hasRawData {
                 guard rawData.count == elementCount * 4 else {
-                    throw InferenceError(.modelMalformed, "The model's \(label) should hold \(elementCount) float32 values (\(elementCount * 4) bytes) but has \(rawData.count) bytes; the file is damaged.", node: node, op: op)
+                    throw InferenceError(
+                        .modelMalformed,
+                        "The model's \(label) should hold \(elementCount) float32 values (\(elementCount * 4) bytes) but has \(rawData.count) bytes; the file is damaged.",
+                        node: node, op: op)
                 }
                 values = [Float](repeating: 0, count: elementCount)
                 values.withUnsafeMutableBytes { target in
@@ -154,13 +175,18 @@ extension Onnx_TensorProto {
                 }
                 // ONNX stores raw data little-endian; convert on the (rare) big-endian host.
                 if UInt32(1).littleEndian != 1 {
-                    for index in values.indices { values[index] = Float(bitPattern: UInt32(littleEndian: values[index].bitPattern)) }
+                    for index in values.indices {
+                        values[index] = Float(bitPattern: UInt32(littleEndian: values[index].bitPattern))
+                    }
                 }
             } else {
                 values = floatData
             }
             guard values.count == elementCount else {
-                throw InferenceError(.modelMalformed, "The model's \(label) has \(values.count) values for shape \(shape) (\(elementCount) expected); the file is damaged.", node: node, op: op)
+                throw InferenceError(
+                    .modelMalformed,
+                    "The model's \(label) has \(values.count) values for shape \(shape) (\(elementCount) expected); the file is damaged.",
+                    node: node, op: op)
             }
             return .float(FloatTensor(shape: shape, data: values))
         case OnnxDataType.int64, OnnxDataType.int32:
@@ -168,15 +194,22 @@ extension Onnx_TensorProto {
             var values: [Int64] = []
             if hasRawData {
                 guard rawData.count == elementCount * width else {
-                    throw InferenceError(.modelMalformed, "The model's \(label) should hold \(elementCount) \(OnnxDataType.name(dataType)) values but has \(rawData.count) bytes; the file is damaged.", node: node, op: op)
+                    throw InferenceError(
+                        .modelMalformed,
+                        "The model's \(label) should hold \(elementCount) \(OnnxDataType.name(dataType)) values but has \(rawData.count) bytes; the file is damaged.",
+                        node: node, op: op)
                 }
                 values.reserveCapacity(elementCount)
                 rawData.withUnsafeBytes { source in
                     for index in 0..<elementCount {
                         if width == 8 {
-                            values.append(Int64(littleEndian: source.loadUnaligned(fromByteOffset: index * 8, as: Int64.self)))
+                            values.append(
+                                Int64(littleEndian: source.loadUnaligned(fromByteOffset: index * 8, as: Int64.self)))
                         } else {
-                            values.append(Int64(Int32(littleEndian: source.loadUnaligned(fromByteOffset: index * 4, as: Int32.self))))
+                            values.append(
+                                Int64(
+                                    Int32(littleEndian: source.loadUnaligned(fromByteOffset: index * 4, as: Int32.self))
+                                ))
                         }
                     }
                 }
@@ -184,11 +217,17 @@ extension Onnx_TensorProto {
                 values = dataType == OnnxDataType.int64 ? int64Data : int32Data.map(Int64.init)
             }
             guard values.count == elementCount else {
-                throw InferenceError(.modelMalformed, "The model's \(label) has \(values.count) values for shape \(shape) (\(elementCount) expected); the file is damaged.", node: node, op: op)
+                throw InferenceError(
+                    .modelMalformed,
+                    "The model's \(label) has \(values.count) values for shape \(shape) (\(elementCount) expected); the file is damaged.",
+                    node: node, op: op)
             }
             return .int(IntTensor(shape: shape, values: values.map { .known($0) }))
         default:
-            throw InferenceError(.unsupportedDataType, "The model's \(label) has element type \(OnnxDataType.name(dataType)); this engine runs float32 tensors (and int64 shape constants) only. Export the model in float32.", node: node, op: op)
+            throw InferenceError(
+                .unsupportedDataType,
+                "The model's \(label) has element type \(OnnxDataType.name(dataType)); this engine runs float32 tensors (and int64 shape constants) only. Export the model in float32.",
+                node: node, op: op)
         }
     }
 }

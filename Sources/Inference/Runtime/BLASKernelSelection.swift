@@ -12,16 +12,16 @@ import Foundation
 /// CPUID and the OS report (read directly: systemd's `ProcSubset=pid` hides /proc/cpuinfo), this sets the variable and re-executes the same program with the same
 /// arguments (same process id, so systemd and the control socket see nothing). An `OPENBLAS_CORETYPE`
 /// set by the operator is always left alone.
-public enum BLASKernelSelection {
+package enum BLASKernelSelection {
     /// The environment variable OpenBLAS reads its forced core type from.
-    public static let environmentVariable = "OPENBLAS_CORETYPE"
+    package static let environmentVariable = "OPENBLAS_CORETYPE"
 
     /// Kernel families that already use AVX-512, and those that use AVX2 and FMA.
     static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
     static let avx2Cores: Set<String> = avx512Cores.union(["Haswell", "Zen", "Excavator"])
 
     /// The core type OpenBLAS chose at load time (for example "Prescott", "Haswell", "SkylakeX").
-    public static var currentCoreName: String {
+    package static var currentCoreName: String {
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)
     }
@@ -39,13 +39,17 @@ public enum BLASKernelSelection {
 
     /// Re-executes this program with better OpenBLAS kernels if they exist and nobody chose otherwise;
     /// otherwise returns. Call it first thing in `main`, before any thread or file is set up.
-    public static func useFastestKernels() {
+    package static func useFastestKernels() {
         guard ProcessInfo.processInfo.environment[environmentVariable] == nil,
-              let better = betterCoreType(detected: currentCoreName, avx512: fashion_cpu_has_avx512_skylake() != 0,
-                                          avx2: fashion_cpu_has_avx2_fma() != 0) else { return }
+            let better = betterCoreType(
+                detected: currentCoreName, avx512: fashion_cpu_has_avx512_skylake() != 0,
+                avx2: fashion_cpu_has_avx2_fma() != 0)
+        else { return }
         // The executable's real path, not /proc/self/exe: the process name (comm, which ps, journald and
         // systemd show) is taken from the path executed, and would become "exe".
-        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return }
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            return
+        }
         // Set before exec, so the new image does not try again, whatever happens.
         setenv(environmentVariable, better, 1)
         execv(executable, CommandLine.unsafeArgv)

@@ -56,7 +56,9 @@ struct ExecutionPlan: Sendable {
         case activation(Activation, input: Buffer, output: Buffer)
         case affine(AffineLayer, input: Buffer, output: Buffer)
         case binary(BinaryOperator, a: Buffer, b: Buffer, output: Buffer)
-        case channelBinary(BinaryOperator, image: Buffer, channels: Buffer, output: Buffer, channelCount: Int, pixels: Int, channelsOnLeft: Bool)
+        case channelBinary(
+            BinaryOperator, image: Buffer, channels: Buffer, output: Buffer, channelCount: Int, pixels: Int,
+            channelsOnLeft: Bool)
         case broadcastBinary(BinaryOperator, a: Buffer, b: Buffer, output: Buffer, tableA: [Int32], tableB: [Int32])
         case constantBinary(BinaryOperator, input: Buffer, output: Buffer, constant: [Float], constantOnLeft: Bool)
         case gather(input: Buffer, output: Buffer, table: [Int32])
@@ -106,19 +108,26 @@ struct ExecutionPlan: Sendable {
 
     /// im2col (unless pointwise) + one sgemm (onto the bias) + the activation for `images` images.
     @inline(__always)
-    private func convolve(_ layer: ConvolutionLayer, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int, column: UnsafeMutablePointer<Float>) {
+    private func convolve(
+        _ layer: ConvolutionLayer, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int,
+        column: UnsafeMutablePointer<Float>
+    ) {
         let rows = images &* layer.outHeight &* layer.outWidth
         layer.weights.withUnsafeBufferPointer { weights in
             withOptionalPointer(layer.bias) { bias in
                 let w = weights.baseAddress.unsafelyUnwrapped
                 if layer.isPointwise {
-                    Kernels.matrixMultiply(input, w, output, m: rows, n: layer.outChannels, k: layer.inChannels, bias: bias)
+                    Kernels.matrixMultiply(
+                        input, w, output, m: rows, n: layer.outChannels, k: layer.inChannels, bias: bias)
                 } else if layer.inChannels == 1 {
                     Kernels.im2colTransposedSingleChannel(layer, input: input, images: images, column: column)
-                    Kernels.matrixMultiply(column, w, output, m: rows, n: layer.outChannels, k: layer.reductionLength, bias: bias, transposedA: true)
+                    Kernels.matrixMultiply(
+                        column, w, output, m: rows, n: layer.outChannels, k: layer.reductionLength, bias: bias,
+                        transposedA: true)
                 } else {
                     Kernels.im2col(layer, input: input, images: images, column: column)
-                    Kernels.matrixMultiply(column, w, output, m: rows, n: layer.outChannels, k: layer.reductionLength, bias: bias)
+                    Kernels.matrixMultiply(
+                        column, w, output, m: rows, n: layer.outChannels, k: layer.reductionLength, bias: bias)
                 }
             }
         }
@@ -128,8 +137,11 @@ struct ExecutionPlan: Sendable {
     }
 
     @inline(__always)
-    private func pool(_ layer: PoolLayer, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
-        let isSimple = layer.kernelHeight == 2 && layer.kernelWidth == 2 && layer.strideY == 2 && layer.strideX == 2
+    private func pool(
+        _ layer: PoolLayer, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int
+    ) {
+        let isSimple =
+            layer.kernelHeight == 2 && layer.kernelWidth == 2 && layer.strideY == 2 && layer.strideX == 2
             && layer.dilationY == 1 && layer.dilationX == 1 && layer.padTop == 0 && layer.padLeft == 0
             && layer.outHeight &* 2 <= layer.inHeight && layer.outWidth &* 2 <= layer.inWidth
         if isSimple && layer.kind == .max {
@@ -141,7 +153,9 @@ struct ExecutionPlan: Sendable {
         }
     }
 
-    private func execute(_ kernel: Kernel, images n: Int, pixels: UnsafePointer<UInt8>, arena: UnsafeMutablePointer<Float>) {
+    private func execute(
+        _ kernel: Kernel, images n: Int, pixels: UnsafePointer<UInt8>, arena: UnsafeMutablePointer<Float>
+    ) {
         switch kernel {
         case .input(let output):
             let target = output.pointer(arena)
@@ -159,19 +173,26 @@ struct ExecutionPlan: Sendable {
             var first = 0
             while first < n {
                 let count = min(groupImages, n &- first)
-                convolve(layer, input: input.pointer(arena) + first &* input.sampleSize, output: output.pointer(arena) + first &* output.sampleSize, images: count, column: arena + scratch)
+                convolve(
+                    layer, input: input.pointer(arena) + first &* input.sampleSize,
+                    output: output.pointer(arena) + first &* output.sampleSize, images: count, column: arena + scratch)
                 first &+= count
             }
 
         case .convolutionPool(let layer, let pool, let input, let output, let scratch, let groupImages):
-            let convolutionFloats = (layer.outHeight &* layer.outWidth &* layer.outChannels &+ PlanBuilder.alignment &- 1) / PlanBuilder.alignment &* PlanBuilder.alignment
+            let convolutionFloats =
+                (layer.outHeight &* layer.outWidth &* layer.outChannels &+ PlanBuilder.alignment &- 1)
+                / PlanBuilder.alignment &* PlanBuilder.alignment
             let convolved = arena + scratch
             let column = convolved + groupImages &* convolutionFloats
             var first = 0
             while first < n {
                 let count = min(groupImages, n &- first)
-                convolve(layer, input: input.pointer(arena) + first &* input.sampleSize, output: convolved, images: count, column: column)
-                self.pool(pool, input: convolved, output: output.pointer(arena) + first &* output.sampleSize, images: count)
+                convolve(
+                    layer, input: input.pointer(arena) + first &* input.sampleSize, output: convolved, images: count,
+                    column: column)
+                self.pool(
+                    pool, input: convolved, output: output.pointer(arena) + first &* output.sampleSize, images: count)
                 first &+= count
             }
 
@@ -179,7 +200,9 @@ struct ExecutionPlan: Sendable {
             var first = 0
             while first < n {
                 let count = min(groupImages, n &- first)
-                layer.run(input: input.pointer(arena) + first &* input.sampleSize, output: output.pointer(arena) + first &* output.sampleSize, images: count, scratch: arena + scratch)
+                layer.run(
+                    input: input.pointer(arena) + first &* input.sampleSize,
+                    output: output.pointer(arena) + first &* output.sampleSize, images: count, scratch: arena + scratch)
                 first &+= count
             }
 
@@ -187,14 +210,18 @@ struct ExecutionPlan: Sendable {
             self.pool(layer, input: input.pointer(arena), output: output.pointer(arena), images: n)
 
         case .globalPool(let kind, let channels, let pixels, let input, let output):
-            Kernels.globalPool(kind: kind, channels: channels, pixels: pixels, input: input.pointer(arena), output: output.pointer(arena), images: n)
+            Kernels.globalPool(
+                kind: kind, channels: channels, pixels: pixels, input: input.pointer(arena),
+                output: output.pointer(arena), images: n)
 
         case .gemm(let layer, let input, let output):
             let rows = n &* layer.rowsPerSample
             let target = output.pointer(arena)
             layer.weights.withUnsafeBufferPointer { weights in
                 withOptionalPointer(layer.bias) { bias in
-                    Kernels.matrixMultiply(input.pointer(arena), weights.baseAddress.unsafelyUnwrapped, target, m: rows, n: layer.outFeatures, k: layer.inFeatures, bias: bias)
+                    Kernels.matrixMultiply(
+                        input.pointer(arena), weights.baseAddress.unsafelyUnwrapped, target, m: rows,
+                        n: layer.outFeatures, k: layer.inFeatures, bias: bias)
                 }
             }
             if layer.activation != .none {
@@ -207,14 +234,18 @@ struct ExecutionPlan: Sendable {
         case .affine(let layer, let input, let output):
             layer.scale.withUnsafeBufferPointer { scale in
                 layer.shift.withUnsafeBufferPointer { shift in
-                    Kernels.affine(layer, scale: scale.baseAddress.unsafelyUnwrapped, shift: shift.baseAddress.unsafelyUnwrapped, input: input.pointer(arena), output: output.pointer(arena), sampleSize: input.sampleSize, images: n)
+                    Kernels.affine(
+                        layer, scale: scale.baseAddress.unsafelyUnwrapped, shift: shift.baseAddress.unsafelyUnwrapped,
+                        input: input.pointer(arena), output: output.pointer(arena), sampleSize: input.sampleSize,
+                        images: n)
                 }
             }
 
         case .binary(let op, let a, let b, let output):
             Kernels.binary(op, a.pointer(arena), b.pointer(arena), output.pointer(arena), count: n * output.sampleSize)
 
-        case .channelBinary(let op, let image, let channels, let output, let channelCount, let pixels, let channelsOnLeft):
+        case .channelBinary(
+            let op, let image, let channels, let output, let channelCount, let pixels, let channelsOnLeft):
             for sample in 0..<n {
                 let x = image.pointer(arena) + sample &* image.sampleSize
                 let s = channels.pointer(arena) + sample &* channels.sampleSize
@@ -275,7 +306,9 @@ struct ExecutionPlan: Sendable {
             }
 
         case .softmax(let input, let output, let outer, let length, let inner):
-            Kernels.softmax(input: input.pointer(arena), output: output.pointer(arena), outer: outer, length: length, inner: inner, images: n)
+            Kernels.softmax(
+                input: input.pointer(arena), output: output.pointer(arena), outer: outer, length: length, inner: inner,
+                images: n)
 
         case .concat(let inputs, let output, let outer, let chunks):
             for image in 0..<n {

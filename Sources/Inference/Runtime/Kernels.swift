@@ -32,7 +32,10 @@ enum Kernels {
     /// 16-image conv1 GEMM, M = 10816, N = 32, K = 9: 231 us with beta 0, 160 us with fill +
     /// beta 1; conv2: 871 vs 839 us) and this way the bias costs nothing extra.
     /// With `transposedA`, A is stored as its transpose, [k x m].
-    static func matrixMultiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, bias: UnsafePointer<Float>?, transposedA: Bool = false) {
+    static func matrixMultiply(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int,
+        bias: UnsafePointer<Float>?, transposedA: Bool = false
+    ) {
         if let bias {
             var row = 0
             while row < m {
@@ -55,7 +58,10 @@ enum Kernels {
     // MARK: Epilogues
 
     /// In place over `rows` x `columns`: x = activation(x + bias[column]).
-    static func biasActivation(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>?, activation: Activation) {
+    static func biasActivation(
+        _ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>?,
+        activation: Activation
+    ) {
         if let bias {
             if case .relu = activation {
                 var row = 0
@@ -86,7 +92,9 @@ enum Kernels {
     }
 
     /// output[i] = activation(input[i]); input and output may be the same buffer.
-    static func apply(_ activation: Activation, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    static func apply(
+        _ activation: Activation, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int
+    ) {
         var i = 0
         switch activation {
         case .none:
@@ -127,9 +135,12 @@ enum Kernels {
     /// Lays out the receptive fields of `images` channels-last samples as rows of `column`
     /// ([images * outH * outW] x [kH * kW * C]), so that one GEMM with the reordered weights
     /// computes every output pixel of every image at once.
-    static func im2col(_ layer: ConvolutionLayer, input: UnsafePointer<Float>, images: Int, column: UnsafeMutablePointer<Float>) {
+    static func im2col(
+        _ layer: ConvolutionLayer, input: UnsafePointer<Float>, images: Int, column: UnsafeMutablePointer<Float>
+    ) {
         let channels = layer.inChannels
-        let height = layer.inHeight, width = layer.inWidth
+        let height = layer.inHeight
+        let width = layer.inWidth
         let kernelWidth = layer.kernelWidth
         let kernelRun = kernelWidth &* channels
         let imageSize = height &* width &* channels
@@ -159,7 +170,9 @@ enum Kernels {
                                 if x < 0 || x >= width {
                                     memset(target + kx &* channels, 0, channels &* 4)
                                 } else {
-                                    copy(source + (y &* width &+ x) &* channels, target + kx &* channels, count: channels)
+                                    copy(
+                                        source + (y &* width &+ x) &* channels, target + kx &* channels, count: channels
+                                    )
                                 }
                                 kx &+= 1
                             }
@@ -180,8 +193,11 @@ enum Kernels {
     /// every row is a run of input pixels, copied with memcpy. Measured on the 28x28 -> 26x26x32
     /// first layer: the row-major im2col's 3-float runs took ~13% of all inference time; this
     /// takes ~2%, and sgemm is as fast with A transposed (conv1, 2 images: 27 vs 29 us).
-    static func im2colTransposedSingleChannel(_ layer: ConvolutionLayer, input: UnsafePointer<Float>, images: Int, column: UnsafeMutablePointer<Float>) {
-        let height = layer.inHeight, width = layer.inWidth
+    static func im2colTransposedSingleChannel(
+        _ layer: ConvolutionLayer, input: UnsafePointer<Float>, images: Int, column: UnsafeMutablePointer<Float>
+    ) {
+        let height = layer.inHeight
+        let width = layer.inWidth
         let outWidth = layer.outWidth
         let rows = images &* layer.outHeight &* outWidth
         var ky = 0
@@ -203,7 +219,9 @@ enum Kernels {
                             let low = min(outWidth, max(0, -x0))
                             let high = max(low, min(outWidth, width &- x0))
                             if low > 0 { memset(target, 0, low &* 4) }
-                            if high > low { memcpy(target + low, source + (y &* width &+ x0 &+ low), (high &- low) &* 4) }
+                            if high > low {
+                                memcpy(target + low, source + (y &* width &+ x0 &+ low), (high &- low) &* 4)
+                            }
                             if high < outWidth { memset(target + high, 0, (outWidth &- high) &* 4) }
                         } else {
                             let row = source + y &* width
@@ -248,9 +266,11 @@ enum Kernels {
     // MARK: Pooling
 
     /// Max or average pooling, channels-last, followed by the layer's (deferred) bias and activation.
-    static func pool(_ layer: PoolLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
+    static func pool(_ layer: PoolLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int)
+    {
         let channels = layer.channels
-        let height = layer.inHeight, width = layer.inWidth
+        let height = layer.inHeight
+        let width = layer.inWidth
         let inputImageSize = height &* width &* channels
         let isMax = layer.kind == .max
         var target = output
@@ -325,7 +345,9 @@ enum Kernels {
 
     /// 2x2, stride 2, unpadded max pooling (the common case) without the generic window
     /// bookkeeping, with a deferred ReLU applied in the same loop.
-    static func maxPool2x2(_ layer: PoolLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
+    static func maxPool2x2(
+        _ layer: PoolLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int
+    ) {
         let channels = layer.channels
         let rowStride = layer.inWidth &* channels
         let inputImageSize = layer.inHeight &* rowStride
@@ -341,8 +363,10 @@ enum Kernels {
                 var ox = 0
                 while ox < layer.outWidth {
                     let offset = 2 &* ox &* channels
-                    let a = top + offset, b = a + channels
-                    let c = bottom + offset, d = c + channels
+                    let a = top + offset
+                    let b = a + channels
+                    let c = bottom + offset
+                    let d = c + channels
                     var k = 0
                     if reluInline {
                         while k < channels {
@@ -373,7 +397,9 @@ enum Kernels {
     }
 
     /// 2x2, stride 2, unpadded average pooling (every window has 4 elements).
-    static func averagePool2x2(_ layer: PoolLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
+    static func averagePool2x2(
+        _ layer: PoolLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int
+    ) {
         let channels = layer.channels
         let rowStride = layer.inWidth &* channels
         let inputImageSize = layer.inHeight &* rowStride
@@ -388,8 +414,10 @@ enum Kernels {
                 var ox = 0
                 while ox < layer.outWidth {
                     let offset = 2 &* ox &* channels
-                    let a = top + offset, b = a + channels
-                    let c = bottom + offset, d = c + channels
+                    let a = top + offset
+                    let b = a + channels
+                    let c = bottom + offset
+                    let d = c + channels
                     var k = 0
                     while k < channels {
                         target[k] = (a[k] + b[k] + c[k] + d[k]) * 0.25
@@ -407,7 +435,10 @@ enum Kernels {
         }
     }
 
-    static func globalPool(kind: PoolKind, channels: Int, pixels: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int) {
+    static func globalPool(
+        kind: PoolKind, channels: Int, pixels: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        images: Int
+    ) {
         var image = 0
         while image < images {
             let source = input + image &* pixels &* channels
@@ -449,7 +480,10 @@ enum Kernels {
 
     // MARK: Elementwise
 
-    static func affine(_ layer: AffineLayer, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, sampleSize: Int, images: Int) {
+    static func affine(
+        _ layer: AffineLayer, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, input: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, sampleSize: Int, images: Int
+    ) {
         let channels = layer.scale.count
         let inner = layer.innerSize
         let block = channels &* inner
@@ -466,7 +500,8 @@ enum Kernels {
                 }
             } else {
                 while c < channels {
-                    let s = scale[c], t = shift[c]
+                    let s = scale[c]
+                    let t = shift[c]
                     let base = c &* inner
                     var k = 0
                     while k < inner {
@@ -483,21 +518,39 @@ enum Kernels {
         }
     }
 
-    static func binary(_ op: BinaryOperator, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    static func binary(
+        _ op: BinaryOperator, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ output: UnsafeMutablePointer<Float>, count: Int
+    ) {
         var i = 0
         switch op {
         case .add:
-            while i < count { output[i] = a[i] + b[i]; i &+= 1 }
+            while i < count {
+                output[i] = a[i] + b[i]
+                i &+= 1
+            }
         case .subtract:
-            while i < count { output[i] = a[i] - b[i]; i &+= 1 }
+            while i < count {
+                output[i] = a[i] - b[i]
+                i &+= 1
+            }
         case .multiply:
-            while i < count { output[i] = a[i] * b[i]; i &+= 1 }
+            while i < count {
+                output[i] = a[i] * b[i]
+                i &+= 1
+            }
         case .divide:
-            while i < count { output[i] = a[i] / b[i]; i &+= 1 }
+            while i < count {
+                output[i] = a[i] / b[i]
+                i &+= 1
+            }
         }
     }
 
-    static func softmax(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outer: Int, length: Int, inner: Int, images: Int) {
+    static func softmax(
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outer: Int, length: Int, inner: Int,
+        images: Int
+    ) {
         var block = 0
         while block < images &* outer {
             let source = input + block &* length &* inner

@@ -106,7 +106,10 @@ struct WinogradConvolution: Sendable {
     }
 
     /// Runs `images` images: input [images][inH][inW][C] -> output, channels-last.
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int, scratch: UnsafeMutablePointer<Float>) {
+    func run(
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         let tiles = images &* tilesPerImage
         let transformedInput = scratch
         let products = scratch + 16 &* tiles &* inChannels
@@ -125,20 +128,27 @@ struct WinogradConvolution: Sendable {
             }
         }
         if let bias {
-            bias.withUnsafeBufferPointer { transformOutput(products, images: images, bias: $0.baseAddress, into: output) }
+            bias.withUnsafeBufferPointer {
+                transformOutput(products, images: images, bias: $0.baseAddress, into: output)
+            }
         } else {
             transformOutput(products, images: images, bias: nil, into: output)
         }
     }
 
     /// V = Bᵀ d B for every tile and channel, Bᵀ = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]].
-    private func transformInput(_ input: UnsafePointer<Float>, images: Int, into v: UnsafeMutablePointer<Float>, zeros: UnsafePointer<Float>) {
+    private func transformInput(
+        _ input: UnsafePointer<Float>, images: Int, into v: UnsafeMutablePointer<Float>, zeros: UnsafePointer<Float>
+    ) {
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 16) { rows in
             transformInput(input, images: images, into: v, zeros: zeros, rows: rows.baseAddress.unsafelyUnwrapped)
         }
     }
 
-    private func transformInput(_ input: UnsafePointer<Float>, images: Int, into v: UnsafeMutablePointer<Float>, zeros: UnsafePointer<Float>, rows: UnsafeMutablePointer<UnsafePointer<Float>>) {
+    private func transformInput(
+        _ input: UnsafePointer<Float>, images: Int, into v: UnsafeMutablePointer<Float>, zeros: UnsafePointer<Float>,
+        rows: UnsafeMutablePointer<UnsafePointer<Float>>
+    ) {
         let channels = inChannels
         let tiles = images &* tilesPerImage
         let stride = tiles &* channels
@@ -157,28 +167,50 @@ struct WinogradConvolution: Sendable {
                         var j = 0
                         while j < 4 {
                             let x = 2 &* tx &- padLeft &+ j
-                            rows[i &* 4 &+ j] = (y >= 0 && y < inHeight && x >= 0 && x < inWidth) ? source + (y &* inWidth &+ x) &* channels : zeros
+                            rows[i &* 4 &+ j] =
+                                (y >= 0 && y < inHeight && x >= 0 && x < inWidth)
+                                ? source + (y &* inWidth &+ x) &* channels : zeros
                             j &+= 1
                         }
                         i &+= 1
                     }
-                    let d00 = rows[0], d01 = rows[1], d02 = rows[2], d03 = rows[3]
-                    let d10 = rows[4], d11 = rows[5], d12 = rows[6], d13 = rows[7]
-                    let d20 = rows[8], d21 = rows[9], d22 = rows[10], d23 = rows[11]
-                    let d30 = rows[12], d31 = rows[13], d32 = rows[14], d33 = rows[15]
+                    let d00 = rows[0]
+                    let d01 = rows[1]
+                    let d02 = rows[2]
+                    let d03 = rows[3]
+                    let d10 = rows[4]
+                    let d11 = rows[5]
+                    let d12 = rows[6]
+                    let d13 = rows[7]
+                    let d20 = rows[8]
+                    let d21 = rows[9]
+                    let d22 = rows[10]
+                    let d23 = rows[11]
+                    let d30 = rows[12]
+                    let d31 = rows[13]
+                    let d32 = rows[14]
+                    let d33 = rows[15]
                     let target = v + tile &* channels
                     var c = 0
                     // Four channels at a time in SSE registers: the compiler does not vectorise
                     // this loop by itself (16 input and 16 output streams it cannot prove disjoint).
                     while vectorized && c &+ 4 <= channels {
-                        let t00 = load(d00, c) - load(d20, c), t01 = load(d01, c) - load(d21, c)
-                        let t02 = load(d02, c) - load(d22, c), t03 = load(d03, c) - load(d23, c)
-                        let t10 = load(d10, c) + load(d20, c), t11 = load(d11, c) + load(d21, c)
-                        let t12 = load(d12, c) + load(d22, c), t13 = load(d13, c) + load(d23, c)
-                        let t20 = load(d20, c) - load(d10, c), t21 = load(d21, c) - load(d11, c)
-                        let t22 = load(d22, c) - load(d12, c), t23 = load(d23, c) - load(d13, c)
-                        let t30 = load(d10, c) - load(d30, c), t31 = load(d11, c) - load(d31, c)
-                        let t32 = load(d12, c) - load(d32, c), t33 = load(d13, c) - load(d33, c)
+                        let t00 = load(d00, c) - load(d20, c)
+                        let t01 = load(d01, c) - load(d21, c)
+                        let t02 = load(d02, c) - load(d22, c)
+                        let t03 = load(d03, c) - load(d23, c)
+                        let t10 = load(d10, c) + load(d20, c)
+                        let t11 = load(d11, c) + load(d21, c)
+                        let t12 = load(d12, c) + load(d22, c)
+                        let t13 = load(d13, c) + load(d23, c)
+                        let t20 = load(d20, c) - load(d10, c)
+                        let t21 = load(d21, c) - load(d11, c)
+                        let t22 = load(d22, c) - load(d12, c)
+                        let t23 = load(d23, c) - load(d13, c)
+                        let t30 = load(d10, c) - load(d30, c)
+                        let t31 = load(d11, c) - load(d31, c)
+                        let t32 = load(d12, c) - load(d32, c)
+                        let t33 = load(d13, c) - load(d33, c)
                         store(t00 - t02, target, c)
                         store(t01 + t02, target, stride &+ c)
                         store(t02 - t01, target, 2 &* stride &+ c)
@@ -199,10 +231,22 @@ struct WinogradConvolution: Sendable {
                     }
                     while c < channels {
                         // Bᵀ d: combine rows.
-                        let t00 = d00[c] - d20[c], t01 = d01[c] - d21[c], t02 = d02[c] - d22[c], t03 = d03[c] - d23[c]
-                        let t10 = d10[c] + d20[c], t11 = d11[c] + d21[c], t12 = d12[c] + d22[c], t13 = d13[c] + d23[c]
-                        let t20 = d20[c] - d10[c], t21 = d21[c] - d11[c], t22 = d22[c] - d12[c], t23 = d23[c] - d13[c]
-                        let t30 = d10[c] - d30[c], t31 = d11[c] - d31[c], t32 = d12[c] - d32[c], t33 = d13[c] - d33[c]
+                        let t00 = d00[c] - d20[c]
+                        let t01 = d01[c] - d21[c]
+                        let t02 = d02[c] - d22[c]
+                        let t03 = d03[c] - d23[c]
+                        let t10 = d10[c] + d20[c]
+                        let t11 = d11[c] + d21[c]
+                        let t12 = d12[c] + d22[c]
+                        let t13 = d13[c] + d23[c]
+                        let t20 = d20[c] - d10[c]
+                        let t21 = d21[c] - d11[c]
+                        let t22 = d22[c] - d12[c]
+                        let t23 = d23[c] - d13[c]
+                        let t30 = d10[c] - d30[c]
+                        let t31 = d11[c] - d31[c]
+                        let t32 = d12[c] - d32[c]
+                        let t33 = d13[c] - d33[c]
                         // (Bᵀ d) B: combine columns; element (i, j) goes to matrix i * 4 + j.
                         target[c] = t00 - t02
                         target[stride &+ c] = t01 + t02
@@ -232,7 +276,10 @@ struct WinogradConvolution: Sendable {
     }
 
     /// Y = Aᵀ m A (Aᵀ = [[1,1,1,0],[0,1,-1,-1]]) + bias, activation, and the fused pool if any.
-    private func transformOutput(_ products: UnsafePointer<Float>, images: Int, bias: UnsafePointer<Float>?, into output: UnsafeMutablePointer<Float>) {
+    private func transformOutput(
+        _ products: UnsafePointer<Float>, images: Int, bias: UnsafePointer<Float>?,
+        into output: UnsafeMutablePointer<Float>
+    ) {
         let channels = outChannels
         let tiles = images &* tilesPerImage
         let stride = tiles &* channels
@@ -251,7 +298,9 @@ struct WinogradConvolution: Sendable {
         switch activation {
         case .none: vectorActivation = 0
         case .relu: vectorActivation = 1
-        case .leakyRelu(let alpha): vectorActivation = 2; leak = SIMD4(repeating: alpha)
+        case .leakyRelu(let alpha):
+            vectorActivation = 2
+            leak = SIMD4(repeating: alpha)
         default: break
         }
         var tile = 0
@@ -265,7 +314,9 @@ struct WinogradConvolution: Sendable {
                     let m = products + tile &* channels
                     let bottomInside = 2 &* ty &+ 1 < outHeight
                     let rightInside = 2 &* tx &+ 1 < outWidth
-                    let topLeft = imageOutput + (pooled ? (ty &* tilesX &+ tx) &* channels : ((2 &* ty) &* outWidth &+ 2 &* tx) &* channels)
+                    let topLeft =
+                        imageOutput
+                        + (pooled ? (ty &* tilesX &+ tx) &* channels : ((2 &* ty) &* outWidth &+ 2 &* tx) &* channels)
                     var c = 0
                     if vectorized && pooled && !hasConvActivation && (finalRelu || !hasFinalActivation) {
                         // The common case (conv -> ReLU -> 2x2 max pool), four channels at a time.
@@ -276,10 +327,14 @@ struct WinogradConvolution: Sendable {
                             let s03 = load(m, 3 &* stride &+ c) + load(m, 7 &* stride &+ c) + load(m, 11 &* stride &+ c)
                             let s10 = load(m, 4 &* stride &+ c) - load(m, 8 &* stride &+ c) - load(m, 12 &* stride &+ c)
                             let s11 = load(m, 5 &* stride &+ c) - load(m, 9 &* stride &+ c) - load(m, 13 &* stride &+ c)
-                            let s12 = load(m, 6 &* stride &+ c) - load(m, 10 &* stride &+ c) - load(m, 14 &* stride &+ c)
-                            let s13 = load(m, 7 &* stride &+ c) - load(m, 11 &* stride &+ c) - load(m, 15 &* stride &+ c)
-                            let y00 = s00 + s01 + s02, y01 = s01 - s02 - s03
-                            let y10 = s10 + s11 + s12, y11 = s11 - s12 - s13
+                            let s12 =
+                                load(m, 6 &* stride &+ c) - load(m, 10 &* stride &+ c) - load(m, 14 &* stride &+ c)
+                            let s13 =
+                                load(m, 7 &* stride &+ c) - load(m, 11 &* stride &+ c) - load(m, 15 &* stride &+ c)
+                            let y00 = s00 + s01 + s02
+                            let y01 = s01 - s02 - s03
+                            let y10 = s10 + s11 + s12
+                            let y11 = s11 - s12 - s13
                             // Max first, bias after: the bias is the same for the whole window.
                             var maximum = maximum4(maximum4(y00, y01), maximum4(y10, y11))
                             if let bias { maximum += load(bias, c) }
@@ -297,14 +352,20 @@ struct WinogradConvolution: Sendable {
                             let s03 = load(m, 3 &* stride &+ c) + load(m, 7 &* stride &+ c) + load(m, 11 &* stride &+ c)
                             let s10 = load(m, 4 &* stride &+ c) - load(m, 8 &* stride &+ c) - load(m, 12 &* stride &+ c)
                             let s11 = load(m, 5 &* stride &+ c) - load(m, 9 &* stride &+ c) - load(m, 13 &* stride &+ c)
-                            let s12 = load(m, 6 &* stride &+ c) - load(m, 10 &* stride &+ c) - load(m, 14 &* stride &+ c)
-                            let s13 = load(m, 7 &* stride &+ c) - load(m, 11 &* stride &+ c) - load(m, 15 &* stride &+ c)
+                            let s12 =
+                                load(m, 6 &* stride &+ c) - load(m, 10 &* stride &+ c) - load(m, 14 &* stride &+ c)
+                            let s13 =
+                                load(m, 7 &* stride &+ c) - load(m, 11 &* stride &+ c) - load(m, 15 &* stride &+ c)
                             let b = bias == nil ? zero : load(bias.unsafelyUnwrapped, c)
-                            var y00 = s00 + s01 + s02 + b, y01 = s01 - s02 - s03 + b
-                            var y10 = s10 + s11 + s12 + b, y11 = s11 - s12 - s13 + b
+                            var y00 = s00 + s01 + s02 + b
+                            var y01 = s01 - s02 - s03 + b
+                            var y10 = s10 + s11 + s12 + b
+                            var y11 = s11 - s12 - s13 + b
                             if vectorActivation == 1 {
-                                y00 = maximum4(y00, zero); y01 = maximum4(y01, zero)
-                                y10 = maximum4(y10, zero); y11 = maximum4(y11, zero)
+                                y00 = maximum4(y00, zero)
+                                y01 = maximum4(y01, zero)
+                                y10 = maximum4(y10, zero)
+                                y11 = maximum4(y11, zero)
                             } else if vectorActivation == 2 {
                                 y00 = y00.replacing(with: y00 * leak, where: y00 .< zero)
                                 y01 = y01.replacing(with: y01 * leak, where: y01 .< zero)
@@ -319,17 +380,37 @@ struct WinogradConvolution: Sendable {
                         }
                     }
                     while c < channels {
-                        let m00 = m[c], m01 = m[stride &+ c], m02 = m[2 &* stride &+ c], m03 = m[3 &* stride &+ c]
-                        let m10 = m[4 &* stride &+ c], m11 = m[5 &* stride &+ c], m12 = m[6 &* stride &+ c], m13 = m[7 &* stride &+ c]
-                        let m20 = m[8 &* stride &+ c], m21 = m[9 &* stride &+ c], m22 = m[10 &* stride &+ c], m23 = m[11 &* stride &+ c]
-                        let m30 = m[12 &* stride &+ c], m31 = m[13 &* stride &+ c], m32 = m[14 &* stride &+ c], m33 = m[15 &* stride &+ c]
+                        let m00 = m[c]
+                        let m01 = m[stride &+ c]
+                        let m02 = m[2 &* stride &+ c]
+                        let m03 = m[3 &* stride &+ c]
+                        let m10 = m[4 &* stride &+ c]
+                        let m11 = m[5 &* stride &+ c]
+                        let m12 = m[6 &* stride &+ c]
+                        let m13 = m[7 &* stride &+ c]
+                        let m20 = m[8 &* stride &+ c]
+                        let m21 = m[9 &* stride &+ c]
+                        let m22 = m[10 &* stride &+ c]
+                        let m23 = m[11 &* stride &+ c]
+                        let m30 = m[12 &* stride &+ c]
+                        let m31 = m[13 &* stride &+ c]
+                        let m32 = m[14 &* stride &+ c]
+                        let m33 = m[15 &* stride &+ c]
                         // Aᵀ m: rows.
-                        let s00 = m00 + m10 + m20, s01 = m01 + m11 + m21, s02 = m02 + m12 + m22, s03 = m03 + m13 + m23
-                        let s10 = m10 - m20 - m30, s11 = m11 - m21 - m31, s12 = m12 - m22 - m32, s13 = m13 - m23 - m33
+                        let s00 = m00 + m10 + m20
+                        let s01 = m01 + m11 + m21
+                        let s02 = m02 + m12 + m22
+                        let s03 = m03 + m13 + m23
+                        let s10 = m10 - m20 - m30
+                        let s11 = m11 - m21 - m31
+                        let s12 = m12 - m22 - m32
+                        let s13 = m13 - m23 - m33
                         // (Aᵀ m) A: columns.
                         let b: Float = bias == nil ? 0 : bias.unsafelyUnwrapped[c]
-                        var y00 = s00 + s01 + s02 + b, y01 = s01 - s02 - s03 + b
-                        var y10 = s10 + s11 + s12 + b, y11 = s11 - s12 - s13 + b
+                        var y00 = s00 + s01 + s02 + b
+                        var y01 = s01 - s02 - s03 + b
+                        var y10 = s10 + s11 + s12 + b
+                        var y11 = s11 - s12 - s13 + b
                         if hasConvActivation {
                             y00 = convActivation.apply(y00)
                             y01 = convActivation.apply(y01)
@@ -340,7 +421,10 @@ struct WinogradConvolution: Sendable {
                             let top = y00 > y01 ? y00 : y01
                             let bottom = y10 > y11 ? y10 : y11
                             let maximum = top > bottom ? top : bottom
-                            topLeft[c] = finalRelu ? (maximum > 0 ? maximum : 0) : (hasFinalActivation ? finalActivation.apply(maximum) : maximum)
+                            topLeft[c] =
+                                finalRelu
+                                ? (maximum > 0 ? maximum : 0)
+                                : (hasFinalActivation ? finalActivation.apply(maximum) : maximum)
                         } else {
                             topLeft[c] = y00
                             if rightInside { topLeft[channels &+ c] = y01 }

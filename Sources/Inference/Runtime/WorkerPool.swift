@@ -44,7 +44,8 @@ final class WorkerPool: @unchecked Sendable {
 
         var arenas: [UnsafeMutablePointer<Float>] = []
         for _ in 0..<threads {
-            let raw = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaFloats, 1) * MemoryLayout<Float>.stride, alignment: 64)
+            let raw = UnsafeMutableRawPointer.allocate(
+                byteCount: max(plan.arenaFloats, 1) * MemoryLayout<Float>.stride, alignment: 64)
             // Touch every page now, so memory use is flat from the first batch on.
             raw.initializeMemory(as: Float.self, repeating: 0, count: max(plan.arenaFloats, 1))
             arenas.append(raw.assumingMemoryBound(to: Float.self))
@@ -63,16 +64,21 @@ final class WorkerPool: @unchecked Sendable {
         for index in 0..<threads {
             let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
             var thread = pthread_t()
-            let status = pthread_create(&thread, nil, { raw in
-                guard let raw else { return nil }
-                let context = Unmanaged<WorkerContext>.fromOpaque(raw).takeRetainedValue()
-                context.pool.workerLoop(index: context.index)
-                return nil
-            }, context)
+            let status = pthread_create(
+                &thread, nil,
+                { raw in
+                    guard let raw else { return nil }
+                    let context = Unmanaged<WorkerContext>.fromOpaque(raw).takeRetainedValue()
+                    context.pool.workerLoop(index: context.index)
+                    return nil
+                }, context)
             if status != 0 {
                 Unmanaged<WorkerContext>.fromOpaque(context).release()
                 shutdown()
-                throw InferenceError(.engineStartFailed, "Could not start inference worker thread \(index + 1) of \(threads) (pthread_create error \(status)); lower the thread count or free system resources.")
+                throw InferenceError(
+                    .engineStartFailed,
+                    "Could not start inference worker thread \(index + 1) of \(threads) (pthread_create error \(status)); lower the thread count or free system resources."
+                )
             }
             self.threads.append(thread)
         }
@@ -128,7 +134,9 @@ final class WorkerPool: @unchecked Sendable {
             microBatches.pointee &+= 1
             pthread_mutex_unlock(mutex)
 
-            plan.run(images: count, pixels: pixels + first * ModelInputShape.pixels, logits: logits + first * plan.outputSize, arena: arena, stepNanoseconds: stepTimes)
+            plan.run(
+                images: count, pixels: pixels + first * ModelInputShape.pixels,
+                logits: logits + first * plan.outputSize, arena: arena, stepNanoseconds: stepTimes)
 
             pthread_mutex_lock(mutex)
             finishedImages += count
@@ -159,7 +167,9 @@ final class WorkerPool: @unchecked Sendable {
         var seconds = [Double](repeating: 0, count: plan.steps.count)
         if let timings {
             for worker in 0..<threadCount {
-                for step in 0..<plan.steps.count { seconds[step] += Double(timings[worker * plan.steps.count + step]) / 1e9 }
+                for step in 0..<plan.steps.count {
+                    seconds[step] += Double(timings[worker * plan.steps.count + step]) / 1e9
+                }
             }
         }
         return (seconds, microBatches.pointee)
