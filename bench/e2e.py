@@ -457,6 +457,7 @@ class Runner:
         generator.wait()
         sends = np.load(sends_path)
         latencies, done_times, batches, to_consumed, to_completed, to_durable = [], [], [], [], [], []
+        own_part = []  # consumed -> durable and seen on the follow stream: fashiond's own part, per record
         for index in range(count):
             entry = system.completions.done.get(f"{prefix}-{index}")
             if entry is None:
@@ -470,6 +471,7 @@ class Runner:
                 to_consumed.append(entry[2] - sends[index] / 1e6)
                 to_completed.append(entry[3] - entry[2])
                 to_durable.append(entry[0] / 1e6 - entry[3])
+                own_part.append(entry[0] / 1e6 - entry[2])
         latencies = np.array(latencies)
         send_span = (int(sends.max()) - int(sends.min())) / 1e9 if count > 1 else 0
         result = {"system": system.name, "label": label, "offered_rate": rate or None, "count": count,
@@ -491,7 +493,8 @@ class Runner:
             result["latency_parts_ms"] = {
                 name: {"p50": float(np.percentile(values, 50)), "p99": float(np.percentile(values, 99))}
                 for name, values in (("send_to_consumed", to_consumed), ("consumed_to_completed", to_completed),
-                                     ("completed_to_durable_seen", to_durable))}
+                                     ("completed_to_durable_seen", to_durable),
+                                     ("consumed_to_durable_seen", own_part))}
         if stages_start is not None and stages_end is not None:
             d = {key: stages_end[key] - stages_start.get(key, 0) for key in stages_end}
             result["stages"] = {
@@ -1424,12 +1427,8 @@ def main():
     overhead.add_argument("--workdir", help="parent of the temporary work directory")
     overhead.add_argument("--keep", action="store_true", help="keep the work directory (logs, timings)")
     args = parser.parse_args()
-    {"gen": cmd_gen, "follow": cmd_follow, "run": cmd_run, "latency": cmd_latency, "render": cmd_render,
-     "metrics-overhead": cmd_metrics_overhead}[args.command](args)
-
-
     {"gen": cmd_gen, "follow": cmd_follow, "run": cmd_run, "latency": cmd_latency, "drain": cmd_drain,
-     "render": cmd_render}[args.command](args)
+     "render": cmd_render, "metrics-overhead": cmd_metrics_overhead}[args.command](args)
 
 
 if __name__ == "__main__":
