@@ -34,6 +34,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "CCPUFeatures"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -50,7 +51,7 @@ let package = Package(
             ],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
-        .target(name: "Imaging", dependencies: ["Shared", "CPNG", "CTurboJPEG", "CZlib"], swiftSettings: strict),
+        .target(name: "Imaging", dependencies: ["Shared", "CPNG", "CTurboJPEG", "CDeflate"], swiftSettings: strict),
         .target(name: "Journal", dependencies: ["Shared"], swiftSettings: strict),
         .target(name: "Messaging", dependencies: ["Shared", "CRdKafka"], swiftSettings: strict),
         .target(name: "ControlClient", dependencies: ["Shared"], swiftSettings: strict),
@@ -111,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "fashion-bench",
             dependencies: [
-                "Inference", "Daemon", "Shared", "ControlClient", "Journal",
+                "Inference", "Imaging", "Daemon", "Shared", "ControlClient", "Journal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

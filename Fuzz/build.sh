@@ -22,7 +22,8 @@ FLAGS=(-sanitize=fuzzer,address -parse-as-library -package-name fashiond -swift-
        -O -gline-tables-only -use-ld=lld -I "$M"
        -Xcc "-fmodule-map-file=$PWD/Sources/CPNG/module.modulemap"
        -Xcc "-fmodule-map-file=$PWD/Sources/CTurboJPEG/module.modulemap"
-       -Xcc "-fmodule-map-file=$PWD/Sources/CZlib/module.modulemap")
+       -Xcc "-fmodule-map-file=$PWD/Sources/CZlib/module.modulemap"
+       -Xcc "-fmodule-map-file=$PWD/Sources/CDeflate/module.modulemap")
 
 # stale OUTPUT INPUT...: true if OUTPUT is missing or older than any input (or this script).
 stale() {
@@ -62,8 +63,8 @@ module Imaging Sources/Imaging/*.swift
 module Daemon Sources/Daemon/Control/RequestRouter.swift
 module ControlClient Sources/ControlClient/*.swift
 
-target image-decoder Fuzz/Targets/ImageDecoderFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg -lz
-target prototype-json Fuzz/Targets/PrototypeJSONFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg -lz
+target image-decoder Fuzz/Targets/ImageDecoderFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg -ldeflate -lz
+target prototype-json Fuzz/Targets/PrototypeJSONFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg -ldeflate -lz
 target control-request Fuzz/Targets/ControlRequestFuzzer.swift "$M/Shared.o" "$M/Daemon.o"
 target http-response Fuzz/Targets/HTTPResponseFuzzer.swift "$M/Shared.o" "$M/ControlClient.o"
 target ndjson-lines Fuzz/Targets/NDJSONSplitterFuzzer.swift "$M/Shared.o" "$M/ControlClient.o"

@@ -10,6 +10,7 @@ packages=(
   libcurl4-openssl-dev         # Pub/Sub REST client
   dataset-fashion-mnist        # the real test set, for the accuracy test and samples
   zlib1g-dev
+  libdeflate-dev                                   # whole-buffer inflate for small gray PNGs
   systemd-container dpkg-dev xz-utils              # the systemd test (nspawn sandbox) and `make deb`
   python3-venv python3-pip                         # virtualenvs for the Pub/Sub test client and `make bench`
   curl openssl openjdk-17-jre-headless             # the Pub/Sub emulator (preinstalled package) and its tests

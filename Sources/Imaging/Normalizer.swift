@@ -83,9 +83,12 @@ enum Normalizer {
         var darker = 0
         var lighter = 0
         image.pixels.withUnsafeBufferPointer { pixels in
+            // Branch-free counts (the two conditions exclude each other): the loop vectorises, and this runs
+            // for every image.
             for pixel in pixels {
                 let value = Int(pixel)
-                if value < darkLimit { darker += 1 } else if value > lightLimit { lighter += 1 }
+                darker &+= value < darkLimit ? 1 : 0
+                lighter &+= value > lightLimit ? 1 : 0
             }
         }
         if darker == 0 && lighter == 0 { return background >= 128 }

@@ -1,4 +1,5 @@
-import CZlib
+import CDeflate
+import Glibc
 
 /// A fast path for the commonest payload: a small, 8-bit grayscale, non-interlaced PNG holding only
 /// IHDR, IDAT and IEND (what Pillow, OpenCV and most dataset tools write for a Fashion-MNIST image).
@@ -7,7 +8,8 @@ import CZlib
 /// sets up a read struct, an info struct and a transformation pipeline per image. For such a file its
 /// gray output is the stored samples themselves (no gamma, alpha or colour conversion), so this path
 /// checks every chunk CRC and the zlib stream (including its Adler-32), undoes the row filters and
-/// returns the same bytes. It never rejects anything: whatever it does not recognise as a complete,
+/// returns the same bytes. The stream is inflated in one call by libdeflate, about twice as fast as
+/// zlib's streaming `inflate` on these 500-byte streams, whose cost is mostly building the Huffman tables. It never rejects anything: whatever it does not recognise as a complete,
 /// valid file of that one shape (another colour type or depth, interlacing, any other chunk, a CRC or
 /// zlib error, too much or too little data, trailing bytes) makes it return `nil`, and the caller hands
 /// the file to libpng, which decides and words the rejection exactly as before.
@@ -30,7 +32,7 @@ enum SmallGrayPNG {
         }
         func crcMatches(chunkAt offset: Int, length: Int) -> Bool {
             // The CRC covers the type and the data, not the length.
-            let computed = crc32(0, base + offset + 4, uInt(length + 4))
+            let computed = libdeflate_crc32(0, base + offset + 4, length + 4)
             return Int(computed) == uint32(at: offset + 8 + length)
         }
         // IHDR: 13 bytes, 8-bit gray (colour type 0), deflate, adaptive filtering, no interlace.
@@ -44,88 +46,124 @@ enum SmallGrayPNG {
             return nil
         }
 
-        var stream = z_stream()
-        guard inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
-        defer { inflateEnd(&stream) }
         let stride = width + 1  // every row starts with its filter type byte
-        var filtered = [UInt8](repeating: 0, count: stride * height)
+        let filteredCount = stride * height
+        // Only IDATs lie between IHDR and IEND (so they are consecutive), then an empty IEND ends the file.
         var offset = 33
-        var streamEnded = false
-        let complete: Bool = filtered.withUnsafeMutableBufferPointer { output in
-            stream.next_out = output.baseAddress
-            stream.avail_out = uInt(output.count)
-            while offset + 12 <= png.count {
-                let length = uint32(at: offset)
-                guard length <= png.count - offset - 12 else { return false }
-                let isIDAT =
-                    png[offset + 4] == 0x49 && png[offset + 5] == 0x44 && png[offset + 6] == 0x41
-                    && png[offset + 7] == 0x54
-                let isIEND =
-                    png[offset + 4] == 0x49 && png[offset + 5] == 0x45 && png[offset + 6] == 0x4E
-                    && png[offset + 7] == 0x44
-                guard crcMatches(chunkAt: offset, length: length) else { return false }
-                if isIEND {
-                    // IEND must be empty and last, after the whole zlib stream.
-                    return length == 0 && offset + 12 == png.count && streamEnded && stream.avail_out == 0
-                }
-                // Only IDATs lie between IHDR and IEND (so they are consecutive); data after the end of the
-                // zlib stream is left to libpng.
-                guard isIDAT, !streamEnded else { return false }
-                stream.next_in = UnsafeMutablePointer(mutating: base + offset + 8)
-                stream.avail_in = uInt(length)
-                while stream.avail_in > 0 {
-                    let status = inflate(&stream, Z_NO_FLUSH)
-                    if status == Z_STREAM_END {
-                        streamEnded = true
-                        guard stream.avail_in == 0 else { return false }
-                    } else if status != Z_OK {
-                        return false  // corrupt stream, or more data than the image holds
-                    }
-                    if stream.avail_out == 0 && !streamEnded && stream.avail_in > 0 { return false }
-                }
-                offset += length + 12
+        var firstData = -1
+        var dataLength = 0
+        var idatCount = 0
+        var reachedEnd = false
+        while offset + 12 <= png.count {
+            let length = uint32(at: offset)
+            guard length <= png.count - offset - 12, crcMatches(chunkAt: offset, length: length) else { return nil }
+            if png[offset + 4] == 0x49 && png[offset + 5] == 0x45 && png[offset + 6] == 0x4E && png[offset + 7] == 0x44
+            {
+                guard length == 0, offset + 12 == png.count else { return nil }
+                reachedEnd = true
+                break
             }
-            return false  // no IEND
+            guard png[offset + 4] == 0x49, png[offset + 5] == 0x44, png[offset + 6] == 0x41, png[offset + 7] == 0x54
+            else { return nil }
+            if firstData < 0 { firstData = offset + 8 }
+            dataLength += length
+            idatCount += 1
+            offset += length + 12
         }
-        guard complete else { return nil }
+        guard reachedEnd, idatCount > 0 else { return nil }
+
+        var filtered = [UInt8](repeating: 0, count: filteredCount)
+        let inflated: Bool = filtered.withUnsafeMutableBufferPointer { output in
+            if idatCount == 1 {
+                return inflateWhole(base + firstData, count: dataLength, into: output)
+            }
+            // Several IDATs: the zlib stream is their data, concatenated.
+            var joined = [UInt8]()
+            joined.reserveCapacity(dataLength)
+            var chunk = 33
+            for _ in 0..<idatCount {
+                let length = uint32(at: chunk)
+                joined.append(contentsOf: UnsafeBufferPointer(start: base + chunk + 8, count: length))
+                chunk += length + 12
+            }
+            return joined.withUnsafeBufferPointer { inflateWhole($0.baseAddress!, count: $0.count, into: output) }
+        }
+        guard inflated else { return nil }
         return unfilter(filtered, width: width, height: height)
     }
 
+    /// Inflates one complete zlib stream (header, deflate data, Adler-32, nothing after it) that fills
+    /// `output` exactly; false for anything else, which sends the file to libpng.
+    private static func inflateWhole(
+        _ input: UnsafePointer<UInt8>, count: Int, into output: UnsafeMutableBufferPointer<UInt8>
+    ) -> Bool {
+        guard let decompressor = Decompressors.forThisThread() else { return false }
+        var consumed = 0
+        // No `actual_out` pointer: libdeflate then demands that the stream fills `output` exactly.
+        let result = libdeflate_zlib_decompress_ex(
+            decompressor, input, count, output.baseAddress, output.count, &consumed, nil)
+        return result == LIBDEFLATE_SUCCESS && consumed == count
+    }
+
     /// Undoes the PNG row filters (one byte per pixel); `nil` for an unknown filter type.
+    ///
+    /// Raw pointers: `filtered` holds exactly `height` rows of `width + 1` bytes and `pixels` `height`
+    /// rows of `width` (both sized just above), and this loop runs for every pixel of every image.
     private static func unfilter(_ filtered: [UInt8], width: Int, height: Int) -> GrayImage? {
         var pixels = [UInt8](repeating: 0, count: width * height)
-        let ok: Bool = filtered.withUnsafeBufferPointer { input in
-            pixels.withUnsafeMutableBufferPointer { out in
+        let ok: Bool = filtered.withUnsafeBufferPointer { inputBuffer in
+            pixels.withUnsafeMutableBufferPointer { outBuffer in
+                guard let input = inputBuffer.baseAddress, let pixelBase = outBuffer.baseAddress,
+                    inputBuffer.count == (width + 1) * height, outBuffer.count == width * height
+                else { return false }
                 for row in 0..<height {
-                    let source = row * (width + 1) + 1
-                    let target = row * width
-                    let above = target - width  // only read when row > 0
-                    switch input[source - 1] {
+                    let source = input + row * (width + 1) + 1
+                    let out = pixelBase + row * width
+                    let filter = source[-1]
+                    if row == 0 {
+                        // The row above the first is all zeros: Up is None, Average halves Left, Paeth is Sub.
+                        switch filter {
+                        case 0, 2: out.update(from: source, count: width)
+                        case 1, 4:
+                            var left: UInt8 = 0
+                            for x in 0..<width {
+                                left = source[x] &+ left
+                                out[x] = left
+                            }
+                        case 3:
+                            var left: UInt8 = 0
+                            for x in 0..<width {
+                                left = source[x] &+ (left >> 1)
+                                out[x] = left
+                            }
+                        default: return false
+                        }
+                        continue
+                    }
+                    let above = UnsafePointer(out - width)
+                    switch filter {
                     case 0:
-                        for x in 0..<width { out[target + x] = input[source + x] }
+                        out.update(from: source, count: width)
                     case 1:
                         var left: UInt8 = 0
                         for x in 0..<width {
-                            left = input[source + x] &+ left
-                            out[target + x] = left
+                            left = source[x] &+ left
+                            out[x] = left
                         }
                     case 2:
-                        for x in 0..<width {
-                            out[target + x] = input[source + x] &+ (row > 0 ? out[above + x] : 0)
-                        }
+                        for x in 0..<width { out[x] = source[x] &+ above[x] }
                     case 3:
                         var left = 0
                         for x in 0..<width {
-                            let up = row > 0 ? Int(out[above + x]) : 0
-                            let value = input[source + x] &+ UInt8((left + up) >> 1)
-                            out[target + x] = value
+                            let value = source[x] &+ UInt8(truncatingIfNeeded: (left + Int(above[x])) >> 1)
+                            out[x] = value
                             left = Int(value)
                         }
                     case 4:
                         var left = 0
                         var upperLeft = 0
                         for x in 0..<width {
-                            let up = row > 0 ? Int(out[above + x]) : 0
+                            let up = Int(above[x])
                             let estimate = left + up - upperLeft
                             let distanceLeft = abs(estimate - left)
                             let distanceUp = abs(estimate - up)
@@ -133,8 +171,8 @@ enum SmallGrayPNG {
                             let predictor =
                                 distanceLeft <= distanceUp && distanceLeft <= distanceUpperLeft
                                 ? left : distanceUp <= distanceUpperLeft ? up : upperLeft
-                            let value = input[source + x] &+ UInt8(predictor)
-                            out[target + x] = value
+                            let value = source[x] &+ UInt8(truncatingIfNeeded: predictor)
+                            out[x] = value
                             left = Int(value)
                             upperLeft = up
                         }
@@ -146,5 +184,25 @@ enum SmallGrayPNG {
             }
         }
         return ok ? GrayImage(width: width, height: height, pixels: pixels) : nil
+    }
+
+    /// One libdeflate decompressor per thread (it holds ~10 KB of tables and is not thread-safe; the
+    /// partition readers decode concurrently), freed when the thread exits.
+    private enum Decompressors {
+        private static let key: pthread_key_t? = {
+            var key = pthread_key_t()
+            let created = pthread_key_create(&key) { pointer in
+                libdeflate_free_decompressor(OpaquePointer(pointer))
+            }
+            return created == 0 ? key : nil
+        }()
+
+        static func forThisThread() -> OpaquePointer? {
+            guard let key else { return nil }
+            if let existing = pthread_getspecific(key) { return OpaquePointer(existing) }
+            guard let created = libdeflate_alloc_decompressor() else { return nil }
+            pthread_setspecific(key, UnsafeRawPointer(created))
+            return created
+        }
     }
 }
