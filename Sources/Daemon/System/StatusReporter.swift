@@ -60,32 +60,3 @@ struct StatusReporter: Service {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
-
-/// SIGHUP re-reads the models (`systemctl reload fashiond`).
-struct ReloadOnHangup: Service {
-    let backend: DaemonControlBackend
-    let logger: Logger
-
-    func run() async throws {
-        signal(SIGHUP, SIG_IGN)
-        let signals = AsyncStream<Void> { continuation in
-            let source = SignalSourceBox(DispatchSource.makeSignalSource(signal: SIGHUP))
-            source.value.setEventHandler { continuation.yield() }
-            source.value.resume()
-            continuation.onTermination = { _ in source.value.cancel() }
-        }
-        await withGracefulShutdownHandler {
-            for await _ in signals.cancelOnGracefulShutdown() {
-                logger.notice("SIGHUP: reloading models")
-                try? await backend.reload()
-            }
-        } onGracefulShutdown: {
-        }
-    }
-}
-
-/// Dispatch sources are thread-safe but not marked Sendable.
-private final class SignalSourceBox: @unchecked Sendable {
-    let value: any DispatchSourceSignal
-    init(_ value: any DispatchSourceSignal) { self.value = value }
-}
