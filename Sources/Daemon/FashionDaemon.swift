@@ -98,6 +98,7 @@ package final class FashionDaemon: Sendable {
         // after the pipeline, it is shut down before it (a group stops its services in reverse order), and
         // READY=1 still waits for the control socket.
         let runningGroup = OneShot<ServiceGroup>()
+        let readiness = Readiness(parts: 1)
         let pipeline = PipelineService(
             configuration: config, models: models, journal: journal, deadLetterJournal: deadLetterJournal,
             outboxes: OutboxFactory(
@@ -109,8 +110,8 @@ package final class FashionDaemon: Sendable {
                 configuration: config, startedAt: startedAt, stream: stream, models: models, stats: stats,
                 health: health, journal: journal, outboxes: outboxes)
             let services = Self.controlPlane(
-                configuration: config, status: status, inputs: inputs, metrics: metrics, notifier: notifier,
-                logger: logger)
+                configuration: config, status: status, readiness: readiness, inputs: inputs, metrics: metrics,
+                notifier: notifier, logger: logger)
             guard let group = runningGroup.value else { return }
             for service in services { await group.addServiceUnlessShutdown(service) }
         }
@@ -129,20 +130,20 @@ package final class FashionDaemon: Sendable {
         } catch let failure as StreamFailure {
             // Logged by the pipeline when it happened; the non-zero exit lets systemd restart us.
             throw DaemonFailure(code: failure.code, message: "the \(failure.backend) stream failed: \(failure.message)")
-        } catch  where pipeline.hasStarted {
+        } catch  where readiness.isReady {
             logger.critical("a service failed; fashiond stopped after draining", metadata: ["error": "\(error)"])
             throw DaemonFailure(code: (error as? any FashionError)?.code ?? "service_failed", message: "\(error)")
         }
-        // Anything else failed to start: thrown as it is, the executable says "cannot start" and why.
+        // Anything else failed before READY=1 (the stream's start, the control socket's bind): thrown as it
+        // is, the executable says "cannot start" and why.
     }
 
     /// The services a started pipeline adds: the control socket (READY=1 waits for it), the status
     /// reporter (STATUS=, watchdog), model reload on SIGHUP, and the optional metrics listener.
     static func controlPlane(
-        configuration config: DaemonConfiguration, status: DaemonStatus, inputs: InputRing, metrics: DaemonMetrics,
-        notifier: SystemdNotifier, logger: Logger
+        configuration config: DaemonConfiguration, status: DaemonStatus, readiness: Readiness, inputs: InputRing,
+        metrics: DaemonMetrics, notifier: SystemdNotifier, logger: Logger
     ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
-        let readiness = Readiness(parts: 1)
         let backend = DaemonControlBackend(
             statusSource: status, registry: status.models, stream: status.stream, journal: status.journal,
             configuration: config, logger: logger, notifier: notifier, metrics: metrics, inputs: inputs)

@@ -3,7 +3,6 @@ import Journal
 import Logging
 import ServiceLifecycle
 import Shared
-import Synchronization
 import Threads
 
 /// The pipeline as a swift-service-lifecycle `Service`: stream → intake → batcher → engine → journal
@@ -32,7 +31,6 @@ final class PipelineService: Service, Sendable {
     private let batcher: Batcher
     private let writer: JournalWriter
     private let whenStarted: @Sendable (any StreamBackend, [OutboxPublisher]) async -> Void
-    private let started = Atomic(false)
 
     /// How long a stopping daemon keeps publishing journaled records to the output topics.
     static let outboxDrainTimeout: TimeInterval = 5
@@ -80,9 +78,6 @@ final class PipelineService: Service, Sendable {
         writer.setListener(stream)
     }
 
-    /// Whether the stream and the outboxes have started (a failure from then on is not a start-up failure).
-    var hasStarted: Bool { started.load(ordering: .acquiring) }
-
     func run() async throws {
         let (batcher, writer) = (self.batcher, self.writer)
         let batcherThread = JoinableThread(name: "fashiond-batcher") { batcher.run() }
@@ -98,7 +93,6 @@ final class PipelineService: Service, Sendable {
                 writer.onCommit { outbox.wake() }
                 outbox.start()
             }
-            started.store(true, ordering: .releasing)
             await whenStarted(stream, publishers)
             // Until the group shuts down (SIGTERM, SIGINT, another service failing) or the stream fails.
             if let streamFailure = await cancelWhenGracefulShutdown({ await stream.failures.wait() }) {

@@ -2,32 +2,26 @@ import Synchronization
 
 /// Counts the start-up steps that must finish before READY=1.
 final class Readiness: Sendable {
-    private struct State {
-        var remaining: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-    private let state: Mutex<State>
+    private let remaining: Mutex<Int>
+    private let ready = OneShot<Void>()
 
-    init(parts: Int) { state = Mutex(State(remaining: parts)) }
+    init(parts: Int) {
+        remaining = Mutex(parts)
+        if parts <= 0 { ready.fulfil(()) }
+    }
 
     func partReady() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.remaining -= 1
-            guard state.remaining <= 0 else { return [] }
-            defer { state.waiters.removeAll() }
-            return state.waiters
+        let done = remaining.withLock { remaining -> Bool in
+            remaining -= 1
+            return remaining <= 0
         }
-        waiters.forEach { $0.resume() }
+        if done { ready.fulfil(()) }
     }
 
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if state.remaining <= 0 { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if ready { continuation.resume() }
-        }
-    }
+    /// Whether every part is ready (READY=1 may be or has been sent).
+    var isReady: Bool { ready.value != nil }
+
+    /// Waits until every part is ready; false when the waiting task is cancelled first (a start-up that
+    /// failed, a shutdown before READY=1).
+    func wait() async -> Bool { await ready.wait() != nil }
 }

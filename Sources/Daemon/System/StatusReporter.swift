@@ -15,7 +15,9 @@ struct StatusReporter: Service {
     static let statusInterval: Duration = .seconds(2)
 
     func run() async throws {
-        await readiness.wait()
+        // A shutdown before READY=1 (the control socket could not be bound, SIGTERM during start-up) ends
+        // the wait: nothing to report then.
+        guard await cancelWhenGracefulShutdown({ await readiness.wait() }) else { return }
         // Logged before READY=1 is sent, so in the journal it precedes systemd's "Started" line.
         logger.notice(
             "ready",
