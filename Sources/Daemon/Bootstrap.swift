@@ -39,7 +39,7 @@ package enum DaemonBootstrap {
         text += """
 
             SIGNALS: SIGTERM/SIGINT stop after draining in-flight work; SIGHUP reloads the models.
-            EXIT STATUS: 0 after a clean stop, 1 when start-up fails (the log says why).
+            EXIT STATUS: 0 after a clean stop, 1 when start-up fails or the stream fails later (the log says why).
             """
         return text
     }

@@ -23,7 +23,8 @@ package final class FashionDaemon: Sendable {
         self.logger = logger
     }
 
-    /// Runs until SIGTERM or SIGINT, then drains in-flight work. Throws when start-up fails.
+    /// Runs until SIGTERM or SIGINT, then drains in-flight work. Throws the error when start-up fails, and a
+    /// ``DaemonFailure`` (already logged) when the stream or another service fails after start-up.
     package func run() async throws {
         let config = configuration
         let startedAt = Date()
@@ -90,69 +91,62 @@ package final class FashionDaemon: Sendable {
         let stats = PipelineStats(
             metrics: config.metricsRecording ? metrics : nil, backendName: config.backendLabel, inputs: inputs)
         let health = HealthMonitor()
-        let itemQueue = BlockingQueue<PipelineItem>(
-            capacity: max(config.batchMaxSize * 4, config.partitionQueueCapacity * Int(max(1, config.partitions))))
-        let recordQueue = BlockingQueue<ResultBatch>(capacity: config.resultQueueBatches)
-        let batcher = Batcher(
-            input: itemQueue, output: recordQueue, models: models, maxBatch: config.batchMaxSize,
-            maxWaitMs: config.batchMaxWaitMs, stats: stats, logger: logger)
-        let predictionLogger = PredictionLogger(
-            logger: logger, mode: config.logPredictions, sampleEvery: config.logSampleEvery)
-        let writer = JournalWriter(
-            input: recordQueue, journal: journal, deadLetters: deadLetterJournal, stats: stats, health: health,
-            predictionLogger: predictionLogger, logger: logger)
-        let intake = MessageIntake(
-            maxMessageBytes: config.maxMessageBytes, maxPixels: config.maxPixels,
-            maxDimension: config.maxDimension, maxJSONBytes: config.maxJSONBytes)
-        let stream: any StreamBackend = try makeStreamBackend(
-            configuration: config, intake: intake, queue: itemQueue,
-            journal: journal, stats: stats, health: health)
-        writer.setListener(stream)
+        let (logger, notifier) = (self.logger, self.notifier)
 
-        let batcherThread = JoinableThread(name: "fashiond-batcher") { batcher.run() }
-        let writerThread = JoinableThread(name: "fashiond-journal") { writer.run() }
-
-        try await onDedicatedThread("fashiond-stream-start") { try stream.start() }
-
-        // The output topics, fed from the journals by publishers of their own (the journal is the outbox).
-        let instance = "\(ProcessInfo.processInfo.hostName):\(config.stateDirectory)"
-        var outboxes: [OutboxPublisher] = []
-        if !config.resultsTopic.isEmpty {
-            let renderer = ResultMessageRenderer(instance: instance)
-            outboxes.append(
-                try await makeOutbox(
-                    name: "results", topic: config.resultsTopic, journal: journal, cursor: resultsCursor,
-                    stream: stream, health: health
-                ) { renderer.message(for: $0) })
-        }
-        if let deadLetterJournal {
-            let logger = self.logger
-            outboxes.append(
-                try await makeOutbox(
-                    name: "dead_letters", topic: config.deadLetterTopic, journal: deadLetterJournal,
-                    cursor: deadLetterCursor, stream: stream, health: health
-                ) { record in
-                    guard let entry = try? JSONDecoder().decode(DeadLetterEntry.self, from: Data(record.payload)) else {
-                        logger.error(
-                            "unreadable dead-letter journal record skipped", metadata: ["seq": "\(record.sequence)"])
-                        return nil
-                    }
-                    return entry.message(instance: instance)
-                })
-        }
-        let publishers = outboxes
-        for outbox in publishers {
-            writer.onCommit { outbox.wake() }
-            outbox.start()
-        }
-
+        // The control plane (control socket, status reporter, reload on SIGHUP, metrics listener) needs the
+        // started stream and its outboxes: the pipeline adds it to the group once it has started. Added
+        // after the pipeline, it is shut down before it (a group stops its services in reverse order), and
+        // READY=1 still waits for the control socket.
+        let runningGroup = OneShot<ServiceGroup>()
         let readiness = Readiness(parts: 1)
-        let statusSource = DaemonStatus(
-            configuration: config, startedAt: startedAt, stream: stream, models: models, stats: stats,
-            health: health, journal: journal, outboxes: publishers)
+        let pipeline = PipelineService(
+            configuration: config, models: models, journal: journal, deadLetterJournal: deadLetterJournal,
+            outboxes: OutboxFactory(
+                configuration: config, resultsCursor: resultsCursor, deadLetterCursor: deadLetterCursor,
+                health: health, logger: logger),
+            stats: stats, health: health, notifier: notifier, logger: logger
+        ) { stream, outboxes in
+            let status = DaemonStatus(
+                configuration: config, startedAt: startedAt, stream: stream, models: models, stats: stats,
+                health: health, journal: journal, outboxes: outboxes)
+            let services = Self.controlPlane(
+                configuration: config, status: status, readiness: readiness, inputs: inputs, metrics: metrics,
+                notifier: notifier, logger: logger)
+            guard let group = runningGroup.value else { return }
+            for service in services { await group.addServiceUnlessShutdown(service) }
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(
+                        service: pipeline, failureTerminationBehavior: .gracefullyShutdownGroup,
+                        serviceName: "pipeline")
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        runningGroup.fulfil(group)
+        do {
+            try await group.run()
+        } catch let failure as StreamFailure {
+            // Logged by the pipeline when it happened; the non-zero exit lets systemd restart us.
+            throw DaemonFailure(code: failure.code, message: "the \(failure.backend) stream failed: \(failure.message)")
+        } catch  where readiness.isReady {
+            logger.critical("a service failed; fashiond stopped after draining", metadata: ["error": "\(error)"])
+            throw DaemonFailure(code: (error as? any FashionError)?.code ?? "service_failed", message: "\(error)")
+        }
+        // Anything else failed before READY=1 (the stream's start, the control socket's bind): thrown as it
+        // is, the executable says "cannot start" and why.
+    }
+
+    /// The services a started pipeline adds: the control socket (READY=1 waits for it), the status
+    /// reporter (STATUS=, watchdog), model reload on SIGHUP, and the optional metrics listener.
+    static func controlPlane(
+        configuration config: DaemonConfiguration, status: DaemonStatus, readiness: Readiness, inputs: InputRing,
+        metrics: DaemonMetrics, notifier: SystemdNotifier, logger: Logger
+    ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let backend = DaemonControlBackend(
-            statusSource: statusSource, registry: models, stream: stream, journal: journal, configuration: config,
-            logger: logger, notifier: notifier, metrics: metrics, inputs: inputs)
+            statusSource: status, registry: status.models, stream: status.stream, journal: status.journal,
+            configuration: config, logger: logger, notifier: notifier, metrics: metrics, inputs: inputs)
         let server = ControlServer(
             socketPath: config.socketPath, socketMode: config.socketMode, socketGroup: config.socketGroup,
             activatedDescriptor: SocketActivation.listeningSocket(), backend: backend,
@@ -162,136 +156,14 @@ package final class FashionDaemon: Sendable {
             logger: logger,
             onBound: { readiness.partReady() })
         let reporter = StatusReporter(
-            status: statusSource, health: health, notifier: notifier, readiness: readiness, logger: logger)
-        let reloader = ReloadOnHangup(backend: backend, logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: server), .init(service: reporter), .init(service: reloader),
-        ]
+            status: status, health: status.health, notifier: notifier, readiness: readiness, logger: logger)
+        var services: [any Service] = [server, reporter, ReloadOnHangup(backend: backend, logger: logger)]
         if let address = MetricsListenAddress(config.metricsListen) {
-            services.append(.init(service: MetricsListener(address: address, backend: backend, logger: logger)))
+            services.append(MetricsListener(address: address, backend: backend, logger: logger))
         }
-
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            logger.error("service failed; shutting down", metadata: ["error": "\(error)"])
-        }
-
-        // Drain: stop reading, let the batcher and the journal writer finish what they hold, so every
-        // consumed message is journaled and its offset committed before we exit.
-        health.markStopping()
-        notifier.stopping()
-        logger.info("stopping: draining in-flight work")
-        await onDedicatedThread("fashiond-drain") {
-            stream.stopConsuming()
-            itemQueue.close()
-            batcherThread.join()
-            writerThread.join()
-            // What is journaled now goes out to the output topics as far as a few seconds allow; the rest
-            // is published after the next start, from the stored cursors.
-            for outbox in publishers { outbox.stop(timeout: Self.outboxDrainTimeout) }
-            stream.shutdown()
-            models.shutdown()
-            journal.close()
-            deadLetterJournal?.close()
-        }
-        let snapshot = stats.snapshot()
-        logger.info(
-            "fashiond stopped",
-            metadata: [
-                "consumed": "\(snapshot.consumed)", "predicted": "\(snapshot.predicted)",
-                "rejected": "\(snapshot.rejected)", "last_seq": "\(journal.lastSequence)",
-            ])
-    }
-}
-
-extension FashionDaemon {
-    /// How long a stopping daemon keeps publishing journaled records to the output topics.
-    static let outboxDrainTimeout: TimeInterval = 5
-
-    /// An outbox publisher for `topic`, resuming after its stored cursor.
-    func makeOutbox(
-        name: String, topic: String, journal: ResultsJournal, cursor: OutboxCursor, stream: any StreamBackend,
-        health: HealthMonitor, render: @escaping @Sendable (JournalRecord) -> OutboxMessage?
-    ) async throws -> OutboxPublisher {
-        let config = configuration
-        let logger = self.logger
-        return try await onDedicatedThread("fashiond-outbox-start") {
-            let sink = try stream.makeOutboxSink(topic: topic)
-            var stored = try cursor.load()
-            if stored > journal.lastSequence {
-                // The journal was replaced (its sequences restarted): publish the new one from its start.
-                logger.warning(
-                    "outbox cursor is beyond the journal's last record; starting over",
-                    metadata: [
-                        "outbox": "\(name)", "cursor": "\(stored)", "last_seq": "\(journal.lastSequence)",
-                    ])
-                stored = 0
-            }
-            let backlog = journal.lastSequence - stored
-            logger.info(
-                "output topic publisher starting",
-                metadata: [
-                    "outbox": "\(name)", "destination": "\(sink.destination)", "after_seq": "\(stored)",
-                    "backlog": "\(backlog)",
-                ])
-            return OutboxPublisher(
-                name: name, journal: journal, cursor: cursor, startAfter: stored, sink: sink,
-                maxInFlight: config.outboxMaxInFlight, health: health, logger: logger, render: render)
-        }
-    }
-
-    /// The configured stream backend.
-    func makeStreamBackend(
-        configuration: DaemonConfiguration, intake: MessageIntake, queue: BlockingQueue<PipelineItem>,
-        journal: ResultsJournal, stats: PipelineStats, health: HealthMonitor
-    ) throws -> any StreamBackend {
-        switch configuration.backend {
-        case .kafka:
-            return KafkaBackend(
-                configuration: configuration, intake: intake, queue: queue, journal: journal, stats: stats,
-                health: health, logger: logger)
-        case .pubsub:
-            return PubSubBackend(
-                configuration: configuration, intake: intake, queue: queue, stats: stats, health: health, logger: logger
-            )
-        }
-    }
-}
-
-/// Counts the start-up steps that must finish before READY=1.
-final class Readiness: Sendable {
-    private struct State {
-        var remaining: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-    private let state: Mutex<State>
-
-    init(parts: Int) { state = Mutex(State(remaining: parts)) }
-
-    func partReady() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.remaining -= 1
-            guard state.remaining <= 0 else { return [] }
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        waiters.forEach { $0.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if state.remaining <= 0 { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if ready { continuation.resume() }
+        // Any of them failing ends the daemon the same way: a graceful shutdown, then a non-zero exit.
+        return services.map {
+            .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "\(type(of: $0))")
         }
     }
 }

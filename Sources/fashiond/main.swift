@@ -80,6 +80,9 @@ struct FashionDaemonCommand: AsyncParsableCommand {
         let logger = Logger(label: "fashiond")
         do {
             try await FashionDaemon(configuration: daemonConfiguration, logger: logger).run()
+        } catch is DaemonFailure {
+            // Failed after start-up; the daemon logged why. Non-zero, so systemd's Restart= restarts it.
+            throw ExitCode.failure
         } catch let error as any FashionError {
             logger.critical("fashiond cannot start: \(error.message) [\(error.code)]")
             throw ExitCode.failure

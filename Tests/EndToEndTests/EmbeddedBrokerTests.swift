@@ -103,6 +103,34 @@ struct EmbeddedBrokerTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test("a stream failing after start ends the daemon non-zero, after draining, with a clear log line")
+    func streamFailureEndsDaemon() throws {
+        let directory = try TemporaryDirectory()
+        let trigger = directory.path("fail-stream")
+        let daemon = DaemonProcess(
+            directory: directory, environment: ["FASHIOND_DEBUG_STREAM_FAILURE_FILE": trigger])
+        try daemon.start()
+        let image = try TestSetImages.load().files[0]
+        let before = try daemon.ctl(["submit", "--wait", "--json", image])
+        #expect(before.status == 0, "submit failed: \(before.stderr)")
+        // The Kafka backend reports a fatal client error, as librdkafka does when the client cannot go on.
+        _ = FileManager.default.createFile(atPath: trigger, contents: nil)
+        let ended = eventually(timeout: 60) { !daemon.isRunning }
+        #expect(ended, "fashiond still runs after its stream failed; log:\n\(daemon.log())")
+        #expect(daemon.stop() == 1, "a failed stream must end fashiond with a non-zero status")
+        let log = daemon.log()
+        #expect(log.contains("stream failed: fault injection"), "no clear log line; log:\n\(log)")
+        #expect(log.contains("fashiond stopped"), "the pipeline did not drain; log:\n\(log)")
+        #expect(!log.contains("cannot start"), "a failure after start is not a start-up failure")
+
+        // Restarted (as systemd's Restart= would), the journal still holds the record.
+        try FileManager.default.removeItem(atPath: trigger)
+        let restarted = DaemonProcess(directory: directory)
+        try restarted.start()
+        #expect(try restarted.records().count == 1)
+        #expect(restarted.stop() == 0)
+    }
+
     @Test("fashionctl says clearly when the daemon is not running")
     func daemonUnreachable() throws {
         let directory = try TemporaryDirectory()

@@ -138,10 +138,3 @@ final class ModelRegistry: Sendable {
         return Snapshot(models: models, defaultModel: defaultModel)
     }
 }
-
-/// The daemon could not load its models.
-struct ModelLoadError: FashionError {
-    var code: String
-    var message: String
-    var isRetryable: Bool { false }
-}

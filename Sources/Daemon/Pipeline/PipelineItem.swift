@@ -27,28 +27,5 @@ struct PipelineItem: Sendable {
     var decodeNanos: UInt64 = 0
 }
 
-/// A consumed message's key, value and headers (Pub/Sub: attributes) exactly as received.
-struct OriginalMessage: Sendable, Equatable {
-    struct Header: Sendable, Equatable, Codable {
-        var name: String
-        var value: [UInt8]
-    }
-    var key: [UInt8]?
-    var value: [UInt8]
-    var headers: [Header]
-}
-
-/// The batcher's output: records in order, and for each the consumed message it came from where the
-/// dead-letter topic needs it (rejections only).
-struct ResultBatch: Sendable {
-    var records: [ResultRecord]
-    var originals: [OriginalMessage?]
-
-    init(records: [ResultRecord], originals: [OriginalMessage?] = []) {
-        self.records = records
-        self.originals = originals
-    }
-}
-
 /// Milliseconds since the Unix epoch, the unit of every timestamp in a result record.
 func currentTimeMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }

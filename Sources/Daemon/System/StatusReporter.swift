@@ -15,7 +15,9 @@ struct StatusReporter: Service {
     static let statusInterval: Duration = .seconds(2)
 
     func run() async throws {
-        await readiness.wait()
+        // A shutdown before READY=1 (the control socket could not be bound, SIGTERM during start-up) ends
+        // the wait: nothing to report then.
+        guard await cancelWhenGracefulShutdown({ await readiness.wait() }) else { return }
         // Logged before READY=1 is sent, so in the journal it precedes systemd's "Started" line.
         logger.notice(
             "ready",
@@ -59,33 +61,4 @@ struct StatusReporter: Service {
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
-}
-
-/// SIGHUP re-reads the models (`systemctl reload fashiond`).
-struct ReloadOnHangup: Service {
-    let backend: DaemonControlBackend
-    let logger: Logger
-
-    func run() async throws {
-        signal(SIGHUP, SIG_IGN)
-        let signals = AsyncStream<Void> { continuation in
-            let source = SignalSourceBox(DispatchSource.makeSignalSource(signal: SIGHUP))
-            source.value.setEventHandler { continuation.yield() }
-            source.value.resume()
-            continuation.onTermination = { _ in source.value.cancel() }
-        }
-        await withGracefulShutdownHandler {
-            for await _ in signals.cancelOnGracefulShutdown() {
-                logger.notice("SIGHUP: reloading models")
-                try? await backend.reload()
-            }
-        } onGracefulShutdown: {
-        }
-    }
-}
-
-/// Dispatch sources are thread-safe but not marked Sendable.
-private final class SignalSourceBox: @unchecked Sendable {
-    let value: any DispatchSourceSignal
-    init(_ value: any DispatchSourceSignal) { self.value = value }
 }

@@ -21,6 +21,9 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
     private let stats: PipelineStats
     private let health: HealthMonitor
     private let logger: Logger
+    /// The REST client retries every failure (pulls, acknowledgements) and reports it as a health
+    /// condition, so nothing is reported here today.
+    let failures = StreamFailureSignal()
 
     private var settings: ConnectionSettings?
     private var project = ""

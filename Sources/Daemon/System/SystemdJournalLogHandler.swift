@@ -86,36 +86,3 @@ package struct SystemdJournalLogHandler: LogHandler {
         }
     }
 }
-
-/// Plain lines on stderr: `2026-11-29T04:12:41Z info fashiond: message key=value ...`.
-package struct StderrLogHandler: LogHandler {
-    package var metadata: Logger.Metadata = [:]
-    package var logLevel: Logger.Level
-    private let label: String
-
-    package init(label: String, level: Logger.Level) {
-        self.label = label
-        self.logLevel = level
-    }
-
-    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    package func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quote("\($0.value)"))" }.joined(
-            separator: " ")
-        let timestamp = ISO8601DateFormatter.string(
-            from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])
-        let line = "\(timestamp) \(event.level) \(label): \(event.message)\(fields.isEmpty ? "" : " " + fields)\n"
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    private static func quote(_ value: String) -> String {
-        value.contains(where: { $0 == " " || $0 == "\"" })
-            ? "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : value
-    }
-}

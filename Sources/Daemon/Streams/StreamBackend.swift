@@ -6,7 +6,9 @@ import Shared
 ///
 /// A backend hands consumed messages to the pipeline through ``MessageIntake`` and the shared item
 /// queue, names each message's journal identity, and is told (``DurabilityListener``) when records
-/// are durable so it can commit offsets or acknowledge messages.
+/// are durable so it can commit offsets or acknowledge messages (never before: Kafka offsets through the
+/// ``DeliveryLedger``, Pub/Sub acknowledgements by message id). A failure it cannot recover from is
+/// reported on ``failures``; the pipeline service then drains and ends the daemon non-zero.
 protocol StreamBackend: DurabilityListener {
     /// `kafka`, `embedded-kafka` or `pubsub`, as shown by `fashionctl status`.
     var backendName: String { get }
@@ -21,6 +23,8 @@ protocol StreamBackend: DurabilityListener {
     func makeOutboxSink(topic: String) throws -> any OutboxSink
     /// Per-partition position and lag (Kafka); empty where the notion does not exist.
     func partitionStatuses() -> [PartitionStatus]
+    /// Where the backend reports a failure it cannot recover from, after ``start()``.
+    var failures: StreamFailureSignal { get }
     /// Stops consuming; in-flight work is drained and committed by the pipeline. Blocking.
     func stopConsuming()
     /// Releases producers, clients and an embedded broker, after the pipeline drained. Blocking.
