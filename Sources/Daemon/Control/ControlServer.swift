@@ -222,7 +222,10 @@ final class ControlServer: Service, Sendable {
     /// Creates the socket's directory and refuses to steal the socket of a daemon that is running.
     private func prepareSocketPath() throws {
         let directory = (socketPath as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // A bare file name (`--socket control.sock`) lives in the working directory, which exists.
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
         guard FileManager.default.fileExists(atPath: socketPath) else { return }
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(probe) }
