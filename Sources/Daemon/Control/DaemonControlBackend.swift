@@ -106,10 +106,9 @@ struct DaemonControlBackend: ControlBackend {
         } catch let error as any FashionError {
             // A value the stream refuses for its size (Kafka's MSG_SIZE_TOO_LARGE, Pub/Sub's request
             // limit) is the client's to fix, not an outage: 413, like an oversized request body.
-            let status: HTTPResponseStatus = error.code.hasSuffix("too_large") ? .payloadTooLarge : .serviceUnavailable
             throw APIFailure(
-                status, error.code, "publishing to \(configuration.topic) failed: \(error.message)",
-                retryable: error.isRetryable)
+                APIFailure.status(for: error.fault), error.code,
+                "publishing to \(configuration.topic) failed: \(error.message)", retryable: error.isRetryable)
         } catch {
             throw APIFailure(
                 .serviceUnavailable, "publish_failed", "publishing to \(configuration.topic) failed: \(error)",

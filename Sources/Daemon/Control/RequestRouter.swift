@@ -246,7 +246,7 @@ struct RequestRouter: Sendable {
     /// The request id in `/v1/inputs/{request_id}`, percent-decoded and checked like `request_id=`.
     static func inputRequestID(_ path: String) throws(RouteError) -> String {
         let encoded = path.dropFirst(ControlAPI.inputsPath.count + 1)
-        let id = try percentDecoded(Substring(encoded.replacingOccurrences(of: "+", with: "%2B")))
+        let id = try percentDecoded(encoded, plusIsSpace: false)
         if id.isEmpty || id.contains("/") {
             throw RouteError(404, "not_found", "give one request id: \(ControlAPI.inputsPath)/{request_id}")
         }
@@ -275,39 +275,22 @@ struct RequestRouter: Sendable {
 
     static let knownParameters: Set<String> = ["model", "request_id", "last", "after", "limit", "follow"]
 
-    static func percentDecoded(_ text: Substring) throws(RouteError) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            switch byte {
-            case UInt8(ascii: "+"):
-                bytes.append(UInt8(ascii: " "))
-            case UInt8(ascii: "%"):
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                    throw RouteError(
-                        400, "bad_query",
-                        "the query has a malformed percent escape in \(Self.quoted(String(text))); write %XX with two hex digits"
-                    )
-                }
-                bytes.append(high << 4 | low)
-            default:
-                bytes.append(byte)
+    /// A query name or value, percent-decoded (`+` is a space): a malformed escape or text that is
+    /// not UTF-8 is a 400.
+    static func percentDecoded(_ text: Substring, plusIsSpace: Bool = true) throws(RouteError) -> String {
+        do throws(PercentEncoding.DecodingError) {
+            return try PercentEncoding.decode(text, plusIsSpace: plusIsSpace)
+        } catch {
+            switch error {
+            case .malformedEscape:
+                throw RouteError(
+                    400, "bad_query",
+                    "the query has a malformed percent escape in \(Self.quoted(String(text))); write %XX with two hex digits"
+                )
+            case .notUTF8:
+                throw RouteError(
+                    400, "bad_query", "the query parameter \(Self.quoted(String(text))) does not decode to UTF-8 text")
             }
-        }
-        guard let decoded = String(validating: bytes, as: UTF8.self) else {
-            throw RouteError(
-                400, "bad_query", "the query parameter \(Self.quoted(String(text))) does not decode to UTF-8 text")
-        }
-        return decoded
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 
