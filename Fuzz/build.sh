@@ -60,7 +60,7 @@ target() {
 module Shared Sources/Shared/*.swift
 module Imaging Sources/Imaging/*.swift
 # Only the router of the Daemon module: it depends on Foundation and Shared alone, by design.
-module Daemon Sources/Daemon/Control/RequestRouter.swift
+module Daemon Sources/Daemon/Control/Routing/*.swift
 module ControlClient Sources/ControlClient/*.swift
 
 target image-decoder Fuzz/Targets/ImageDecoderFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg -ldeflate -lz

@@ -204,7 +204,7 @@ package struct ControlClient: Sendable {
     /// normalised grayscale, row-major). Fails with the API error `input_not_found` once the daemon's
     /// input ring no longer holds it.
     package func input(requestID: String) throws(ControlClientError) -> [UInt8] {
-        let path = ControlAPI.inputsPath + "/" + HTTPRequest.percentEncoded(requestID)
+        let path = ControlAPI.inputsPath + "/" + PercentEncoding.encode(requestID)
         return try fetchBytes(HTTPRequest(method: "GET", path: path, accept: ControlAPI.inputContentType))
     }
 
@@ -423,11 +423,12 @@ struct HTTPRequest {
     /// Method and path, for messages.
     var summary: String { "\(method) \(path)" }
 
-    /// Path plus the percent-encoded query.
+    /// Path plus the query, names and values percent-encoded so that they cannot break it.
     var target: String {
         guard !query.isEmpty else { return path }
         return path + "?"
-            + query.map { Self.percentEncoded($0.name) + "=" + Self.percentEncoded($0.value) }.joined(separator: "&")
+            + query.map { PercentEncoding.encode($0.name) + "=" + PercentEncoding.encode($0.value) }.joined(
+                separator: "&")
     }
 
     func serializedHead(userAgent: String) -> [UInt8] {
@@ -441,24 +442,6 @@ struct HTTPRequest {
         if let body { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"
         return Array(head.utf8)
-    }
-
-    /// Encodes everything but RFC 3986 unreserved characters, so names and ids cannot break the query.
-    static func percentEncoded(_ text: String) -> String {
-        var encoded = ""
-        for byte in text.utf8 {
-            let isUnreserved =
-                byte.isASCIIDigit || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z"))
-                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
-                || byte == UInt8(ascii: "~")
-            if isUnreserved {
-                encoded.unicodeScalars.append(UnicodeScalar(byte))
-            } else {
-                encoded +=
-                    "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true)
-            }
-        }
-        return encoded
     }
 
     private static func headerSafe(_ value: String) -> String {

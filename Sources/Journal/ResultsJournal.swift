@@ -11,7 +11,7 @@ import Darwin
 /// deduplicated by source offset or dedupe key, flushed once per appended batch.
 ///
 /// Layout: segment files `journal-<first sequence>.seg` in one directory, each a header, a checkpoint
-/// frame and record frames (length + CRC32C, see `Format.swift`). The active (newest) segment is
+/// frame and record frames (length + CRC32C, see `SegmentHeader.swift` and `Frame.swift`). The active (newest) segment is
 /// rotated when the next batch would take it past ``JournalConfiguration/segmentMaxBytes``; the oldest
 /// closed segments are deleted by total size and age.
 ///
@@ -489,57 +489,5 @@ package final class ResultsJournal: Sendable {
     /// The segment files currently retained, oldest first.
     var segmentPaths: [String] {
         shared.withLock { $0.segments.map(\.file.path) }
-    }
-}
-
-/// State owned by the appending thread (guarded by the writer lock, held across disk I/O).
-struct WriterState {
-    var closed = false
-    var active: SegmentFile
-    var activeDataStart: Int64
-    /// The end of the last flushed batch in the active segment.
-    var activeEnd: Int64
-    /// A failed write could not be cut back; the next append must do it first.
-    var pendingTruncation = false
-    var nextSequence: UInt64
-    var offsets: [JournalSource: Int64]
-    var keys: DedupeKeyWindow
-    /// From the active segment's checkpoint: recovery rebuilds dedupe keys by scanning from this
-    /// sequence, so segments holding it or later records must be kept.
-    var keyScanStart: UInt64
-    let lockDescriptor: Int32
-    let directoryDescriptor: Int32
-    var injectedFailure: InjectedWriteFailure?
-}
-
-/// State readers share (guarded by a short-held lock, never held across I/O).
-struct SharedState {
-    var closed = false
-    /// Oldest first; the last is the active segment.
-    var segments: [SegmentEntry]
-    var lastSequence: UInt64
-    var offsets: [JournalSource: Int64]
-    /// See ``ResultsJournal/setRetentionFloor(_:)``.
-    var retentionFloor: UInt64?
-    var waiters: [UInt64: Waiter] = [:]
-    var nextWaiterID: UInt64 = 0
-
-    enum Waiter {
-        /// Registered, continuation not yet installed.
-        case armed(after: UInt64)
-        case waiting(after: UInt64, CheckedContinuation<Bool, Never>)
-        /// Timed out or cancelled before the continuation was installed.
-        case resolved(Bool)
-    }
-
-    mutating func takeWaiters(satisfiedBy lastSequence: UInt64) -> [CheckedContinuation<Bool, Never>] {
-        var ready: [CheckedContinuation<Bool, Never>] = []
-        for (id, waiter) in waiters {
-            if case .waiting(let after, let continuation) = waiter, after < lastSequence {
-                ready.append(continuation)
-                waiters[id] = nil
-            }
-        }
-        return ready
     }
 }

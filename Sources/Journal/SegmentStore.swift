@@ -1,47 +1,5 @@
 // Segment files on disk: naming, creation (atomic via rename), scanning and retirement planning.
 
-/// Names segment files after the first sequence they hold, zero-padded so names sort numerically.
-enum SegmentNaming {
-    static let prefix = "journal-"
-    static let suffix = ".seg"
-    static let temporarySuffix = ".seg.tmp"
-    static let lockFileName = "journal.lock"
-
-    static func fileName(baseSequence: UInt64) -> String {
-        let digits = String(baseSequence)
-        return prefix + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
-    }
-
-    static func baseSequence(ofFileName name: String) -> UInt64? {
-        guard name.hasPrefix(prefix), name.hasSuffix(suffix), !name.hasSuffix(temporarySuffix) else { return nil }
-        let digits = name.dropFirst(prefix.count).dropLast(suffix.count)
-        guard digits.count == 20, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
-        return UInt64(digits)
-    }
-}
-
-/// One segment as the journal tracks it in memory.
-struct SegmentEntry {
-    let file: SegmentFile
-    /// The end of the last complete, durable frame; readers never look past it.
-    var end: Int64
-    /// Built when the segment is first read (older segments) or as it is written (the active one).
-    var index: SparseIndex?
-}
-
-/// What a full scan of one segment found.
-struct SegmentScan {
-    var checkpoint: Checkpoint?
-    var index: SparseIndex
-    /// The sequence the next record would carry.
-    var nextSequence: UInt64
-    /// The end of the last valid frame.
-    var validEnd: Int64
-    /// The first unreadable frame (torn write or corruption) and why, if the scan stopped early.
-    var problem: (offset: Int64, problem: FrameScanner.Problem)?
-    var scannedBytes: Int64
-}
-
 enum SegmentStore {
     /// Writes a new segment holding only its header and checkpoint under a temporary name, flushes it,
     /// and renames it into place, so a crash leaves either no segment or a complete one.

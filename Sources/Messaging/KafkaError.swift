@@ -23,6 +23,17 @@ package struct KafkaError: FashionError, Equatable {
 }
 
 extension KafkaError {
+    /// A message larger than the broker or the client takes (`message.max.bytes`, a record batch
+    /// over the broker's limit) is the sender's to make smaller; everything else is the service's.
+    package var fault: ErrorFault {
+        guard let rdKafkaCode else { return .service }
+        return Self.tooLargeCodes.contains(rdKafkaCode) ? .requestTooLarge : .service
+    }
+
+    private static let tooLargeCodes: Set<Int32> = [
+        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue,
+    ]
+
     /// librdkafka's code for "a rebalance is in progress": commits are refused until it finishes.
     package static let rebalanceInProgressCode: Int32 = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS.rawValue
 

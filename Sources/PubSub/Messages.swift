@@ -95,7 +95,7 @@ package enum PublishLimits {
                     "\(name) has \(message.data.count) bytes of data (\(size) bytes as JSON); a Pub/Sub publish request "
                     + "carries at most \(maxRequestBytes) bytes of JSON, and base64 leaves room for about \(maxDataBytes) bytes "
                     + "(7.5 MB) of data per message. Nothing was published: send a smaller image (28x28 pixels are all that is used).",
-                isRetryable: false)
+                isRetryable: false, fault: .requestTooLarge)
         }
         if message.attributes.count > maxAttributes {
             throw invalid(name, "has \(message.attributes.count) attributes; Pub/Sub allows \(maxAttributes)")
@@ -122,7 +122,9 @@ package enum PublishLimits {
     }
 
     private static func invalid(_ name: String, _ text: String) -> PubSubError {
-        PubSubError(code: "invalid_message", message: "\(name) \(text). Nothing was published.", isRetryable: false)
+        PubSubError(
+            code: "invalid_message", message: "\(name) \(text). Nothing was published.", isRetryable: false,
+            fault: .invalidRequest)
     }
 
     /// Splits messages of the given encoded sizes into consecutive requests within the limits,

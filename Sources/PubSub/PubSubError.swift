@@ -13,13 +13,20 @@ package struct PubSubError: FashionError, Equatable {
     package var status: String?
     /// The HTTP status code when a response arrived.
     package var httpStatus: Int?
+    /// Whether the message was at fault (too large, invalid: set where the local limits refuse it)
+    /// or the service.
+    package var fault: ErrorFault
 
-    package init(code: String, message: String, isRetryable: Bool, status: String? = nil, httpStatus: Int? = nil) {
+    package init(
+        code: String, message: String, isRetryable: Bool, status: String? = nil, httpStatus: Int? = nil,
+        fault: ErrorFault = .service
+    ) {
         self.code = code
         self.message = message
         self.isRetryable = isRetryable
         self.status = status
         self.httpStatus = httpStatus
+        self.fault = fault
     }
 
     /// The operation was abandoned because its owner is shutting down.

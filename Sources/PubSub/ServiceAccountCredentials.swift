@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Shared
 import _CryptoExtras
 
 /// A service-account key file as the Cloud console downloads it (`type: service_account`).
@@ -119,8 +120,8 @@ package final class ServiceAccountCredentials: AccessTokenProvider {
             // The assertion always carries the real time: `now` only steers the cache (tests move it).
             let assertion = try key.assertion(scope: scope, issuedAt: Date())
             let form =
-                "grant_type=" + formEncode("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion="
-                + formEncode(assertion)
+                "grant_type=" + PercentEncoding.encode("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion="
+                + PercentEncoding.encode(assertion)
             let connection = try CurlConnection()
             let response = try connection.perform(
                 HTTPRequest(
@@ -158,7 +159,8 @@ package final class MetadataServerCredentials: AccessTokenProvider {
         self.host = host
         self.timeout = timeout
         let url =
-            "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token?scopes=" + formEncode(scope)
+            "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token?scopes="
+            + PercentEncoding.encode(scope)
         cache = TokenCache(now: now) { () throws(PubSubError) -> (token: String, expiresIn: TimeInterval) in
             let response = try Self.get(url, timeout: timeout)
             return try TokenCache.parseTokenResponse(response, source: "the metadata server at \(host)")
@@ -195,11 +197,4 @@ package final class MetadataServerCredentials: AccessTokenProvider {
                 isRetryable: true)
         }
     }
-}
-
-/// `application/x-www-form-urlencoded` value encoding.
-func formEncode(_ value: String) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
 }

@@ -10,8 +10,11 @@ package protocol FashionError: Error, CustomStringConvertible, Sendable {
     var message: String { get }
     /// Whether repeating the same operation unchanged may succeed (a timeout, a broker that is down).
     var isRetryable: Bool { get }
+    /// Whether the request was at fault or the service; ``ErrorFault/service`` unless the error says otherwise.
+    var fault: ErrorFault { get }
 }
 
 extension FashionError {
+    package var fault: ErrorFault { .service }
     package var description: String { "\(message) [\(code)]" }
 }

@@ -79,7 +79,7 @@ struct ConsoleRouter: Sendable {
                 }
                 return .json(try client.submit(image: request.body, contentType: type, model: model), status: 201)
             case ("GET", let path) where path.hasPrefix("/api/inputs/"):
-                let id = String(path.dropFirst("/api/inputs/".count)).removingPercentEncoding ?? ""
+                let id = (try? PercentEncoding.decode(path.dropFirst("/api/inputs/".count), plusIsSpace: false)) ?? ""
                 guard !id.isEmpty else {
                     return .error(404, "not_found", "give a request id: /api/inputs/{request_id}")
                 }

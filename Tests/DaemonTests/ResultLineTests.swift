@@ -31,7 +31,7 @@ struct ResultLineTests {
             submittedAtMs: 1, consumedAtMs: 2, completedAtMs: 3, batchSize: 4)
         var expected = record
         expected.seq = sequence
-        #expect(try decode(ControlServer.line(for: stored(record, sequence: sequence))) == expected)
+        #expect(try decode(ResultLine(stored(record, sequence: sequence)).bytes) == expected)
     }
 
     @Test("text that looks like the field inside a string is left alone")
@@ -41,14 +41,15 @@ struct ResultLineTests {
             source: .init(backend: "pubsub", topic: "s", messageID: "m"), consumedAtMs: 2, completedAtMs: 3)
         var expected = record
         expected.seq = 5
-        #expect(try decode(ControlServer.line(for: stored(record, sequence: 5))) == expected)
+        #expect(try decode(ResultLine(stored(record, sequence: 5)).bytes) == expected)
     }
 
     @Test("a stored object without the field gets it in front")
     func addsMissingField() throws {
         let payload = Array(#"{"status":"ok"}"#.utf8)
-        let line = ControlServer.line(
-            for: JournalRecord(sequence: 9, source: nil, offset: nil, dedupeKey: nil, payload: payload, appendedAt: 0))
-        #expect(String(decoding: line, as: UTF8.self) == "{\"seq\":9,\"status\":\"ok\"}\n")
+        let line = ResultLine(
+            JournalRecord(sequence: 9, source: nil, offset: nil, dedupeKey: nil, payload: payload, appendedAt: 0))
+        #expect(line.sequence == 9)
+        #expect(String(decoding: line.bytes, as: UTF8.self) == "{\"seq\":9,\"status\":\"ok\"}\n")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Testing
 
 @testable import PubSub
@@ -57,6 +58,7 @@ extension PubSubSuite {
             for (message, reason) in cases {
                 let error = #expect(throws: PubSubError.self) { try PublishLimits.validate(message) }
                 #expect(error?.code == "invalid_message")
+                #expect(error?.fault == .invalidRequest)
                 #expect(error?.message.contains(reason) == true, "\(error?.message ?? "")")
             }
         }
@@ -71,6 +73,7 @@ extension PubSubSuite {
             }
             #expect(error?.code == "message_too_large")
             #expect(error?.isRetryable == false)
+            #expect(error?.fault == .requestTooLarge)
             #expect(error?.message.contains("7.5 MB") == true)
         }
     }

@@ -8,47 +8,6 @@ import ServiceLifecycle
 import Shared
 import Synchronization
 
-/// What the control API can ask of the daemon.
-protocol ControlBackend: Sendable {
-    func status() -> StatusResponse
-    func models() -> ModelsResponse
-    /// Publishes an image to the stream; throws an ``APIFailure`` describing what went wrong.
-    func submit(
-        image: [UInt8], contentType: String?, model: String?, requestID: String?
-    ) async throws(APIFailure) -> SubmitResponse
-    func reload() async throws(APIFailure)
-    var journal: ResultsJournal { get }
-    var maxImageBytes: Int { get }
-    /// What sets ``maxImageBytes``, for 413 answers (default: the `max_message_bytes` key).
-    var imageLimitKey: String { get }
-    var maxRequestBytes: Int { get }
-    /// Where control requests are counted, and what `GET /metrics` renders; nil: no metrics.
-    var metrics: DaemonMetrics? { get }
-    /// `GET /metrics`: the Prometheus text exposition, state gauges sampled now.
-    func metricsExposition() async -> [UInt8]
-    /// `GET /v1/inputs/{request_id}`: the model input of a recent result, if still kept.
-    func input(requestID: String) -> [UInt8]?
-}
-
-extension ControlBackend {
-    var imageLimitKey: String { "max_message_bytes" }
-}
-
-/// An API error response: HTTP status plus the stable JSON error body.
-struct APIFailure: Error, Sendable {
-    var status: HTTPResponseStatus
-    var body: ErrorResponse
-
-    init(_ status: HTTPResponseStatus, _ code: String, _ message: String, retryable: Bool = false) {
-        self.status = status
-        self.body = ErrorResponse(code: code, message: message, retryable: retryable)
-    }
-
-    init(_ error: RouteError) {
-        self.init(HTTPResponseStatus(statusCode: error.status), error.code, error.message)
-    }
-}
-
 /// The HTTP/1.1 control API on the Unix socket (see docs/API.md).
 ///
 /// Binds the socket itself (mode and group from the configuration) unless systemd passed one
@@ -71,7 +30,9 @@ final class ControlServer: Service, Sendable {
     private let openConnections = Atomic<Int>(0)
     /// Threads for the journal reads of results answers: blocking file I/O stays off the event
     /// loops and Swift's cooperative pool.
-    private let journalReaders = NIOThreadPool(numberOfThreads: 2)
+    private let journalReaders: NIOThreadPool
+    /// `GET /v1/results`: the journal's results feed as a streamed HTTP answer.
+    private let results: ResultsResponder
 
     init(
         socketPath: String, socketMode: UInt32, socketGroup: String, activatedDescriptor: Int32?,
@@ -89,6 +50,10 @@ final class ControlServer: Service, Sendable {
             imageLimitKey: backend.imageLimitKey)
         self.logger = logger
         self.onBound = onBound
+        let journalReaders = NIOThreadPool(numberOfThreads: 2)
+        self.journalReaders = journalReaders
+        self.results = ResultsResponder(
+            journal: backend.journal, readers: NIOThreadPoolReaders(pool: journalReaders), logger: logger)
     }
 
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
@@ -379,7 +344,7 @@ final class ControlServer: Service, Sendable {
                 try await sendJSON(
                     response, status: .created, head: request.head, keepAlive: keepAlive, outbound: outbound)
             case .results(let query):
-                return try await streamResults(query, head: request.head, outbound: outbound)
+                return try await results.respond(to: query, head: request.head, outbound: outbound)
             case .reload:
                 try await backend.reload()
                 try await sendJSON(["reloaded": true], head: request.head, keepAlive: keepAlive, outbound: outbound)
@@ -406,233 +371,6 @@ final class ControlServer: Service, Sendable {
             try await sendError(failure, head: request.head, keepAlive: keepAlive, outbound: outbound)
         }
         return keepAlive
-    }
-
-    // MARK: results
-
-    /// Records read from the journal at a time: what one answer holds in memory besides NIO's
-    /// buffers (a few hundred KiB), however many records it sends.
-    static let pageRecords = 256
-    /// Body chunks are cut at about this many bytes; each waits for the socket to take it.
-    static let chunkBytes = 64 * 1024
-
-    /// `GET /v1/results`: `last=N` (the newest N) or `after=SEQ`, `limit`, `follow=true`.
-    ///
-    /// Every answer is streamed (chunked, no `Content-Length`) page by page from the journal:
-    /// pages are read on ``journalReaders`` (blocking file I/O), and the next page is read only
-    /// once the socket has taken the previous one, so memory stays bounded whatever the size.
-    private func streamResults(
-        _ query: ResultsQuery, head: HTTPRequestHead,
-        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
-    ) async throws -> Bool {
-        let journal = backend.journal
-        var window = ResultsWindow(query, newest: journal.lastSequence)
-        // The first page is read before the head goes out, so that a journal that cannot be read
-        // gets an error answer rather than a 200 cut short.
-        let first: [JournalRecord]
-        do {
-            first = try await readPage(window.nextPageSize(page: Self.pageRecords), after: window.cursor)
-        } catch {
-            throw APIFailure(.internalServerError, error.code, error.message, retryable: error.isRetryable)
-        }
-        // HTTP/1.1 gets chunked framing (added by NIO's encoder): a cut-off answer is detectable.
-        // HTTP/1.0 has no chunks; its answer ends with the connection.
-        let chunked = head.version.major == 1 && head.version.minor >= 1
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: ControlAPI.ndjsonContentType)
-        if query.follow { headers.add(name: "cache-control", value: "no-store") }
-        if !chunked { headers.add(name: "connection", value: "close") }
-        try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)))
-
-        let progress = StreamProgress()
-        do {
-            if query.follow {
-                // A follow stream ends when the client goes away, when the client stops reading
-                // (ConnectionGuard's write timeout closes the channel and the pending write fails),
-                // or at shutdown, when it is ended cleanly.
-                do {
-                    let start = window
-                    try await cancelWhenGracefulShutdown {
-                        var window = start
-                        try await self.follow(&window, first: first, progress: progress, outbound: outbound)
-                    }
-                } catch is CancellationError {
-                    logger.debug("results stream ended for shutdown", metadata: progress.metadata)
-                }
-            } else {
-                try await sendAll(&window, first: first, progress: progress, outbound: outbound)
-            }
-            try await outbound.write(.end(nil))
-        } catch {
-            logEarlyEnd(of: query, error: error, progress: progress)
-            throw error
-        }
-        return query.follow || !chunked ? false : head.isKeepAlive
-    }
-
-    /// How much of an answer went out, for the log when it ends early. Updated by the one task
-    /// that sends the answer; a reference so that it survives the task's cancellation.
-    final class StreamProgress: Sendable {
-        private let counts = Mutex((records: 0, bytes: 0, cursor: UInt64(0)))
-
-        func sent(records: Int, bytes: Int, through sequence: UInt64) {
-            counts.withLock { $0 = ($0.records + records, $0.bytes + bytes, sequence) }
-        }
-
-        var metadata: Logger.Metadata {
-            let (records, bytes, cursor) = counts.withLock { $0 }
-            return ["records_sent": "\(records)", "bytes_sent": "\(bytes)", "last_seq_sent": "\(cursor)"]
-        }
-    }
-
-    /// The pages of a finite answer, then done.
-    private func sendAll(
-        _ window: inout ResultsWindow, first: [JournalRecord], progress: StreamProgress,
-        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
-    ) async throws {
-        var page = first
-        while true {
-            if page.isEmpty { window.finish() }
-            let records = window.take(page, sequence: \.sequence)
-            try await Self.send(records, progress: progress, outbound: outbound)
-            guard !window.isComplete else { return }
-            page = try await readPage(window.nextPageSize(page: Self.pageRecords), after: window.cursor)
-        }
-    }
-
-    /// The pages there are, then every record as it is journaled, until cancelled or the client is gone.
-    private func follow(
-        _ window: inout ResultsWindow, first: [JournalRecord], progress: StreamProgress,
-        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
-    ) async throws {
-        let journal = backend.journal
-        var page = first
-        while !Task.isCancelled {
-            if !page.isEmpty {
-                let records = window.take(page, sequence: \.sequence)
-                try await Self.send(records, progress: progress, outbound: outbound)
-            }
-            if page.count < Self.pageRecords && journal.lastSequence <= window.cursor {
-                let appended = await journal.waitForAppend(after: window.cursor, timeout: .seconds(5))
-                if Task.isCancelled { return }
-                if !appended {
-                    // A blank line keeps proxies and idle timers from closing the stream and
-                    // tells us early when the client is gone.
-                    try await outbound.write(.body(.byteBuffer(ByteBuffer(string: "\n"))))
-                    page = []
-                    continue
-                }
-            }
-            page = try await readPage(window.nextPageSize(page: Self.pageRecords), after: window.cursor)
-        }
-    }
-
-    /// Writes records as NDJSON in chunks of about ``chunkBytes``; each write waits while the
-    /// channel is not writable (the client is behind), which is the stream's backpressure.
-    private static func send(
-        _ records: ArraySlice<JournalRecord>, progress: StreamProgress,
-        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
-    ) async throws {
-        var buffer = ByteBuffer()
-        var count = 0
-        var index = records.startIndex
-        while index < records.endIndex {
-            let record = records[index]
-            buffer.writeBytes(Self.line(for: record))
-            count += 1
-            index += 1
-            if buffer.readableBytes >= chunkBytes || index == records.endIndex {
-                let bytes = buffer.readableBytes
-                try await outbound.write(.body(.byteBuffer(buffer)))
-                progress.sent(records: count, bytes: bytes, through: record.sequence)
-                buffer = ByteBuffer()
-                count = 0
-            }
-        }
-    }
-
-    /// One page of the journal, read on a journal-reader thread.
-    private func readPage(_ limit: Int, after cursor: UInt64) async throws(JournalError) -> [JournalRecord] {
-        guard limit > 0 else { return [] }
-        let journal = backend.journal
-        let outcome: Result<[JournalRecord], JournalError>
-        do {
-            outcome = try await journalReaders.runIfActive {
-                Result { () throws(JournalError) -> [JournalRecord] in try journal.records(after: cursor, limit: limit)
-                }
-            }
-        } catch {
-            // The reader threads are gone: the daemon is stopping.
-            throw JournalError(
-                kind: .closed, message: "fashiond is stopping; results are no longer read from the journal")
-        }
-        return try outcome.get()
-    }
-
-    /// Says why a results answer ended before its end (a follow stream has no end: its client
-    /// leaving is the normal way out, and only worth a debug line).
-    private func logEarlyEnd(of query: ResultsQuery, error: any Error, progress: StreamProgress) {
-        var metadata = progress.metadata
-        if let journalError = error as? JournalError {
-            metadata["error"] = "\(journalError.code): \(journalError.message)"
-            logger.error("results answer cut off: the journal could not be read", metadata: metadata)
-            return
-        }
-        metadata["reason"] = "\(Self.describeWriteFailure(error))"
-        if query.follow {
-            logger.debug("results stream ended", metadata: metadata)
-        } else {
-            logger.notice(
-                "results answer ended early: the connection closed before it was complete", metadata: metadata)
-        }
-    }
-
-    /// A write fails once the channel is closed: by the client, or by ConnectionGuard (which logs why).
-    private static func describeWriteFailure(_ error: any Error) -> String {
-        if let channelError = error as? ChannelError,
-            channelError == .ioOnClosedChannel || channelError == .alreadyClosed
-        {
-            return "the connection was closed (by the client, or dropped for not reading; see above)"
-        }
-        if let ioError = error as? IOError { return "socket error: \(ioError)" }
-        return "\(error)"
-    }
-
-    static func line(for record: JournalRecord) -> [UInt8] {
-        // The journal writer stores records with `"seq":0` (the journal assigns the number as it
-        // appends). Replacing that field's value in place keeps the follow stream cheap: no JSON
-        // decode and re-encode per record. Escaped quotes inside strings (`\"seq\":0`) cannot match.
-        let payload = record.payload
-        let placeholder = Array(#""seq":0"#.utf8)
-        if let start = Self.firstIndex(of: placeholder, in: payload),
-            start + placeholder.count < payload.count,
-            payload[start + placeholder.count] == UInt8(ascii: ",")
-                || payload[start + placeholder.count] == UInt8(ascii: "}")
-        {
-            var out = [UInt8]()
-            out.reserveCapacity(payload.count + 24)
-            out.append(contentsOf: payload[..<(start + placeholder.count - 1)])
-            out.append(contentsOf: String(record.sequence).utf8)
-            out.append(contentsOf: payload[(start + placeholder.count)...])
-            out.append(UInt8(ascii: "\n"))
-            return out
-        }
-        // Anything else (written by other software, or not an object): add the field in front.
-        guard payload.first == UInt8(ascii: "{") else { return payload + [UInt8(ascii: "\n")] }
-        return Array("{\"seq\":\(record.sequence),".utf8) + payload.dropFirst() + [UInt8(ascii: "\n")]
-    }
-
-    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count, let first = needle.first else { return nil }
-        var index = 0
-        let last = haystack.count - needle.count
-        while index <= last {
-            if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) {
-                return index
-            }
-            index += 1
-        }
-        return nil
     }
 
     // MARK: writing responses
@@ -667,10 +405,4 @@ final class ControlServer: Service, Sendable {
         try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
         try await outbound.write(.end(nil))
     }
-}
-
-struct ControlServerError: FashionError {
-    var code: String
-    var message: String
-    var isRetryable: Bool { false }
 }

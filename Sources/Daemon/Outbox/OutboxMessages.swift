@@ -48,7 +48,7 @@ struct ResultMessageRenderer: Sendable {
     }
 
     func message(for record: JournalRecord) -> OutboxMessage? {
-        var line = ControlServer.line(for: record)
+        var line = ResultLine(record).bytes
         if line.last == UInt8(ascii: "\n") { line.removeLast() }
         var headers = [
             header(OutputHeaders.contentType, "application/json"),

@@ -159,7 +159,7 @@ final class PubSubOutboxSink: OutboxSink {
             case .failure(let error):
                 // Only the message's own limits make it unpublishable; anything else (auth, a missing topic,
                 // an outage) is retried, so records wait rather than get lost.
-                let permanent = error.code == "message_too_large" || error.code == "invalid_message"
+                let permanent = error.fault != .service
                 completion(permanent ? .rejected(error.message) : .retry(error.message))
             }
         }

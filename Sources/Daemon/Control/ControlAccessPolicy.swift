@@ -1,22 +1,5 @@
 import Foundation
 
-/// `struct ucred` of SO_PEERCRED, which Swift's Glibc module does not export (it needs
-/// _GNU_SOURCE); same layout: pid_t, uid_t, gid_t.
-struct PeerCredentials: Sendable, Equatable {
-    var pid: Int32
-    var uid: UInt32
-    var gid: UInt32
-}
-
-/// Who is on the other end of a control connection, as the kernel saw it at `connect()`.
-struct ControlPeer: Sendable, Equatable {
-    /// SO_PEERCRED: process, user and primary group.
-    var credentials: PeerCredentials
-    /// SO_PEERGROUPS: the process's supplementary groups; nil if the kernel could not say (more
-    /// groups than we asked for), in which case the user database is consulted instead.
-    var supplementaryGroups: [UInt32]?
-}
-
 /// Who may use the control socket: root, the daemon's own user, and members of the socket's group
 /// (`socket_group`, default `fashiond`). Everyone else is refused every endpoint, reads included:
 /// results carry request ids and timings that are not for every local user.

@@ -1,12 +1,10 @@
-import Shared
-
-/// Which records one `GET /v1/results` answer carries, and how far it has got: the answer is sent
-/// page by page, so this is all the state it keeps besides the page in hand.
+/// Which records one ``ResultsFeed`` iteration yields, and how far it has got: the feed is read page
+/// by page, so this is all the state it keeps besides the page in hand.
 ///
-/// An answer without `follow` is finite: `last=N` is the newest N records as of the request and
-/// `after=SEQ` the records after SEQ up to the newest as of the request (at most `limit` of them in
-/// both cases), so a journal that grows meanwhile cannot make it endless. With `follow` there is no
-/// end and no limit: it goes on with every record journaled later.
+/// A finite feed holds `.last(N)`, the newest N records as of its start, or `.after(SEQ)`, the records
+/// after SEQ up to the newest as of its start (at most `limit` of them in both cases), so a journal
+/// that grows meanwhile cannot make it endless. A follow feed has no end and no limit: it goes on with
+/// every record journaled later.
 struct ResultsWindow: Equatable, Sendable {
     /// The sequence of the last record sent (or the one before the first wanted).
     private(set) var cursor: UInt64
@@ -16,18 +14,21 @@ struct ResultsWindow: Equatable, Sendable {
     let end: UInt64?
 
     /// - Parameters:
-    ///   - query: The validated query.
-    ///   - newest: The journal's newest sequence when the request arrived.
-    init(_ query: ResultsQuery, newest: UInt64) {
-        switch query.start {
+    ///   - start: Where the feed starts.
+    ///   - limit: At most this many records for a finite feed; ignored when following.
+    ///   - follow: Whether the feed goes on with records journaled later.
+    ///   - newest: The journal's newest sequence when the feed starts.
+    init(start: ResultsFeed.Start, limit: Int?, follow: Bool, newest: UInt64) {
+        switch start {
         case .after(let after):
             cursor = after
-            remaining = query.follow ? Int.max : (query.limit ?? Int.max)
+            remaining = follow ? Int.max : (limit ?? Int.max)
         case .last(let last):
+            let last = max(last, 0)
             cursor = newest > UInt64(last) ? newest - UInt64(last) : 0
-            remaining = query.follow ? Int.max : min(last, query.limit ?? Int.max)
+            remaining = follow ? Int.max : min(last, limit ?? Int.max)
         }
-        end = query.follow ? nil : newest
+        end = follow ? nil : newest
     }
 
     /// Whether a finite answer has everything it should send.

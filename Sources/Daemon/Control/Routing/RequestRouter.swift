@@ -2,79 +2,8 @@ import Foundation
 import Shared
 
 // The control API's request validation as pure functions: method, target, headers and body in, a
-// route or an API error out. Kept free of SwiftNIO (Foundation and Shared only) so that the fuzz
-// targets in Fuzz/ can compile this file on its own and throw arbitrary bytes at it.
-
-/// A control-API request that passed validation: which endpoint, with its parsed parameters.
-enum ControlRoute: Equatable, Sendable {
-    /// `GET /v1/status`
-    case status
-    /// `GET /v1/models`
-    case models
-    /// `POST /v1/images`
-    case submit(SubmitParameters)
-    /// `GET /v1/results`
-    case results(ResultsQuery)
-    /// `POST /v1/reload`
-    case reload
-    /// `GET /metrics` (Prometheus text format)
-    case metrics
-    /// `GET /v1/inputs/{request_id}`: the model input of a recent result
-    case input(requestID: String)
-}
-
-/// Query and headers of `POST /v1/images`.
-struct SubmitParameters: Equatable, Sendable {
-    /// `model=`; nil when absent or empty (the daemon's default model).
-    var model: String?
-    /// `request_id=`; nil when absent or empty (the daemon assigns one).
-    var requestID: String?
-    /// The `content-type` header, passed on to the stream as a hint for the decoder.
-    var contentType: String?
-}
-
-/// Query of `GET /v1/results`.
-struct ResultsQuery: Equatable, Sendable {
-    /// Where the answer starts.
-    enum Start: Equatable, Sendable {
-        /// The newest N records (`last=N`, default 10).
-        case last(Int)
-        /// Records with a sequence number above the cursor (`after=SEQ`).
-        case after(UInt64)
-    }
-    var start: Start
-    /// `limit=`: at most this many records in the first answer.
-    var limit: Int?
-    /// `follow=true`: keep the response open and stream new records.
-    var follow: Bool
-}
-
-/// A request refused before it reached the daemon: the HTTP status and the API error body.
-struct RouteError: Error, Equatable, Sendable {
-    /// HTTP status code, 4xx.
-    var status: Int
-    /// Stable error code (docs/API.md).
-    var code: String
-    /// What was wrong and what to do instead.
-    var message: String
-
-    init(_ status: Int, _ code: String, _ message: String) {
-        self.status = status
-        self.code = code
-        self.message = message
-    }
-}
-
-/// A request head that names a known endpoint, with the body limit that applies to it.
-struct RoutedHead: Equatable, Sendable {
-    var route: ControlRoute
-    /// Largest body accepted for this endpoint, in bytes.
-    var bodyLimit: Int
-    /// Whether the body is an image (`POST /v1/images`).
-    var isImage: Bool
-    /// The configuration key that sets ``bodyLimit`` (quoted in 413 answers).
-    var bodyLimitKey: String
-}
+// route or an API error out. This folder is kept free of SwiftNIO (Foundation and Shared only) so
+// that the fuzz targets in Fuzz/ can compile it on its own and throw arbitrary bytes at it.
 
 /// Validates control-API requests: path and method (404/405), query parameters and the few
 /// headers that matter (400), declared and actual body sizes (413), and bodies (400).
@@ -246,7 +175,7 @@ struct RequestRouter: Sendable {
     /// The request id in `/v1/inputs/{request_id}`, percent-decoded and checked like `request_id=`.
     static func inputRequestID(_ path: String) throws(RouteError) -> String {
         let encoded = path.dropFirst(ControlAPI.inputsPath.count + 1)
-        let id = try percentDecoded(Substring(encoded.replacingOccurrences(of: "+", with: "%2B")))
+        let id = try percentDecoded(encoded, plusIsSpace: false)
         if id.isEmpty || id.contains("/") {
             throw RouteError(404, "not_found", "give one request id: \(ControlAPI.inputsPath)/{request_id}")
         }
@@ -275,39 +204,22 @@ struct RequestRouter: Sendable {
 
     static let knownParameters: Set<String> = ["model", "request_id", "last", "after", "limit", "follow"]
 
-    static func percentDecoded(_ text: Substring) throws(RouteError) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            switch byte {
-            case UInt8(ascii: "+"):
-                bytes.append(UInt8(ascii: " "))
-            case UInt8(ascii: "%"):
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                    throw RouteError(
-                        400, "bad_query",
-                        "the query has a malformed percent escape in \(Self.quoted(String(text))); write %XX with two hex digits"
-                    )
-                }
-                bytes.append(high << 4 | low)
-            default:
-                bytes.append(byte)
+    /// A query name or value, percent-decoded (`+` is a space): a malformed escape or text that is
+    /// not UTF-8 is a 400.
+    static func percentDecoded(_ text: Substring, plusIsSpace: Bool = true) throws(RouteError) -> String {
+        do throws(PercentEncoding.DecodingError) {
+            return try PercentEncoding.decode(text, plusIsSpace: plusIsSpace)
+        } catch {
+            switch error {
+            case .malformedEscape:
+                throw RouteError(
+                    400, "bad_query",
+                    "the query has a malformed percent escape in \(Self.quoted(String(text))); write %XX with two hex digits"
+                )
+            case .notUTF8:
+                throw RouteError(
+                    400, "bad_query", "the query parameter \(Self.quoted(String(text))) does not decode to UTF-8 text")
             }
-        }
-        guard let decoded = String(validating: bytes, as: UTF8.self) else {
-            throw RouteError(
-                400, "bad_query", "the query parameter \(Self.quoted(String(text))) does not decode to UTF-8 text")
-        }
-        return decoded
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 
