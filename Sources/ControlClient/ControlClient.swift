@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import Threads
 
 /// One line of a results response: the decoded record and the JSON text exactly as the daemon sent it.
 ///
@@ -22,7 +23,7 @@ package struct ResultLine: Sendable, Equatable {
 package enum FollowEnd: Sendable, Equatable {
     /// The callback returned `false`.
     case stoppedByCaller
-    /// The ``StreamCancellation`` passed in fired.
+    /// The ``CancellationFlag`` passed in fired.
     case cancelled
     /// The daemon finished the response, which it does only when it shuts down.
     case endedByDaemon
@@ -161,7 +162,7 @@ package struct ControlClient: Sendable {
     @discardableResult
     package func followResults(
         after: UInt64? = nil, last: Int? = nil, deadline: ContinuousClock.Instant? = nil,
-        cancellation: StreamCancellation? = nil, onRecord: (ResultRecord) -> Bool
+        cancellation: CancellationFlag? = nil, onRecord: (ResultRecord) -> Bool
     ) throws(ControlClientError) -> FollowEnd {
         try followResultLines(after: after, last: last, deadline: deadline, cancellation: cancellation) {
             onRecord($0.record)
@@ -172,7 +173,7 @@ package struct ControlClient: Sendable {
     @discardableResult
     package func followResultLines(
         after: UInt64? = nil, last: Int? = nil, deadline: ContinuousClock.Instant? = nil,
-        cancellation: StreamCancellation? = nil, onLine: (ResultLine) -> Bool
+        cancellation: CancellationFlag? = nil, onLine: (ResultLine) -> Bool
     ) throws(ControlClientError) -> FollowEnd {
         let request = try resultsRequest(last: last, after: after, limit: nil, follow: true)
         let headLimit: ReadLimit = deadline.map { .deadline($0) } ?? inactivityLimit
@@ -243,7 +244,7 @@ package struct ControlClient: Sendable {
     /// Connects, sends `request`, reads the response head and turns a non-2xx answer into an error.
     /// The returned reader is positioned at the start of the body and owns the connection.
     private func open(
-        _ request: HTTPRequest, headLimit: ReadLimit, cancellation: StreamCancellation?
+        _ request: HTTPRequest, headLimit: ReadLimit, cancellation: CancellationFlag?
     ) throws(TransportFailure) -> HTTPResponseReader {
         let connection: UnixSocketConnection
         do {
@@ -278,7 +279,7 @@ package struct ControlClient: Sendable {
     }
 
     private func streamResults(
-        _ request: HTTPRequest, headLimit: ReadLimit, bodyLimit: ReadLimit, cancellation: StreamCancellation?,
+        _ request: HTTPRequest, headLimit: ReadLimit, bodyLimit: ReadLimit, cancellation: CancellationFlag?,
         onLine: (ResultLine) -> Bool
     ) throws(TransportFailure) -> FollowEnd {
         let reader = try open(request, headLimit: headLimit, cancellation: cancellation)

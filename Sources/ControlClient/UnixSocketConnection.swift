@@ -1,4 +1,5 @@
 import Glibc
+import Threads
 
 /// When a read must give up.
 enum ReadLimit {
@@ -38,7 +39,7 @@ enum ReadLimit {
 /// Why a transport step produced no bytes. Internal: public calls turn it into ``ControlClientError``
 /// (or, for `cancelled`, into a normal return).
 enum TransportFailure: Error {
-    /// The caller's ``StreamCancellation`` fired.
+    /// The caller's ``CancellationFlag`` fired.
     case cancelled
     /// The ``ReadLimit`` expired; the caller knows what was being waited for and words the message.
     case timedOut
@@ -55,11 +56,11 @@ protocol ByteSource: AnyObject {
 /// One connected `AF_UNIX` stream socket. Owns the descriptor and closes it when released.
 ///
 /// Blocking: every method waits on the calling thread. Writes are bounded by `SO_SNDTIMEO`, reads by
-/// `poll(2)` with a ``ReadLimit`` and an optional ``StreamCancellation``.
+/// `poll(2)` with a ``ReadLimit`` and an optional ``CancellationFlag``.
 final class UnixSocketConnection: ByteSource {
     private let descriptor: Int32
     let socketPath: String
-    private let cancellation: StreamCancellation?
+    private let cancellation: CancellationFlag?
 
     /// Longest path `sockaddr_un.sun_path` holds, leaving room for the terminating NUL.
     static var maximumPathLength: Int {
@@ -67,7 +68,7 @@ final class UnixSocketConnection: ByteSource {
     }
 
     /// Connects to `socketPath`, waiting at most `timeout` for a daemon whose accept backlog is full.
-    init(socketPath: String, timeout: Duration?, cancellation: StreamCancellation?) throws(ControlClientError) {
+    init(socketPath: String, timeout: Duration?, cancellation: CancellationFlag?) throws(ControlClientError) {
         self.socketPath = socketPath
         self.cancellation = cancellation
         let pathBytes = Array(socketPath.utf8)

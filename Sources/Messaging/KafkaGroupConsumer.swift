@@ -1,5 +1,6 @@
 import CRdKafka
 import Synchronization
+import Threads
 
 #if canImport(Glibc)
 import Glibc
@@ -248,7 +249,7 @@ final class PartitionReader: @unchecked Sendable {
     let partition: TopicPartition
     private let queue: OpaquePointer  // rd_kafka_queue_t, ours until stop()
     private let stopRequested = Atomic<Bool>(false)
-    private var thread: NativeThread?  // set once in start(), before any other thread sees the reader
+    private var thread: JoinableThread?  // set once in start(), before any other thread sees the reader
 
     init(partition: TopicPartition, queue: OpaquePointer) {
         self.partition = partition
@@ -256,7 +257,7 @@ final class PartitionReader: @unchecked Sendable {
     }
 
     func start(core: ConsumerCore, delegate: any PartitionConsumerDelegate) {
-        thread = NativeThread(name: "kafka-part-\(partition.partition)") { [self] in
+        thread = JoinableThread(name: "kafka-part-\(partition.partition)") { [self] in
             core.threadStarted()
             defer { core.threadFinished() }
             while !stopRequested.load(ordering: .acquiring) {
@@ -290,7 +291,7 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
 
     private struct State {
         var phase = Phase.created
-        var pollThread: NativeThread?
+        var pollThread: JoinableThread?
         var readers: [TopicPartition: PartitionReader] = [:]
         var delegate: (any PartitionConsumerDelegate)?
         /// Threads that run delegate callbacks; stop() must not wait for itself on one of them.
@@ -300,14 +301,14 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
     }
 
     let configuration: ConsumerConfiguration
-    private let state: Mutexed<State>
+    private let state: Mutex<State>
     private let gate = HandleGate()
     private let stopRequested = Atomic<Bool>(false)
     private let finished = Latch()
 
     init(configuration: ConsumerConfiguration, delegate: any PartitionConsumerDelegate) throws(KafkaError) {
         self.configuration = configuration
-        state = Mutexed(State(delegate: delegate))
+        state = Mutex(State(delegate: delegate))
         super.init(logHandler: configuration.logHandler)
         let created = try RdKafkaClient.create(
             type: RD_KAFKA_CONSUMER, settings: configuration.settings, context: self, reportsErrors: true
@@ -349,7 +350,7 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
                 throw KafkaError.rdKafka(err, "Subscribing to topic \(configuration.topic)")
             }
             state.phase = .running
-            state.pollThread = NativeThread(name: "kafka-poll") { [self] in pollLoop() }
+            state.pollThread = JoinableThread(name: "kafka-poll") { [self] in pollLoop() }
         }
     }
 
@@ -393,7 +394,7 @@ final class ConsumerCore: RdKafkaClientContext, @unchecked Sendable {
     func stop() {
         enum Action {
             case none, destroy
-            case wait(NativeThread?)
+            case wait(JoinableThread?)
         }
         let (action, onInternalThread) = state.withLock { state -> (Action, Bool) in
             let onOwnThread = state.internalThreads.contains { pthread_equal($0, pthread_self()) != 0 }

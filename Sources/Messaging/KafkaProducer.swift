@@ -1,4 +1,6 @@
 import CRdKafka
+import Synchronization
+import Threads
 
 /// Settings for ``KafkaProducer``. Every field maps to a librdkafka property; `extra` passes any other.
 package struct ProducerConfiguration: Sendable {
@@ -116,23 +118,24 @@ typealias DeliveryContinuation = @Sendable (Result<(partition: Int32, offset: In
 /// lives in `pending` under that token until its delivery report removes it. That way ``close(timeout:)``
 /// can fail every continuation whose report never comes, and nothing is leaked if librdkafka drops one.
 final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
-    private struct State {
+    // @unchecked: the handle is a C pointer; it is only read under the lock and used while the gate is held.
+    private struct State: @unchecked Sendable {
         var handle: OpaquePointer?
         var nextToken: UInt = 1
         var pending: [UInt: DeliveryContinuation] = [:]
         var closed = false
     }
 
-    private let state: Mutexed<State>
+    private let state: Mutex<State>
     private let gate = HandleGate()
-    private let running = Mutexed(true)
-    private var pollThread: NativeThread?  // set once in init
+    private let running = Atomic(true)
+    private var pollThread: JoinableThread?  // set once in init
     /// The `rd_kafka_t` as the delivery thread sees it: it needs `self` as its callback opaque, so it is
     /// created after `super.init`, written once there and destroyed in close() after the thread is joined.
     private var handleStorage: OpaquePointer?
 
     init(configuration: ProducerConfiguration) throws(KafkaError) {
-        state = Mutexed(State())
+        state = Mutex(State())
         super.init(logHandler: configuration.logHandler)
         let handle = try RdKafkaClient.create(
             type: RD_KAFKA_PRODUCER, settings: configuration.settings, context: self
@@ -145,8 +148,8 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
         }
         state.withLock { $0.handle = handle }
         handleStorage = handle
-        pollThread = NativeThread(name: "kafka-producer") { [self] in
-            while running.withLock({ $0 }) {
+        pollThread = JoinableThread(name: "kafka-producer") { [self] in
+            while running.load(ordering: .acquiring) {
                 rd_kafka_poll(handleStorage, 100)
             }
         }
@@ -291,7 +294,7 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
         // Whatever is left is abandoned; librdkafka reports each purged record, failing its send.
         _ = rd_kafka_purge(handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
         _ = rd_kafka_flush(handle, 1000)
-        running.withLock { $0 = false }
+        running.store(false, ordering: .releasing)
         pollThread?.join()
         rd_kafka_destroy(handle)
         let orphans = state.withLock { state -> [DeliveryContinuation] in

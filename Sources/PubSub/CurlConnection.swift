@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Threads
 
 /// One HTTP request as the REST clients build it.
 struct HTTPRequest {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Threads
 
 /// Settings shared by every client of one daemon.
 package struct PubSubClientConfiguration: Sendable {

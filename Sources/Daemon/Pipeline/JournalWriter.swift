@@ -3,6 +3,7 @@ import Journal
 import Logging
 import Shared
 import Synchronization
+import Threads
 
 /// The stream backend as the journal writer sees it: it names each source's dedupe identity and
 /// is told when records are durable, so it can commit offsets (Kafka) or ack (Pub/Sub).
