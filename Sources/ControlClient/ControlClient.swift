@@ -2,35 +2,6 @@ import Foundation
 import Shared
 import Threads
 
-/// One line of a results response: the decoded record and the JSON text exactly as the daemon sent it.
-///
-/// The text keeps fields a newer daemon added within the same schema version, which a re-encoded
-/// ``ResultRecord`` would drop; `fashionctl --json` prints it unchanged.
-package struct ResultLine: Sendable, Equatable {
-    /// The decoded record.
-    package var record: ResultRecord
-    /// The line as received, without the trailing newline.
-    package var json: String
-
-    /// Pairs a record with the text it was decoded from.
-    package init(record: ResultRecord, json: String) {
-        self.record = record
-        self.json = json
-    }
-}
-
-/// Why a follow stream returned without an error.
-package enum FollowEnd: Sendable, Equatable {
-    /// The callback returned `false`.
-    case stoppedByCaller
-    /// The ``CancellationFlag`` passed in fired.
-    case cancelled
-    /// The daemon finished the response, which it does only when it shuts down.
-    case endedByDaemon
-    /// The deadline passed in arrived first.
-    case deadlineReached
-}
-
 /// A blocking client for fashiond's control API: HTTP/1.1 over the daemon's Unix socket.
 ///
 /// **Every method blocks the calling thread** until the daemon answers, the timeout passes or, for a
