@@ -47,14 +47,15 @@ let package = Package(
         .target(
             name: "Inference",
             dependencies: [
-                "Shared", "COpenBLAS", "CCPUFeatures", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "Shared", "Threads", "COpenBLAS", "CCPUFeatures",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "Imaging", dependencies: ["Shared", "CPNG", "CTurboJPEG", "CDeflate"], swiftSettings: strict),
         .target(name: "Journal", dependencies: ["Shared"], swiftSettings: strict),
-        .target(name: "Messaging", dependencies: ["Shared", "CRdKafka"], swiftSettings: strict),
-        .target(name: "ControlClient", dependencies: ["Shared"], swiftSettings: strict),
+        .target(name: "Messaging", dependencies: ["Shared", "Threads", "CRdKafka"], swiftSettings: strict),
+        .target(name: "ControlClient", dependencies: ["Shared", "Threads"], swiftSettings: strict),
         // The local web page (`fashionctl web`): an HTTP server on loopback with embedded assets that proxies to
         // the control socket through ControlClient.
         .target(
@@ -105,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "fashionctl",
             dependencies: [
-                "Shared", "ControlClient", "WebConsole",
+                "Shared", "Threads", "ControlClient", "WebConsole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -128,6 +129,7 @@ let package = Package(
         // Process runner and polling helpers shared by the test targets that drive other programs.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "SharedTests", dependencies: ["Shared"], swiftSettings: strict),
+        .testTarget(name: "ThreadsTests", dependencies: ["Threads"], swiftSettings: strict),
         .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: strict),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "CZlib"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strict),
@@ -139,7 +141,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
         .testTarget(name: "WebConsoleTests", dependencies: ["WebConsole", "ControlClient"], swiftSettings: strict),
-        .testTarget(name: "ControlClientTests", dependencies: ["ControlClient", "Shared"], swiftSettings: strict),
+        .testTarget(
+            name: "ControlClientTests", dependencies: ["ControlClient", "Shared", "Threads"], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests", dependencies: ["Shared", "ControlClient", "Messaging", "Journal", "TestSupport"],

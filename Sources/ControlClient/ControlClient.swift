@@ -1,34 +1,6 @@
 import Foundation
 import Shared
-
-/// One line of a results response: the decoded record and the JSON text exactly as the daemon sent it.
-///
-/// The text keeps fields a newer daemon added within the same schema version, which a re-encoded
-/// ``ResultRecord`` would drop; `fashionctl --json` prints it unchanged.
-package struct ResultLine: Sendable, Equatable {
-    /// The decoded record.
-    package var record: ResultRecord
-    /// The line as received, without the trailing newline.
-    package var json: String
-
-    /// Pairs a record with the text it was decoded from.
-    package init(record: ResultRecord, json: String) {
-        self.record = record
-        self.json = json
-    }
-}
-
-/// Why a follow stream returned without an error.
-package enum FollowEnd: Sendable, Equatable {
-    /// The callback returned `false`.
-    case stoppedByCaller
-    /// The ``StreamCancellation`` passed in fired.
-    case cancelled
-    /// The daemon finished the response, which it does only when it shuts down.
-    case endedByDaemon
-    /// The deadline passed in arrived first.
-    case deadlineReached
-}
+import Threads
 
 /// A blocking client for fashiond's control API: HTTP/1.1 over the daemon's Unix socket.
 ///
@@ -161,7 +133,7 @@ package struct ControlClient: Sendable {
     @discardableResult
     package func followResults(
         after: UInt64? = nil, last: Int? = nil, deadline: ContinuousClock.Instant? = nil,
-        cancellation: StreamCancellation? = nil, onRecord: (ResultRecord) -> Bool
+        cancellation: CancellationFlag? = nil, onRecord: (ResultRecord) -> Bool
     ) throws(ControlClientError) -> FollowEnd {
         try followResultLines(after: after, last: last, deadline: deadline, cancellation: cancellation) {
             onRecord($0.record)
@@ -172,7 +144,7 @@ package struct ControlClient: Sendable {
     @discardableResult
     package func followResultLines(
         after: UInt64? = nil, last: Int? = nil, deadline: ContinuousClock.Instant? = nil,
-        cancellation: StreamCancellation? = nil, onLine: (ResultLine) -> Bool
+        cancellation: CancellationFlag? = nil, onLine: (ResultLine) -> Bool
     ) throws(ControlClientError) -> FollowEnd {
         let request = try resultsRequest(last: last, after: after, limit: nil, follow: true)
         let headLimit: ReadLimit = deadline.map { .deadline($0) } ?? inactivityLimit
@@ -243,7 +215,7 @@ package struct ControlClient: Sendable {
     /// Connects, sends `request`, reads the response head and turns a non-2xx answer into an error.
     /// The returned reader is positioned at the start of the body and owns the connection.
     private func open(
-        _ request: HTTPRequest, headLimit: ReadLimit, cancellation: StreamCancellation?
+        _ request: HTTPRequest, headLimit: ReadLimit, cancellation: CancellationFlag?
     ) throws(TransportFailure) -> HTTPResponseReader {
         let connection: UnixSocketConnection
         do {
@@ -278,7 +250,7 @@ package struct ControlClient: Sendable {
     }
 
     private func streamResults(
-        _ request: HTTPRequest, headLimit: ReadLimit, bodyLimit: ReadLimit, cancellation: StreamCancellation?,
+        _ request: HTTPRequest, headLimit: ReadLimit, bodyLimit: ReadLimit, cancellation: CancellationFlag?,
         onLine: (ResultLine) -> Bool
     ) throws(TransportFailure) -> FollowEnd {
         let reader = try open(request, headLimit: headLimit, cancellation: cancellation)

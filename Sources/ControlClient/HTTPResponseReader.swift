@@ -1,32 +1,3 @@
-/// Status line and header fields of one HTTP/1.1 response.
-struct HTTPResponseHead: Sendable, Equatable {
-    var statusCode: Int
-    var reasonPhrase: String
-    /// Fields in arrival order; names keep the server's spelling.
-    var fields: [Field]
-
-    struct Field: Sendable, Equatable {
-        var name: String
-        var value: String
-    }
-
-    /// All values of the field `name`, compared case-insensitively as HTTP requires.
-    func values(of name: String) -> [String] {
-        let wanted = name.lowercased()
-        return fields.filter { $0.name.lowercased() == wanted }.map(\.value)
-    }
-
-    var isSuccess: Bool { (200..<300).contains(statusCode) }
-}
-
-/// How the end of a response body is found (RFC 9112 section 6.3, client side).
-enum BodyFraming: Equatable {
-    case empty
-    case contentLength(Int)
-    case chunked
-    case untilClose
-}
-
 /// Incremental HTTP/1.1 response parser over a ``ByteSource``.
 ///
 /// It reads only as much as it needs, so the same reader serves a 200-byte status answer and a

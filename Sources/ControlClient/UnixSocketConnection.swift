@@ -1,65 +1,14 @@
 import Glibc
-
-/// When a read must give up.
-enum ReadLimit {
-    /// Wait forever (follow streams: the daemon may be silent for hours).
-    case none
-    /// Give up if no byte arrives for this long (request/response exchanges).
-    case inactivity(Duration)
-    /// Give up at this instant (waiting for specific results).
-    case deadline(ContinuousClock.Instant)
-
-    /// The `poll(2)` timeout in milliseconds for the next wait, -1 for none.
-    var pollTimeoutMilliseconds: Int32 {
-        switch self {
-        case .none:
-            return -1
-        case .inactivity(let duration):
-            return Self.milliseconds(rounding: duration)
-        case .deadline(let instant):
-            let remaining = instant - ContinuousClock.now
-            return remaining <= .zero ? 0 : Self.milliseconds(rounding: remaining)
-        }
-    }
-
-    /// Rounds up so that a 1.5 ms wait is not turned into a busy 1 ms loop ending early.
-    private static func milliseconds(rounding duration: Duration) -> Int32 {
-        let (seconds, attoseconds) = duration.components
-        if seconds < 0 { return 0 }
-        let wholeMilliseconds = attoseconds / 1_000_000_000_000_000
-        let hasRemainder = attoseconds % 1_000_000_000_000_000 != 0
-        let total = seconds.multipliedReportingOverflow(by: 1000)
-        guard !total.overflow else { return Int32.max }
-        let milliseconds = total.partialValue + wholeMilliseconds + (hasRemainder ? 1 : 0)
-        return Int32(clamping: milliseconds)
-    }
-}
-
-/// Why a transport step produced no bytes. Internal: public calls turn it into ``ControlClientError``
-/// (or, for `cancelled`, into a normal return).
-enum TransportFailure: Error {
-    /// The caller's ``StreamCancellation`` fired.
-    case cancelled
-    /// The ``ReadLimit`` expired; the caller knows what was being waited for and words the message.
-    case timedOut
-    /// Anything else, already described.
-    case failed(ControlClientError)
-}
-
-/// Something HTTP responses can be read from. The socket is the real one; the parser only needs this.
-protocol ByteSource: AnyObject {
-    /// Reads up to `buffer.count` bytes; returns 0 at end of stream.
-    func read(into buffer: UnsafeMutableRawBufferPointer, limit: ReadLimit) throws(TransportFailure) -> Int
-}
+import Threads
 
 /// One connected `AF_UNIX` stream socket. Owns the descriptor and closes it when released.
 ///
 /// Blocking: every method waits on the calling thread. Writes are bounded by `SO_SNDTIMEO`, reads by
-/// `poll(2)` with a ``ReadLimit`` and an optional ``StreamCancellation``.
+/// `poll(2)` with a ``ReadLimit`` and an optional ``CancellationFlag``.
 final class UnixSocketConnection: ByteSource {
     private let descriptor: Int32
     let socketPath: String
-    private let cancellation: StreamCancellation?
+    private let cancellation: CancellationFlag?
 
     /// Longest path `sockaddr_un.sun_path` holds, leaving room for the terminating NUL.
     static var maximumPathLength: Int {
@@ -67,7 +16,7 @@ final class UnixSocketConnection: ByteSource {
     }
 
     /// Connects to `socketPath`, waiting at most `timeout` for a daemon whose accept backlog is full.
-    init(socketPath: String, timeout: Duration?, cancellation: StreamCancellation?) throws(ControlClientError) {
+    init(socketPath: String, timeout: Duration?, cancellation: CancellationFlag?) throws(ControlClientError) {
         self.socketPath = socketPath
         self.cancellation = cancellation
         let pathBytes = Array(socketPath.utf8)

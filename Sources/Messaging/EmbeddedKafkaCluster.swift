@@ -1,4 +1,6 @@
 import CRdKafka
+import Synchronization
+import Threads
 
 /// An in-process Kafka cluster: librdkafka's mock cluster (librdkafka 2.0.2), for development and tests.
 ///
@@ -28,7 +30,7 @@ package final class EmbeddedKafkaCluster: Sendable {
         var cluster: OpaquePointer?  // rd_kafka_mock_cluster_t
     }
 
-    private let handles: Mutexed<Handles>
+    private let handles: Mutex<Handles>
     private let gate = HandleGate()
 
     /// The comma-separated `host:port` list of the brokers.
@@ -58,7 +60,7 @@ package final class EmbeddedKafkaCluster: Sendable {
         }
         self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
         self.brokerCount = brokerCount
-        self.handles = Mutexed(Handles(client: client, cluster: cluster))
+        self.handles = Mutex(Handles(client: client, cluster: cluster))
     }
 
     deinit { shutdown() }

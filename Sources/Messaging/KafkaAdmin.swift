@@ -1,4 +1,5 @@
 import CRdKafka
+import Threads
 
 /// Topic administration.
 package enum KafkaAdmin {

@@ -1,21 +1,5 @@
 import CRdKafka
 
-/// The object librdkafka's callbacks reach through the configuration opaque.
-///
-/// Clients subclass it; the subclass owns the `rd_kafka_t` and destroys it before it goes away,
-/// so the unretained opaque pointer is valid for every callback librdkafka can make.
-class RdKafkaClientContext: @unchecked Sendable {
-    let logHandler: KafkaLogHandler?
-
-    init(logHandler: KafkaLogHandler?) {
-        self.logHandler = logHandler
-    }
-
-    /// Client-level errors (all brokers down, authentication, fatal), when the client was created with
-    /// `reportsErrors` (otherwise librdkafka logs them). Called on the thread that serves the main queue.
-    func clientError(_ error: KafkaError) {}
-}
-
 enum RdKafkaClient {
     /// Settings every handle starts from; `settings` passed to ``create(type:settings:context:reportsErrors:configure:)``
     /// override them.
@@ -76,38 +60,5 @@ enum RdKafkaClient {
             throw KafkaError.clientCreation(errorBufferText(errorText))
         }
         return handle
-    }
-}
-
-/// An owned `rd_kafka_topic_partition_list_t`, freed on deinit.
-final class PartitionList {
-    let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
-
-    init(_ partitions: some Collection<TopicPartition>, offsets: [TopicPartition: Int64] = [:]) {
-        pointer = rd_kafka_topic_partition_list_new(Int32(clamping: partitions.count))
-        for partition in partitions {
-            let element = rd_kafka_topic_partition_list_add(pointer, partition.topic, partition.partition)!
-            if let offset = offsets[partition] { element.pointee.offset = offset }
-        }
-    }
-
-    convenience init(offsets: [TopicPartition: Int64]) {
-        self.init(Array(offsets.keys), offsets: offsets)
-    }
-
-    deinit { rd_kafka_topic_partition_list_destroy(pointer) }
-
-    var elements: UnsafeMutableBufferPointer<rd_kafka_topic_partition_t> {
-        Self.elements(of: pointer)
-    }
-
-    static func elements(
-        of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
-    ) -> UnsafeMutableBufferPointer<rd_kafka_topic_partition_t> {
-        UnsafeMutableBufferPointer(start: list.pointee.elems, count: Int(list.pointee.cnt))
-    }
-
-    static func partitions(of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition] {
-        elements(of: list).map { TopicPartition(topic: String(cString: $0.topic), partition: $0.partition) }
     }
 }

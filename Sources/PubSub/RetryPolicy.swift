@@ -1,4 +1,5 @@
 import Foundation
+import Threads
 
 /// Exponential back-off with jitter for retryable Pub/Sub failures.
 ///

@@ -2,62 +2,6 @@ import Foundation
 import Logging
 import Threads
 
-/// How a ``Subscriber`` pulls and leases messages.
-package struct SubscriberConfiguration: Sendable {
-    /// Subscription id (or full `projects/…/subscriptions/…` name).
-    package var subscription: String
-    /// Flow control: no pull is made while this many messages are outstanding (pulled, not yet
-    /// acknowledged or released). Default 1,000.
-    package var maxOutstandingMessages: Int = 1000
-    /// Flow control: no pull is made while the outstanding messages hold this many bytes of data.
-    /// One pull can overshoot it (a pull's size is unknown until it arrives). Default 100 MiB.
-    package var maxOutstandingBytes: Int = 100 << 20
-    /// The lease each extension (`modifyAckDeadline`) asks for, 1...600 s. A lease is extended when
-    /// half of it has passed. Default 60.
-    package var ackDeadlineSeconds: Int = 60
-    /// The subscription's own ack deadline, which covers a delivery until its first extension.
-    /// Default: ``ackDeadlineSeconds``; pass the subscription's real value when it differs.
-    package var subscriptionAckDeadlineSeconds: Int?
-    /// A message still unfinished after this long is no longer extended: its lease runs out and
-    /// Pub/Sub redelivers it (the journal recognises it if it was written meanwhile). Default 1 h.
-    package var maxLeaseDuration: Duration = .seconds(3600)
-    /// Largest pull (Pub/Sub's maximum is 1,000).
-    package var maxMessagesPerPull: Int = 1000
-    /// How long shutdown may spend sending the last acknowledgements and nacks.
-    package var shutdownTimeout: Duration = .seconds(10)
-
-    package init(subscription: String) { self.subscription = subscription }
-}
-
-/// Receives what a ``Subscriber`` pulls.
-package protocol SubscriberDelegate: AnyObject, Sendable {
-    /// Called on the puller thread, one message at a time in delivery order (ordering keys rely on
-    /// it). May block: a full pipeline holds the puller, which is backpressure. Return false when
-    /// the message cannot be taken (shutting down); it is then handed back (nacked).
-    func subscriber(received message: ReceivedMessage) -> Bool
-    /// A pull, acknowledgement or extension failed after its retries; the subscriber keeps going.
-    func subscriber(failed error: PubSubError, operation: String)
-    /// Pulls succeed again after a failure.
-    func subscriberRecovered()
-}
-
-/// Counters of a ``Subscriber``.
-package struct SubscriberStatistics: Sendable, Equatable {
-    /// Deliveries pulled, redeliveries included.
-    package var received = 0
-    /// Deliveries of a message that was still being processed: not handed over a second time.
-    package var redeliveredInFlight = 0
-    package var acknowledged = 0
-    /// Messages handed back with deadline 0 (shutdown, refused by the delegate).
-    package var nacked = 0
-    /// Lease extensions sent, counted per message.
-    package var extensions = 0
-    /// Messages no longer extended after ``SubscriberConfiguration/maxLeaseDuration``.
-    package var expiredLeases = 0
-    package var outstandingMessages = 0
-    package var outstandingBytes = 0
-}
-
 /// Pulls a subscription with flow control, keeps the leases of messages in flight alive, and
 /// acknowledges them when told they are done.
 ///

@@ -3,6 +3,7 @@ import ControlClient
 import Dispatch
 import Foundation
 import Shared
+import Threads
 
 struct Results: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -66,7 +67,7 @@ struct Results: ParsableCommand {
 
         // Ctrl-C must end the stream between two records: the signal only wakes the blocked read,
         // and this thread returns from followResultLines after the last complete line.
-        let cancellation = StreamCancellation()
+        let cancellation = CancellationFlag()
         signal(SIGINT, SIG_IGN)
         let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         interrupt.setEventHandler { cancellation.cancel() }

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Shared
 import Testing
+import Threads
 
 @testable import ControlClient
 
@@ -305,7 +306,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     /// The client blocks in poll on an open, silent stream; a cancel from another thread must wake it.
     @Test func cancellationFromAnotherThreadEndsAnIdleFollow() throws {
         let server = try CannedServer([.init([chunkedHead(), chunk(json(record(seq: 1)) + "\n")], holdsOpen: true)])
-        let cancellation = StreamCancellation()
+        let cancellation = CancellationFlag()
         var seen: [UInt64] = []
         let end = try ControlClient(socketPath: server.socketPath).followResults(cancellation: cancellation) { record in
             seen.append(record.seq)

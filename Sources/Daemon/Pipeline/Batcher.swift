@@ -2,6 +2,7 @@ import Foundation
 import Inference
 import Logging
 import Shared
+import Threads
 
 /// Gathers decoded images into engine batches and turns them into result records.
 ///
@@ -37,7 +38,7 @@ final class Batcher: Sendable {
         while let first = input.pop() {
             FaultInjection.stallWhileRequested()
             var batch = [first]
-            let deadline = Date(timeIntervalSinceNow: maxWait)
+            let deadline = ContinuousClock.now + .seconds(maxWait)
             while batch.count < maxBatch {
                 // Take what is already there first; wait only when the queue is empty.
                 let ready = input.drain(limit: maxBatch - batch.count)

@@ -3,6 +3,7 @@ import Journal
 import Logging
 import Shared
 import Synchronization
+import Threads
 
 /// Appends result records to the journal in group commits and only then lets offsets be committed.
 ///

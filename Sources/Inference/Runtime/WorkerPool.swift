@@ -1,7 +1,7 @@
 import COpenBLAS
-import Foundation
+import Threads
 
-/// Dedicated compute threads (pthreads, never Swift's cooperative pool) that share one plan.
+/// Dedicated compute threads (``JoinableThread``s, never Swift's cooperative pool) that share one plan.
 ///
 /// Each worker owns an arena sized for one micro-batch. A submitted batch is cut into
 /// micro-batches that idle workers take in turn, so a worker slowed by another process on the
@@ -10,10 +10,10 @@ final class WorkerPool: @unchecked Sendable {
     // All mutable state below is guarded by `mutex`, except each worker's arena and timing row,
     // which only that worker touches while a batch runs (and readers touch only between batches).
     private let plan: ExecutionPlan
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let workAvailable: UnsafeMutablePointer<pthread_cond_t>
-    private let workFinished: UnsafeMutablePointer<pthread_cond_t>
-    private var threads: [pthread_t] = []
+    private let mutex = ConditionMutex()
+    private let workAvailable: ConditionVariable
+    private let workFinished: ConditionVariable
+    private var threads: [JoinableThread] = []
     private let arenas: [UnsafeMutablePointer<Float>]
     private let timings: UnsafeMutablePointer<UInt64>?
     private let microBatches: UnsafeMutablePointer<UInt64>
@@ -35,12 +35,8 @@ final class WorkerPool: @unchecked Sendable {
         // Each worker runs its own single-threaded sgemm; OpenBLAS's own threads would only fight them.
         openblas_set_num_threads(1)
 
-        mutex = .allocate(capacity: 1)
-        workAvailable = .allocate(capacity: 1)
-        workFinished = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(workAvailable, nil)
-        pthread_cond_init(workFinished, nil)
+        workAvailable = ConditionVariable(mutex: mutex)
+        workFinished = ConditionVariable(mutex: mutex)
 
         var arenas: [UnsafeMutablePointer<Float>] = []
         for _ in 0..<threads {
@@ -62,25 +58,17 @@ final class WorkerPool: @unchecked Sendable {
         microBatches.initialize(to: 0)
 
         for index in 0..<threads {
-            let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
-            var thread = pthread_t()
-            let status = pthread_create(
-                &thread, nil,
-                { raw in
-                    guard let raw else { return nil }
-                    let context = Unmanaged<WorkerContext>.fromOpaque(raw).takeRetainedValue()
-                    context.pool.workerLoop(index: context.index)
-                    return nil
-                }, context)
-            if status != 0 {
-                Unmanaged<WorkerContext>.fromOpaque(context).release()
+            do {
+                // The worker holds the pool until shutdown() stops it.
+                self.threads.append(
+                    try JoinableThread.spawn(name: "infer-worker-\(index)") { [self] in workerLoop(index: index) })
+            } catch {
                 shutdown()
                 throw InferenceError(
                     .engineStartFailed,
-                    "Could not start inference worker thread \(index + 1) of \(threads) (pthread_create error \(status)); lower the thread count or free system resources."
+                    "Could not start inference worker thread \(index + 1) of \(threads) (pthread_create error \(error.code)); lower the thread count or free system resources."
                 )
             }
-            self.threads.append(thread)
         }
     }
 
@@ -89,18 +77,12 @@ final class WorkerPool: @unchecked Sendable {
         for arena in arenas { UnsafeMutableRawPointer(arena).deallocate() }
         timings?.deallocate()
         microBatches.deallocate()
-        pthread_cond_destroy(workAvailable)
-        pthread_cond_destroy(workFinished)
-        pthread_mutex_destroy(mutex)
-        workAvailable.deallocate()
-        workFinished.deallocate()
-        mutex.deallocate()
     }
 
     /// Runs `count` images; blocks until every logit is written. Callers serialise (see engine).
     func run(pixels: UnsafePointer<UInt8>, count: Int, logits: UnsafeMutablePointer<Float>) {
         guard count > 0 else { return }
-        pthread_mutex_lock(mutex)
+        mutex.lock()
         self.pixels = pixels
         self.logits = logits
         imageCount = count
@@ -108,23 +90,23 @@ final class WorkerPool: @unchecked Sendable {
         finishedImages = 0
         // Split evenly across workers, but never beyond the arena's capacity.
         microBatch = max(1, min(plan.capacity, (count + threadCount - 1) / threadCount))
-        pthread_cond_broadcast(workAvailable)
+        workAvailable.broadcast()
         while finishedImages < imageCount {
-            pthread_cond_wait(workFinished, mutex)
+            workFinished.wait()
         }
         self.pixels = nil
         self.logits = nil
         imageCount = 0
-        pthread_mutex_unlock(mutex)
+        mutex.unlock()
     }
 
     private func workerLoop(index: Int) {
         let arena = arenas[index]
         let stepTimes = timings.map { $0 + index * plan.steps.count }
-        pthread_mutex_lock(mutex)
+        mutex.lock()
         while true {
             while !stopping && nextImage >= imageCount {
-                pthread_cond_wait(workAvailable, mutex)
+                workAvailable.wait()
             }
             if stopping { break }
             guard let pixels, let logits else { continue }
@@ -132,38 +114,38 @@ final class WorkerPool: @unchecked Sendable {
             let count = min(microBatch, imageCount - first)
             nextImage += count
             microBatches.pointee &+= 1
-            pthread_mutex_unlock(mutex)
+            mutex.unlock()
 
             plan.run(
                 images: count, pixels: pixels + first * ModelInputShape.pixels,
                 logits: logits + first * plan.outputSize, arena: arena, stepNanoseconds: stepTimes)
 
-            pthread_mutex_lock(mutex)
+            mutex.lock()
             finishedImages += count
-            if finishedImages == imageCount { pthread_cond_signal(workFinished) }
+            if finishedImages == imageCount { workFinished.signal() }
         }
-        pthread_mutex_unlock(mutex)
+        mutex.unlock()
     }
 
     /// Stops and joins the workers. Idempotent; must not race with `run` (the engine guarantees it).
     func shutdown() {
-        pthread_mutex_lock(mutex)
+        mutex.lock()
         if joined {
-            pthread_mutex_unlock(mutex)
+            mutex.unlock()
             return
         }
         joined = true
         stopping = true
-        pthread_cond_broadcast(workAvailable)
-        pthread_mutex_unlock(mutex)
-        for thread in threads { pthread_join(thread, nil) }
+        workAvailable.broadcast()
+        mutex.unlock()
+        for thread in threads { thread.join() }
         threads.removeAll()
     }
 
     /// Seconds per step summed over workers, and the number of micro-batches run. Call between batches.
     func stepTimings() -> (seconds: [Double], microBatches: UInt64) {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         var seconds = [Double](repeating: 0, count: plan.steps.count)
         if let timings {
             for worker in 0..<threadCount {
@@ -176,19 +158,9 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     func resetTimings() {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         timings?.update(repeating: 0, count: threadCount * plan.steps.count)
         microBatches.pointee = 0
-    }
-}
-
-private final class WorkerContext {
-    let pool: WorkerPool
-    let index: Int
-
-    init(pool: WorkerPool, index: Int) {
-        self.pool = pool
-        self.index = index
     }
 }

@@ -3,6 +3,7 @@ import Journal
 import Logging
 import PubSub
 import Shared
+import Threads
 
 /// The Google Cloud Pub/Sub side of the daemon, over the REST API: the subscriber feeding the
 /// pipeline (flow control, lease extension, acknowledgement after the journal's fsync), and the

@@ -1,34 +1,5 @@
 import CRdKafka
 
-/// One Kafka record header. Kafka allows repeated names; ``ConsumedMessage/header(_:)`` returns the last.
-package struct KafkaMessageHeader: Sendable, Equatable, Hashable {
-    package var key: String
-    package var value: [UInt8]
-
-    package init(key: String, value: [UInt8]) {
-        self.key = key
-        self.value = value
-    }
-
-    /// A header whose value is the UTF-8 bytes of `value`.
-    package init(key: String, string value: String) {
-        self.init(key: key, value: Array(value.utf8))
-    }
-}
-
-/// A partition of a topic.
-package struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
-    package var topic: String
-    package var partition: Int32
-
-    package init(topic: String, partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    package var description: String { "\(topic)[\(partition)]" }
-}
-
 /// A record read from Kafka, copied out of librdkafka's buffers (it owns its bytes).
 package struct ConsumedMessage: Sendable {
     package var topic: String
@@ -92,16 +63,3 @@ package struct ConsumedMessage: Sendable {
         headers = parsed
     }
 }
-
-/// A log line from librdkafka. `level` follows syslog (3 error, 4 warning, 6 info, 7 debug).
-package struct KafkaLogRecord: Sendable {
-    package var level: Int32
-    package var facility: String
-    package var message: String
-    /// librdkafka's name for the client instance, e.g. `fashiond#consumer-1`.
-    package var clientName: String
-}
-
-/// Receives librdkafka's log lines. Called on librdkafka's internal threads, so it must be quick and
-/// thread-safe. Without one, librdkafka prints to stderr.
-package typealias KafkaLogHandler = @Sendable (KafkaLogRecord) -> Void

@@ -1,36 +1,6 @@
 import Foundation
 import Synchronization
 
-/// Supplies the `Authorization` header of Pub/Sub requests.
-///
-/// Implementations cache their access token and refresh it before it expires; they are shared by
-/// every client thread. No implementation ever puts a token, a key or an assertion into an error
-/// message, a log line or its ``summary``.
-package protocol AccessTokenProvider: Sendable {
-    /// The header value (`Bearer …`), or nil to send requests unauthenticated (the emulator).
-    /// Blocks while a token is fetched: call from a dedicated thread.
-    func authorizationHeader() throws(PubSubError) -> String?
-    /// Forgets a token that Pub/Sub refused (`UNAUTHENTICATED`), so the next call fetches a new one.
-    func invalidate()
-    /// The project the credentials belong to, if they name one (a key file's `project_id`, the
-    /// metadata server's project). Blocking.
-    func defaultProjectID() throws(PubSubError) -> String?
-    /// How requests are authenticated, for logs and status: never a secret.
-    var summary: String { get }
-}
-
-/// The emulator: no authentication at all.
-package struct NoAuthentication: AccessTokenProvider {
-    package init() {}
-    package func authorizationHeader() throws(PubSubError) -> String? { nil }
-    package func invalidate() {}
-    package func defaultProjectID() throws(PubSubError) -> String? { nil }
-    package var summary: String { "none (emulator)" }
-}
-
-/// The OAuth 2.0 scope fashiond asks for.
-package let pubSubScope = "https://www.googleapis.com/auth/pubsub"
-
 /// A cached bearer token, fetched again a little before it expires.
 ///
 /// The refresh margin is five minutes, or a quarter of the token's lifetime for short-lived
