@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Daemon
 
-@Suite("Bounded queue")
+@Suite("Bounded queue", .tags(.unit))
 struct BlockingQueueTests {
     @Test("FIFO order, drain limit, close wakes waiters")
     func basics() {

@@ -1,9 +1,10 @@
+import TestSupport
 import Testing
 
 @testable import Daemon
 
 /// Pages of a streamed results answer: what `ControlServer` reads and sends, page after page.
-@Suite("Results answers page by page")
+@Suite("Results answers page by page", .tags(.unit))
 struct ResultsWindowTests {
     /// Runs a window against a journal holding `first...newest` (retention removed those below
     /// `first`) and returns every sequence the answer sends, reading `page` records at a time.

@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import PubSub
 
 extension PubSubSuite {
-    @Suite("Publish request limits")
+    @Suite("Publish request limits", .tags(.unit))
     struct PublishLimitsTests {
         @Test("encodedSize is the exact length of the encoded message")
         func encodedSizeMatchesEncoding() {
