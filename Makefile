@@ -3,20 +3,28 @@ SWIFT        ?= swift
 PREFIX       ?= /usr/local
 DEMO_DIR     ?= $(CURDIR)/out/demo
 SAMPLES      := $(wildcard samples/*.png)
+# The CPU-only torch wheel (bench/.venv, training/.venv, .venv-models): pip takes it from PIP_FIND_LINKS or
+# PIP_EXTRA_INDEX_URL when you set one, else from PyTorch's CPU index (plain PyPI has only the CUDA build).
+TORCH_CPU_INDEX  ?= https://download.pytorch.org/whl/cpu
+TORCH_PIP_SOURCE := $(if $(PIP_FIND_LINKS)$(PIP_EXTRA_INDEX_URL)$(PIP_INDEX_URL),,--extra-index-url $(TORCH_CPU_INDEX))
 
-.PHONY: help deps build release test demo demo-stop bench bench-engine bench-setup clean
+.PHONY: help deps build release check test test-tags demo demo-stop bench bench-engine bench-setup clean
 
 help:
 	@echo "make deps        install the Debian packages (apt-get)"
 	@echo "make build       debug build of everything"
 	@echo "make release     optimised build"
+	@echo "make check       the unit tests (no broker, emulator, root or systemd): what to run all day"
 	@echo "make test        every test (unit, integration, end to end)"
+	@echo "make test-tags TAGS='broker emulator' [SKIP_TAGS=slow]   the tests carrying any of TAGS (docs/TESTING.md)"
 	@echo "make demo        start fashiond on the embedded broker and classify samples/"
 	@echo "make demo-stop   stop the demo daemon"
 	@echo "make bench       benchmarks against onnxruntime and Python pipelines (not tests)"
 	@echo "make fuzz        long libFuzzer runs (make fuzz-smoke: the short run make test does)"
 	@echo "make soak        30-minute soak at 2,000 images/s (SOAK_MINUTES=5 for a shorter one; mk/soak.mk)"
 	@echo "make bench-results-read   fashiond's RSS while one client reads a million results"
+	@echo "make samples     rewrite samples/ and the product-photo fixtures from the test set (training/.venv)"
+	@echo "make train       retrain the default model into out/train (TRAIN_OUT=models/fashion-cnn to replace it)"
 
 deps:
 	./scripts/install-deps.sh
@@ -26,6 +34,19 @@ build:
 
 release:
 	$(SWIFT) build -c release
+
+# The unit tests: every test tagged `unit` and not `slow` (tags: Tests/TestSupport/Tags.swift). Swift
+# Testing cannot select by tag on the command line; scripts/test-select.py turns tags into --filter.
+check:
+	$(SWIFT) build --build-tests
+	SWIFT=$(SWIFT) scripts/test-select.py --run unit --skip slow
+
+# Any slice by tag, e.g. `make test-tags TAGS=broker SKIP_TAGS=slow`.
+TAGS      ?=
+SKIP_TAGS ?=
+test-tags:
+	$(SWIFT) build --build-tests
+	SWIFT=$(SWIFT) scripts/test-select.py --run $(TAGS) $(addprefix --skip ,$(SKIP_TAGS)) -- --no-parallel
 
 # Builds every product first: the end-to-end tests drive the real binaries. The Pub/Sub tests need
 # Google's emulator (checked) and a virtualenv with its Python client (mk/pubsub.mk).
@@ -43,7 +64,7 @@ demo-stop:
 bench-setup: bench/.venv/.ok
 bench/.venv/.ok: bench/requirements.txt
 	python3 -m venv bench/.venv
-	bench/.venv/bin/pip install -q -r bench/requirements.txt
+	bench/.venv/bin/pip install -q $(TORCH_PIP_SOURCE) -r bench/requirements.txt
 	touch $@
 
 bench: bench-engine

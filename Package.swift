@@ -126,23 +126,26 @@ let package = Package(
         ),
 
         // MARK: Tests
-        // Process runner and polling helpers shared by the test targets that drive other programs.
+        // What every test target shares: the test tags, the process runner, `eventually` (Tests/TestSupport).
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "SharedTests", dependencies: ["Shared"], swiftSettings: strict),
-        .testTarget(name: "ThreadsTests", dependencies: ["Threads"], swiftSettings: strict),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: strict),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ThreadsTests", dependencies: ["Threads", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "CZlib"], swiftSettings: strict),
-        .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strict),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging"], swiftSettings: strict),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
                 "Daemon", "Shared", "ControlClient", "Journal", "Messaging", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
-        .testTarget(name: "WebConsoleTests", dependencies: ["WebConsole", "ControlClient"], swiftSettings: strict),
         .testTarget(
-            name: "ControlClientTests", dependencies: ["ControlClient", "Shared", "Threads"], swiftSettings: strict),
+            name: "WebConsoleTests", dependencies: ["WebConsole", "ControlClient", "TestSupport"], swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ControlClientTests", dependencies: ["ControlClient", "Shared", "Threads", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests", dependencies: ["Shared", "ControlClient", "Messaging", "Journal", "TestSupport"],

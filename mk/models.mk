@@ -3,8 +3,8 @@
 #   make model-fixtures         retrain and re-export Tests/Fixtures/models/{keras-cnn,torch-mlp,
 #                               torch-cnn-softmax}, rewrite Tests/Fixtures/reference/ (a few minutes)
 #   make bench-engine-models    fashion-bench engine on each fixture (numbers for docs/MODELS.md)
-# The venv needs the CPU torch wheel: set PIP_FIND_LINKS (a directory with the wheel) or
-# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.
+# The venv needs the CPU torch wheel: from PIP_FIND_LINKS (a directory with the wheel) or
+# PIP_EXTRA_INDEX_URL when set, else from PyTorch's CPU index (TORCH_PIP_SOURCE, Makefile).
 MODELS_VENV    := .venv-models
 MODEL_FIXTURES := keras-cnn torch-mlp torch-cnn-softmax
 
@@ -13,7 +13,7 @@ MODEL_FIXTURES := keras-cnn torch-mlp torch-cnn-softmax
 models-venv: $(MODELS_VENV)/.ok
 $(MODELS_VENV)/.ok: training/requirements-fixtures.txt
 	python3 -m venv $(MODELS_VENV)
-	$(MODELS_VENV)/bin/pip install -q -r training/requirements-fixtures.txt
+	$(MODELS_VENV)/bin/pip install -q $(TORCH_PIP_SOURCE) -r training/requirements-fixtures.txt
 	touch $@
 
 model-fixtures: models-venv

@@ -6,7 +6,7 @@ composite any alpha over white, convert to luma (16-bit samples scaled to 0..255
 the whole frame to 28x28, invert (dark garment on light -> light garment on dark), then apply
 the metadata preprocessing. It is a yardstick for the Swift decoder, not a specification.
 
-    /work/venv/bin/python training/check_products.py [model-dir]
+    training/.venv/bin/python training/check_products.py [model-dir]     (make training-venv makes the venv)
 """
 
 from __future__ import annotations

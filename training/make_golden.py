@@ -5,8 +5,8 @@ For each model directory (model.onnx + metadata.json) this takes test images 0..
 the metadata preprocessing in float32, runs onnxruntime and stores the raw pixels together
 with the resulting logits, so an engine can be checked end to end from uint8 pixels.
 
-    /work/venv/bin/python training/make_golden.py            # default model + fixture model
-    /work/venv/bin/python training/make_golden.py models/fashion-cnn --count 256
+    make golden                                                           # default model + fixture model
+    training/.venv/bin/python training/make_golden.py models/fashion-cnn --count 256
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@
   several flavours (RGB, RGBA, 16-bit, palette, grayscale), plus manifest.json with the true
   label of every file.
 
-    /work/venv/bin/python training/make_samples.py
+    make samples        # or: training/.venv/bin/python training/make_samples.py
 
 Everything is deterministic: same inputs, same bytes (Pillow's JPEG encoder included).
 """
@@ -201,7 +201,7 @@ def write_samples(out_dir: Path, pixels: np.ndarray, labels: np.ndarray, eligibl
         "| --- | --- | --- | --- |",
     ]
     lines += [f"| `{f}` | {label} | {name} | {index} |" for f, label, name, index in rows]
-    lines += ["", "Regenerate with `/work/venv/bin/python training/make_samples.py`.", ""]
+    lines += ["", "Regenerate with `make samples` (training/make_samples.py).", ""]
     (out_dir / "README.md").write_text("\n".join(lines))
     print(f"{out_dir}: {len(rows)} samples")
 

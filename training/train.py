@@ -2,8 +2,9 @@
 """Train a small Fashion-MNIST CNN on CPU, export it to ONNX and write metadata.json.
 
 Examples (from the repository root):
-    /work/venv/bin/python training/train.py --arch fashion-cnn    --out models/fashion-cnn
-    /work/venv/bin/python training/train.py --arch fashion-cnn-bn --out Tests/Fixtures/models/fashion-cnn-bn
+    make train TRAIN_OUT=models/fashion-cnn        # or: training/.venv/bin/python training/train.py ...
+    training/.venv/bin/python training/train.py --arch fashion-cnn    --out models/fashion-cnn --threads 1
+    training/.venv/bin/python training/train.py --arch fashion-cnn-bn --out Tests/Fixtures/models/fashion-cnn-bn
 
 The export is verified with onnxruntime on all 10,000 test images; the accuracy written
 to metadata.json is the onnxruntime one, not the PyTorch one.

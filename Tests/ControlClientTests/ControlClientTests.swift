@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Shared
+import TestSupport
 import Testing
 import Threads
 
@@ -84,7 +85,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 // MARK: Response parsing (in memory, exact splits)
 
-@Suite struct ResponseParsing {
+@Suite(.tags(.unit)) struct ResponseParsing {
     @Test func contentLengthBody() throws {
         let (head, body) = try parse([bytes(httpResponse(body: #"{"ok":true}"#))])
         #expect(head.statusCode == 200)
@@ -191,7 +192,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 // MARK: Client against a real Unix socket
 
-@Suite struct ClientOverUnixSocket {
+@Suite(.tags(.unit)) struct ClientOverUnixSocket {
     @Test func statusDecodesAndSendsAWellFormedRequest() throws {
         let server = try CannedServer([.init([httpResponse(body: json(sampleStatus))])])
         let status = try ControlClient(socketPath: server.socketPath).status()
@@ -406,7 +407,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 // MARK: Connecting
 
-@Suite struct Connecting {
+@Suite(.tags(.unit)) struct Connecting {
     @Test func missingSocketIsDaemonUnreachableNamingThePath() throws {
         let path = "/tmp/fctl-test-missing-\(getpid())-\(UInt32.random(in: 0...UInt32.max))/control.sock"
         let error = try #require(throws: ControlClientError.self) { try ControlClient(socketPath: path).status() }
@@ -453,7 +454,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 // MARK: Content type
 
-@Suite struct ContentTypeSniffing {
+@Suite(.tags(.unit)) struct ContentTypeSniffing {
     @Test func png() {
         #expect(ImageContentType.sniff([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]) == "image/png")
     }

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Daemon
 
-@Suite("Configuration")
+@Suite("Configuration", .tags(.unit))
 struct ConfigurationTests {
     func write(_ text: String) throws -> String {
         let path = NSTemporaryDirectory() + "fashiond-config-\(UUID().uuidString).toml"

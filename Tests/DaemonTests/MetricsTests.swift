@@ -1,10 +1,11 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import Daemon
 
-@Suite("Prometheus metrics, the input ring and their routes")
+@Suite("Prometheus metrics, the input ring and their routes", .tags(.unit))
 struct MetricsTests {
     func record(
         _ id: String, label: String? = "Coat", reason: String? = nil, submittedAtMs: Int64? = nil, seq: UInt64 = 1

@@ -10,7 +10,7 @@ import Testing
 
 /// The outbox publisher against librdkafka's mock cluster (in process, over loopback TCP) and a real
 /// journal on disk; the topic is read back with kcat.
-@Suite("Outbox publisher", .serialized)
+@Suite("Outbox publisher", .tags(.broker), .serialized)
 struct OutboxPublisherTests {
     final class Directory: @unchecked Sendable {
         let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(

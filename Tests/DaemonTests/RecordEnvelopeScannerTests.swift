@@ -1,12 +1,13 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import Daemon
 
 /// The outbox reads request id, status and source of each journaled record with a scanner instead of
 /// JSONDecoder; where the scanner answers, it must answer what the decoder does.
-@Suite("Result record envelope scanner")
+@Suite("Result record envelope scanner", .tags(.unit))
 struct RecordEnvelopeScannerTests {
     static func decoded(_ payload: [UInt8]) -> RecordEnvelopeScanner.Envelope? {
         guard let envelope = try? JSONDecoder().decode(ResultMessageRenderer.Envelope.self, from: Data(payload)) else {

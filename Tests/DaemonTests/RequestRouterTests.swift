@@ -1,10 +1,11 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import Daemon
 
-@Suite("Control request validation and access policy")
+@Suite("Control request validation and access policy", .tags(.unit))
 struct RequestRouterTests {
     let router = RequestRouter(maxImageBytes: 1000, maxRequestBytes: 100)
 

@@ -1,12 +1,13 @@
 import Foundation
 import Journal
 import Shared
+import TestSupport
 import Testing
 
 @testable import Daemon
 
 /// The results stream splices each record's journal sequence into the stored JSON without decoding it.
-@Suite("Result lines: sequence numbers spliced into stored records")
+@Suite("Result lines: sequence numbers spliced into stored records", .tags(.unit))
 struct ResultLineTests {
     func stored(_ record: ResultRecord, sequence: UInt64) throws -> JournalRecord {
         let payload = try Array(ControlAPI.makeEncoder().encode(record))

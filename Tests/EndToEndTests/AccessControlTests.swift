@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// Test users and a test group, created for one test and removed after it (needs root).
@@ -40,7 +41,8 @@ private final class TemporaryAccounts {
 }
 
 @Suite(
-    "Access to the control socket", .serialized, .enabled(if: geteuid() == 0, "creates users and groups; needs root"))
+    "Access to the control socket", .tags(.root), .serialized,
+    .enabled(if: geteuid() == 0, "creates users and groups; needs root"))
 struct AccessControlTests {
     /// Runs fashionctl as `user` with the groups /etc/group gives it, like a fresh login.
     func ctl(as user: String, _ fashionctl: String, _ arguments: [String], stdin: Data? = nil) throws -> CommandResult {

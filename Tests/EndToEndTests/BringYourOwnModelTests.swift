@@ -1,11 +1,12 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// A user's own Keras or PyTorch export, as they would bring it: `fashiond models init` writes the
 /// model directory, `fashionctl reload` picks it up, `fashionctl submit --model NAME --wait` is
 /// answered with onnxruntime's top-1 and probabilities.
-@Suite("Bring your own model", .serialized)
+@Suite("Bring your own model", .tags(.broker), .serialized)
 struct BringYourOwnModelTests {
     static let fixtures = ["keras-cnn", "torch-mlp", "torch-cnn-softmax"]
 

@@ -6,22 +6,20 @@ import Testing
 
 /// A standalone `fashion-mock-broker` whose fault-injection commands the test drives over stdin.
 final class FaultInjectingBroker: @unchecked Sendable {
-    private let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
+    private let process: ChildProcess
     private let lock = NSLock()
     let bootstrap: String
     let brokerCount: Int
 
     init(brokers: Int = 1, partitions: Int = 4, topic: String = "fashion-images") throws {
         brokerCount = brokers
-        process.executableURL = URL(fileURLWithPath: Paths.binary("fashion-mock-broker"))
-        process.arguments = ["--brokers", String(brokers), "--topic", topic, "--partitions", String(partitions)]
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = input
-        try process.run()
-        let first = Self.readLine(output.fileHandleForReading)
+        let process = try ChildProcess(
+            [
+                Paths.binary("fashion-mock-broker"), "--brokers", String(brokers), "--topic", topic, "--partitions",
+                String(partitions),
+            ], keepStdinOpen: true, stderr: .discard)
+        self.process = process
+        let first = (process.readLine() ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard first.hasPrefix("bootstrap=") else { throw HarnessError("fashion-mock-broker printed '\(first)'") }
         bootstrap = String(first.dropFirst("bootstrap=".count))
     }
@@ -31,27 +29,17 @@ final class FaultInjectingBroker: @unchecked Sendable {
     func command(_ line: String) throws -> String {
         lock.lock()
         defer { lock.unlock() }
-        input.fileHandleForWriting.write(Data((line + "\n").utf8))
-        let reply = Self.readLine(output.fileHandleForReading)
+        process.writeStdin(Data((line + "\n").utf8))
+        let reply = readLine()
         guard reply.hasPrefix("ok") else { throw HarnessError("mock broker command '\(line)' failed: \(reply)") }
         return reply
     }
 
-    private static func readLine(_ handle: FileHandle) -> String {
-        var line = Data()
-        while true {
-            let byte = handle.readData(ofLength: 1)
-            if byte.isEmpty || byte.first == UInt8(ascii: "\n") { break }
-            line.append(byte)
-        }
-        return String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    private func readLine() -> String {
+        (process.readLine() ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
+    func stop() { process.terminate() }
 
     deinit { stop() }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// Several fashiond processes in one consumer group against standalone `fashion-mock-broker` processes:
@@ -9,7 +10,7 @@ import Testing
 /// partition that lost its position delivers nothing and the "no message missing" checks fail loudly
 /// instead of messages being skipped silently. Messages are identified by their source coordinates
 /// (partition, offset); duplicates across instances are counted and printed, never filtered out.
-@Suite("Consumer groups against standalone mock brokers", .serialized)
+@Suite("Consumer groups against standalone mock brokers", .tags(.broker), .serialized)
 struct ConsumerGroupTests {
     typealias Fixture = ConsumerGroupFixture
 

@@ -1,6 +1,7 @@
 import ControlClient
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// Sends one request on a fresh connection and reads the answer up to the daemon's close.
@@ -18,7 +19,7 @@ private func noise(_ count: Int) -> [UInt8] {
     return [0] + (1..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
 }
 
-@Suite("Control socket under abuse", .serialized)
+@Suite("Control socket under abuse", .tags(.broker), .serialized)
 struct ControlSocketAbuseTests {
     @Test(
         "malformed HTTP, queries and JSON get 400 with a JSON error body; other mistakes get 404/405; the daemon keeps serving"

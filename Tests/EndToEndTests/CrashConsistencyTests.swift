@@ -2,6 +2,7 @@ import Foundation
 import Journal
 import Messaging
 import Shared
+import TestSupport
 import Testing
 
 /// The kill schedule's seed (printed, so a failing run can be replayed with `FASHIOND_CRASH_SEED=<seed>`).
@@ -21,7 +22,7 @@ enum CrashSeed {
 /// The broker is a standalone `fashion-mock-broker` process, so it (and the group's committed offsets)
 /// survives every kill; the daemon runs with `auto.offset.reset=error`, so a lost position makes the
 /// "nothing missing" check fail instead of silently skipping messages.
-@Suite("Crash consistency", .serialized)
+@Suite("Crash consistency", .tags(.broker), .serialized)
 struct CrashConsistencyTests {
     typealias Fixture = ConsumerGroupFixture
 

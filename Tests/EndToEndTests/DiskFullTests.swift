@@ -1,6 +1,7 @@
 import Foundation
 import Journal
 import Shared
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -143,7 +144,7 @@ final class NotifySocketListener: @unchecked Sendable {
 }
 
 /// Issue 7 part 2: the journal's file system fills up while messages arrive.
-@Suite("Disk full", .serialized)
+@Suite("Disk full", .tags(.root), .serialized)
 struct DiskFullTests {
     typealias Fixture = ConsumerGroupFixture
 

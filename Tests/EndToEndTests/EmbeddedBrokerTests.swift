@@ -1,9 +1,10 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// The whole chain on the embedded broker, driven through the real binaries as a user would.
-@Suite("End to end on the embedded broker", .serialized)
+@Suite("End to end on the embedded broker", .tags(.broker), .serialized)
 struct EmbeddedBrokerTests {
     @Test("200 PNGs: one record each, followers see them all, accuracy holds, restart keeps the journal")
     func submitFollowRestart() throws {

@@ -1,43 +1,33 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// A standalone mock-cluster broker process: the "external Kafka" of the tests.
 final class MockBrokerProcess: @unchecked Sendable {
-    private let process = Process()
+    private let process: ChildProcess
     let bootstrap: String
 
     init(partitions: Int = 4, topic: String = "fashion-images") throws {
-        process.executableURL = URL(fileURLWithPath: Paths.binary("fashion-mock-broker"))
-        process.arguments = ["--brokers", "1", "--topic", topic, "--partitions", String(partitions)]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = Pipe()
-        try process.run()
+        let process = try ChildProcess(
+            [
+                Paths.binary("fashion-mock-broker"), "--brokers", "1", "--topic", topic, "--partitions",
+                String(partitions),
+            ],
+            keepStdinOpen: true, stderr: .discard)
+        self.process = process
         // The first line is `bootstrap=<host:port>`.
-        var line = Data()
-        let handle = out.fileHandleForReading
-        while !line.contains(UInt8(ascii: "\n")) {
-            let byte = handle.readData(ofLength: 1)
-            if byte.isEmpty { break }
-            line.append(byte)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = (process.readLine() ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("bootstrap=") else { throw HarnessError("fashion-mock-broker printed '\(text)'") }
         bootstrap = String(text.dropFirst("bootstrap=".count))
     }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
+    func stop() { process.terminate() }
 
     deinit { stop() }
 }
 
-@Suite("End to end against a standalone broker", .serialized)
+@Suite("End to end against a standalone broker", .tags(.broker), .serialized)
 struct ExternalBrokerTests {
     static let mockSettings = [
         "--set", "session_timeout_ms=6000", "--set", "fetch_wait_max_ms=100", "--set", "auto_offset_reset=earliest",

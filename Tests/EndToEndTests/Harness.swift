@@ -4,27 +4,8 @@ import Shared
 @_exported import TestSupport
 import Testing
 
-/// Paths of the repository and the built binaries, as the tests see them.
-enum Paths {
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
-
-    /// Where `swift build` put the executables (override with FASHIOND_BIN_DIR).
-    static var binaries: URL {
-        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_BIN_DIR"] {
-            return URL(fileURLWithPath: explicit)
-        }
-        // The test bundle sits next to the executables it was built with.
-        let bundle = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
-        if FileManager.default.isExecutableFile(atPath: bundle.appendingPathComponent("fashiond").path) {
-            return bundle
-        }
-        return packageRoot.appendingPathComponent(".build/debug")
-    }
-
-    static func binary(_ name: String) -> String { binaries.appendingPathComponent(name).path }
-}
+/// Paths of the repository and the built binaries (TestSupport).
+typealias Paths = TestPaths
 
 /// A temporary directory removed when the test ends.
 final class TemporaryDirectory: @unchecked Sendable {
@@ -72,7 +53,7 @@ final class DaemonProcess: @unchecked Sendable {
     let socket: String
     let stateDirectory: String
     let logPath: String
-    private let process = Process()
+    private let process = Locked<ChildProcess?>(nil)
     private let arguments: [String]
     /// Variables added to the daemon's environment (e.g. PUBSUB_EMULATOR_HOST).
     private let extraEnvironment: [String: String]
@@ -91,28 +72,19 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// Starts the daemon and waits until its control socket answers.
     func start(timeout: TimeInterval = 60) throws {
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        logHandle.seekToEndOfFile()
-        process.executableURL = URL(fileURLWithPath: Paths.binary("fashiond"))
-        process.arguments =
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)  // a fresh log for each start
+        let child = try ChildProcess(
             [
-                "--state-dir", stateDirectory, "--socket", socket, "--engine-threads", "2",
+                Paths.binary("fashiond"), "--state-dir", stateDirectory, "--socket", socket, "--engine-threads", "2",
                 "--model-dir", Paths.packageRoot.appendingPathComponent("models").path,
-            ] + arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "NOTIFY_SOCKET")
-        env.removeValue(forKey: "JOURNAL_STREAM")
-        env.merge(extraEnvironment) { $1 }
-        process.environment = env
-        process.standardOutput = logHandle
-        process.standardError = logHandle
-        try process.run()
+            ] + arguments, environment: extraEnvironment, removingEnvironment: ["NOTIFY_SOCKET", "JOURNAL_STREAM"],
+            stdout: .file(logPath), stderr: .standardOutput)
+        process.withLock { $0 = child }
         let up = eventually(timeout: timeout) {
-            guard process.isRunning else { return true }
+            guard child.isRunning else { return true }
             return (try? ctl(["status", "--json"]).status) == 0
         }
-        guard up, process.isRunning else {
+        guard up, child.isRunning else {
             throw HarnessError("fashiond did not come up: \(log())")
         }
     }
@@ -136,29 +108,19 @@ final class DaemonProcess: @unchecked Sendable {
         return try parseRecords(result.stdout)
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
+    private var child: ChildProcess? { process.withLock { $0 } }
+    var pid: Int32 { child?.pid ?? 0 }
+    var isRunning: Bool { child?.isRunning ?? false }
 
-    /// SIGTERM and wait; returns the exit status.
+    /// SIGTERM and wait (SIGKILL after `timeout`); returns the exit status, or 128 + signal.
     @discardableResult
     func stop(timeout: TimeInterval = 60) -> Int32 {
-        guard process.isRunning else { return process.terminationStatus }
-        process.terminate()
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return process.terminationStatus
+        child?.terminate(timeout: timeout) ?? 0
     }
 
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    // The child's own deinit SIGKILLs and reaps it if it still runs.
 }
 
 func parseRecords(_ ndjson: String) throws -> [ResultRecord] {

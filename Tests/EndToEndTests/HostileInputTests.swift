@@ -1,6 +1,7 @@
 import ControlClient
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// Tests/Fixtures/hostile/manifest.json: each file with the rejection code the decoder must give it.
@@ -41,7 +42,7 @@ func awaitRecords(
     return found
 }
 
-@Suite("Hostile images through a running fashiond", .serialized)
+@Suite("Hostile images through a running fashiond", .tags(.broker), .serialized)
 struct HostileImagesEndToEndTests {
     @Test(
         "every file of the hostile corpus becomes a rejection record with its manifest code; the daemon keeps classifying"

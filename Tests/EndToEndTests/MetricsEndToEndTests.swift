@@ -1,10 +1,11 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// `GET /metrics` on the control socket and on `metrics_listen`, and `GET /v1/inputs/{id}`, against a
 /// real daemon after real classifications.
-@Suite("Prometheus metrics and model inputs end to end", .serialized)
+@Suite("Prometheus metrics and model inputs end to end", .tags(.broker), .serialized)
 struct MetricsEndToEndTests {
     /// `name{labels} value` lines of an exposition, keyed by everything before the value.
     static func samples(_ text: String) -> [String: Double] {

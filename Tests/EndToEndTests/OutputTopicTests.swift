@@ -1,10 +1,11 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// Issue 13: every journaled record on the results topic, every rejected message on the dead-letter
 /// topic, checked by an independent consumer (kcat), on a standalone broker process.
-@Suite("Output topics on a standalone broker", .serialized)
+@Suite("Output topics on a standalone broker", .tags(.broker), .serialized)
 struct OutputTopicTests {
     typealias Fixture = ConsumerGroupFixture
 

@@ -1,10 +1,11 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// Large colour product-style photos (dark garment on a light background, JPEG and PNG of every
 /// colour type) go through the real daemon and come out classified.
-@Suite("End to end: product photos", .serialized)
+@Suite("End to end: product photos", .tags(.broker), .serialized)
 struct ProductImageTests {
     struct Manifest: Decodable {
         struct Image: Decodable {

@@ -1,40 +1,19 @@
 import Foundation
 import Shared
-import Synchronization
+import TestSupport
 import Testing
 
 // MARK: helpers (Pub/Sub only)
 
 /// The emulator, the google-cloud-pubsub virtualenv and the auth/fault proxy, for the daemon tests.
 enum PubSubFixtures {
-    static let directory = Paths.fixtures.appendingPathComponent("pubsub")
-    private static let emulator = Mutex<String?>(nil)
+    static let directory = PubSubEmulator.fixtures
 
     /// `127.0.0.1:PORT` of the emulator shared by this test process (Tests/Fixtures/pubsub/emulator.sh).
-    static func emulatorHost() throws -> String {
-        try emulator.withLock { cached in
-            if let cached { return cached }
-            let result = try runCommand([
-                directory.appendingPathComponent("emulator.sh").path, "ensure", String(getpid()),
-            ])
-            let host = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard result.status == 0, !host.isEmpty else {
-                throw HarnessError("cannot start the Pub/Sub emulator: \(result.stderr)")
-            }
-            cached = host
-            return host
-        }
-    }
+    static func emulatorHost() throws -> String { try PubSubEmulator.host() }
 
     /// Python of the virtualenv with google-cloud-pubsub (`make pubsub-venv`).
-    static func python() throws -> String {
-        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_PUBSUB_PYTHON"] { return explicit }
-        let python = Paths.packageRoot.appendingPathComponent("out/pubsub-venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw HarnessError("the google-cloud-pubsub virtualenv is missing at \(python): run `make pubsub-venv`")
-        }
-        return python
-    }
+    static func python() throws -> String { try PubSubEmulator.python() }
 
     /// Publishes files with Google's client (in order, optionally under one ordering key); returns message ids.
     static func publish(
@@ -51,7 +30,7 @@ enum PubSubFixtures {
         return result.stdout.split(separator: "\n").map { String($0.split(separator: " ")[0]) }
     }
 
-    static func uniqueProject(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())" }
+    static func uniqueProject(_ prefix: String) -> String { PubSubEmulator.uniqueProject(prefix) }
 
     /// Daemon arguments for the Pub/Sub backend with short leases (redeliveries come quickly).
     static func daemonArguments(project: String, extra: [String] = []) -> [String] {
@@ -101,7 +80,7 @@ final class PubSubProxy: @unchecked Sendable {
 
 // MARK: tests
 
-@Suite("End to end on Pub/Sub (Google's emulator)", .serialized)
+@Suite("End to end on Pub/Sub (Google's emulator)", .tags(.emulator), .serialized)
 struct PubSubEndToEndTests {
     @Test(
         "fashionctl submit publishes through the daemon; every image gets one correct result; oversized images are refused"

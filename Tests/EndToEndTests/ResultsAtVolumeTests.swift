@@ -1,10 +1,11 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// Reading results back at real volume: 20,000 records through `fashionctl results` and through a
 /// deliberately slow raw reader, while the daemon keeps classifying.
-@Suite("Reading results at volume", .serialized)
+@Suite("Reading results at volume", .tags(.broker), .serialized)
 struct ResultsAtVolumeTests {
     static let perPartition = 5_000
     static let total = perPartition * ConsumerGroupFixture.partitions.count

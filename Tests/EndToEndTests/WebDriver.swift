@@ -21,7 +21,7 @@ final class WebDriver {
         guard let chromedriver else {
             throw HarnessError("chromedriver is not installed (apt-get install chromium-driver)")
         }
-        driver = try ChildProcess([chromedriver, "--port=\(port)", "--allowed-ips=127.0.0.1"], inheritStderr: false)
+        driver = try ChildProcess([chromedriver, "--port=\(port)", "--allowed-ips=127.0.0.1"])
         drains = [DrainThread(driver.stdoutFD), DrainThread(driver.stderrFD)]
         let port = self.port
         let ready = eventually(timeout: 60, interval: 0.2) {

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Imaging
 
-@Suite("Hostile input is rejected with the right code")
+@Suite("Hostile input is rejected with the right code", .tags(.unit))
 struct HostileInputTests {
     let decoder = ImageDecoder()
 

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Imaging
 
-@Suite("Normalisation pipeline")
+@Suite("Normalisation pipeline", .tags(.unit))
 struct NormalizerTests {
     /// An independent reference for "pad to a centred square, then area-average to 28x28": work on
     /// a grid fine enough that every source pixel and every output cell is a whole number of fine
@@ -146,14 +147,7 @@ struct NormalizerTests {
         "all 10,000 Fashion-MNIST test images pass through byte-identical",
         .enabled(if: FileManager.default.fileExists(atPath: Self.datasetPath)))
     func wholeTestSetPassesThrough() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = ["-dc", Self.datasetPath]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = [UInt8](pipe.fileHandleForReading.readDataToEndOfFile())
-        process.waitUntilExit()
+        let data = try runCommand("/bin/gzip", ["-dc", Self.datasetPath]).output
         try #require(data.count == 16 + 10_000 * 784)
         let decoder = ImageDecoder()
         var changed: [Int] = []

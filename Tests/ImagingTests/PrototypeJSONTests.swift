@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Imaging
 
-@Suite("Prototype JSON and format detection")
+@Suite("Prototype JSON and format detection", .tags(.unit))
 struct PrototypeJSONTests {
     let decoder = ImageDecoder()
 

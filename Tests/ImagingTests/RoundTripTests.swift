@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Imaging
 
-@Suite("Round trips through every supported encoding")
+@Suite("Round trips through every supported encoding", .tags(.unit))
 struct RoundTripTests {
     let decoder = ImageDecoder()
 

@@ -1,12 +1,13 @@
 import CZlib
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Imaging
 
 /// The small 8-bit gray PNG fast path must be invisible: the same pixels as libpng for every file it
 /// takes, and for everything else (other formats, damaged files) exactly libpng's outcome.
-@Suite("Small gray PNG fast path agrees with libpng")
+@Suite("Small gray PNG fast path agrees with libpng", .tags(.unit))
 struct SmallGrayPNGTests {
     /// The outcome of decoding, comparable: pixels and size, or the rejection's code and message.
     enum Outcome: Equatable {
@@ -89,17 +90,11 @@ struct SmallGrayPNGTests {
 
     /// The 10,000 Fashion-MNIST test images, 784 bytes each.
     static func testSetPixels() throws -> [UInt8] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = ["-dc", "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let result = try runCommand(
+            "/bin/gzip", ["-dc", "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"])
         try #require(
-            process.terminationStatus == 0 && data.count == 16 + 10_000 * 784, "the Fashion-MNIST test set is missing")
-        return [UInt8](data.dropFirst(16))
+            result.status == 0 && result.output.count == 16 + 10_000 * 784, "the Fashion-MNIST test set is missing")
+        return Array(result.output.dropFirst(16))
     }
 
     @Test("all 10,000 Fashion-MNIST test images, every row filter, take the fast path with libpng's pixels")

@@ -1,8 +1,9 @@
+import TestSupport
 import Testing
 
 @testable import Inference
 
-@Suite("OpenBLAS kernel selection")
+@Suite("OpenBLAS kernel selection", .tags(.unit))
 struct BLASKernelSelectionTests {
     @Test("an AVX-512 CPU taken for an old one gets SkylakeX; an AVX2 CPU gets Haswell")
     func upgradesOldGuesses() {

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Inference
 
 /// Results do not depend on how work is split (threads, batch sizes, micro-batches, concurrent
 /// callers), and the API contract holds (validation, shutdown, classification).
-@Suite("Engine behaviour")
+@Suite("Engine behaviour", .tags(.unit))
 struct EngineBehaviourTests {
     static func golden() throws -> Fixtures.Golden {
         try Fixtures.golden(Fixtures.goldenFile("fashion-cnn"))

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Inference
 
 /// Models as Keras and PyTorch export them (training/make_model_fixtures.py): the engine takes
 /// their inputs and outputs as they come and agrees with onnxruntime on the whole test set.
-@Suite("Exported models (Keras, PyTorch)")
+@Suite("Exported models (Keras, PyTorch)", .tags(.unit))
 struct ExportedModelTests {
     struct Fixture: Sendable, CustomStringConvertible {
         var name: String
@@ -56,7 +57,9 @@ struct ExportedModelTests {
         }
     }
 
-    @Test("top-1 identical and probabilities within 1e-4 of onnxruntime on all 10,000 test images", arguments: fixtures)
+    @Test(
+        "top-1 identical and probabilities within 1e-4 of onnxruntime on all 10,000 test images", .tags(.slow),
+        arguments: fixtures)
     func parity(fixture: Fixture) throws {
         let reference = try Reference.load(fixture.name)
         let testSet = try Fixtures.testSet()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Locates repository files relative to this source file and loads the shared fixtures.
@@ -65,16 +66,9 @@ enum Fixtures {
 
     /// Decompresses with the system gzip (the test set ships gzipped; the library needs no zlib).
     static func gunzip(_ url: URL) throws -> [UInt8] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = ["-dc", url.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "gzip -dc \(url.path) failed")
-        return [UInt8](data)
+        let result = try runCommand("/bin/gzip", ["-dc", url.path])
+        try #require(result.status == 0, "gzip -dc \(url.path) failed: \(result.stderr)")
+        return result.output
     }
 
     /// A fresh temporary directory, removed by the caller.

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Inference
 
 /// Damaged and unsupported models are rejected at load with a clear, stable error; nothing crashes.
 /// The bad files are derived from the real default model in a temporary directory.
-@Suite("Malformed and unsupported models")
+@Suite("Malformed and unsupported models", .tags(.unit))
 struct MalformedModelTests {
     static func realModelBytes() throws -> Data {
         try Data(contentsOf: Fixtures.defaultModel.appendingPathComponent("model.onnx"))

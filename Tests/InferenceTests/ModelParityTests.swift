@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Inference
 
 /// The engine reproduces the reference logits (onnxruntime, written by the training pipeline)
 /// and the measured test-set accuracy of both shipped models.
-@Suite("Model parity")
+@Suite("Model parity", .tags(.unit))
 struct ModelParityTests {
     static let models: [(name: String, directory: URL)] = [
         ("fashion-cnn", Fixtures.defaultModel),
@@ -32,7 +33,7 @@ struct ModelParityTests {
         #expect(worst <= 1e-4, "largest logit difference \(worst)")
     }
 
-    @Test("accuracy on all 10,000 test images matches the metadata", arguments: models.map(\.name))
+    @Test("accuracy on all 10,000 test images matches the metadata", .tags(.slow), arguments: models.map(\.name))
     func testSetAccuracy(model: String) throws {
         let directory = try #require(Self.models.first { $0.name == model }).directory
         let testSet = try Fixtures.testSet()

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Inference
 
 /// Small hand-built models (Tests/Fixtures/onnx-ops, written by its generate.py) that exercise
 /// operators, attributes and opsets the shipped models do not; logits must match onnxruntime's.
-@Suite("Operator coverage")
+@Suite("Operator coverage", .tags(.unit))
 struct OperatorCoverageTests {
     static let directory = Fixtures.testsDirectory.appendingPathComponent("Fixtures/onnx-ops")
     static let models = [

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Inference
@@ -6,7 +7,7 @@ import Testing
 /// Winograd F(2x2, 3x3) against a direct convolution written out in the test, for odd channel
 /// counts (vector tails), padding, partial edge tiles and the fused max pool; both the SIMD and
 /// the scalar transform paths.
-@Suite("Winograd convolution")
+@Suite("Winograd convolution", .tags(.unit))
 struct WinogradTests {
     struct Generator {
         var state: UInt64

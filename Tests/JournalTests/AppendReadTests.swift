@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Journal
@@ -7,7 +8,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("Appending and reading")
+@Suite("Appending and reading", .tags(.unit))
 struct AppendReadTests {
     @Test("a new journal is empty and starts sequences at 1")
     func emptyJournal() throws {

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import Journal
@@ -12,7 +13,7 @@ private func referenceCRC32C(_ bytes: [UInt8]) -> UInt32 {
     return ~crc
 }
 
-@Suite("CRC32C")
+@Suite("CRC32C", .tags(.unit))
 struct CRC32CTests {
     @Test("check value of \"123456789\"")
     func checkValue() {

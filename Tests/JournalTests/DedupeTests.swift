@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Journal
 
-@Suite("Deduplication")
+@Suite("Deduplication", .tags(.unit))
 struct DedupeTests {
     @Test("records at or below the highest offset of their source are skipped")
     func byOffset() throws {

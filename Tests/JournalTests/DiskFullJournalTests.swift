@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Journal
@@ -9,7 +10,7 @@ import Glibc
 
 /// Issue 7 part 2 at the journal's level: real `ENOSPC` from a small tmpfs (not an injected error), in
 /// the middle of a batch's write and while a rotation creates the next segment.
-@Suite("Disk full on a real file system", .serialized)
+@Suite("Disk full on a real file system", .tags(.root), .serialized)
 struct DiskFullJournalTests {
     /// A tmpfs over `path` for one test. Needs root (CAP_SYS_ADMIN); when mounting is impossible the
     /// test fails with the reason instead of skipping.
@@ -57,19 +58,12 @@ struct DiskFullJournalTests {
         }
 
         private static func run(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            do { try process.run() } catch { return (-1, "\(error)") }
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (
-                process.terminationStatus,
-                String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            )
+            do {
+                let result = try runCommand(executable, arguments)
+                return (result.status, (result.stdout + result.stderr).trimmingCharacters(in: .whitespacesAndNewlines))
+            } catch {
+                return (-1, "\(error)")
+            }
         }
     }
 

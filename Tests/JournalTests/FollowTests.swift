@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Journal
 
-@Suite("Following the tail")
+@Suite("Following the tail", .tags(.unit))
 struct FollowTests {
     @Test("a waiting follower wakes when a batch is appended")
     func wakesOnAppend() async throws {

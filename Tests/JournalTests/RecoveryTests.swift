@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Journal
 
-@Suite("Crash recovery")
+@Suite("Crash recovery", .tags(.unit))
 struct RecoveryTests {
     /// Writes `count` records one batch at a time and returns the active segment's path and its size
     /// before the last batch.

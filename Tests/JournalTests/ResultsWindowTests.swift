@@ -1,9 +1,10 @@
+import TestSupport
 import Testing
 
 @testable import Journal
 
 /// Pages of a results feed: what `ResultsFeed` reads and yields, page after page.
-@Suite("Results feed windows page by page")
+@Suite("Results feed windows page by page", .tags(.unit))
 struct ResultsWindowTests {
     struct Query {
         var start: ResultsFeed.Start

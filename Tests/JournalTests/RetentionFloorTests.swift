@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Journal
 
 /// The outbox's hold on retention: records above the floor survive size retention (and retention at
 /// open) until the floor moves past them, and `pinnedMaxBytes` bounds how much is held.
-@Suite("Retention floor")
+@Suite("Retention floor", .tags(.unit))
 struct RetentionFloorTests {
     @Test("segments above the floor are kept past the size limit, and retired once the floor moves on")
     func floorHoldsSegments() throws {

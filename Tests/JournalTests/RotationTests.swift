@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Journal
 
-@Suite("Rotation and retirement")
+@Suite("Rotation and retirement", .tags(.unit))
 struct RotationTests {
     @Test("segments rotate at the size limit and retire by total size, keeping sequences and offsets")
     func rotateAndRetireBySize() throws {

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Journal
 
 /// Issue 7 part 1: every way a crash or a bad disk can damage the journal's last record, and a crash
 /// at each step of a rotation. Complements "Crash recovery" with exhaustive cut and flip positions.
-@Suite("Torn writes and interrupted rotations")
+@Suite("Torn writes and interrupted rotations", .tags(.unit))
 struct TornWriteTests {
     /// A journal with `count` records (offsets 0..<count of `images`, one batch each) in one segment;
     /// returns the segment's path, its bytes, and where the last record's frame starts.

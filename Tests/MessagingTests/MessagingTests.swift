@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ import Glibc
 /// tests (and a parameterized test's cases) concurrently otherwise, even under `--no-parallel`, and
 /// several mock clusters rebalancing at once on a 2-core CI machine made the eager rebalance case
 /// miss its wait.
-@Suite(.serialized) struct MessagingTests {
+@Suite(.tags(.broker), .serialized) struct MessagingTests {
     @Test func readsEveryPartitionInOrderOnItsOwnThreadThenResumesAfterCommit() async throws {
         let cluster = try EmbeddedKafkaCluster()
         defer { cluster.shutdown() }
@@ -230,7 +231,7 @@ import Glibc
     }
 
     @Test func mockBrokerProcessServesKcatAndTheConsumer() async throws {
-        let binary = buildProductsDirectory().appendingPathComponent("fashion-mock-broker")
+        let binary = URL(fileURLWithPath: TestPaths.binary("fashion-mock-broker"))
         try #require(
             FileManager.default.isExecutableFile(atPath: binary.path), "build fashion-mock-broker first (swift build)")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -239,38 +240,28 @@ import Glibc
         defer { try? FileManager.default.removeItem(at: directory) }
         let bootstrapFile = directory.appendingPathComponent("bootstrap")
 
-        let broker = Process()
-        broker.executableURL = binary
-        broker.arguments = [
-            "--brokers", "1", "--topic", "fashion-images", "--partitions", "4", "--bootstrap-file", bootstrapFile.path,
-        ]
-        let output = Pipe()
-        let input = Pipe()
-        broker.standardOutput = output
-        broker.standardInput = input
-        try broker.run()
-        defer { if broker.isRunning { broker.terminate() } }
-        let lines = LineReader(output.fileHandleForReading)
+        let broker = try ChildProcess(
+            [
+                binary.path, "--brokers", "1", "--topic", "fashion-images", "--partitions", "4", "--bootstrap-file",
+                bootstrapFile.path,
+            ], keepStdinOpen: true, stderr: .inherit)
+        defer { broker.signal(SIGTERM) }
 
-        let first = try #require(try await lines.nextLine())
+        let first = try #require(try await blocking { broker.readLine() })
         #expect(first.hasPrefix("bootstrap=127.0.0.1:"))
         let bootstrap = String(first.dropFirst("bootstrap=".count))
         #expect(try String(contentsOf: bootstrapFile, encoding: .utf8) == bootstrap + "\n")
 
-        input.fileHandleForWriting.write(Data("leader fashion-images 0 1\nfrobnicate\n".utf8))
-        #expect(try await lines.nextLine() == "ok")
-        #expect(try await lines.nextLine()?.hasPrefix("error ") == true)
+        broker.writeStdin(Data("leader fashion-images 0 1\nfrobnicate\n".utf8))
+        #expect(try await blocking { broker.readLine() } == "ok")
+        #expect(try await blocking { broker.readLine() }?.hasPrefix("error ") == true)
 
-        let kcat = Process()
-        kcat.executableURL = URL(fileURLWithPath: "/usr/bin/kcat")
-        kcat.arguments = ["-b", bootstrap, "-t", "fashion-images", "-P", "-K", ":"]
-        let kcatInput = Pipe()
-        kcat.standardInput = kcatInput
-        try kcat.run()
-        kcatInput.fileHandleForWriting.write(Data((0..<20).map { "k\($0):image-\($0)\n" }.joined().utf8))
-        try kcatInput.fileHandleForWriting.close()
-        try await blocking { kcat.waitUntilExit() }
-        #expect(kcat.terminationStatus == 0)
+        let kcatInput = Data((0..<20).map { "k\($0):image-\($0)\n" }.joined().utf8)
+        let kcat = try await blocking {
+            try runCommand(
+                "/usr/bin/kcat", ["-b", bootstrap, "-t", "fashion-images", "-P", "-K", ":"], stdin: kcatInput)
+        }
+        #expect(kcat.status == 0, "\(kcat)")
 
         let delegate = RecordingDelegate()
         let consumer = try KafkaGroupConsumer(
@@ -285,9 +276,8 @@ import Glibc
             #expect("image-" + key.dropFirst() == String(decoding: delivery.message.value, as: UTF8.self))
         }
 
-        broker.terminate()  // SIGTERM
-        try await blocking { broker.waitUntilExit() }
-        #expect(broker.terminationReason == .exit && broker.terminationStatus == 0)
+        let status = try await blocking { broker.terminate() }  // SIGTERM
+        #expect(status == 0)
         #expect(!FileManager.default.fileExists(atPath: bootstrapFile.path))
     }
 

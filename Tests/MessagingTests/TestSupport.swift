@@ -1,5 +1,7 @@
 import Foundation
 import Messaging
+// `eventually`, `blocking` and the process runner.
+@_exported import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -23,26 +25,6 @@ func testConsumerConfiguration(bootstrap: String, group: String) -> ConsumerConf
     configuration.heartbeatIntervalMs = 500
     configuration.fetchWaitMaxMs = 50
     return configuration
-}
-
-/// Runs blocking work on its own thread so the test's async context never blocks the cooperative pool.
-func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread {
-            continuation.resume(with: Result { try body() })
-        }
-    }
-}
-
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held. The timeout is a
-/// failure deadline, not a performance expectation.
-func eventually(timeout: Duration = .seconds(25), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
 }
 
 /// Sends `count` keyed records concurrently; returns where each landed, by index.
@@ -136,46 +118,5 @@ final class RecordingDelegate: PartitionConsumerDelegate, @unchecked Sendable {
                 offsets[delivery.message.topicPartition] ?? 0, delivery.message.offset + 1)
         }
         return offsets
-    }
-}
-
-/// Where the executables of the package under test were built: next to the test bundle.
-func buildProductsDirectory() -> URL {
-    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    var directory = executable.deletingLastPathComponent()
-    // On some layouts the test binary sits inside a `.xctest` bundle directory.
-    while directory.pathExtension == "xctest" || directory.lastPathComponent == "MacOS"
-        || directory.lastPathComponent == "Contents"
-    {
-        directory = directory.deletingLastPathComponent()
-    }
-    return directory
-}
-
-/// Reads newline-terminated lines from a pipe, blocking on a dedicated thread.
-final class LineReader: @unchecked Sendable {
-    private let handle: FileHandle
-    private var buffer: [UInt8] = []
-    private let lock = NSLock()
-
-    init(_ handle: FileHandle) { self.handle = handle }
-
-    func nextLine() async throws -> String? {
-        try await blocking { self.readLineBlocking() }
-    }
-
-    private func readLineBlocking() -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        while true {
-            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[..<newline], as: UTF8.self)
-                buffer.removeSubrange(...newline)
-                return line
-            }
-            let chunk = handle.availableData
-            if chunk.isEmpty { return nil }
-            buffer.append(contentsOf: chunk)
-        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import PubSub
@@ -8,21 +9,19 @@ func drain(
     _ client: PubSubClient, subscription: String, count: Int, timeout: TimeInterval = 30
 ) throws -> [ReceivedMessage] {
     var received: [ReceivedMessage] = []
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    while received.count < count && Date() < deadline {
+    _ = try eventually(timeout: timeout, interval: 0.05) {
         let batch = try client.pull(subscription: subscription, maxMessages: 1000, returnImmediately: true)
-        if batch.isEmpty {
-            Thread.sleep(forTimeInterval: 0.05)
-            continue
+        if !batch.isEmpty {
+            try client.acknowledge(subscription: subscription, ackIDs: batch.map(\.ackID))
+            received += batch
         }
-        try client.acknowledge(subscription: subscription, ackIDs: batch.map(\.ackID))
-        received += batch
+        return received.count >= count
     }
     return received
 }
 
 extension PubSubSuite {
-    @Suite("Pub/Sub REST client against the emulator")
+    @Suite("Pub/Sub REST client against the emulator", .tags(.emulator))
     struct ClientTests {
         @Test(
             "topics and subscriptions are created once; 409 ALREADY_EXISTS means they exist; NOT_FOUND is not retried")

@@ -1,11 +1,12 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 @testable import PubSub
 
 extension PubSubSuite {
-    @Suite("Publish request limits")
+    @Suite("Publish request limits", .tags(.unit))
     struct PublishLimitsTests {
         @Test("encodedSize is the exact length of the encoded message")
         func encodedSizeMatchesEncoding() {

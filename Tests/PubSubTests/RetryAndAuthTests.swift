@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import PubSub
@@ -15,7 +16,7 @@ func proxiedClient(
 }
 
 extension PubSubSuite {
-    @Suite("Retries decided by the error body's status")
+    @Suite("Retries decided by the error body's status", .tags(.emulator))
     struct RetryTests {
         @Test("UNAVAILABLE is retried with back-off until it succeeds, whatever the message says")
         func retriesUnavailable() throws {
@@ -123,7 +124,7 @@ extension PubSubSuite {
 }
 
 extension PubSubSuite {
-    @Suite("Authentication: service-account JWT, metadata server, emulator")
+    @Suite("Authentication: service-account JWT, metadata server, emulator", .tags(.emulator))
     struct AuthTests {
         @Test("a service-account key's signed JWT is exchanged for a token that Pub/Sub accepts; the token is cached")
         func serviceAccount() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import PubSub
@@ -27,7 +28,7 @@ func expectAcknowledged(
 }
 
 extension PubSubSuite {
-    @Suite("Subscriber: flow control, leases, acknowledgement, shutdown")
+    @Suite("Subscriber: flow control, leases, acknowledgement, shutdown", .tags(.emulator))
     struct SubscriberTests {
         @Test(
             "no more than max_outstanding_messages are pulled until some are completed; completed ones are acknowledged"

@@ -11,48 +11,23 @@ import _CryptoExtras
 /// threads on network round trips, which must not occupy the whole (2-core) cooperative pool.
 @Suite("Pub/Sub", .serialized) enum PubSubSuite {}
 
-/// Fixture paths, found from this file's location.
+/// Fixture paths.
 enum Fixtures {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let pubsub = packageRoot.appendingPathComponent("Tests/Fixtures/pubsub")
-    static let images = packageRoot.appendingPathComponent("Tests/Fixtures/images")
+    static let packageRoot = TestPaths.packageRoot
+    static let pubsub = PubSubEmulator.fixtures
+    static let images = TestPaths.fixtures.appendingPathComponent("images")
 
     /// The virtualenv with google-cloud-pubsub (`make pubsub-venv`), or FASHIOND_PUBSUB_PYTHON.
-    static func venvPython() throws -> String {
-        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_PUBSUB_PYTHON"] { return explicit }
-        let python = packageRoot.appendingPathComponent("out/pubsub-venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw TestFailure("the google-cloud-pubsub virtualenv is missing at \(python): run `make pubsub-venv`")
-        }
-        return python
-    }
+    static func venvPython() throws -> String { try PubSubEmulator.python() }
 }
 
-/// The Pub/Sub emulator shared by every test of this process (started on first use, on a free
-/// port; Tests/Fixtures/pubsub/emulator.sh stops it when the process exits).
+/// The Pub/Sub emulator shared by every test of this process (TestSupport's ``PubSubEmulator``).
 enum Emulator {
-    private static let address = Locked<String?>(nil)
-
     /// `127.0.0.1:PORT`.
-    static func host() throws -> String {
-        try address.withLock { cached in
-            if let cached { return cached }
-            let result = try runCommand(
-                Fixtures.pubsub.appendingPathComponent("emulator.sh").path, ["ensure", String(getpid())], timeout: 120)
-            let host = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard result.status == 0, !host.isEmpty else {
-                throw TestFailure("cannot start the Pub/Sub emulator: \(result.stderr)")
-            }
-            cached = host
-            return host
-        }
-    }
+    static func host() throws -> String { try PubSubEmulator.host() }
 
     /// A project name of its own for each test, so tests sharing the emulator never see each other's topics.
-    static func uniqueProject(_ prefix: String = "test") -> String {
-        "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
-    }
+    static func uniqueProject(_ prefix: String = "test") -> String { PubSubEmulator.uniqueProject(prefix) }
 
     static func clientConfiguration(project: String) throws -> PubSubClientConfiguration {
         var configuration = PubSubClientConfiguration(endpoint: "http://" + (try host()), project: project)
@@ -115,7 +90,7 @@ final class AuthServer: @unchecked Sendable {
         }
         if requireAuth { arguments.append("--require-auth") }
         // stdin stays open: the server exits when it closes.
-        child = try ChildProcess(arguments, keepStdinOpen: true, inheritStderr: true)
+        child = try ChildProcess(arguments, keepStdinOpen: true, stderr: .inherit)
         let text = child.readLine() ?? ""
         guard text.hasPrefix("port="), let port = Int(text.dropFirst(5)) else {
             throw TestFailure("auth_server.py printed '\(text)'")

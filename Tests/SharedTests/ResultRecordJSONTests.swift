@@ -1,8 +1,9 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
-@Suite("Hand-written result record JSON")
+@Suite("Hand-written result record JSON", .tags(.unit))
 struct ResultRecordJSONTests {
     static let strings = [
         "", "a", "fashion-cnn", "png_truncated", "with \"quotes\" and \\ backslash", "path/with/slashes",

@@ -1,8 +1,9 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
-@Suite("Shared contract")
+@Suite("Shared contract", .tags(.unit))
 struct SharedContractTests {
     @Test("socket path rules, in order")
     func socketPathRules() {

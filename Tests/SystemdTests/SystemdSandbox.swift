@@ -5,24 +5,11 @@ import Testing
 
 /// Paths of the repository and of the binaries `swift build` made.
 enum RepositoryPaths {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = TestPaths.packageRoot
     static let sandboxScript = root.appendingPathComponent("scripts/systemd-sandbox.sh").path
     static let debBuilder = root.appendingPathComponent("packaging/build-deb.sh").path
     static let samples = root.appendingPathComponent("samples")
-
-    /// The directory holding `fashiond` and `fashionctl` (override with FASHIOND_BIN_DIR).
-    static var binaries: URL {
-        if let explicit = ProcessInfo.processInfo.environment["FASHIOND_BIN_DIR"] {
-            return URL(fileURLWithPath: explicit)
-        }
-        // The test bundle sits next to the executables it was built with.
-        let bundle = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
-        if FileManager.default.isExecutableFile(atPath: bundle.appendingPathComponent("fashiond").path) {
-            return bundle
-        }
-        return root.appendingPathComponent(".build/debug")
-    }
+    static var binaries: URL { TestPaths.binaries }
 }
 
 /// A failure of the test's machinery, with a message that says what to do.
@@ -35,19 +22,18 @@ struct SandboxError: Error, CustomStringConvertible {
 /// of the host's root: the host's files, /run, /tmp and network are never touched.
 ///
 /// The sandbox lives as long as the holder script's standard input stays open. This object keeps
-/// the writing end; when it is shut down — or the test process dies, and the kernel closes the
-/// pipe — the holder powers the sandbox off and removes its mounts and cgroups.
+/// the writing end (close-on-exec, so no other child inherits it); when it is shut down — or the
+/// test process dies, and the kernel closes the pipe — the holder powers the sandbox off and
+/// removes its mounts and cgroups.
 final class SystemdSandbox: @unchecked Sendable {
     let stateDirectory: String
-    private let holder: Process
-    private let keepAlive: Pipe
+    private let holder: ChildProcess
     private let lock = NSLock()
     private var isShutDown = false
 
-    private init(stateDirectory: String, holder: Process, keepAlive: Pipe) {
+    private init(stateDirectory: String, holder: ChildProcess) {
         self.stateDirectory = stateDirectory
         self.holder = holder
-        self.keepAlive = keepAlive
     }
 
     /// Boots a sandbox and waits until its systemd reports `running`. Throws with the reason (no
@@ -66,23 +52,12 @@ final class SystemdSandbox: @unchecked Sendable {
         }
         let state = "/tmp/fashiond-systemd-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        let keepAlive = Pipe()
-        // Children started later must not inherit the writing end, or the pipe would outlive us.
-        _ = fcntl(keepAlive.fileHandleForWriting.fileDescriptor, F_SETFD, FD_CLOEXEC)
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/bin/bash")
         // --remove-state: the holder deletes the state directory after the teardown, also when
         // this process dies first.
-        holder.arguments = [RepositoryPaths.sandboxScript, "boot", state, "--max-seconds", "600", "--remove-state"]
-        holder.standardInput = keepAlive
-        let log = FileHandle(forWritingAtPath: "/dev/null")
-        _ = FileManager.default.createFile(atPath: state + "/holder.log", contents: nil)
-        let holderLog = FileHandle(forWritingAtPath: state + "/holder.log") ?? log
-        holder.standardOutput = holderLog
-        holder.standardError = holderLog
-        try holder.run()
-        try? keepAlive.fileHandleForReading.close()
-        let sandbox = SystemdSandbox(stateDirectory: state, holder: holder, keepAlive: keepAlive)
+        let holder = try ChildProcess(
+            ["/bin/bash", RepositoryPaths.sandboxScript, "boot", state, "--max-seconds", "600", "--remove-state"],
+            keepStdinOpen: true, stdout: .file(state + "/holder.log"), stderr: .standardOutput)
+        let sandbox = SystemdSandbox(stateDirectory: state, holder: holder)
 
         let booted = eventually(timeout: timeout, interval: 0.05) {
             FileManager.default.fileExists(atPath: state + "/ready")
@@ -149,12 +124,9 @@ final class SystemdSandbox: @unchecked Sendable {
         isShutDown = true
         lock.unlock()
         guard !already else { return }
-        try? keepAlive.fileHandleForWriting.close()
-        let deadline = Date(timeIntervalSinceNow: 40)
-        while holder.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if holder.isRunning {
+        holder.closeStdin()
+        if !eventually(timeout: 40, interval: 0.05, { !holder.isRunning }) {
             holder.terminate()
-            holder.waitUntilExit()
         }
         try? FileManager.default.removeItem(atPath: stateDirectory)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import TestSupport
 import Testing
 
 /// fashiond as operators run it: the Debian package installed on a machine whose PID 1 is a real
@@ -8,7 +9,7 @@ import Testing
 ///
 /// One sandbox serves the whole scenario, in the order an operator meets it: install, start, use,
 /// socket activation, reload, a stalled pipeline, stop, security review, removal and purge.
-@Suite("fashiond under systemd", .serialized)
+@Suite("fashiond under systemd", .tags(.systemd), .serialized)
 struct SystemdServiceTests {
     static let socket = "/run/fashiond/control.sock"
     static let stallFile = "/var/lib/fashiond/debug-stall"

@@ -11,25 +11,44 @@ public struct TestFailure: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A child process started with posix_spawn and reaped with waitpid on the calling thread.
+/// Where a child's standard output or standard error goes.
+public enum ChildOutput: Sendable {
+    /// A pipe the test reads (``ChildProcess/stdoutFD``, ``ChildProcess/stderrFD``).
+    case pipe
+    /// The test process's own descriptor.
+    case inherit
+    /// /dev/null.
+    case discard
+    /// Appended to a file (created when missing), e.g. a daemon's log.
+    case file(String)
+    /// Standard error only: the same place as standard output.
+    case standardOutput
+}
+
+/// A child process started with posix_spawn and reaped with waitpid: the one process runner of the
+/// tests. Use it (or ``runCommand(_:_:environment:stdin:timeout:)``) rather than Foundation's `Process`.
 ///
 /// Foundation's `Process` learns about exits through Dispatch; tests block their threads, and on a
 /// 2-core machine that can starve Dispatch's pool so that an exit is never noticed. This depends on
 /// neither Dispatch nor the cooperative pool. Its pipes are close-on-exec, so no other child inherits them.
+/// Any thread may use it.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
-    /// Read end of the child's standard output.
+    /// Read end of the child's standard output (-1 unless it is `.pipe`).
     public let stdoutFD: Int32
-    /// Read end of the child's standard error (-1 when it inherits ours).
+    /// Read end of the child's standard error (-1 unless it is `.pipe`).
     public let stderrFD: Int32
-    // Only touched by the thread that owns this object.
+    private let lock = NSLock()
+    // Guarded by `lock`.
     private var stdinFD: Int32 = -1
     private var exitStatus: Int32?
 
-    /// Starts `arguments[0]` (looked up on PATH) with the test's environment plus `environment`.
+    /// Starts `arguments[0]` (looked up on PATH) with the test's environment, without the variables in
+    /// `removingEnvironment`, plus `environment`. Standard input is a pipe: closed at once unless
+    /// `keepStdinOpen` (then ``writeStdin(_:)`` and ``closeStdin()``).
     public init(
-        _ arguments: [String], environment: [String: String] = [:], keepStdinOpen: Bool = false,
-        inheritStderr: Bool = false
+        _ arguments: [String], environment: [String: String] = [:], removingEnvironment: [String] = [],
+        keepStdinOpen: Bool = false, stdout: ChildOutput = .pipe, stderr: ChildOutput = .pipe
     ) throws {
         func makePipe() throws -> (read: Int32, write: Int32) {
             var fds: [Int32] = [0, 0]
@@ -45,9 +64,21 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, input.read, 0)
-        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
-        if !inheritStderr { posix_spawn_file_actions_adddup2(&actions, errors.write, 2) }
-        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+        func route(_ destination: ChildOutput, to fd: Int32, pipe: Int32) {
+            switch destination {
+            case .pipe: posix_spawn_file_actions_adddup2(&actions, pipe, fd)
+            case .inherit: break
+            case .discard: posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0)
+            case .file(let path):
+                posix_spawn_file_actions_addopen(&actions, fd, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            case .standardOutput: posix_spawn_file_actions_adddup2(&actions, 1, fd)
+            }
+        }
+        route(stdout, to: 1, pipe: output.write)
+        route(stderr, to: 2, pipe: errors.write)
+        var variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        for name in removingEnvironment { variables.removeValue(forKey: name) }
+        let env = variables.map { "\($0.key)=\($0.value)" }
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
         defer {
@@ -66,20 +97,27 @@ public final class ChildProcess: @unchecked Sendable {
             throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(rc)))")
         }
         self.pid = pid
-        stdoutFD = output.read
-        if inheritStderr {
+        if case .pipe = stdout {
+            stdoutFD = output.read
+        } else {
+            close(output.read)
+            stdoutFD = -1
+        }
+        if case .pipe = stderr {
+            stderrFD = errors.read
+        } else {
             close(errors.read)
             stderrFD = -1
-        } else {
-            stderrFD = errors.read
         }
         if keepStdinOpen { stdinFD = input.write } else { close(input.write) }
     }
 
     /// Writes `data` to the child's standard input (kept open with `keepStdinOpen`).
     public func writeStdin(_ data: Data) {
-        guard stdinFD >= 0 else { return }
         Self.ignoreBrokenPipes()
+        lock.lock()
+        defer { lock.unlock() }
+        guard stdinFD >= 0 else { return }
         data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -91,11 +129,15 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// Reads one line of standard output (without the newline); nil at end of file.
+    /// Reads one line of standard output (without the newline); nil at end of file. Blocks.
     public func readLine() -> String? {
+        guard stdoutFD >= 0 else { return nil }
         var line: [UInt8] = []
         var byte: UInt8 = 0
-        while read(stdoutFD, &byte, 1) == 1 {
+        while true {
+            let count = read(stdoutFD, &byte, 1)
+            if count < 0 && errno == EINTR { continue }
+            guard count == 1 else { break }
             if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
             line.append(byte)
         }
@@ -103,51 +145,62 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     public func closeStdin() {
+        lock.lock()
+        defer { lock.unlock() }
         if stdinFD >= 0 {
             close(stdinFD)
             stdinFD = -1
         }
     }
 
+    /// Sends `signal` unless the child was already reaped.
     public func signal(_ signal: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
         if exitStatus == nil { kill(pid, signal) }
     }
 
     /// Whether the child is still running (reaps it if it exited).
-    public var isRunning: Bool {
-        if exitStatus != nil { return false }
+    public var isRunning: Bool { poll() == nil }
+
+    /// The exit status (or 128 + signal) once the child exited, reaping it; nil while it runs.
+    private func poll() -> Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let exitStatus { return exitStatus }
         var status: Int32 = 0
         let done = waitpid(pid, &status, WNOHANG)
         if done == pid {
             exitStatus = Self.decode(status)
-            return false
+        } else if done < 0 && errno != EINTR {
+            exitStatus = 0x7f  // not our child any more; nothing to learn
         }
-        return done == 0
+        return exitStatus
     }
 
     /// Waits for the exit (SIGKILL after `timeout`) and returns the exit status, or 128 + signal.
     @discardableResult
     public func wait(timeout: TimeInterval = 120) -> Int32 {
-        if let exitStatus { return exitStatus }
         let deadline = Date(timeIntervalSinceNow: timeout)
-        var status: Int32 = 0
         var killed = false
         while true {
-            let done = waitpid(pid, &status, WNOHANG)
-            if done == pid { break }
-            if done < 0 {
-                status = 0x7f
-                break
-            }  // not our child any more; nothing to learn
+            if let status = poll() {
+                closeStdin()
+                return status
+            }
             if !killed && Date() > deadline {
                 kill(pid, SIGKILL)
                 killed = true
             }
             usleep(10_000)
         }
-        closeStdin()
-        exitStatus = Self.decode(status)
-        return exitStatus!
+    }
+
+    /// SIGTERM, then waits (SIGKILL after `timeout`); returns the exit status, or 128 + signal.
+    @discardableResult
+    public func terminate(timeout: TimeInterval = 60) -> Int32 {
+        signal(SIGTERM)
+        return wait(timeout: timeout)
     }
 
     /// A child that exits before reading all its input must give us EPIPE, not kill the test process.
@@ -161,8 +214,13 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     deinit {
-        closeStdin()
-        close(stdoutFD)
+        if exitStatus == nil {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        if stdinFD >= 0 { close(stdinFD) }
+        if stdoutFD >= 0 { close(stdoutFD) }
         if stderrFD >= 0 { close(stderrFD) }
     }
 }
@@ -193,24 +251,42 @@ public final class DrainThread: @unchecked Sendable {
         thread.start()
     }
 
+    /// What was read so far (the writer may still be writing).
+    public func snapshot() -> [UInt8] {
+        done.lock()
+        defer { done.unlock() }
+        return data
+    }
+
     /// Everything read, once the writer closed its end.
-    public func result() -> String {
+    public func bytes() -> [UInt8] {
         done.lock()
         defer { done.unlock() }
         while !finished { done.wait() }
-        return String(decoding: data, as: UTF8.self)
+        return data
     }
+
+    /// Everything read, once the writer closed its end, as UTF-8 text.
+    public func result() -> String { String(decoding: bytes(), as: UTF8.self) }
 }
 
 /// Result of running a command to completion.
 public struct CommandResult: Sendable, CustomStringConvertible {
     public var status: Int32
-    public var stdout: String
+    /// Standard output as it came (binary output, e.g. `gzip -dc`).
+    public var output: [UInt8]
     public var stderr: String
-    public init(status: Int32, stdout: String, stderr: String) {
+    /// Standard output as UTF-8 text.
+    public var stdout: String { String(decoding: output, as: UTF8.self) }
+
+    public init(status: Int32, output: [UInt8], stderr: String) {
         self.status = status
-        self.stdout = stdout
+        self.output = output
         self.stderr = stderr
+    }
+
+    public init(status: Int32, stdout: String, stderr: String) {
+        self.init(status: status, output: Array(stdout.utf8), stderr: stderr)
     }
 
     public var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
@@ -230,7 +306,7 @@ public func runCommand(
         child.closeStdin()
     }
     let status = child.wait(timeout: timeout)
-    return CommandResult(status: status, stdout: out.result(), stderr: err.result())
+    return CommandResult(status: status, output: out.bytes(), stderr: err.result())
 }
 
 /// Runs `commandLine[0]` (looked up on PATH) with the rest as arguments; see ``runCommand(_:_:environment:stdin:timeout:)``.
@@ -241,18 +317,6 @@ public func runCommand(
 ) throws -> CommandResult {
     try runCommand(
         commandLine[0], Array(commandLine.dropFirst()), environment: environment, stdin: stdin, timeout: timeout)
-}
-
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-public func eventually(
-    timeout: TimeInterval = 60, interval: TimeInterval = 0.2, _ condition: () throws -> Bool
-) rethrows -> Bool {
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    repeat {
-        if try condition() { return true }
-        Thread.sleep(forTimeInterval: interval)
-    } while Date() < deadline
-    return try condition()
 }
 
 /// A value behind a lock, for test bookkeeping shared between threads.

@@ -1,10 +1,11 @@
 import ControlClient
 import Foundation
+import TestSupport
 import Testing
 
 @testable import WebConsole
 
-@Suite("Web console: request policy and routing")
+@Suite("Web console: request policy and routing", .tags(.unit))
 struct WebConsoleTests {
     @Test("Host must be the console's own address; loopback names are equivalent on loopback")
     func hostCheck() {

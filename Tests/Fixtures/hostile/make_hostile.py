@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the hostile-input corpus in this directory (run with /work/venv/bin/python).
+"""Generates the hostile-input corpus in this directory (`make image-fixtures`, in training/.venv).
 
 Every file is small; inputs that need size (the 16 MiB blob, the over-limit JSON) are built by the
 tests themselves. manifest.json lists each file with the rejection code the decoder must return

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the decoder round-trip fixtures in this directory (run with /work/venv/bin/python).
+"""Generates the decoder round-trip fixtures in this directory (`make image-fixtures`, in training/.venv).
 
 PNGs are written by the small encoder below rather than by Pillow, because Pillow cannot write
 interlaced or 16-bit colour PNGs; JPEGs are written by Pillow (libjpeg). manifest.json lists every
