@@ -1,9 +1,10 @@
 import Messaging
+import TestSupport
 import Testing
 
 @testable import Daemon
 
-@Suite("Delivery ledger: consumed, durable, committed, revoked")
+@Suite("Delivery ledger: consumed, durable, committed, revoked", .tags(.unit))
 struct DeliveryLedgerTests {
     let p0 = TopicPartition(topic: "images", partition: 0)
     let p1 = TopicPartition(topic: "images", partition: 1)

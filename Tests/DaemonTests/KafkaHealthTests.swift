@@ -1,11 +1,12 @@
 import Foundation
 import Messaging
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Daemon
 
-@Suite("Kafka health: errors become status conditions and clear once the stream works")
+@Suite("Kafka health: errors become status conditions and clear once the stream works", .tags(.unit))
 struct KafkaHealthTests {
     final class Clock: Sendable {
         private let current = Mutex(Date(timeIntervalSince1970: 1_000_000))

@@ -1,8 +1,9 @@
+import TestSupport
 import Testing
 
 @testable import Daemon
 
-@Suite("One-shot value")
+@Suite("One-shot value", .tags(.unit))
 struct OneShotTests {
     @Test("the first value wins and wakes every waiter; a cancelled waiter gets nil")
     func fulfilAndCancel() async {

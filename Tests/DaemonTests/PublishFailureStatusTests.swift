@@ -1,11 +1,12 @@
 import Messaging
 import Shared
+import TestSupport
 import Testing
 
 @testable import Daemon
 
 /// A submit the stream refuses is answered by whose fault it was, not by the error code's spelling.
-@Suite("Publish failures: HTTP status from the error's fault")
+@Suite("Publish failures: HTTP status from the error's fault", .tags(.unit))
 struct PublishFailureStatusTests {
     @Test("request too large is 413, invalid is 422, anything of the service's is 503")
     func statusFromFault() {

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Journal
@@ -24,7 +25,7 @@ final class CountingReaders: JournalReaders {
 }
 
 /// The journal as an async sequence of result lines: `GET /v1/results` without the HTTP.
-@Suite("Results feed")
+@Suite("Results feed", .tags(.unit))
 struct ResultsFeedTests {
     /// A stored result as the daemon writes it: `"seq":0` until the journal numbers it.
     static func result(_ number: Int) -> PendingRecord {

@@ -1,8 +1,9 @@
+import TestSupport
 import Testing
 
 @testable import Shared
 
-@Suite("Percent-encoding")
+@Suite("Percent-encoding", .tags(.unit))
 struct PercentEncodingTests {
     @Test("unreserved characters stay, everything else becomes %XX of its UTF-8 bytes")
     func encodes() {

@@ -1,8 +1,9 @@
 import Synchronization
+import TestSupport
 import Testing
 import Threads
 
-@Suite("Bounded queue")
+@Suite("Bounded queue", .tags(.unit))
 struct BlockingQueueTests {
     @Test("FIFO order, drain limit, close wakes waiters")
     func basics() {

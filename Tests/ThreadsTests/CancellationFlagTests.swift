@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 import Threads
 
@@ -5,7 +6,7 @@ import Threads
 import Glibc
 #endif
 
-@Suite("Cancellation flag")
+@Suite("Cancellation flag", .tags(.unit))
 struct CancellationFlagTests {
     @Test("sleep runs its course when not cancelled")
     func sleepsWhenNotCancelled() {

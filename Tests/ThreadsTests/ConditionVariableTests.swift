@@ -1,8 +1,9 @@
 import Synchronization
+import TestSupport
 import Testing
 import Threads
 
-@Suite("Condition variable and its mutex")
+@Suite("Condition variable and its mutex", .tags(.unit))
 struct ConditionVariableTests {
     @Test("a timed wait gives up at its deadline, also one already past")
     func timedWaitTimesOut() {

@@ -1,7 +1,8 @@
+import TestSupport
 import Testing
 import Threads
 
-@Suite("Duration helpers")
+@Suite("Duration helpers", .tags(.unit))
 struct DurationTests {
     @Test("seconds as a Double")
     func seconds() {

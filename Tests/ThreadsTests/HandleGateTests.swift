@@ -1,8 +1,9 @@
 import Synchronization
+import TestSupport
 import Testing
 import Threads
 
-@Suite("Handle gate")
+@Suite("Handle gate", .tags(.unit))
 struct HandleGateTests {
     @Test("closing waits for current users and refuses new ones")
     func drainsBeforeClosing() {

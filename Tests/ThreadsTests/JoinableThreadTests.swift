@@ -1,4 +1,5 @@
 import Synchronization
+import TestSupport
 import Testing
 import Threads
 
@@ -6,7 +7,7 @@ import Threads
 import Glibc
 #endif
 
-@Suite("Joinable thread")
+@Suite("Joinable thread", .tags(.unit))
 struct JoinableThreadTests {
     @Test("join waits for the body; joining twice and from two threads is fine")
     func joinWaitsForBody() {

@@ -1,7 +1,8 @@
+import TestSupport
 import Testing
 import Threads
 
-@Suite("Latch")
+@Suite("Latch", .tags(.unit))
 struct LatchTests {
     @Test("waiters block until signalled; the latch stays open")
     func opensOnce() {
