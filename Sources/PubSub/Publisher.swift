@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import Threads
 
@@ -17,7 +16,7 @@ package final class Publisher: @unchecked Sendable {
     }
 
     package let topic: String
-    private let condition = NSCondition()
+    private let condition = ConditionVariable()
     private var pending: [Pending] = []
     private var closed = false
     private let cancellation = CancellationFlag()
@@ -54,9 +53,9 @@ package final class Publisher: @unchecked Sendable {
             completion(.failure(error))
             return
         }
-        condition.lock()
+        condition.mutex.lock()
         if closed {
-            condition.unlock()
+            condition.mutex.unlock()
             completion(
                 .failure(
                     PubSubError(
@@ -66,7 +65,7 @@ package final class Publisher: @unchecked Sendable {
         }
         pending.append(Pending(message: message, size: PublishLimits.encodedSize(of: message), completion: completion))
         condition.signal()
-        condition.unlock()
+        condition.mutex.unlock()
     }
 
     /// Publishes `message` and returns its message id. Never blocks a thread of the caller's executor.
@@ -80,10 +79,10 @@ package final class Publisher: @unchecked Sendable {
 
     /// Sends what is queued (giving up after `timeout`), then stops the thread. Blocking.
     package func close(timeout: Duration = .seconds(10)) {
-        condition.lock()
+        condition.mutex.lock()
         closed = true
         condition.broadcast()
-        condition.unlock()
+        condition.mutex.unlock()
         if thread?.join(timeout: timeout) == false {
             cancellation.cancel()
             thread?.join()
@@ -104,8 +103,8 @@ package final class Publisher: @unchecked Sendable {
 
     /// Waits for queued messages and takes as many as one request can carry; nil once closed and empty.
     private func nextBatch() -> [Pending]? {
-        condition.lock()
-        defer { condition.unlock() }
+        condition.mutex.lock()
+        defer { condition.mutex.unlock() }
         while pending.isEmpty && !closed { condition.wait() }
         if pending.isEmpty { return nil }
         let sizes = pending.prefix(PublishLimits.maxMessagesPerRequest).map(\.size)
@@ -116,11 +115,11 @@ package final class Publisher: @unchecked Sendable {
     }
 
     private func failAll(_ error: PubSubError) {
-        condition.lock()
+        condition.mutex.lock()
         closed = true
         let failed = pending
         pending = []
-        condition.unlock()
+        condition.mutex.unlock()
         for entry in failed { entry.completion(.failure(error)) }
     }
 }

@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import Threads
 
@@ -21,7 +20,7 @@ package final class Subscriber: @unchecked Sendable {
     private let clientConfiguration: PubSubClientConfiguration
     private let credentials: any AccessTokenProvider
     private let logger: Logger
-    private let condition = NSCondition()
+    private let condition = ConditionVariable()
     private var leases: [String: Lease] = [:]
     private var outstandingBytes = 0
     private var pendingAcks: [String] = []
@@ -51,8 +50,8 @@ package final class Subscriber: @unchecked Sendable {
 
     /// Starts the puller and acker threads.
     package func start() {
-        condition.lock()
-        defer { condition.unlock() }
+        condition.mutex.lock()
+        defer { condition.mutex.unlock() }
         guard puller == nil else { return }
         puller = JoinableThread(name: "pubsub-pull") { [self] in
             guard let client = makeClient(pullCancellation, operation: "pull") else { return }
@@ -81,18 +80,18 @@ package final class Subscriber: @unchecked Sendable {
     /// abandoned pull can be handed messages that then wait out their ack deadline (the emulator
     /// does not notice a client that went away). Does not block.
     package func stopPulling() {
-        condition.lock()
+        condition.mutex.lock()
         pullStopped = true
         condition.broadcast()
-        condition.unlock()
+        condition.mutex.unlock()
     }
 
     /// Stops pulling, nacks every message still outstanding, sends the last acknowledgements, then
     /// abandons the waiting pull and stops both threads (within ``SubscriberConfiguration/shutdownTimeout``).
     /// Call after the messages that were handed over have been completed. Blocking.
     package func shutdown() {
-        let deadline = Date(timeIntervalSinceNow: configuration.shutdownTimeout.seconds)
-        condition.lock()
+        let deadline = ContinuousClock.now + configuration.shutdownTimeout
+        condition.mutex.lock()
         pullStopped = true
         for lease in leases.values {
             pendingNacks += lease.ackIDs
@@ -109,7 +108,7 @@ package final class Subscriber: @unchecked Sendable {
             if !condition.wait(until: deadline) { break }
         }
         let (puller, acker) = (self.puller, self.acker)
-        condition.unlock()
+        condition.mutex.unlock()
         if released > 0 {
             logger.info("released unprocessed Pub/Sub messages for redelivery", metadata: ["messages": "\(released)"])
             // A pull handed the nacked messages returns within moments; give it that chance.
@@ -118,25 +117,25 @@ package final class Subscriber: @unchecked Sendable {
         pullCancellation.cancel()
         puller?.join()
 
-        condition.lock()
+        condition.mutex.lock()
         ackerStopping = true
         condition.broadcast()
-        condition.unlock()
-        let remaining = max(0.1, deadline.timeIntervalSinceNow)
-        if acker?.join(timeout: .milliseconds(Int64(remaining * 1000))) == false {
+        condition.mutex.unlock()
+        let remaining = max(.milliseconds(100), deadline - ContinuousClock.now)
+        if acker?.join(timeout: remaining) == false {
             logger.warning(
                 "Pub/Sub acknowledgements still failing at shutdown; unacknowledged messages will be redelivered")
             ackCancellation.cancel()
             acker?.join()
         }
-        condition.lock()
+        condition.mutex.lock()
         delegate = nil
-        condition.unlock()
+        condition.mutex.unlock()
     }
 
     package var statistics: SubscriberStatistics {
-        condition.lock()
-        defer { condition.unlock() }
+        condition.mutex.lock()
+        defer { condition.mutex.unlock() }
         var snapshot = stats
         snapshot.outstandingMessages = leases.count
         snapshot.outstandingBytes = outstandingBytes
@@ -146,8 +145,8 @@ package final class Subscriber: @unchecked Sendable {
     // MARK: internals
 
     private var currentDelegate: (any SubscriberDelegate)? {
-        condition.lock()
-        defer { condition.unlock() }
+        condition.mutex.lock()
+        defer { condition.mutex.unlock() }
         return delegate
     }
 
@@ -163,7 +162,7 @@ package final class Subscriber: @unchecked Sendable {
     }
 
     private func settle<S: Sequence<String>>(_ messageIDs: S, acknowledge: Bool) {
-        condition.lock()
+        condition.mutex.lock()
         var settled = false
         for id in messageIDs {
             guard let lease = leases.removeValue(forKey: id) else { continue }
@@ -178,7 +177,7 @@ package final class Subscriber: @unchecked Sendable {
             settled = true
         }
         if settled { condition.broadcast() }
-        condition.unlock()
+        condition.mutex.unlock()
     }
 
     // MARK: puller thread
@@ -186,7 +185,7 @@ package final class Subscriber: @unchecked Sendable {
     private func pullLoop(_ client: PubSubClient) {
         var failures = 0
         while true {
-            condition.lock()
+            condition.mutex.lock()
             while !pullStopped
                 && (leases.count >= configuration.maxOutstandingMessages
                     || outstandingBytes >= configuration.maxOutstandingBytes)
@@ -195,7 +194,7 @@ package final class Subscriber: @unchecked Sendable {
             }
             let room = configuration.maxOutstandingMessages - leases.count
             let stopped = pullStopped
-            condition.unlock()
+            condition.mutex.unlock()
             if stopped { return }
 
             let pulledAt = ContinuousClock.now
@@ -226,7 +225,7 @@ package final class Subscriber: @unchecked Sendable {
             pulledAt
             + .seconds(Double(configuration.subscriptionAckDeadlineSeconds ?? configuration.ackDeadlineSeconds) / 2)
         var fresh: [ReceivedMessage] = []
-        condition.lock()
+        condition.mutex.lock()
         for message in messages {
             stats.received += 1
             if var lease = leases[message.messageID] {
@@ -246,12 +245,12 @@ package final class Subscriber: @unchecked Sendable {
         // The acker now extends these leases, even while the hand-over below blocks.
         condition.broadcast()
         let delegate = self.delegate
-        condition.unlock()
+        condition.mutex.unlock()
 
         for message in fresh {
-            condition.lock()
+            condition.mutex.lock()
             let stopped = pullStopped
-            condition.unlock()
+            condition.mutex.unlock()
             if stopped || delegate?.subscriber(received: message) != true {
                 release(messageIDs: [message.messageID])
             }
@@ -263,13 +262,13 @@ package final class Subscriber: @unchecked Sendable {
     private func ackLoop(_ client: PubSubClient) {
         let extension_ = configuration.ackDeadlineSeconds
         while true {
-            condition.lock()
+            condition.mutex.lock()
             var now = ContinuousClock.now
             while pendingAcks.isEmpty && pendingNacks.isEmpty && !ackerStopping {
                 let nextRenewal = leases.values.lazy.map(\.renewAt).min()
                 if let nextRenewal, nextRenewal <= now { break }
                 let wait = min(nextRenewal.map { $0 - now } ?? .seconds(1), .seconds(1))
-                _ = condition.wait(until: Date(timeIntervalSinceNow: max(0.001, wait.seconds)))
+                _ = condition.wait(timeout: max(.milliseconds(1), wait))
                 now = ContinuousClock.now
             }
             let acks = pendingAcks
@@ -294,7 +293,7 @@ package final class Subscriber: @unchecked Sendable {
             stats.expiredLeases += expired.count
             if !expired.isEmpty { condition.broadcast() }
             let stopping = ackerStopping
-            condition.unlock()
+            condition.mutex.unlock()
 
             if !expired.isEmpty {
                 logger.warning(
@@ -311,11 +310,11 @@ package final class Subscriber: @unchecked Sendable {
                 try client.modifyAckDeadline(
                     subscription: configuration.subscription, ackIDs: renew, seconds: extension_)
             }
-            condition.lock()
+            condition.mutex.lock()
             ackerBusy = false
             condition.broadcast()
             let drained = pendingAcks.isEmpty && pendingNacks.isEmpty
-            condition.unlock()
+            condition.mutex.unlock()
             if stopping && drained { return }
         }
     }
