@@ -4,18 +4,24 @@ import CInferenceKernels
 /// straight from the channels-last input and the [kH][kW][C][M] weights, bias and ReLU/LeakyReLU fused,
 /// without im2col rows or sgemm's packing.
 ///
-/// Used only where it is the faster of the two (measured on the AVX-512 Xeon, 32-image groups, thread CPU
-/// time, C kernel alone against the im2col + sgemm step in the same minutes): fashion-cnn-bn's conv1
-/// (1 -> 16 channels, 3x3, padded, 28x28) 8.1 us/image direct against 15.7 for im2col + sgemm (K = 9 is too
-/// short for sgemm); its conv2 (16 -> 32, stride 2) 8.5 against 7.1 and conv3 (32 -> 32 on 7x7) 14.9
-/// against 11.8, where OpenBLAS's AVX-512 kernels win, so the rule is a short reduction.
+/// Used only where it is the faster of the two. Measured on the AVX-512 Xeon (fashion-bench engine --profile,
+/// batch 64, 1 thread, thread CPU time per image, minimum of 5 alternating runs on a loaded machine):
+/// fashion-cnn-bn's conv1 (1 -> 16 channels, 3x3, padded, + average pool) 11.9 us direct against 16.0 for
+/// im2col + sgemm (K = 9 and N = 16 suit sgemm badly); but fashion-cnn's conv1 (1 -> 32, + max pool) 20.7
+/// direct against 8.4 (sgemm handles N = 32 well, and this kernel re-reads the input per 16 channels), and
+/// in a stand-alone C test conv2/conv3 of fashion-cnn-bn (K = 144/288) ran 8.5/14.9 us direct against
+/// 7.1/11.8 with OpenBLAS's AVX-512 sgemm. Hence the rule: a short reduction and at most 16 output channels.
 enum DirectConvolution {
     /// Longest reduction (kH * kW * C) run directly: first layers (K = 9 for 3x3 on one channel, 25 for 5x5).
     static let maximumReduction = 32
 
+    /// Most output channels run directly (one pass of 16-channel accumulators).
+    static let maximumOutChannels = 16
+
     /// Whether `conv` runs directly when the AVX2 kernels are selected.
     static func applies(to conv: ConvolutionLayer) -> Bool {
         !conv.isPointwise && conv.reductionLength <= maximumReduction && conv.outChannels % 8 == 0
+            && conv.outChannels <= maximumOutChannels
             && conv.inChannels <= Int(FASHION_DIRECT_MAX_IN_CHANNELS)
     }
 
