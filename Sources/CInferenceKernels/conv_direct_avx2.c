@@ -28,6 +28,7 @@ TARGET void fashion_conv_direct_avx2(const float *input, const float *weights, c
     const __m256 leak = _mm256_set1_ps(alpha);
     const long in_image = in_h * in_w * in_c;
     const long out_image = out_h * out_w * out_c;
+    const int unit_interior = in_c == 1 && stride_x == 1;
     for (long image = 0; image < images; image++) {
         const float *source = input + image * in_image;
         float *target_image = output + image * out_image;
@@ -49,6 +50,23 @@ TARGET void fashion_conv_direct_avx2(const float *input, const float *weights, c
                         const long y = y0 + ky * dilation_y;
                         if (y < 0 || y >= in_h) continue;
                         const float *row = source + y * in_w * in_c;
+                        if (unit_interior && count == PIXELS && ox0 - pad_left >= 0 &&
+                            ox0 + PIXELS - 1 - pad_left + (kernel_w - 1) * dilation_x < in_w) {
+                            /* One channel, stride 1, every tap inside the row: the six pixels of a tap are
+                               consecutive input values, read without per-pixel address work. */
+                            for (long kx = 0; kx < kernel_w; kx++) {
+                                const float *base = row + ox0 - pad_left + kx * dilation_x;
+                                const float *w = weights + (ky * kernel_w + kx) * out_c + m;
+                                const __m256 w0 = _mm256_loadu_ps(w);
+                                const __m256 w1 = pair ? _mm256_loadu_ps(w + 8) : _mm256_setzero_ps();
+                                for (int p = 0; p < PIXELS; p++) {
+                                    const __m256 value = _mm256_broadcast_ss(base + p);
+                                    acc[p][0] = _mm256_fmadd_ps(value, w0, acc[p][0]);
+                                    acc[p][1] = _mm256_fmadd_ps(value, w1, acc[p][1]);
+                                }
+                            }
+                            continue;
+                        }
                         for (long kx = 0; kx < kernel_w; kx++) {
                             const float *pixel[PIXELS];
                             for (int p = 0; p < PIXELS; p++) {

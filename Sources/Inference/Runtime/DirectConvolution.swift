@@ -6,7 +6,7 @@ import CInferenceKernels
 ///
 /// Used only where it is the faster of the two. Measured on the AVX-512 Xeon (fashion-bench engine --profile,
 /// batch 64, 1 thread, thread CPU time per image, minimum of 5 alternating runs on a loaded machine):
-/// fashion-cnn-bn's conv1 (1 -> 16 channels, 3x3, padded, + average pool) 11.9 us direct against 16.0 for
+/// fashion-cnn-bn's conv1 (1 -> 16 channels, 3x3, padded, + average pool) 8.5 us direct against 15.0 for
 /// im2col + sgemm (K = 9 and N = 16 suit sgemm badly); but fashion-cnn's conv1 (1 -> 32, + max pool) 20.7
 /// direct against 8.4 (sgemm handles N = 32 well, and this kernel re-reads the input per 16 channels), and
 /// in a stand-alone C test conv2/conv3 of fashion-cnn-bn (K = 144/288) ran 8.5/14.9 us direct against
