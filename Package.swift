@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "CCPUFeatures"),
+        // The engine's hot loops with AVX2/FMA (per-function target attributes), chosen at run time.
+        .target(name: "CInferenceKernels"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
@@ -47,7 +49,7 @@ let package = Package(
         .target(
             name: "Inference",
             dependencies: [
-                "Shared", "Threads", "COpenBLAS", "CCPUFeatures",
+                "Shared", "Threads", "COpenBLAS", "CCPUFeatures", "CInferenceKernels",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]

@@ -86,7 +86,8 @@ package final class InferenceEngine: Sendable {
         let p = metadata.preprocessing
         let inputTable = (0..<256).map { Float((Double($0) * p.scale - p.mean) / p.std) }
         let capacity = min(configuration.microBatch, configuration.maxBatch)
-        let plan = PlanBuilder.build(graph, capacity: capacity, inputTable: inputTable)
+        let kernels = configuration.kernels.isSupported ? configuration.kernels : .baseline
+        let plan = PlanBuilder.build(graph, capacity: capacity, inputTable: inputTable, kernels: kernels)
 
         self.metadata = metadata
         self.signature = loaded.signature

@@ -226,18 +226,23 @@ package struct EngineConfiguration: Sendable, Equatable {
     package var microBatch: Int
     /// Whether workers time every layer, for `InferenceEngine.layerTimings()`. Default false.
     package var collectsLayerTimings: Bool
+    /// Which compiled kernels run (baseline x86-64 or AVX2/FMA). Default: the best the CPU supports
+    /// (`KernelSet.detected`); a set the CPU lacks falls back to the baseline.
+    package var kernels: KernelSet
 
     /// Creates a configuration; see each property for its default.
     package init(
         threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         maxBatch: Int = 256,
         microBatch: Int = 32,
-        collectsLayerTimings: Bool = false
+        collectsLayerTimings: Bool = false,
+        kernels: KernelSet = .detected
     ) {
         self.threads = threads
         self.maxBatch = maxBatch
         self.microBatch = microBatch
         self.collectsLayerTimings = collectsLayerTimings
+        self.kernels = kernels
     }
 }
 

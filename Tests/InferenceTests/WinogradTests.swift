@@ -31,36 +31,9 @@ struct WinogradTests {
         )
     }
 
-    /// Direct convolution, channels-last, weights [ky][kx][c][m].
+    /// Direct convolution, channels-last, weights [ky][kx][c][m] (the general reference of the kernel-set tests).
     static func reference(_ conv: ConvolutionLayer, _ input: [Float], images: Int) -> [Float] {
-        var output = [Float](repeating: 0, count: images * conv.outHeight * conv.outWidth * conv.outChannels)
-        for image in 0..<images {
-            for oy in 0..<conv.outHeight {
-                for ox in 0..<conv.outWidth {
-                    for m in 0..<conv.outChannels {
-                        var sum = Double(conv.bias?[m] ?? 0)
-                        for ky in 0..<3 {
-                            for kx in 0..<3 {
-                                let y = oy - conv.padTop + ky
-                                let x = ox - conv.padLeft + kx
-                                guard y >= 0, y < conv.inHeight, x >= 0, x < conv.inWidth else { continue }
-                                for c in 0..<conv.inChannels {
-                                    let value = input[
-                                        ((image * conv.inHeight + y) * conv.inWidth + x) * conv.inChannels + c]
-                                    sum +=
-                                        Double(value)
-                                        * Double(
-                                            conv.weights[((ky * 3 + kx) * conv.inChannels + c) * conv.outChannels + m])
-                                }
-                            }
-                        }
-                        output[((image * conv.outHeight + oy) * conv.outWidth + ox) * conv.outChannels + m] = conv
-                            .activation.apply(Float(sum))
-                    }
-                }
-            }
-        }
-        return output
+        KernelSetTests.reference(conv, input, images: images)
     }
 
     static func run(_ winograd: WinogradConvolution, _ input: [Float], images: Int, outputCount: Int) -> [Float] {

@@ -8,7 +8,9 @@ enum PlanBuilder {
     static let groupBudget = 1 << 16
     static let alignment = 16
 
-    static func build(_ graph: CompiledGraph, capacity: Int, inputTable: [Float]) -> ExecutionPlan {
+    static func build(
+        _ graph: CompiledGraph, capacity: Int, inputTable: [Float], kernels: KernelSet = .baseline
+    ) -> ExecutionPlan {
         let activations = graph.activations
 
         // Storage: an alias shares its input's memory; union-find over activations.
@@ -104,7 +106,8 @@ enum PlanBuilder {
                 kernel = .winograd(
                     winograd, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
                     groupImages: group)
-            case .convolution(let conv):
+            case .convolution(var conv):
+                conv.runsDirectAVX2 = kernels == .avx2 && DirectConvolution.applies(to: conv)
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
                 let rowFloats = conv.isPointwise ? 0 : pixels * conv.reductionLength
@@ -113,7 +116,8 @@ enum PlanBuilder {
                 kernel = .convolution(
                     conv, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
                     groupImages: group)
-            case .convolutionPool(let conv, let pool):
+            case .convolutionPool(var conv, let pool):
+                conv.runsDirectAVX2 = kernels == .avx2 && DirectConvolution.applies(to: conv)
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
                 let rowFloats = conv.isPointwise ? 0 : pixels * conv.reductionLength

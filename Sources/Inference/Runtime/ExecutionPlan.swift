@@ -1,3 +1,4 @@
+import CInferenceKernels
 import Foundation
 
 /// A compiled network ready to run on micro-batches of up to `capacity` images.
@@ -18,8 +19,10 @@ struct ExecutionPlan: Sendable {
         var kernelName: String {
             switch kernel {
             case .input: "uint8->float"
-            case .convolution(let layer, _, _, _, _): layer.isPointwise ? "sgemm" : "im2col+sgemm"
-            case .convolutionPool(let layer, _, _, _, _, _): layer.isPointwise ? "sgemm+pool" : "im2col+sgemm+pool"
+            case .convolution(let layer, _, _, _, _):
+                layer.runsDirectAVX2 ? "direct-avx2" : layer.isPointwise ? "sgemm" : "im2col+sgemm"
+            case .convolutionPool(let layer, _, _, _, _, _):
+                layer.runsDirectAVX2 ? "direct-avx2+pool" : layer.isPointwise ? "sgemm+pool" : "im2col+sgemm+pool"
             case .winograd(let layer, _, _, _, _): layer.pooledActivation == nil ? "winograd" : "winograd+maxpool"
             case .pool(let layer, _, _): layer.kind == .max ? "maxpool" : "avgpool"
             case .globalPool: "global-pool"
@@ -113,6 +116,10 @@ struct ExecutionPlan: Sendable {
         column: UnsafeMutablePointer<Float>
     ) {
         let rows = images &* layer.outHeight &* layer.outWidth
+        if layer.runsDirectAVX2 {
+            DirectConvolution.runAVX2(layer, input: input, output: output, images: images)
+            return
+        }
         layer.weights.withUnsafeBufferPointer { weights in
             withOptionalPointer(layer.bias) { bias in
                 let w = weights.baseAddress.unsafelyUnwrapped

@@ -1,0 +1,27 @@
+#ifndef FASHION_INFERENCE_KERNELS_H
+#define FASHION_INFERENCE_KERNELS_H
+
+/* The engine's hot loops compiled for newer vector units than baseline x86-64 (which Swift targets), one
+   function per instruction set, chosen at run time by `KernelSet` in the Inference module. Callers check
+   the CPU first (CCPUFeatures); calling an AVX2 function on a CPU without AVX2 and FMA faults. */
+
+/* Activations the kernels apply themselves; anything else is applied by the caller afterwards. */
+enum {
+    FASHION_ACTIVATION_NONE = 0,
+    FASHION_ACTIVATION_RELU = 1,
+    FASHION_ACTIVATION_LEAKY_RELU = 2,
+};
+
+/* Largest input channel count `fashion_conv_direct_avx2` takes (out-of-image taps read a zero row of this size). */
+#define FASHION_DIRECT_MAX_IN_CHANNELS 4096
+
+/* Direct convolution, channels-last, with bias and activation fused, AVX2 + FMA.
+   input [images][in_h][in_w][in_c]; weights [kh][kw][in_c][out_c]; bias [out_c] or NULL;
+   output [images][out_h][out_w][out_c]. Requires out_c % 8 == 0 and in_c <= FASHION_DIRECT_MAX_IN_CHANNELS.
+   Each output is bias + the sum over taps in (ky, kx, c) order, one fused multiply-add per term. */
+void fashion_conv_direct_avx2(const float *input, const float *weights, const float *bias, float *output, long images,
+                              long in_h, long in_w, long in_c, long out_h, long out_w, long out_c, long kernel_h,
+                              long kernel_w, long stride_y, long stride_x, long dilation_y, long dilation_x,
+                              long pad_top, long pad_left, int activation, float alpha);
+
+#endif

@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+@testable import Inference
+
+/// The AVX2/FMA kernels against the baseline x86-64 loops: the direct convolution against a reference
+/// written out in the test (strides, padding, dilation, channel tails, every activation), and whole
+/// models run with each kernel set against onnxruntime's golden logits and against each other. Both
+/// sets run on any CPU that has AVX2, so the baseline path stays tested on the AVX-512 machines too.
+@Suite("Kernel sets")
+struct KernelSetTests {
+    static let avx2 = KernelSet.avx2.isSupported
+
+    /// Direct convolution, channels-last, weights [ky][kx][c][m], accumulated in Double.
+    static func reference(_ conv: ConvolutionLayer, _ input: [Float], images: Int) -> [Float] {
+        var output = [Float](repeating: 0, count: images * conv.outHeight * conv.outWidth * conv.outChannels)
+        for image in 0..<images {
+            for oy in 0..<conv.outHeight {
+                for ox in 0..<conv.outWidth {
+                    for m in 0..<conv.outChannels {
+                        var sum = Double(conv.bias?[m] ?? 0)
+                        for ky in 0..<conv.kernelHeight {
+                            for kx in 0..<conv.kernelWidth {
+                                let y = oy * conv.strideY - conv.padTop + ky * conv.dilationY
+                                let x = ox * conv.strideX - conv.padLeft + kx * conv.dilationX
+                                guard y >= 0, y < conv.inHeight, x >= 0, x < conv.inWidth else { continue }
+                                for c in 0..<conv.inChannels {
+                                    let value = input[
+                                        ((image * conv.inHeight + y) * conv.inWidth + x) * conv.inChannels + c]
+                                    let weight = conv.weights[
+                                        ((ky * conv.kernelWidth + kx) * conv.inChannels + c) * conv.outChannels + m]
+                                    sum += Double(value) * Double(weight)
+                                }
+                            }
+                        }
+                        output[((image * conv.outHeight + oy) * conv.outWidth + ox) * conv.outChannels + m] =
+                            conv.activation.apply(Float(sum))
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    struct Shape: Sendable, CustomStringConvertible {
+        var inChannels: Int, outChannels: Int, size: Int, kernel: Int, stride: Int, dilation: Int, pad: Int
+        var description: String {
+            "\(inChannels)->\(outChannels) on \(size)x\(size), \(kernel)x\(kernel) stride \(stride) dilation \(dilation) pad \(pad)"
+        }
+    }
+
+    static let shapes = [
+        Shape(inChannels: 1, outChannels: 16, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 1),  // fashion-cnn-bn conv1
+        Shape(inChannels: 1, outChannels: 32, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 0),  // fashion-cnn conv1
+        Shape(inChannels: 3, outChannels: 24, size: 9, kernel: 3, stride: 2, dilation: 1, pad: 1),  // 8-channel tail
+        Shape(inChannels: 1, outChannels: 8, size: 11, kernel: 5, stride: 1, dilation: 1, pad: 2),
+        Shape(inChannels: 2, outChannels: 16, size: 10, kernel: 3, stride: 1, dilation: 2, pad: 1),
+    ]
+
+    /// The kernel itself takes any multiple of 8 channels; `applies` picks only the layers where it is faster.
+    @Test(.enabled(if: avx2), arguments: shapes)
+    func directConvolutionMatchesReference(shape: Shape) {
+        var generator = WinogradTests.Generator(state: UInt64(shape.outChannels * 131 + shape.size))
+        let span = (shape.kernel - 1) * shape.dilation + 1
+        let out = (shape.size + 2 * shape.pad - span) / shape.stride + 1
+        for activation in [Activation.none, .relu, .leakyRelu(alpha: 0.1), .sigmoid] {
+            let conv = ConvolutionLayer(
+                inChannels: shape.inChannels, inHeight: shape.size, inWidth: shape.size,
+                outChannels: shape.outChannels, outHeight: out, outWidth: out,
+                kernelHeight: shape.kernel, kernelWidth: shape.kernel, strideY: shape.stride, strideX: shape.stride,
+                dilationY: shape.dilation, dilationX: shape.dilation, padTop: shape.pad, padLeft: shape.pad,
+                weights: (0..<(shape.kernel * shape.kernel * shape.inChannels * shape.outChannels)).map { _ in
+                    generator.next()
+                },
+                bias: (0..<shape.outChannels).map { _ in generator.next() }, activation: activation)
+            let images = 3
+            let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
+            let expected = Self.reference(conv, input, images: images)
+            var actual = [Float](repeating: .nan, count: expected.count)
+            input.withUnsafeBufferPointer { input in
+                actual.withUnsafeMutableBufferPointer { output in
+                    DirectConvolution.runAVX2(
+                        conv, input: input.baseAddress!, output: output.baseAddress!, images: images)
+                }
+            }
+            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst < 1e-4, "\(activation): \(worst)")
+        }
+    }
+
+    @Test func selection() {
+        #expect(KernelSet.baseline.isSupported)
+        #expect(KernelSet.detected.isSupported)
+        let firstLayer = ConvolutionLayer(
+            inChannels: 1, inHeight: 28, inWidth: 28, outChannels: 16, outHeight: 28, outWidth: 28, kernelHeight: 3,
+            kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1, padTop: 1, padLeft: 1,
+            weights: [Float](repeating: 0, count: 144), bias: nil, activation: .none)
+        #expect(DirectConvolution.applies(to: firstLayer))
+        var wide = firstLayer
+        wide.inChannels = 32
+        #expect(!DirectConvolution.applies(to: wide), "long reductions stay with sgemm")
+        var many = firstLayer
+        many.outChannels = 32
+        #expect(!DirectConvolution.applies(to: many), "sgemm is faster for 32 output channels")
+        var odd = firstLayer
+        odd.outChannels = 12
+        #expect(!DirectConvolution.applies(to: odd), "the AVX2 kernel needs multiples of 8 output channels")
+    }
+
+    /// Each kernel set against onnxruntime's golden logits, and the sets against each other.
+    @Test(.enabled(if: avx2), arguments: ModelParityTests.models.map(\.name))
+    func kernelSetsAgree(model: String) throws {
+        let directory = try #require(ModelParityTests.models.first { $0.name == model }).directory
+        let golden = try Fixtures.golden(Fixtures.goldenFile(model))
+        var outputs: [KernelSet: [Float]] = [:]
+        for kernels in KernelSet.allCases {
+            let engine = try InferenceEngine(
+                modelDirectory: directory, configuration: .init(threads: 2, kernels: kernels))
+            defer { engine.shutdown() }
+            let logits = try engine.logits(pixels: golden.pixels, count: golden.count)
+            var worst: Float = 0
+            for image in 0..<golden.count {
+                let row = Array(logits[(image * 10)..<((image + 1) * 10)])
+                for (actual, expected) in zip(row, golden.logits[image]) { worst = max(worst, abs(actual - expected)) }
+                #expect(row.indices.max { row[$0] < row[$1] } == golden.argmax[image], "\(kernels) image \(image)")
+            }
+            #expect(worst <= 1e-4, "\(kernels): largest logit difference \(worst)")
+            outputs[kernels] = logits
+        }
+        let baseline = try #require(outputs[.baseline])
+        let vector = try #require(outputs[.avx2])
+        let worst = zip(baseline, vector).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+        #expect(worst <= 1e-4, "baseline vs AVX2: \(worst)")
+    }
+}
