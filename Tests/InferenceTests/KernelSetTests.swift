@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Inference
@@ -7,7 +8,7 @@ import Testing
 /// written out in the test (strides, padding, dilation, channel tails, every activation), and whole
 /// models run with each kernel set against onnxruntime's golden logits and against each other. Both
 /// sets run on any CPU that has AVX2, so the baseline path stays tested on the AVX-512 machines too.
-@Suite("Kernel sets")
+@Suite("Kernel sets", .tags(.unit))
 struct KernelSetTests {
     static let avx2 = KernelSet.avx2.isSupported
 
