@@ -39,14 +39,14 @@ release:
 # Testing cannot select by tag on the command line; scripts/test-select.py turns tags into --filter.
 check:
 	$(SWIFT) build --build-tests
-	SWIFT=$(SWIFT) scripts/test-select.py --run unit --skip slow
+	scripts/test-select.py --run unit --skip slow
 
 # Any slice by tag, e.g. `make test-tags TAGS=broker SKIP_TAGS=slow`.
 TAGS      ?=
 SKIP_TAGS ?=
 test-tags:
 	$(SWIFT) build --build-tests
-	SWIFT=$(SWIFT) scripts/test-select.py --run $(TAGS) $(addprefix --skip ,$(SKIP_TAGS)) -- --no-parallel
+	scripts/test-select.py --run $(TAGS) $(addprefix --skip ,$(SKIP_TAGS)) -- --no-parallel
 
 # Builds every product first: the end-to-end tests drive the real binaries. The Pub/Sub tests need
 # Google's emulator (checked) and a virtualenv with its Python client (mk/pubsub.mk).

@@ -10,7 +10,8 @@ from its suites, and prints `--filter` arguments naming exactly the tests whose 
     swift test --skip-build $(scripts/test-select.py unit --skip slow)   # the unit tests but the slow ones
     swift test --skip-build $(scripts/test-select.py broker emulator)    # the tests carrying either tag
     scripts/test-select.py --list unit --skip slow                       # which tests, by name
-    scripts/test-select.py --run unit --skip slow -- --no-parallel       # runs `swift test --skip-build ...`
+    scripts/test-select.py --run unit --skip slow -- --no-parallel       # runs the selection
+    scripts/test-select.py --check                                       # is every suite tagged?
 
 Positional tags: a test is selected when it carries any of them (no tags: every test); `--skip TAG`
 (repeatable) then removes the tests that carry TAG. The tags are declared in Tests/TestSupport/Tags.swift.
@@ -28,6 +29,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# What a test needs: every test must carry one of these, directly or from a suite (docs/TESTING.md).
+KINDS = {".unit", ".broker", ".emulator", ".systemd", ".root"}
 REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 
 
@@ -65,8 +68,11 @@ def main() -> None:
     parser.add_argument("tags", nargs="*", help="select the tests carrying any of these tags (default: all)")
     parser.add_argument("--skip", action="append", default=[], metavar="TAG", help="leave out tests carrying TAG")
     parser.add_argument("--list", action="store_true", help="print the selected tests' names, one a line")
+    parser.add_argument("--check", action="store_true",
+                        help="fail unless every test carries one of unit, broker, emulator, systemd, root")
     parser.add_argument("--run", action="store_true",
-                        help="run `$SWIFT test --skip-build` with the selection and the arguments after `--`")
+                        help="run the selection (the built test bundle, as `swift test --skip-build` does) with "
+                             "the arguments after `--` (Swift Testing's: --no-parallel, --xunit-output ...)")
     parser.add_argument("--build-path", type=Path, default=ROOT / ".build")
     argv = sys.argv[1:]
     passthrough = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -74,7 +80,8 @@ def main() -> None:
     include = {"." + tag.lstrip(".") for tag in args.tags}
     exclude = {"." + tag.lstrip(".") for tag in args.skip}
 
-    tests = list_tests(find_bundle(args.build_path))
+    bundle = find_bundle(args.build_path)
+    tests = list_tests(bundle)
     suites = [test for test in tests if test["kind"] == "suite"]
 
     def ancestors(test: dict) -> list[dict]:
@@ -89,6 +96,15 @@ def main() -> None:
         return tags
 
     functions = [test for test in tests if test["kind"] == "function"]
+    untagged = sorted({f["id"].split("/")[0] for f in functions if not effective_tags(f) & KINDS})
+    if untagged:
+        print(f"test-select: {len(untagged)} suites carry none of the tags {', '.join(sorted(KINDS))}, so no "
+              f"tag selects them; tag them (docs/TESTING.md): {', '.join(untagged)}", file=sys.stderr)
+        if args.check:
+            sys.exit(1)
+    elif args.check:
+        print(f"test-select: every one of {len(functions)} tests carries one of {', '.join(sorted(KINDS))}")
+        return
     selected = set()
     for function in functions:
         tags = effective_tags(function)
@@ -115,10 +131,11 @@ def main() -> None:
         patterns = ["^$"]
     arguments = [argument for pattern in patterns for argument in ("--filter", pattern)]
     if args.run:
-        swift = os.environ.get("SWIFT", "swift")
-        command = [swift, "test", "--skip-build", *passthrough, *arguments]
+        # The bundle itself, as `swift test --skip-build` would run it: SwiftPM 6.3's `swift test` leaves the
+        # build plan so that the next `swift build --build-tests` recompiles swift-protobuf (~1 min here).
+        command = [str(bundle), "--testing-library", "swift-testing", *passthrough, *arguments]
         print(f"test-select: {len(selected)} tests, {len(patterns)} filters", file=sys.stderr)
-        os.execvp(swift, command)
+        os.execv(command[0], command)
     # No quotes: the patterns hold no white space or glob characters, so `$(...)` passes them unchanged.
     print(" ".join(arguments))
 

@@ -470,9 +470,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 
     @Test func realFashionMNISTSampleFiles() throws {
-        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-            .appendingPathComponent("samples")
+        let samples = TestPaths.packageRoot.appendingPathComponent("samples")
         let files = (try? FileManager.default.contentsOfDirectory(atPath: samples.path)) ?? []
         for file in files where file.hasSuffix(".png") || file.hasSuffix(".jpg") || file.hasSuffix(".jpeg") {
             let data = try Data(contentsOf: samples.appendingPathComponent(file))

@@ -70,8 +70,7 @@ struct ConfigurationTests {
         let names = ConfigurationKeys.all.map(\.name)
         #expect(Set(names).count == names.count)
         for key in ConfigurationKeys.all { #expect(!key.summary.isEmpty && !key.defaultDescription.isEmpty) }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        let root = TestPaths.packageRoot
         let doc = try String(contentsOf: root.appendingPathComponent("docs/CONFIGURATION.md"), encoding: .utf8)
         #expect(
             doc.contains(ConfigurationKeys.markdownReference()),

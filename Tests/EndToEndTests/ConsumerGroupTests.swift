@@ -10,7 +10,7 @@ import Testing
 /// partition that lost its position delivers nothing and the "no message missing" checks fail loudly
 /// instead of messages being skipped silently. Messages are identified by their source coordinates
 /// (partition, offset); duplicates across instances are counted and printed, never filtered out.
-@Suite("Consumer groups against standalone mock brokers", .tags(.broker), .serialized)
+@Suite("Consumer groups against standalone mock brokers", .tags(.broker, .slow), .serialized)
 struct ConsumerGroupTests {
     typealias Fixture = ConsumerGroupFixture
 

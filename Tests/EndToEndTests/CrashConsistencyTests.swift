@@ -22,7 +22,7 @@ enum CrashSeed {
 /// The broker is a standalone `fashion-mock-broker` process, so it (and the group's committed offsets)
 /// survives every kill; the daemon runs with `auto.offset.reset=error`, so a lost position makes the
 /// "nothing missing" check fail instead of silently skipping messages.
-@Suite("Crash consistency", .tags(.broker), .serialized)
+@Suite("Crash consistency", .tags(.broker, .slow), .serialized)
 struct CrashConsistencyTests {
     typealias Fixture = ConsumerGroupFixture
 

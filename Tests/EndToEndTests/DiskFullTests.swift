@@ -144,7 +144,7 @@ final class NotifySocketListener: @unchecked Sendable {
 }
 
 /// Issue 7 part 2: the journal's file system fills up while messages arrive.
-@Suite("Disk full", .tags(.root), .serialized)
+@Suite("Disk full", .tags(.root, .slow), .serialized)
 struct DiskFullTests {
     typealias Fixture = ConsumerGroupFixture
 

@@ -27,7 +27,7 @@ final class MockBrokerProcess: @unchecked Sendable {
     deinit { stop() }
 }
 
-@Suite("End to end against a standalone broker", .tags(.broker), .serialized)
+@Suite("End to end against a standalone broker", .tags(.broker, .slow), .serialized)
 struct ExternalBrokerTests {
     static let mockSettings = [
         "--set", "session_timeout_ms=6000", "--set", "fetch_wait_max_ms=100", "--set", "auto_offset_reset=earliest",

@@ -5,7 +5,7 @@ import Testing
 
 /// Issue 13: every journaled record on the results topic, every rejected message on the dead-letter
 /// topic, checked by an independent consumer (kcat), on a standalone broker process.
-@Suite("Output topics on a standalone broker", .tags(.broker), .serialized)
+@Suite("Output topics on a standalone broker", .tags(.broker, .slow), .serialized)
 struct OutputTopicTests {
     typealias Fixture = ConsumerGroupFixture
 

@@ -80,7 +80,7 @@ final class PubSubProxy: @unchecked Sendable {
 
 // MARK: tests
 
-@Suite("End to end on Pub/Sub (Google's emulator)", .tags(.emulator), .serialized)
+@Suite("End to end on Pub/Sub (Google's emulator)", .tags(.emulator, .slow), .serialized)
 struct PubSubEndToEndTests {
     @Test(
         "fashionctl submit publishes through the daemon; every image gets one correct result; oversized images are refused"

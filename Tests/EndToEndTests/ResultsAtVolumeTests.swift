@@ -5,7 +5,7 @@ import Testing
 
 /// Reading results back at real volume: 20,000 records through `fashionctl results` and through a
 /// deliberately slow raw reader, while the daemon keeps classifying.
-@Suite("Reading results at volume", .tags(.broker), .serialized)
+@Suite("Reading results at volume", .tags(.broker, .slow), .serialized)
 struct ResultsAtVolumeTests {
     static let perPartition = 5_000
     static let total = perPartition * ConsumerGroupFixture.partitions.count

@@ -6,7 +6,7 @@ import Testing
 /// `fashionctl web` in a real browser (headless Chromium through chromedriver): send images from the
 /// page, watch the live feed pick up a submit from outside, read the status panel; the screenshot is
 /// kept as a test artifact (.build/test-artifacts/web-console.png, or $FASHIOND_TEST_ARTIFACTS).
-@Suite("fashionctl web in headless Chromium", .tags(.broker), .serialized)
+@Suite("fashionctl web in headless Chromium", .tags(.broker, .slow), .serialized)
 struct WebConsoleBrowserTests {
     /// A running fashiond on the embedded broker, and `fashionctl web` on it with the URL it printed.
     final class Console {

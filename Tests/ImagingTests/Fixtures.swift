@@ -1,11 +1,9 @@
 import Foundation
 @_exported import TestSupport
 
-/// Locates the committed fixtures relative to this source file (Tests/ImagingTests/...).
+/// Locates the committed fixtures.
 enum Fixtures {
-    static let testsDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()  // ImagingTests
-        .deletingLastPathComponent()  // Tests
+    static let testsDirectory = TestPaths.packageRoot.appendingPathComponent("Tests")
     static let formats = testsDirectory.appendingPathComponent("Fixtures/images/formats")
     static let hostile = testsDirectory.appendingPathComponent("Fixtures/hostile")
 

@@ -4,12 +4,10 @@ import Testing
 
 /// Locates repository files relative to this source file and loads the shared fixtures.
 enum Fixtures {
-    /// /…/Tests (symlinks resolved, so a development package that links the sources in still
-    /// finds the repository's models).
-    static let testsDirectory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    /// /…/Tests.
+    static let testsDirectory = TestPaths.packageRoot.appendingPathComponent("Tests")
     /// The repository root.
-    static let repositoryRoot = testsDirectory.deletingLastPathComponent()
+    static let repositoryRoot = TestPaths.packageRoot
 
     /// The default model, shipped in models/.
     static let defaultModel = repositoryRoot.appendingPathComponent("models/fashion-cnn")

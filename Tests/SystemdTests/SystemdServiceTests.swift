@@ -9,7 +9,7 @@ import Testing
 ///
 /// One sandbox serves the whole scenario, in the order an operator meets it: install, start, use,
 /// socket activation, reload, a stalled pipeline, stop, security review, removal and purge.
-@Suite("fashiond under systemd", .tags(.systemd), .serialized)
+@Suite("fashiond under systemd", .tags(.systemd, .slow), .serialized)
 struct SystemdServiceTests {
     static let socket = "/run/fashiond/control.sock"
     static let stallFile = "/var/lib/fashiond/debug-stall"

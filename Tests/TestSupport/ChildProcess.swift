@@ -76,8 +76,9 @@ public final class ChildProcess: @unchecked Sendable {
         }
         route(stdout, to: 1, pipe: output.write)
         route(stderr, to: 2, pipe: errors.write)
-        var variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var variables = ProcessInfo.processInfo.environment
         for name in removingEnvironment { variables.removeValue(forKey: name) }
+        variables.merge(environment) { $1 }
         let env = variables.map { "\($0.key)=\($0.value)" }
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]

@@ -2,9 +2,10 @@ import Foundation
 
 /// Where the repository, its fixtures and the built executables are, as every test target sees them.
 public enum TestPaths {
-    /// The package root, found from this file's location (Tests/TestSupport/TestPaths.swift).
-    public static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    /// The package root, found from this file's location (Tests/TestSupport/TestPaths.swift; symlinks
+    /// resolved, so a development package that links the sources in still finds the repository's files).
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     /// Tests/Fixtures.
     public static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
 
