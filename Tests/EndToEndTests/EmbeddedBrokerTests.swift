@@ -132,6 +132,31 @@ struct EmbeddedBrokerTests {
         #expect(restarted.stop() == 0)
     }
 
+    @Test("a bare socket file name (--socket control.sock) is created in the working directory")
+    func relativeSocketPath() throws {
+        let directory = try TemporaryDirectory()
+        let logPath = directory.path("relative.log")
+        // The daemon runs in `directory` (sh changes into it, then execs fashiond) with a relative socket path:
+        // it once failed to create the socket's empty parent directory and never came up.
+        let daemon = try ChildProcess(
+            [
+                "/bin/sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh", directory.url.path,
+                Paths.binary("fashiond"), "--state-dir", "state", "--socket", "control.sock", "--engine-threads", "2",
+                "--model-dir", Paths.packageRoot.appendingPathComponent("models").path,
+            ], removingEnvironment: ["NOTIFY_SOCKET", "JOURNAL_STREAM", "FASHIOND_SOCKET"], stdout: .file(logPath),
+            stderr: .standardOutput)
+        let socket = directory.path("control.sock")
+        let up = eventually(timeout: 60) {
+            !daemon.isRunning || (try? run(Paths.binary("fashionctl"), ["--socket", socket, "status"]).status) == 0
+        }
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        #expect(up && daemon.isRunning, "fashiond did not come up with a relative socket path; log:\n\(log)")
+        let submitted = try run(
+            Paths.binary("fashionctl"), ["--socket", socket, "submit", "--wait", try TestSetImages.load().files[0]])
+        #expect(submitted.status == 0, "submit failed: \(submitted.stderr)")
+        #expect(daemon.terminate(timeout: 60) == 0)
+    }
+
     @Test("fashionctl says clearly when the daemon is not running")
     func daemonUnreachable() throws {
         let directory = try TemporaryDirectory()
