@@ -173,7 +173,7 @@ package enum ConfigurationKeys {
             \.maxPixels, 784...1_000_000_000),
         integer(
             "partition_queue",
-            "Messages of one partition in flight (consumed, not yet committed); at this bound the partition is paused until the committed offset has caught up to half of it.",
+            "Messages of one partition in flight (consumed, not yet committed); at this bound the partition is paused until the committed offset has caught up to half of it. Memory is bounded separately (at most 4096 decoded messages wait for the engine).",
             \.partitionQueueCapacity, 1...1_000_000),
         integer(
             "max_dimension",

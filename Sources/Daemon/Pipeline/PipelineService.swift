@@ -35,6 +35,11 @@ final class PipelineService: Service, Sendable {
     /// How long a stopping daemon keeps publishing journaled records to the output topics.
     static let outboxDrainTimeout: TimeInterval = 5
 
+    /// Most decoded messages waiting between the readers and the batcher (a few KB each): when the queue
+    /// is full the readers block and librdkafka stops fetching once its prefetch is full, so memory stays
+    /// bounded whatever `partition_queue` is.
+    static let itemQueueLimit = 4096
+
     init(
         configuration config: DaemonConfiguration, models: ModelRegistry, journal: ResultsJournal,
         deadLetterJournal: ResultsJournal?, outboxes: OutboxFactory, stats: PipelineStats, health: HealthMonitor,
@@ -52,7 +57,9 @@ final class PipelineService: Service, Sendable {
         self.logger = logger
         self.whenStarted = whenStarted
         let itemQueue = BlockingQueue<PipelineItem>(
-            capacity: max(config.batchMaxSize * 4, config.partitionQueueCapacity * Int(max(1, config.partitions))))
+            capacity: max(
+                config.batchMaxSize * 4,
+                min(config.partitionQueueCapacity * Int(max(1, config.partitions)), Self.itemQueueLimit)))
         let recordQueue = BlockingQueue<ResultBatch>(capacity: config.resultQueueBatches)
         self.itemQueue = itemQueue
         batcher = Batcher(
