@@ -252,31 +252,24 @@ extension GraphCompiler {
                         emit(.gather(table: table), inputs: [source], dims: dims, layout: .rowMajor, node: node)))
             }
         case .constant(.float(let tensor)):
-            let permutation = try node.ints("perm") ?? Array((0..<tensor.shape.count).reversed())
-            guard ShapeMath.isPermutation(permutation, rank: tensor.shape.count) else {
-                throw node.error(
-                    .modelMalformed, "perm \(permutation) does not fit a rank-\(tensor.shape.count) tensor.")
-            }
-            let table = ShapeMath.transposeIndexTable(dims: tensor.shape, permutation: permutation)
-            try setOutput(
-                node,
-                .constant(
-                    .float(
-                        FloatTensor(shape: permutation.map { tensor.shape[$0] }, data: table.map { tensor.data[$0] }))))
+            let (shape, sourceIndex) = try Self.constantTranspose(node, shape: tensor.shape)
+            try setOutput(node, .constant(.float(FloatTensor(shape: shape, data: sourceIndex.map { tensor.data[$0] }))))
         case .constant(.int(let tensor)):
-            let permutation = try node.ints("perm") ?? Array((0..<tensor.shape.count).reversed())
-            guard ShapeMath.isPermutation(permutation, rank: tensor.shape.count) else {
-                throw node.error(
-                    .modelMalformed, "perm \(permutation) does not fit a rank-\(tensor.shape.count) tensor.")
-            }
-            let table = ShapeMath.transposeIndexTable(dims: tensor.shape, permutation: permutation)
-            try setOutput(
-                node,
-                .constant(
-                    .int(
-                        IntTensor(shape: permutation.map { tensor.shape[$0] }, values: table.map { tensor.values[$0] }))
-                ))
+            let (shape, sourceIndex) = try Self.constantTranspose(node, shape: tensor.shape)
+            try setOutput(node, .constant(.int(IntTensor(shape: shape, values: sourceIndex.map { tensor.values[$0] }))))
         }
+    }
+
+    /// `Transpose` of a constant of `shape`: the permuted shape and, per output element, the index of the
+    /// input element it holds.
+    private static func constantTranspose(
+        _ node: NodeContext, shape: [Int]
+    ) throws(InferenceError) -> (shape: [Int], sourceIndex: [Int]) {
+        let permutation = try node.ints("perm") ?? Array((0..<shape.count).reversed())
+        guard ShapeMath.isPermutation(permutation, rank: shape.count) else {
+            throw node.error(.modelMalformed, "perm \(permutation) does not fit a rank-\(shape.count) tensor.")
+        }
+        return (permutation.map { shape[$0] }, ShapeMath.transposeIndexTable(dims: shape, permutation: permutation))
     }
 
     mutating func lowerConcat(_ node: NodeContext) throws(InferenceError) {
