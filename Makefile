@@ -8,13 +8,14 @@ SAMPLES      := $(wildcard samples/*.png)
 TORCH_CPU_INDEX  ?= https://download.pytorch.org/whl/cpu
 TORCH_PIP_SOURCE := $(if $(PIP_FIND_LINKS)$(PIP_EXTRA_INDEX_URL)$(PIP_INDEX_URL),,--extra-index-url $(TORCH_CPU_INDEX))
 
-.PHONY: help deps build release check test test-tags demo demo-stop bench bench-engine bench-setup clean
+.PHONY: help deps build release check format lint test test-tags demo demo-stop bench bench-engine bench-setup clean
 
 help:
 	@echo "make deps        install the Debian packages (apt-get)"
 	@echo "make build       debug build of everything"
 	@echo "make release     optimised build"
-	@echo "make check       the unit tests (no broker, emulator, root or systemd): what to run all day"
+	@echo "make check       the unit tests (no broker, emulator, root or systemd) and the format check: what to run all day"
+	@echo "make format      format every Swift file with the checked-in .swift-format (make lint only checks)"
 	@echo "make test        every test (unit, integration, end to end)"
 	@echo "make test-tags TAGS='broker emulator' [SKIP_TAGS=slow]   the tests carrying any of TAGS (docs/TESTING.md)"
 	@echo "make demo        start fashiond on the embedded broker and classify samples/"
@@ -37,7 +38,15 @@ release:
 
 # The unit tests: every test tagged `unit` and not `slow` (tags: Tests/TestSupport/Tags.swift). Swift
 # Testing cannot select by tag on the command line; scripts/test-select.py turns tags into --filter.
-check:
+# The house style (.swift-format: line length 120, 4 spaces), as swift-nio and swift-log keep theirs.
+FORMAT_PATHS := Sources Tests Fuzz/Targets Package.swift
+format:
+	$(SWIFT) format format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
+
+check: lint
 	$(SWIFT) build --build-tests
 	scripts/test-select.py --run unit --skip slow
 

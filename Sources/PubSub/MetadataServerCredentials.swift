@@ -16,7 +16,8 @@ package final class MetadataServerCredentials: AccessTokenProvider {
         self.host = host
         self.timeout = timeout
         let url =
-            "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token?scopes=" + PercentEncoding.encode(scope)
+            "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token?scopes="
+            + PercentEncoding.encode(scope)
         cache = TokenCache(now: now) { () throws(PubSubError) -> (token: String, expiresIn: TimeInterval) in
             let response = try Self.get(url, timeout: timeout)
             return try TokenCache.parseTokenResponse(response, source: "the metadata server at \(host)")

@@ -6,7 +6,8 @@ struct FashionBench: ParsableCommand {
         commandName: "fashion-bench",
         abstract: "Measures fashiond's performance.",
         subcommands: [
-            EngineBenchmark.self, DecodeBenchmark.self, E2EBenchmark.self, ResultsReadBenchmark.self, MetricsOverheadBenchmark.self,
+            EngineBenchmark.self, DecodeBenchmark.self, E2EBenchmark.self, ResultsReadBenchmark.self,
+            MetricsOverheadBenchmark.self,
         ]
     )
 }

@@ -51,8 +51,10 @@ struct KernelSetTests {
     }
 
     static let shapes = [
-        Shape(inChannels: 1, outChannels: 16, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 1),  // fashion-cnn-bn conv1
-        Shape(inChannels: 1, outChannels: 32, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 0),  // fashion-cnn conv1
+        // fashion-cnn-bn conv1
+        Shape(inChannels: 1, outChannels: 16, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 1),
+        // fashion-cnn conv1
+        Shape(inChannels: 1, outChannels: 32, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 0),
         Shape(inChannels: 3, outChannels: 24, size: 9, kernel: 3, stride: 2, dilation: 1, pad: 1),  // 8-channel tail
         Shape(inChannels: 1, outChannels: 8, size: 11, kernel: 5, stride: 1, dilation: 1, pad: 2),
         Shape(inChannels: 2, outChannels: 16, size: 10, kernel: 3, stride: 1, dilation: 2, pad: 1),
