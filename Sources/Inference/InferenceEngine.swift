@@ -1,4 +1,5 @@
 import Foundation
+import Threads
 
 /// Time spent in one step of the execution plan (one ONNX node, or several fused ones).
 package struct LayerTiming: Sendable, Equatable {
@@ -192,22 +193,13 @@ package final class InferenceEngine: Sendable {
 
 /// Serialises callers of the engine and remembers whether it was shut down.
 private final class CallGate: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = ConditionMutex()
+    // Guarded by `mutex`.
     private var closed = false
 
-    init() {
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
     func withLock<T>(_ body: () throws(InferenceError) -> T) throws(InferenceError) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         guard !closed else {
             throw InferenceError(
                 .engineShutDown, "The inference engine was shut down; create a new engine to classify more images.")
@@ -216,14 +208,14 @@ private final class CallGate: @unchecked Sendable {
     }
 
     func withLockIgnoringClosed<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         return body()
     }
 
     func close() {
-        pthread_mutex_lock(mutex)
+        mutex.lock()
         closed = true
-        pthread_mutex_unlock(mutex)
+        mutex.unlock()
     }
 }
