@@ -35,4 +35,30 @@ struct FoundationReplacementTests {
             #expect(sample[...].trimmingSpaces() == sample.trimmingCharacters(in: .whitespaces))
         }
     }
+
+    /// NSString.deletingLastPathComponent's answers (Foundation 6.3 traps on some of these inputs when called
+    /// from a test, so they are written out).
+    @Test("parentDirectory(of:) answers what NSString.deletingLastPathComponent does")
+    func parentDirectoryMatchesFoundation() {
+        let expected = [
+            "/run/fashiond/control.sock": "/run/fashiond", "/x": "/", "x": "", "/": "/", "a/b/": "a", "a//b": "a",
+            "/var/lib/fashiond/outbox/kafka.cursor": "/var/lib/fashiond/outbox",
+        ]
+        for (path, directory) in expected {
+            #expect(parentDirectory(of: path) == directory, "\(path)")
+        }
+    }
+
+    @Test("errorMessage names the POSIX reason of file errors")
+    func errorMessageOfFileErrors() throws {
+        let missing = URL(fileURLWithPath: "/nonexistent-\(UUID().uuidString)/metadata.json")
+        do {
+            _ = try Data(contentsOf: missing)
+            Issue.record("reading a missing file succeeded")
+        } catch {
+            #expect(errorMessage(error) == "No such file or directory")
+        }
+        struct Described: LocalizedError { var errorDescription: String? { "described" } }
+        #expect(errorMessage(Described()) == "described")
+    }
 }
