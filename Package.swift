@@ -8,6 +8,12 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
 ]
 
+// The shipped binaries link FoundationEssentials, not Foundation (whose ICU data alone is 34 MB). swift-crypto
+// and TOMLKit still import Foundation, and without MemberImportVisibility its String extensions
+// (replacingOccurrences, padding, range(of:)) would win overload resolution in every file of a target that
+// links them, pulling full Foundation back in. With it, only what a file imports is visible.
+let essentialsOnly: [SwiftSetting] = strict + [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "fashiond",
     platforms: [.macOS(.v15)],
@@ -51,6 +57,7 @@ let package = Package(
             dependencies: [
                 "Shared", "Threads", "COpenBLAS", "CCPUFeatures", "CInferenceKernels",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
@@ -78,7 +85,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: essentialsOnly
         ),
         .target(
             name: "Daemon",
@@ -94,7 +101,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: strict
+            swiftSettings: essentialsOnly
         ),
 
         // MARK: Executables (thin)
@@ -103,7 +110,7 @@ let package = Package(
             dependencies: [
                 "Daemon", "Inference", "Shared", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: strict
+            swiftSettings: essentialsOnly
         ),
         .executableTarget(
             name: "fashionctl",

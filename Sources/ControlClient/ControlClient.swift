@@ -1,6 +1,11 @@
-import Foundation
 import Shared
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A blocking client for fashiond's control API: HTTP/1.1 over the daemon's Unix socket.
 ///
@@ -337,7 +342,7 @@ package struct ControlClient: Sendable {
                 kind: .apiError(code: response.error.code, httpStatus: status), message: response.error.message,
                 isRetryable: response.error.retryable, socketPath: socketPath)
         }
-        let excerpt = String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let excerpt = String(decoding: body.prefix(300), as: UTF8.self).trimmingWhitespace()
         let reason = head.reasonPhrase.isEmpty ? "" : " \(head.reasonPhrase)"
         return ControlClientError(
             kind: .apiError(code: "http_\(status)", httpStatus: status),

@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Logging
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Process-wide set-up shared by the executable and the tests.
 package enum DaemonBootstrap {

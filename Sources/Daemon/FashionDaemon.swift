@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import Inference
 import Journal
 import Logging
@@ -7,6 +7,13 @@ import ServiceLifecycle
 import Shared
 import Synchronization
 import Threads
+import UnixSignals
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The daemon: loads the models, opens the journal, starts the stream backend, the pipeline
 /// threads and the control server, reports to systemd, and shuts down without losing work.

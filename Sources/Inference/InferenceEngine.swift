@@ -1,4 +1,10 @@
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Threads
 
 /// Time spent in one step of the execution plan (one ONNX node, or several fused ones).
@@ -41,9 +47,9 @@ package final class InferenceEngine: Sendable {
     /// Loads `model.onnx` and `metadata.json` from `modelDirectory`, checking the model's SHA-256
     /// against the metadata when it records one.
     package convenience init(modelDirectory: URL, configuration: EngineConfiguration = .init()) throws(InferenceError) {
-        var isDirectory: ObjCBool = false
+        var isDirectory = false
         guard FileManager.default.fileExists(atPath: modelDirectory.path, isDirectory: &isDirectory),
-            isDirectory.boolValue
+            isDirectory
         else {
             throw InferenceError(
                 .modelNotFound,

@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Prepares and checks model directories (`model.onnx` + `metadata.json`), for
 /// `fashiond models init` and `fashiond models check`.
@@ -118,7 +124,7 @@ package enum ModelDirectory {
         } catch {
             throw InferenceError(
                 .modelUnreadable,
-                "Could not write the model directory \(directory.path): \(error.localizedDescription).")
+                "Could not write the model directory \(directory.path): \(errorMessage(error)).")
         }
         var report = try check(directory)
         report.copiedModel = copies
@@ -176,7 +182,7 @@ package enum ModelDirectory {
         if rename(temporary.path, url.path) != 0 {
             let code = errno
             try? FileManager.default.removeItem(at: temporary)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(code))])
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
         }
     }
 }

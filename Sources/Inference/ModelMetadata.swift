@@ -1,4 +1,11 @@
+import Glibc
+import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What `metadata.json` beside a `model.onnx` says about the model.
 ///
@@ -163,7 +170,7 @@ package struct ModelMetadata: Codable, Sendable, Equatable {
                 )
             }
             throw InferenceError(
-                .modelUnreadable, "Could not read model metadata \(url.path): \(error.localizedDescription).")
+                .modelUnreadable, "Could not read model metadata \(url.path): \(errorMessage(error)).")
         }
         let metadata: ModelMetadata
         do {

@@ -1,4 +1,12 @@
+import Crypto
+import Glibc
+import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How a graph takes its 28x28 grayscale image, found from the declared shape of its input.
 ///
@@ -93,9 +101,9 @@ struct LoadedGraph {
                 throw InferenceError(.modelNotFound, "Model file \(modelFile.path) does not exist.")
             }
             throw InferenceError(
-                .modelUnreadable, "Could not read model file \(modelFile.path): \(error.localizedDescription).")
+                .modelUnreadable, "Could not read model file \(modelFile.path): \(errorMessage(error)).")
         }
-        let actual = bytes.withUnsafeBytes { SHA256.hexDigest(of: $0) }
+        let actual = SHA256.hash(data: bytes).map { ($0 < 0x10 ? "0" : "") + String($0, radix: 16) }.joined()
         if let expected = expectedSHA256, actual != expected.lowercased() {
             throw InferenceError(
                 .checksumMismatch,

@@ -1,4 +1,10 @@
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How a ``ResultsJournal`` stores and retires its segments.
 package struct JournalConfiguration: Sendable {

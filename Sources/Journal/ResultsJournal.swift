@@ -1,10 +1,15 @@
-import Foundation
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 #endif
 
 /// The durable, append-only results journal: one record per consumed message, numbered by sequence,

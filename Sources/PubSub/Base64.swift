@@ -1,4 +1,10 @@
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Base64 (standard alphabet, padded) straight into a byte buffer; payloads reach 7.5 MB.
 enum Base64 {

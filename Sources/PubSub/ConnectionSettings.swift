@@ -1,4 +1,11 @@
+import Glibc
+import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Where Pub/Sub is and how requests are authenticated, decided from configuration and environment.
 ///
@@ -33,7 +40,7 @@ package struct ConnectionSettings: Sendable, Equatable {
         endpoint: String, credentialsFile: String, environment: [String: String]
     ) throws(PubSubError) -> ConnectionSettings {
         func nonEmpty(_ value: String?) -> String? {
-            guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            guard let value = value?.trimmingSpaces(), !value.isEmpty else { return nil }
             return value
         }
         if let emulator = nonEmpty(environment["PUBSUB_EMULATOR_HOST"]) {
@@ -87,7 +94,7 @@ package struct ConnectionSettings: Sendable, Equatable {
         for candidate in [
             configured, environment["GOOGLE_CLOUD_PROJECT"] ?? "", environment["PUBSUB_PROJECT_ID"] ?? "",
         ] {
-            let value = candidate.trimmingCharacters(in: .whitespaces)
+            let value = candidate.trimmingSpaces()
             if !value.isEmpty { return value }
         }
         if let project = try credentials.defaultProjectID(), !project.isEmpty { return project }

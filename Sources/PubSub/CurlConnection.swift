@@ -1,6 +1,12 @@
 import CCurl
-import Foundation
+import Glibc
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A libcurl easy handle: one HTTP/1.1 connection (kept alive between requests) used by one thread.
 ///

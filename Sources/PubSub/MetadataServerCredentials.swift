@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The GCE/GKE metadata server's default service account.
 package final class MetadataServerCredentials: AccessTokenProvider {
@@ -36,7 +42,7 @@ package final class MetadataServerCredentials: AccessTokenProvider {
                     "the metadata server at \(host) answered HTTP \(response.status) for the project id; set pubsub_project",
                 isRetryable: response.status >= 500, httpStatus: response.status)
         }
-        let project = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let project = String(decoding: response.body, as: UTF8.self).trimmingWhitespace()
         return project.isEmpty ? nil : project
     }
 

@@ -1,6 +1,12 @@
-import Foundation
+import Glibc
 import Logging
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The Pub/Sub REST API (v1) over one kept-alive HTTP/1.1 connection.
 ///
@@ -245,7 +251,7 @@ package final class PubSubClient {
             if let cancellation {
                 guard cancellation.sleep(for: wait) else { throw PubSubError.cancelled }
             } else {
-                Thread.sleep(forTimeInterval: wait.seconds)
+                sleepThread(for: wait)
             }
         }
     }

@@ -1,4 +1,10 @@
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Settings shared by every client of one daemon.
 package struct PubSubClientConfiguration: Sendable {

@@ -1,3 +1,5 @@
+import Shared
+
 /// The limits of one `topics.publish` request and how messages are split across requests.
 ///
 /// A request carries at most 1,000 messages and 10,485,760 bytes of JSON. The data travels base64

@@ -1,5 +1,12 @@
-import Foundation
+import Glibc
+import Shared
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Exponential back-off with jitter for retryable Pub/Sub failures.
 ///
@@ -70,7 +77,7 @@ package struct RetryPolicy: Sendable, Equatable {
                 message: "Pub/Sub refused the request: \(status) (HTTP \(httpStatus)): \(text)",
                 isRetryable: retryableStatuses.contains(status), status: status, httpStatus: httpStatus)
         }
-        let snippet = String(decoding: body.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let snippet = String(decoding: body.prefix(200), as: UTF8.self).trimmingWhitespace()
         return PubSubError(
             code: "pubsub_http_\(httpStatus)",
             message:

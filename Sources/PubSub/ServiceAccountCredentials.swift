@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Service-account credentials: a signed JWT exchanged at the key's `token_uri` for an access token.
 package final class ServiceAccountCredentials: AccessTokenProvider {

@@ -1,6 +1,13 @@
 import Crypto
-import Foundation
+import Glibc
+import Shared
 import _CryptoExtras
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A service-account key file as the Cloud console downloads it (`type: service_account`).
 package struct ServiceAccountKey: Sendable, CustomStringConvertible {
@@ -20,7 +27,7 @@ package struct ServiceAccountKey: Sendable, CustomStringConvertible {
             throw PubSubError(
                 code: "credentials_unreadable",
                 message:
-                    "cannot read the credentials file \(path): \(error.localizedDescription); check `credentials` or GOOGLE_APPLICATION_CREDENTIALS",
+                    "cannot read the credentials file \(path): \(errorMessage(error)); check `credentials` or GOOGLE_APPLICATION_CREDENTIALS",
                 isRetryable: false)
         }
         try self.init(json: data, origin: path)

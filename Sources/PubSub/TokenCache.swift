@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A cached bearer token, fetched again a little before it expires.
 ///

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The control API contract between `fashiond` and its clients (`fashionctl`, `curl --unix-socket`).
 ///

@@ -1,6 +1,11 @@
 import ControlClient
-import Foundation
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// One browser request as the console sees it.
 struct ConsoleRequest: Sendable {

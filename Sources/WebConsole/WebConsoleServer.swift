@@ -1,9 +1,14 @@
 import ControlClient
-import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Where and how `fashionctl web` serves its page.
 package struct WebConsoleConfiguration: Sendable {

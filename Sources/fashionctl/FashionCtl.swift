@@ -1,7 +1,13 @@
 import ArgumentParser
 import ControlClient
-import Foundation
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// `fashionctl`: talks to fashiond over its control socket. Parsing and printing only; the protocol
 /// lives in `ControlClient`.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import ControlClient
-import Foundation
 import Shared
 
 struct Models: ParsableCommand {
@@ -24,7 +23,7 @@ struct Models: ParsableCommand {
         for model in response.models {
             rows.append([
                 model.name, model.version, model.isDefault ? "*" : "",
-                model.testAccuracy.map { String(format: "%.2f%%", $0 * 100) } ?? "-",
+                model.testAccuracy.map { String(cFormat: "%.2f%%", $0 * 100) } ?? "-",
                 model.sha256.map { String($0.prefix(12)) } ?? "-", model.directory,
             ])
         }

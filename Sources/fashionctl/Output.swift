@@ -1,5 +1,5 @@
 import ControlClient
-import Foundation
+import Glibc
 import Shared
 
 /// Writes whole lines straight to the file descriptors.
@@ -44,7 +44,7 @@ enum Output {
 enum Format {
     /// `97.1%`
     static func percent(_ fraction: Float) -> String {
-        String(format: "%.1f%%", Double(fraction) * 100)
+        String(cFormat: "%.1f%%", Double(fraction) * 100)
     }
 
     /// Local time with milliseconds, `2026-11-29 04:18:07.123`.
@@ -54,9 +54,9 @@ enum Format {
         var parts = tm()
         guard localtime_r(&seconds, &parts) != nil else { return String(millisecondsSinceEpoch) }
         return String(
-            format: "%04d-%02d-%02d %02d:%02d:%02d.%03d",
-            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), milliseconds)
+            cFormat: "%04d-%02d-%02d %02d:%02d:%02d.%03d",
+            parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+            parts.tm_hour, parts.tm_min, parts.tm_sec, Int32(milliseconds))
     }
 
     /// `2/1234` for Kafka, the message id for Pub/Sub.
@@ -101,9 +101,9 @@ enum Format {
     static func uptime(seconds: Double) -> String {
         let total = Int(max(0, seconds))
         let (days, hours, minutes, secs) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60)
-        if days > 0 { return "\(days)d \(hours)h \(String(format: "%02d", minutes))m" }
-        if hours > 0 { return "\(hours)h \(String(format: "%02dm %02ds", minutes, secs))" }
-        if minutes > 0 { return "\(minutes)m \(String(format: "%02ds", secs))" }
+        if days > 0 { return "\(days)d \(hours)h \(String(cFormat: "%02ld", minutes))m" }
+        if hours > 0 { return "\(hours)h \(String(cFormat: "%02ldm %02lds", minutes, secs))" }
+        if minutes > 0 { return "\(minutes)m \(String(cFormat: "%02lds", secs))" }
         return "\(secs)s"
     }
 

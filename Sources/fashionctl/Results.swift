@@ -1,7 +1,7 @@
 import ArgumentParser
 import ControlClient
 import Dispatch
-import Foundation
+import Glibc
 import Shared
 import Threads
 

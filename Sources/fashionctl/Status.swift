@@ -1,6 +1,5 @@
 import ArgumentParser
 import ControlClient
-import Foundation
 import Shared
 
 struct Status: ParsableCommand {
@@ -47,7 +46,8 @@ struct Status: ParsableCommand {
             lines += Format.table(rows, rightAligned: [0, 1, 2, 3, 4]).map { "  " + $0 }
         }
         lines.append(
-            String(format: "Throughput:   %.1f images/s, mean batch %.1f", status.imagesPerSecond, status.meanBatchSize)
+            String(
+                cFormat: "Throughput:   %.1f images/s, mean batch %.1f", status.imagesPerSecond, status.meanBatchSize)
         )
         lines.append(
             "Messages:     \(status.consumed) consumed, \(status.predicted) predicted, \(status.rejected) rejected")

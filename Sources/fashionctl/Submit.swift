@@ -1,6 +1,6 @@
 import ArgumentParser
 import ControlClient
-import Foundation
+import Glibc
 import Shared
 
 struct Submit: ParsableCommand {

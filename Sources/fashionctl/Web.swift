@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import Glibc
 import WebConsole
 
 struct Web: ParsableCommand {

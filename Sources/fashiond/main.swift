@@ -1,9 +1,15 @@
 import ArgumentParser
 import Daemon
-import Foundation
+import Glibc
 import Inference
 import Logging
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// `fashiond`: parse arguments, load configuration, run the daemon. Everything else lives in `Daemon`.
 @main
@@ -142,7 +148,7 @@ struct ModelsCommand: ParsableCommand {
                 guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
                     throw ValidationError("cannot read the labels file \(labels)")
                 }
-                options.labels = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                options.labels = text.split(whereSeparator: \.isNewline).map { $0.trimmingSpaces() }
                     .filter { !$0.isEmpty }
             }
             let report = try ModelsCommand.attempt { () throws(InferenceError) in
@@ -179,10 +185,9 @@ struct ModelsCommand: ParsableCommand {
         do {
             return try body()
         } catch {
-            FileHandle.standardError.write(
-                Data(
-                    "fashiond: \(error.message) [code=\(error.code)\(error.op.map { " op=\($0)" } ?? "")\(error.node.map { " node=\($0)" } ?? "")]\n"
-                        .utf8))
+            writeToStandardError(
+                "fashiond: \(error.message) [code=\(error.code)\(error.op.map { " op=\($0)" } ?? "")\(error.node.map { " node=\($0)" } ?? "")]\n"
+            )
             throw ExitCode.failure
         }
     }
@@ -199,7 +204,7 @@ struct ModelsCommand: ParsableCommand {
             : "logits (fashiond applies a softmax)"
         let labels =
             metadata.labels == FashionLabels.names ? "Fashion-MNIST (10)" : metadata.labels.joined(separator: ", ")
-        let trial = report.trial.map { "\($0.label) \(String(format: "%.3f", $0.confidence))" }.joined(separator: "; ")
+        let trial = report.trial.map { "\($0.label) \(String(cFormat: "%.3f", $0.confidence))" }.joined(separator: "; ")
         for (key, value) in [
             (
                 "model",
@@ -215,7 +220,7 @@ struct ModelsCommand: ParsableCommand {
             ("operators", signature.operators.joined(separator: ", ")),
             ("trial run", "black, white, ramp -> \(trial)"),
         ] {
-            print("  " + key.padding(toLength: 14, withPad: " ", startingAt: 0) + value)
+            print("  " + (key + String(repeating: " ", count: max(0, 14 - key.count))).prefix(14) + value)
         }
     }
 }

@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A configuration error a user can fix: which key, which source, what was wrong.
 package struct ConfigurationError: FashionError {
@@ -27,7 +33,7 @@ package struct ConfigurationKey: Sendable {
 
     /// `FASHIOND_<NAME>` with dots as underscores.
     package var environmentVariable: String {
-        "FASHIOND_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
+        "FASHIOND_" + name.uppercased().replacing(".", with: "_")
     }
 
     /// Keys common enough to have a flag of their own; every other key is set with `--set key=value`.
@@ -38,7 +44,7 @@ package struct ConfigurationKey: Sendable {
 
     /// `--state-dir` for keys with a flag of their own, else `--set name=VALUE`.
     package var flag: String {
-        Self.keysWithFlags.contains(name) ? "--" + name.replacingOccurrences(of: "_", with: "-") : "--set \(name)=VALUE"
+        Self.keysWithFlags.contains(name) ? "--" + name.replacing("_", with: "-") : "--set \(name)=VALUE"
     }
 }
 
@@ -96,7 +102,7 @@ package enum ConfigurationKeys {
             defaultDescription:
                 "auto (\(DaemonConfiguration.embeddedFetchWaitMaxMs) on the embedded broker, \(DaemonConfiguration.kafkaFetchWaitMaxMs) on Kafka)",
             apply: { config, value throws(ConfigurationError) in
-                let trimmed = value.trimmingCharacters(in: .whitespaces)
+                let trimmed = value.trimmingSpaces()
                 if trimmed.lowercased() == "auto" {
                     config.fetchWaitMaxMs = nil
                     return
@@ -121,13 +127,12 @@ package enum ConfigurationKeys {
             defaultDescription: "\"\"",
             apply: { config, value throws(ConfigurationError) in
                 var properties: [String: String] = [:]
-                for pair in value.split(separator: ",") where !pair.trimmingCharacters(in: .whitespaces).isEmpty {
+                for pair in value.split(separator: ",") where !pair.trimmingSpaces().isEmpty {
                     let parts = pair.split(separator: "=", maxSplits: 1)
                     guard parts.count == 2 else {
                         throw ConfigurationError("invalid_value", "kafka_properties entry '\(pair)' is not key=value")
                     }
-                    properties[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(
-                        in: .whitespaces)
+                    properties[parts[0].trimmingSpaces()] = parts[1].trimmingSpaces()
                 }
                 config.kafkaProperties = properties
             },
@@ -214,7 +219,7 @@ package enum ConfigurationKeys {
                 "host:port of an optional TCP listener that serves only GET /metrics (Prometheus); empty: none. The control socket serves /metrics regardless.",
             defaultDescription: "\"\" (off)",
             apply: { config, value throws(ConfigurationError) in
-                let trimmed = value.trimmingCharacters(in: .whitespaces)
+                let trimmed = value.trimmingSpaces()
                 if !trimmed.isEmpty, MetricsListenAddress(trimmed) == nil {
                     throw ConfigurationError(
                         "invalid_value",
@@ -306,7 +311,7 @@ package enum ConfigurationKeys {
         return ConfigurationKey(
             name: name, summary: summary, defaultDescription: String(defaultValue),
             apply: { config, value throws(ConfigurationError) in
-                guard let number = T(value.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
+                guard let number = T(value.trimmingSpaces()), range.contains(number) else {
                     throw ConfigurationError(
                         "invalid_value",
                         "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound), not '\(value)'")
@@ -323,7 +328,7 @@ package enum ConfigurationKeys {
         return ConfigurationKey(
             name: name, summary: summary, defaultDescription: String(defaultValue),
             apply: { config, value throws(ConfigurationError) in
-                switch value.trimmingCharacters(in: .whitespaces).lowercased() {
+                switch value.trimmingSpaces().lowercased() {
                 case "true", "1", "yes", "on": config[keyPath: path] = true
                 case "false", "0", "no", "off": config[keyPath: path] = false
                 default: throw ConfigurationError("invalid_value", "\(name) must be true or false, not '\(value)'")
@@ -340,7 +345,7 @@ package enum ConfigurationKeys {
         return ConfigurationKey(
             name: name, summary: summary, defaultDescription: defaultValue.rawValue,
             apply: { config, value throws(ConfigurationError) in
-                guard let parsed = T(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                guard let parsed = T(rawValue: value.trimmingSpaces().lowercased()) else {
                     throw ConfigurationError("invalid_value", "\(name) must be one of \(allowed), not '\(value)'")
                 }
                 config[keyPath: path] = parsed

@@ -1,5 +1,12 @@
-import Foundation
+import Glibc
+import Shared
 import TOMLKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Builds a ``DaemonConfiguration`` from defaults, a TOML file, the environment and flags.
 package struct ConfigurationLoader: Sendable {
@@ -60,7 +67,7 @@ package struct ConfigurationLoader: Sendable {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigurationError(
-                "config_unreadable", "cannot read configuration file \(path): \(error.localizedDescription)")
+                "config_unreadable", "cannot read configuration file \(path): \(errorMessage(error))")
         }
         let table: TOMLTable
         do {
@@ -103,7 +110,7 @@ extension ConfigurationKeys {
             "| --- | --- | --- | --- | --- |",
         ]
         for key in all {
-            let summary = key.summary.replacingOccurrences(of: "|", with: "\\|")
+            let summary = key.summary.replacing("|", with: "\\|")
             lines.append(
                 "| `\(key.name)` | `\(key.environmentVariable)` | `\(key.flag)` | \(key.defaultDescription) | \(summary) |"
             )

@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Everything `fashiond` can be told, with the defaults it uses when nobody says otherwise.
 ///
@@ -162,7 +168,7 @@ package struct DaemonConfiguration: Sendable, Equatable {
     /// How the stream backend is named in status and metrics: `kafka`, `embedded-kafka` or `pubsub`.
     package var backendLabel: String { usesEmbeddedBroker ? "embedded-kafka" : backend.rawValue }
 
-    package var usesEmbeddedBroker: Bool { backend == .kafka && brokers.trimmingCharacters(in: .whitespaces).isEmpty }
+    package var usesEmbeddedBroker: Bool { backend == .kafka && brokers.trimmingSpaces().isEmpty }
 
     /// `fetch.wait.max.ms` when none is configured on the embedded broker. librdkafka's mock broker holds an
     /// empty fetch for the whole wait even when data arrives meanwhile, so the wait is added to the latency of

@@ -1,8 +1,14 @@
-import Foundation
+import Glibc
 import Logging
 import NIOCore
 import NIOHTTP1
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// First handler of every control connection (on raw bytes, ahead of the HTTP codec): enforces the
 /// header, idle and write timeouts, answers what the codec cannot (malformed requests, timeouts)

@@ -1,4 +1,10 @@
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Who may use the control socket: root, the daemon's own user, and members of the socket's group
 /// (`socket_group`, default `fashiond`). Everyone else is refused every endpoint, reads included:

@@ -1,4 +1,10 @@
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Who is on the other end of a control connection, as the kernel saw it at `connect()`.
 struct ControlPeer: Sendable, Equatable {

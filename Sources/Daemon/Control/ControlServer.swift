@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import Journal
 import Logging
 import NIOCore
@@ -7,6 +7,12 @@ import NIOPosix
 import ServiceLifecycle
 import Shared
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The HTTP/1.1 control API on the Unix socket (see docs/API.md).
 ///
@@ -186,7 +192,7 @@ final class ControlServer: Service, Sendable {
 
     /// Creates the socket's directory and refuses to steal the socket of a daemon that is running.
     private func prepareSocketPath() throws {
-        let directory = (socketPath as NSString).deletingLastPathComponent
+        let directory = parentDirectory(of: socketPath)
         // A bare file name (`--socket control.sock`) lives in the working directory, which exists.
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

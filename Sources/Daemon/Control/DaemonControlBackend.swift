@@ -1,9 +1,15 @@
-import Foundation
+import Glibc
 import Journal
 import Logging
 import NIOHTTP1
 import Shared
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The control API's view of the daemon.
 struct DaemonControlBackend: ControlBackend {

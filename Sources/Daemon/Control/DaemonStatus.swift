@@ -1,6 +1,12 @@
-import Foundation
+import Glibc
 import Journal
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Builds the status the API, `fashionctl status` and the systemd STATUS line show.
 struct DaemonStatus: Sendable {
@@ -35,7 +41,7 @@ struct DaemonStatus: Sendable {
         let partitions = status.partitions.map { String($0.partition) }.joined(separator: ",")
         let lag = status.partitions.compactMap(\.lag).reduce(0, +)
         var text =
-            "\(status.backend) \(status.topic) partitions [\(partitions)] \(String(format: "%.1f", status.imagesPerSecond)) images/s lag \(lag) journaled \(status.lastSeq)"
+            "\(status.backend) \(status.topic) partitions [\(partitions)] \(String(cFormat: "%.1f", status.imagesPerSecond)) images/s lag \(lag) journaled \(status.lastSeq)"
         let unpublished = (status.outputs ?? []).reduce(UInt64(0)) { $0 + $1.backlog }
         if unpublished > 0 { text += " unpublished \(unpublished)" }
         if status.state != "ok" { text += " — \(status.state): " + status.reasons.joined(separator: "; ") }

@@ -1,7 +1,13 @@
-import Foundation
+import Glibc
 import NIOCore
 import NIOHTTP1
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A complete HTTP/1.1 response with a JSON error body, as bytes: for answers the guard sends on
 /// its own, below the HTTP codec, when no response is under way (timeouts, parse errors, overload).

@@ -1,9 +1,15 @@
 import CoreMetrics
-import Foundation
+import Glibc
 import Metrics
 import Prometheus
 import Shared
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The daemon's Prometheus metrics: recorded through swift-metrics, kept in one swift-prometheus
 /// registry, rendered in the Prometheus text format by `GET /metrics` (control socket and the

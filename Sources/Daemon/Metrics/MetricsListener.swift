@@ -1,9 +1,15 @@
-import Foundation
+import Glibc
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The optional TCP listener for Prometheus (`metrics_listen`): answers `GET /metrics` and nothing
 /// else (404 for other paths, 405 for other methods), so exposing it reveals no result, image or

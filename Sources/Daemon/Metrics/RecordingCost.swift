@@ -1,5 +1,12 @@
-import Foundation
+import Dispatch
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Measures what recording the pipeline's metrics costs per image, in process: the exact calls the
 /// pipeline makes per message and per batch (``PipelineStats``), on synthetic batches, with a

@@ -1,8 +1,13 @@
-import Foundation
 import Shared
 
 #if canImport(Glibc)
 import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 #endif
 
 /// How far an outbox publisher got, kept durably in a small file: the journal sequence up to which every
@@ -18,7 +23,7 @@ struct OutboxCursor: Sendable {
         guard FileManager.default.fileExists(atPath: path) else { return 0 }
         guard let data = FileManager.default.contents(atPath: path),
             let text = String(data: data, encoding: .utf8),
-            let value = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            let value = UInt64(text.trimmingWhitespace())
         else {
             throw OutboxError(
                 code: "outbox_cursor_unreadable",
@@ -32,7 +37,7 @@ struct OutboxCursor: Sendable {
 
     /// Stores `sequence` durably (write, fdatasync, rename, directory fsync).
     func store(_ sequence: UInt64) throws(OutboxError) {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = parentDirectory(of: path)
         let temporary = path + ".tmp"
         let bytes = Array("\(sequence)\n".utf8)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)

@@ -1,6 +1,12 @@
-import Foundation
+import Glibc
 import Journal
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Header names fashiond puts on the messages of its output topics (Pub/Sub: attribute names).
 enum OutputHeaders {

@@ -1,9 +1,15 @@
-import Foundation
+import Glibc
 import Journal
 import Logging
 import Shared
 import Synchronization
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Drains a journal to an output topic: the journal is the outbox.
 ///
@@ -30,7 +36,7 @@ final class OutboxPublisher: Sendable {
     private let health: HealthMonitor
     private let logger: Logger
     private let state: Mutex<State>
-    private let wakeUp = NSCondition()
+    private let wakeUp = ConditionVariable()
     private let thread = Mutex<JoinableThread?>(nil)
 
     /// How often at most the cursor file is rewritten while records are being acknowledged.
@@ -92,9 +98,9 @@ final class OutboxPublisher: Sendable {
 
     /// Wakes the thread: new records were journaled.
     func wake() {
-        wakeUp.lock()
+        wakeUp.mutex.lock()
         wakeUp.signal()
-        wakeUp.unlock()
+        wakeUp.mutex.unlock()
     }
 
     /// Stops sending new records, waits up to `timeout` for those in flight, stores the cursor and
@@ -145,9 +151,9 @@ final class OutboxPublisher: Sendable {
             case .finish:
                 return
             case .wait:
-                wakeUp.lock()
-                _ = wakeUp.wait(until: Date(timeIntervalSinceNow: 0.1))
-                wakeUp.unlock()
+                wakeUp.mutex.lock()
+                _ = wakeUp.wait(timeout: .milliseconds(100))
+                wakeUp.mutex.unlock()
             case .rewind:
                 rewind()
             case .send(let after, let limit):
@@ -287,9 +293,9 @@ final class OutboxPublisher: Sendable {
                 "retry_in_s": "\(delay)",
             ])
         sink.reset()
-        wakeUp.lock()
-        _ = wakeUp.wait(until: Date(timeIntervalSinceNow: delay))
-        wakeUp.unlock()
+        wakeUp.mutex.lock()
+        _ = wakeUp.wait(timeout: .seconds(delay))
+        wakeUp.mutex.unlock()
     }
 
     private func noteFailure(_ reason: String) {

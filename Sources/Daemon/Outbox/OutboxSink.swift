@@ -1,9 +1,15 @@
-import Foundation
+import Glibc
 import Logging
 import Messaging
 import PubSub
 import Shared
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// One message for an output topic: Kafka key, value and headers; for Pub/Sub the value is the data and
 /// the headers become attributes (the key, when set, the ordering key).

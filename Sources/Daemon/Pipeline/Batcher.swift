@@ -1,8 +1,15 @@
-import Foundation
+import Dispatch
+import Glibc
 import Inference
 import Logging
 import Shared
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Gathers decoded images into engine batches and turns them into result records.
 ///

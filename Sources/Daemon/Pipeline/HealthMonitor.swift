@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// What is wrong right now, for `fashionctl status`, the systemd STATUS line and the watchdog.
 ///

@@ -1,9 +1,16 @@
-import Foundation
+import Dispatch
+import Glibc
 import Journal
 import Logging
 import Shared
 import Synchronization
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Appends result records to the journal in group commits and only then lets offsets be committed.
 ///
@@ -148,7 +155,7 @@ final class JournalWriter: Sendable {
                 // Retrying is the only way forward without losing or duplicating records: the journal
                 // rolled the failed batch back, and no offset was committed for it.
                 health.recordProgress(pendingWork: false)
-                Thread.sleep(forTimeInterval: delay)
+                sleepThread(for: .seconds(delay))
                 delay = min(delay * 2, 5)
             }
         }

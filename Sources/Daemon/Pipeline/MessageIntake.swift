@@ -1,6 +1,13 @@
-import Foundation
+import Dispatch
+import Glibc
 import Imaging
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Turns a raw stream message into a ``PipelineItem``: decode, pick the model, name the request.
 ///

@@ -1,9 +1,15 @@
 import CMalloc
-import Foundation
+import Glibc
 import Inference
 import Logging
 import Shared
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The models the daemon can classify with, loaded once and shared by the batcher.
 ///

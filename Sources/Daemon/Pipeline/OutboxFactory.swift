@@ -1,8 +1,14 @@
-import Foundation
+import Glibc
 import Journal
 import Logging
 import Shared
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Builds the outbox publishers of the configured output topics (results, dead letters) once the stream
 /// has started, each resuming after its stored cursor.

@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A consumed message on its way through decode → batch → engine → journal.
 struct PipelineItem: Sendable {

@@ -1,9 +1,15 @@
-import Foundation
+import Glibc
 import Journal
 import Logging
 import ServiceLifecycle
 import Shared
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The pipeline as a swift-service-lifecycle `Service`: stream → intake → batcher → engine → journal
 /// writer → commits and outboxes.

@@ -1,7 +1,13 @@
 import CoreMetrics
-import Foundation
+import Glibc
 import Shared
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Counters the status endpoint and the systemd STATUS line report.
 ///

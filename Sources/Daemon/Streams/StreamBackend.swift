@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A stream service the daemon consumes from and `fashionctl submit` publishes to: Kafka (external
 /// or the embedded mock cluster) or Google Cloud Pub/Sub.

@@ -1,5 +1,12 @@
-import Foundation
+import Glibc
 import Logging
+import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Failures made to happen on purpose, so tests can prove the recovery paths under a real service
 /// manager (the systemd watchdog restarting a stalled pipeline).
@@ -44,7 +51,7 @@ enum FaultInjection {
         logger.warning(
             "fault injection: pipeline stalled while the stall file exists", metadata: ["file": "\(stallFile)"])
         while access(stallFile, F_OK) == 0 {
-            Thread.sleep(forTimeInterval: stallPollInterval)
+            sleepThread(for: .seconds(stallPollInterval))
         }
         logger.notice("fault injection: stall file removed; pipeline continues", metadata: ["file": "\(stallFile)"])
     }

@@ -1,7 +1,13 @@
-import Foundation
+import Glibc
 import Logging
 import ServiceLifecycle
 import UnixSignals
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// SIGHUP re-reads the models (`systemctl reload fashiond`).
 struct ReloadOnHangup: Service {

@@ -1,5 +1,11 @@
 import CSystemd
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Sockets handed over by systemd socket activation (`sd_listen_fds`).
 package enum SocketActivation {

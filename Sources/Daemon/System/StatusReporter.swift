@@ -1,6 +1,12 @@
-import Foundation
+import Glibc
 import Logging
 import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Sends READY=1 once start-up is complete, then STATUS= every few seconds, and feeds the systemd
 /// watchdog only while the pipeline makes progress, so a stalled pipeline (not just a dead

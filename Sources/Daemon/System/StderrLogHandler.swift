@@ -1,5 +1,12 @@
-import Foundation
+import Glibc
 import Logging
+import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Plain lines on stderr: `2026-11-29T04:12:41Z info fashiond: message key=value ...`.
 package struct StderrLogHandler: LogHandler {
@@ -22,14 +29,13 @@ package struct StderrLogHandler: LogHandler {
         if let extra = event.metadata { merged.merge(extra) { $1 } }
         let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quote("\($0.value)"))" }.joined(
             separator: " ")
-        let timestamp = ISO8601DateFormatter.string(
-            from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+        let timestamp = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
         let line = "\(timestamp) \(event.level) \(label): \(event.message)\(fields.isEmpty ? "" : " " + fields)\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        writeToStandardError(line)
     }
 
     private static func quote(_ value: String) -> String {
         value.contains(where: { $0 == " " || $0 == "\"" })
-            ? "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : value
+            ? "\"" + value.replacing("\"", with: "\\\"") + "\"" : value
     }
 }

@@ -1,6 +1,12 @@
 import CSystemd
-import Foundation
+import Glibc
 import Logging
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Sends log entries to the systemd journal through libsystemd's native protocol, so each metadata
 /// key becomes a queryable field: `request_id` → `FASHION_REQUEST_ID`, `label` → `FASHION_LABEL`, …

@@ -1,5 +1,11 @@
 import CSystemd
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Talks to systemd's notification socket (`Type=notify`): READY, STATUS, WATCHDOG, RELOADING, STOPPING.
 ///

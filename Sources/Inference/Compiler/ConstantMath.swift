@@ -1,4 +1,10 @@
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Shape and index arithmetic shared by the compiler's constant folding and layout tables.
 enum ShapeMath {

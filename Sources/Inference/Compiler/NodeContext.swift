@@ -1,4 +1,10 @@
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One ONNX node as the compiler sees it: typed attribute access and errors that name the node.
 struct NodeContext {

@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import SwiftProtobuf
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A parsed ONNX file: its graph and the default-domain opset it was written against.
 ///

@@ -1,6 +1,12 @@
 import CCPUFeatures
 import COpenBLAS
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Makes OpenBLAS use the matrix kernels the CPU can actually run.
 ///

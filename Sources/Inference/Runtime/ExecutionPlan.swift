@@ -1,5 +1,11 @@
 import CInferenceKernels
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A compiled network ready to run on micro-batches of up to `capacity` images.
 ///

@@ -1,5 +1,11 @@
 import CCPUFeatures
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Which compiled versions of the engine's own kernels run: the baseline x86-64 Swift loops, or the
 /// AVX2/FMA versions in `CInferenceKernels` where one exists (today: direct convolution for layers whose

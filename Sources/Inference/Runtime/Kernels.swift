@@ -1,5 +1,11 @@
 import COpenBLAS
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The compute kernels. All work on `n` samples stored back to back (sample stride = the
 /// activation's per-sample element count) and never allocate.

@@ -1,4 +1,10 @@
+import Glibc
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// 3x3, stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3).
 ///

@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import Shared
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 // The control API's request validation as pure functions: method, target, headers and body in, a
 // route or an API error out. This folder is kept free of SwiftNIO (Foundation and Shared only) so
@@ -86,8 +92,7 @@ struct RequestRouter: Sendable {
             // Reload takes no parameters; a body, if any, must at least be a JSON object so that a
             // client sending options we do not know yet hears about it instead of being ignored.
             guard count > 0, bytes.contains(where: { !Self.isJSONWhitespace($0) }) else { return }
-            let parsed = try? JSONSerialization.jsonObject(with: Data(bytes), options: [])
-            guard let object = parsed as? [String: Any] else {
+            guard let object = try? JSONDecoder().decode([String: AnyJSONValue].self, from: Data(bytes)) else {
                 throw RouteError(
                     400, "bad_json",
                     "the body of POST \(ControlAPI.reloadPath) must be empty or a JSON object; it is not valid JSON of that shape"
@@ -296,7 +301,7 @@ struct RequestRouter: Sendable {
     /// repeated header with different values is refused here (request smuggling trick).
     static func declaredContentLength(_ headers: [(name: String, value: String)]) throws(RouteError) -> Int? {
         let values = headers.filter { $0.name.lowercased() == "content-length" }.map {
-            $0.value.trimmingCharacters(in: .whitespaces)
+            $0.value.trimmingSpaces()
         }
         guard let first = values.first else { return nil }
         guard values.allSatisfy({ $0 == first }), !first.isEmpty,
@@ -323,8 +328,14 @@ struct RequestRouter: Sendable {
     /// `'text'`, shortened and with control characters escaped, for messages.
     static func quoted(_ text: String) -> String {
         let shown = text.unicodeScalars.prefix(80).map { scalar -> String in
-            scalar.value < 0x20 || scalar.value == 0x7F ? String(format: "\\x%02X", scalar.value) : String(scalar)
+            scalar.value < 0x20 || scalar.value == 0x7F ? String(cFormat: "\\x%02X", scalar.value) : String(scalar)
         }.joined()
         return "'" + shown + (text.unicodeScalars.count > 80 ? "…" : "") + "'"
     }
+}
+
+/// Any JSON value, accepted without looking inside: decoding `[String: AnyJSONValue]` checks that a body
+/// is one JSON object and yields its keys (what `JSONSerialization`, not in FoundationEssentials, did here).
+private struct AnyJSONValue: Decodable {
+    init(from decoder: any Decoder) throws {}
 }

@@ -1,7 +1,16 @@
-import Foundation
+import Glibc
 import Journal
+import Logging
 import Messaging
 import Shared
+import Synchronization
+import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The consumer's callbacks (reader and poll threads) and the journal writer's durability callback:
 /// each feeds the ``DeliveryLedger`` an event and performs the actions it returns.
@@ -71,12 +80,12 @@ extension KafkaBackend: PartitionConsumerDelegate {
     func partitionsRevoked(_ partitions: [TopicPartition]) {
         // The readers of these partitions have stopped; wait until what they handed over is journaled,
         // then commit it, before the partitions go to another member.
-        let deadline = Date(timeIntervalSinceNow: Self.revokeDrainTimeout)
-        progressChanged.lock()
+        let deadline = ContinuousClock.now + .seconds(Self.revokeDrainTimeout)
+        progressChanged.mutex.lock()
         while !state.withLock({ $0.ledger.isDrained(partitions) }) {
             if !progressChanged.wait(until: deadline) { break }
         }
-        progressChanged.unlock()
+        progressChanged.mutex.unlock()
         let plan = state.withLock { $0.ledger.revokePlan(partitions) }
         var commitError: KafkaError?
         if !plan.commit.isEmpty {

@@ -1,6 +1,14 @@
-import Foundation
+import Glibc
 import Messaging
 import Shared
+import Synchronization
+import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Positions and lag for `fashionctl status`, from a thread of their own that asks the cluster.
 extension KafkaBackend {
@@ -37,9 +45,9 @@ extension KafkaBackend {
                 consumerError(
                     KafkaError(code: "kafka_fatal", message: injected, isRetryable: false, rdKafkaCode: nil))
             }
-            progressChanged.lock()
-            if !state.withLock({ $0.stopping }) { _ = progressChanged.wait(until: Date(timeIntervalSinceNow: 1)) }
-            progressChanged.unlock()
+            progressChanged.mutex.lock()
+            if !state.withLock({ $0.stopping }) { _ = progressChanged.wait(timeout: .seconds(1)) }
+            progressChanged.mutex.unlock()
         }
     }
 }

@@ -1,10 +1,16 @@
-import Foundation
+import Glibc
 import Journal
 import Logging
 import Messaging
 import Shared
 import Synchronization
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The Kafka side of the daemon: the group consumer feeding the pipeline, offset commits after the
 /// journal's fsync, backpressure, rebalance hand-over, the producer behind `fashionctl submit`, and
@@ -45,7 +51,7 @@ final class KafkaBackend: StreamBackend, @unchecked Sendable {
     let failures = StreamFailureSignal()
     let state: Mutex<State>
     /// Signalled when records become durable (a revoke waits for it) and when stopping.
-    let progressChanged = NSCondition()
+    let progressChanged = ConditionVariable()
     /// How long a revoke waits for in-flight work of the revoked partitions to become durable.
     static let revokeDrainTimeout: TimeInterval = 30
 
@@ -123,9 +129,9 @@ final class KafkaBackend: StreamBackend, @unchecked Sendable {
     /// committed (through the final revoke), the group is left. Blocking.
     func stopConsuming() {
         state.withLock { $0.stopping = true }
-        progressChanged.lock()
+        progressChanged.mutex.lock()
         progressChanged.broadcast()
-        progressChanged.unlock()
+        progressChanged.mutex.unlock()
         statusThread?.join()
         consumer?.stop()
     }
@@ -139,9 +145,9 @@ final class KafkaBackend: StreamBackend, @unchecked Sendable {
 
     /// Wakes a revoke waiting for durability, and the status thread.
     func signalProgress() {
-        progressChanged.lock()
+        progressChanged.mutex.lock()
         progressChanged.broadcast()
-        progressChanged.unlock()
+        progressChanged.mutex.unlock()
     }
 
     static func describe(_ offsets: [TopicPartition: Int64]) -> String {

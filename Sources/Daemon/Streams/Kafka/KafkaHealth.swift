@@ -1,6 +1,12 @@
-import Foundation
+import Glibc
 import Messaging
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Turns what the Kafka client reports (consumer and partition errors, commit outcomes, the status
 /// thread's answers about positions) into conditions on the ``HealthMonitor``, and clears them once the

@@ -1,9 +1,15 @@
-import Foundation
+import Glibc
 import Journal
 import Logging
 import PubSub
 import Shared
 import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The Google Cloud Pub/Sub side of the daemon, over the REST API: the subscriber feeding the
 /// pipeline (flow control, lease extension, acknowledgement after the journal's fsync), and the
