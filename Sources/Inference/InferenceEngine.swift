@@ -1,11 +1,11 @@
 import Glibc
+import Threads
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Threads
 
 /// Time spent in one step of the execution plan (one ONNX node, or several fused ones).
 package struct LayerTiming: Sendable, Equatable {
