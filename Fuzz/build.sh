@@ -58,6 +58,7 @@ target() {
 }
 
 module Shared Sources/Shared/*.swift
+module Threads Sources/Threads/*.swift
 module Imaging Sources/Imaging/*.swift
 # Only the router of the Daemon module: it depends on Foundation and Shared alone, by design.
 module Daemon Sources/Daemon/Control/Routing/*.swift
@@ -66,5 +67,5 @@ module ControlClient Sources/ControlClient/*.swift
 target image-decoder Fuzz/Targets/ImageDecoderFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg -ldeflate -lz
 target prototype-json Fuzz/Targets/PrototypeJSONFuzzer.swift "$M/Shared.o" "$M/Imaging.o" -- -lpng -lturbojpeg -ldeflate -lz
 target control-request Fuzz/Targets/ControlRequestFuzzer.swift "$M/Shared.o" "$M/Daemon.o"
-target http-response Fuzz/Targets/HTTPResponseFuzzer.swift "$M/Shared.o" "$M/ControlClient.o"
-target ndjson-lines Fuzz/Targets/NDJSONSplitterFuzzer.swift "$M/Shared.o" "$M/ControlClient.o"
+target http-response Fuzz/Targets/HTTPResponseFuzzer.swift "$M/Shared.o" "$M/Threads.o" "$M/ControlClient.o"
+target ndjson-lines Fuzz/Targets/NDJSONSplitterFuzzer.swift "$M/Shared.o" "$M/Threads.o" "$M/ControlClient.o"
