@@ -191,6 +191,25 @@ def cpu_seconds(pid):
         return 0.0
 
 
+def thread_cpu_seconds(pid):
+    """CPU seconds per thread group of a process (threads named `infer-worker-0`, `-1`... count as one group)."""
+    groups = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return groups
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as handle:
+                head, tail = handle.read().rsplit(")", 1)
+            name = head.split("(", 1)[1].rstrip("0123456789-#").rstrip() or "?"
+            fields = tail.split()
+            groups[name] = groups.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return groups
+
+
 def status_kib(pid, key):
     try:
         with open(f"/proc/{pid}/status") as handle:
@@ -281,8 +300,12 @@ class Fashiond:
     """One or more fashiond instances (one consumer group), each with its own state dir and follower."""
 
     def __init__(self, name, bin_dir, workdir, bootstrap=None, instances=1, extra=(), fetch_wait_max_ms=5, env_extra=None,
-                 defaults=False):
-        """`defaults`: no latency tuning flags at all (fetch wait and batch wait as fashiond picks them)."""
+                 defaults=False, follow=True):
+        """`defaults`: no latency tuning flags at all (fetch wait and batch wait as fashiond picks them).
+
+        `follow=False`: no follower streams the results while the system runs (the drain: the Python reference is
+        not charged for anyone reading its output either); `journaled()` and `read_results()` observe it instead.
+        """
         self.name = name
         self.processes, self.followers, self.sockets = [], [], []
         follow_files = []
@@ -307,7 +330,7 @@ class Fashiond:
             self.sockets.append(sock)
         self.status = [self._wait_ready(sock, process) for sock, process in zip(self.sockets, self.processes)]
         self.bootstrap = bootstrap or self.status[0].get("bootstrap")
-        for instance, sock in enumerate(self.sockets):
+        for instance, sock in enumerate(self.sockets if follow else []):
             out = workdir / f"{name}-{instance}" / "follow.txt"
             follow_files.append(out)
             self.followers.append(subprocess.Popen([sys.executable, __file__, "follow", "--socket", sock, "--out", str(out)]))
@@ -341,6 +364,38 @@ class Fashiond:
                 return
             time.sleep(0.2)
         log(f"  {self.name}: partitions not all assigned after {timeout} s; measuring anyway")
+
+    def journaled(self):
+        """Records journaled (durable) so far, summed over the instances, from `/v1/status`.
+
+        One kept-alive connection per instance: a new connection per poll costs fashiond ~0.3 ms of CPU, which a
+        10 ms poll would turn into 3% of a core charged to the system under test.
+        """
+        connections = self.__dict__.setdefault("_status_connections", {})
+        total = 0
+        for sock in self.sockets:
+            try:
+                connection = connections.get(sock) or connections.setdefault(sock, UnixHTTPConnection(sock, timeout=5))
+                connection.request("GET", "/v1/status")
+                total += json.loads(connection.getresponse().read()).get("stages", {}).get("journal_records", 0)
+            except (OSError, ValueError, http.client.HTTPException):
+                connections.pop(sock, None)
+        return total
+
+    def read_results(self, count):
+        """Every instance's first `count` records, read back from the journal once the run is over."""
+        records = []
+        for sock in self.sockets:
+            connection = UnixHTTPConnection(sock, timeout=60)
+            try:
+                connection.request("GET", f"/v1/results?after=0&limit={count}")
+                response = connection.getresponse()
+                for line in response.read().splitlines():
+                    if line.strip():
+                        records.append(json.loads(line))
+            finally:
+                connection.close()
+        return records
 
     def stage_totals(self):
         """Sum of the instances' cumulative `stages` counters from /v1/status (None if not exposed)."""
@@ -1203,8 +1258,11 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
 
     Rate = images / (first consumed -> last durable). fashiond's records carry their consumed time; the Python
     reference's timings only hold the durable time, so its span starts at its first durable image (one batch
-    later than its first consumed one: a slight advantage to Python). CPU seconds are the consumers' own,
-    from the moment they are ready (model loaded, subscribed) to the last durable image.
+    later than its first consumed one: a slight advantage to Python). fashiond's last durable time is when its
+    journaled count (`/v1/status`, polled every 10 ms) reaches the total; nobody streams its results during the
+    drain, as nobody reads the Python reference's output either (a follower would charge fashiond for serving
+    it). CPU seconds are the consumers' own, from the moment they are ready (model loaded, subscribed) to the
+    last durable image.
     """
     broker = Broker(bin_dir, workdir, partitions)
     prefix = f"drain{round_index}"
@@ -1216,24 +1274,35 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
             # fashiond-openblas-guess: OPENBLAS_CORETYPE forced to OpenBLAS's own guess, which fashiond then keeps.
             env = {"OPENBLAS_CORETYPE": openblas_guess} if system_name == "fashiond-openblas-guess" else None
             system = Fashiond(name, bin_dir, workdir, bootstrap=broker.bootstrap, instances=instances, defaults=True,
-                              extra=[f"--set={x}" for x in fashiond_set], env_extra=env)
+                              extra=[f"--set={x}" for x in fashiond_set], env_extra=env, follow=False)
         else:
             system = PythonRef(name, "ref_competent.py", broker.bootstrap, workdir, instances=instances, extra=COMPETENT_FLAGS)
         try:
             cpu_start = sum(cpu_seconds(pid) for pid in system.pids)
+            threads_start = [thread_cpu_seconds(pid) for pid in system.pids] if isinstance(system, Fashiond) else None
             stages_start = system.stage_totals() if isinstance(system, Fashiond) else None
             sampler = RSSSampler(system.pids)
             t0 = time.monotonic()
             done = 0
+            observed_by_status = isinstance(system, Fashiond)
             while time.monotonic() - t0 < 300:
-                done = system.completions.count(prefix)
+                # fashiond: its journaled count, polled (the moment it reaches `count` is the last durable time,
+                # to within the poll interval); Python: the durable times its processes write down.
+                done = system.journaled() if observed_by_status else system.completions.count(prefix)
                 if done >= count:
                     break
-                time.sleep(0.02)
+                time.sleep(0.01 if observed_by_status else 0.02)
+            last_seen_ns = time.time_ns()
             cpu = sum(cpu_seconds(pid) for pid in system.pids) - cpu_start
+            threads_end = [thread_cpu_seconds(pid) for pid in system.pids] if threads_start is not None else None
             peak = sampler.stop()
             stages_end = system.stage_totals() if stages_start is not None else None
-            entries = [entry for key, entry in system.completions.done.items() if key.startswith(prefix + "-")]
+            if observed_by_status:
+                records = [r for r in system.read_results(count) if str(r.get("request_id", "")).startswith(prefix + "-")]
+                entries = [(last_seen_ns, r.get("batch_size") or 0, r.get("consumed_at_ms") or 0, r.get("completed_at_ms") or 0)
+                           for r in records]
+            else:
+                entries = [entry for key, entry in system.completions.done.items() if key.startswith(prefix + "-")]
             last_durable = max(entry[0] for entry in entries) / 1e9
             consumed = [entry[2] for entry in entries if len(entry) == 4 and entry[2]]
             first = min(consumed) / 1e3 if consumed else min(entry[0] for entry in entries) / 1e9
@@ -1249,11 +1318,21 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
                 result["stage_busy"] = {key[:-len("_seconds")]: d[key] / span
                                         for key in ("decode_seconds", "inference_seconds", "journal_seconds") if key in d}
                 result["stages"] = d
+            if threads_end is not None:
+                # Cores each thread group kept busy over the drain (threads that ended early are not counted).
+                groups = {}
+                for before, after in zip(threads_start, threads_end):
+                    for name, seconds in after.items():
+                        groups[name] = groups.get(name, 0.0) + seconds - before.get(name, 0.0)
+                result["thread_busy"] = {name: value / span for name, value in
+                                         sorted(groups.items(), key=lambda item: -item[1]) if value > 0}
             log(f"  round {round_index} {system_name} x{instances}: {result['images_per_s']:.0f} img/s, "
                 f"{result['cpu_s_per_1000']:.3f} CPU-s/1k, {result['cores_busy']:.2f} cores busy, "
                 f"rss {result['peak_rss_mib']:.0f} MiB ({len(entries)}/{count})"
                 + (f"  stage busy: " + " ".join(f"{k} {v:.2f}" for k, v in result["stage_busy"].items())
-                   if "stage_busy" in result else ""))
+                   if "stage_busy" in result else "")
+                + (f"  threads (cores): " + " ".join(f"{k} {v:.2f}" for k, v in result["thread_busy"].items())
+                   if result.get("thread_busy") else ""))
             return result
         finally:
             system.stop()
@@ -1317,6 +1396,11 @@ def cmd_drain(args):
             busy = [r["stage_busy"] for r in runs if "stage_busy" in r]
             if busy:
                 summary[f"{name} x{instances}"]["stage_busy"] = {k: float(np.median([b[k] for b in busy])) for k in busy[0]}
+            threads = [r["thread_busy"] for r in runs if r.get("thread_busy")]
+            if threads:
+                names = sorted({k for t in threads for k in t}, key=lambda k: -np.median([t.get(k, 0) for t in threads]))
+                summary[f"{name} x{instances}"]["thread_busy"] = {k: float(np.median([t.get(k, 0) for t in threads]))
+                                                                  for k in names}
     fashiond = summary["fashiond x1"]
     best_python = max((value for key, value in summary.items() if key.startswith("competent")), key=lambda v: v["images_per_s"])
     best_python_name = next(key for key, value in summary.items() if value is best_python)
@@ -1335,6 +1419,9 @@ def cmd_drain(args):
     if "stage_busy" in fashiond:
         print("fashiond stage busy (thread-seconds per second): "
               + "  ".join(f"{k} {v:.2f}" for k, v in fashiond["stage_busy"].items()))
+    if "thread_busy" in fashiond:
+        print("fashiond cores busy by thread: "
+              + "  ".join(f"{k} {v:.2f}" for k, v in fashiond["thread_busy"].items() if v >= 0.005))
     print(f"fashiond / best Python ({best_python_name}): {report['ratio_to_best_python']:.2f}x images/s, "
           f"{report['cpu_ratio_to_best_python']:.2f}x CPU per image")
     if engine:

@@ -45,8 +45,13 @@ extension KafkaBackend {
                 consumerError(
                     KafkaError(code: "kafka_fatal", message: injected, isRetryable: false, rdKafkaCode: nil))
             }
+            // progressChanged is also signalled after every group commit (for revokes waiting on a drain):
+            // wait out the whole second, or every commit would send the cluster a positions query.
+            let nextQuery = ContinuousClock.now + .seconds(1)
             progressChanged.mutex.lock()
-            if !state.withLock({ $0.stopping }) { _ = progressChanged.wait(timeout: .seconds(1)) }
+            while !state.withLock({ $0.stopping }) {
+                if !progressChanged.wait(until: nextQuery) { break }
+            }
             progressChanged.mutex.unlock()
         }
     }
