@@ -39,7 +39,7 @@ release:
 # The unit tests: every test tagged `unit` and not `slow` (tags: Tests/TestSupport/Tags.swift). Swift
 # Testing cannot select by tag on the command line; scripts/test-select.py turns tags into --filter.
 # The house style (.swift-format: line length 120, 4 spaces), as swift-nio and swift-log keep theirs.
-FORMAT_PATHS := Sources Tests Fuzz/Targets Package.swift
+FORMAT_PATHS := Sources Tests Fuzz/Targets Fuzz/Support Package.swift
 format:
 	$(SWIFT) format format --in-place --recursive --parallel $(FORMAT_PATHS)
 

@@ -130,8 +130,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "fashion-mock-broker",
-            dependencies: ["Messaging", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: strict
+            dependencies: [
+                "Messaging", "Shared", "Threads", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: essentialsOnly
         ),
 
         // MARK: Tests

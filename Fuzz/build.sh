@@ -45,15 +45,17 @@ module() {
 }
 
 # target NAME SOURCE OBJECTS... -- LIBS...
+# Every target also gets Fuzz/Support (crash inputs go under OUT/crashes/, never the current directory).
 target() {
     local name="$1" source="$2"; shift 2
-    local objects=() libs=()
+    local objects=() libs=() support=(Fuzz/Support/*.swift)
     while [[ $# -gt 0 && "$1" != "--" ]]; do objects+=("$1"); shift; done
     [[ $# -gt 0 ]] && shift
     libs=("$@")
-    if stale "$OUT/$name" "$source" "${objects[@]}"; then
+    if stale "$OUT/$name" "$source" "${support[@]}" "${objects[@]}"; then
         echo "fuzz: linking $name"
-        "$SWIFTC" "${FLAGS[@]}" -module-name "${name//-/_}_fuzzer" "$source" "${objects[@]}" "${libs[@]}" -o "$OUT/$name"
+        "$SWIFTC" "${FLAGS[@]}" -module-name "${name//-/_}_fuzzer" "$source" "${support[@]}" "${objects[@]}" "${libs[@]}" \
+            -o "$OUT/$name"
     fi
 }
 

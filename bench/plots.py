@@ -20,6 +20,20 @@ COLORS = {"fashiond-embedded": "tab:blue", "fashiond-embedded-librdkafka-wheel":
           "prototype-load-once": "tab:red", "prototype-per-message": "tab:purple"}
 
 
+def finish(figure, axes, title, path):
+    """Titles one chart, adds its legend and grid, writes it to `path` and closes it."""
+    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=8)
+    axes.grid(alpha=0.3)
+    save(figure, path)
+
+
+def save(figure, path):
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main():
     report = json.loads(Path(sys.argv[1]).read_text())
     out = Path(sys.argv[2])
@@ -46,12 +60,7 @@ def main():
     axes.set_yscale("log")
     axes.set_xlabel("offered load (images/s, log)")
     axes.set_ylabel("achieved throughput (images/s, log)")
-    axes.set_title("Throughput against offered load (dashed: saturation)\n" + subtitle, fontsize=9)
-    axes.legend(fontsize=8)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(out / "throughput.png", dpi=110)
-    plt.close(figure)
+    finish(figure, axes, "Throughput against offered load (dashed: saturation)\n" + subtitle, out / "throughput.png")
 
     # Latency CDFs.
     labels = [label for label in dict.fromkeys(p["label"] for p in phases if p["offered_rate"])] + ["saturation"]
@@ -71,9 +80,7 @@ def main():
     grid[0].set_ylabel("fraction of images")
     grid[-1].legend(fontsize=7, loc="lower right")
     figure.suptitle("Latency CDF: producer hand-off to durable result\n" + subtitle, fontsize=9)
-    figure.tight_layout()
-    figure.savefig(out / "latency_cdf.png", dpi=110)
-    plt.close(figure)
+    save(figure, out / "latency_cdf.png")
 
     # Scaling.
     figure, axes = plt.subplots(figsize=(6, 4))
@@ -83,12 +90,7 @@ def main():
     axes.set_xlabel("consumer processes in one group")
     axes.set_ylabel("saturation throughput (images/s)")
     axes.set_xticks(sorted({r["instances"] for r in report.get("scaling", [])}) or [1])
-    axes.set_title("Scaling on one machine (2 cores)\n" + subtitle, fontsize=9)
-    axes.legend(fontsize=8)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(out / "scaling.png", dpi=110)
-    plt.close(figure)
+    finish(figure, axes, "Scaling on one machine (2 cores)\n" + subtitle, out / "scaling.png")
     print(f"plots written to {out}", file=sys.stderr)
 
 

@@ -101,47 +101,40 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
                     scratch.withUnsafeBytes { scratchBytes in
                         var fields: [rd_kafka_vu_t] = []
                         fields.reserveCapacity(6 + ranges.count)
-                        var field = rd_kafka_vu_t()
-                        field.vtype = RD_KAFKA_VTYPE_TOPIC
-                        field.u.cstr = topicName
-                        fields.append(field)
-                        field = rd_kafka_vu_t()
-                        field.vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                        field.u.i = RD_KAFKA_MSG_F_COPY
-                        fields.append(field)
-                        field = rd_kafka_vu_t()
-                        field.vtype = RD_KAFKA_VTYPE_VALUE
-                        field.u.mem.ptr =
-                            valueBytes.count > 0 ? UnsafeMutableRawPointer(mutating: valueBytes.baseAddress) : nil
-                        field.u.mem.size = valueBytes.count
-                        fields.append(field)
+                        fields.append(rd_kafka_vu_t(RD_KAFKA_VTYPE_TOPIC) { $0.u.cstr = topicName })
+                        fields.append(rd_kafka_vu_t(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY })
+                        fields.append(
+                            rd_kafka_vu_t(RD_KAFKA_VTYPE_VALUE) {
+                                $0.u.mem.ptr =
+                                    valueBytes.count > 0
+                                    ? UnsafeMutableRawPointer(mutating: valueBytes.baseAddress) : nil
+                                $0.u.mem.size = valueBytes.count
+                            })
                         if key != nil {
-                            field = rd_kafka_vu_t()
-                            field.vtype = RD_KAFKA_VTYPE_KEY
-                            // A zero-length key still needs a non-null pointer to stay distinct from "no key".
-                            field.u.mem.ptr = UnsafeMutableRawPointer(
-                                mutating: keyBytes.baseAddress ?? UnsafeRawPointer(topicName))
-                            field.u.mem.size = keyBytes.count
-                            fields.append(field)
+                            fields.append(
+                                rd_kafka_vu_t(RD_KAFKA_VTYPE_KEY) {
+                                    // A zero-length key still needs a non-null pointer to stay distinct from "no key".
+                                    $0.u.mem.ptr = UnsafeMutableRawPointer(
+                                        mutating: keyBytes.baseAddress ?? UnsafeRawPointer(topicName))
+                                    $0.u.mem.size = keyBytes.count
+                                })
                         }
                         if let partition {
-                            field = rd_kafka_vu_t()
-                            field.vtype = RD_KAFKA_VTYPE_PARTITION
-                            field.u.i32 = partition
-                            fields.append(field)
+                            fields.append(rd_kafka_vu_t(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition })
                         }
-                        field = rd_kafka_vu_t()
-                        field.vtype = RD_KAFKA_VTYPE_OPAQUE
-                        field.u.ptr = UnsafeMutableRawPointer(bitPattern: token)
-                        fields.append(field)
+                        fields.append(
+                            rd_kafka_vu_t(RD_KAFKA_VTYPE_OPAQUE) {
+                                $0.u.ptr = UnsafeMutableRawPointer(bitPattern: token)
+                            })
                         let base = scratchBytes.baseAddress
                         for range in ranges {
-                            field = rd_kafka_vu_t()
-                            field.vtype = RD_KAFKA_VTYPE_HEADER
-                            field.u.header.name = base!.advanced(by: range.name).assumingMemoryBound(to: CChar.self)
-                            field.u.header.val = range.count > 0 ? base!.advanced(by: range.value) : nil
-                            field.u.header.size = range.count
-                            fields.append(field)
+                            fields.append(
+                                rd_kafka_vu_t(RD_KAFKA_VTYPE_HEADER) {
+                                    $0.u.header.name = base!.advanced(by: range.name).assumingMemoryBound(
+                                        to: CChar.self)
+                                    $0.u.header.val = range.count > 0 ? base!.advanced(by: range.value) : nil
+                                    $0.u.header.size = range.count
+                                })
                         }
                         guard let error = rd_kafka_produceva(handle, fields, fields.count) else { return nil }
                         return KafkaError.consuming(error, "Handing a record for topic \(topic) to librdkafka")
@@ -197,5 +190,14 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
         for continuation in orphans {
             continuation(.failure(.closed("Kafka producer")))
         }
+    }
+}
+
+extension rd_kafka_vu_t {
+    /// One argument of `rd_kafka_produceva`: its type, and its value as `fill` sets it.
+    fileprivate init(_ vtype: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t) -> Void) {
+        self.init()
+        self.vtype = vtype
+        fill(&self)
     }
 }

@@ -16,6 +16,25 @@ struct ConsoleRequest: Sendable {
     var body: [UInt8]
 
     func header(_ name: String) -> String? { headers.last { $0.name.lowercased() == name }?.value }
+
+    /// The path (as sent: the router decodes the parts it reads) and the query parameters of a request
+    /// target; a fragment is ignored. Names and values are percent-decoded with `+` as a space (what the
+    /// page's `encodeURIComponent` and forms send); a pair that does not decode is dropped, and of a
+    /// parameter given twice the last wins.
+    static func split(target: String) -> (path: String, query: [String: String]) {
+        var rest = Substring(target)
+        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        guard let question = rest.firstIndex(of: "?") else { return (String(rest), [:]) }
+        var query: [String: String] = [:]
+        for pair in rest[rest.index(after: question)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = try? PercentEncoding.decode(parts[0], plusIsSpace: true),
+                let value = parts.count > 1 ? try? PercentEncoding.decode(parts[1], plusIsSpace: true) : ""
+            else { continue }
+            query[name] = value
+        }
+        return (String(rest[..<question]), query)
+    }
 }
 
 /// One answer.

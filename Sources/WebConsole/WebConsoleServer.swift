@@ -132,11 +132,9 @@ final class ConsoleHandler: ChannelInboundHandler, RemovableChannelHandler {
                     head: head, keepAlive: false, context: context)
                 return
             }
-            let components = URLComponents(string: head.uri)
-            var query: [String: String] = [:]
-            for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
+            let (path, query) = ConsoleRequest.split(target: head.uri)
             let request = ConsoleRequest(
-                method: head.method.rawValue, path: components?.path ?? head.uri, query: query,
+                method: head.method.rawValue, path: path, query: query,
                 headers: head.headers.map { ($0.name, $0.value) }, body: body)
             body = []
             let router = self.router

@@ -1,6 +1,14 @@
 import ArgumentParser
-import Foundation
+import Glibc
 import Messaging
+import Shared
+import Threads
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Runs an embedded Kafka (librdkafka mock) cluster as a process, for demos and end-to-end tests.
 @main
@@ -51,7 +59,8 @@ struct FashionMockBroker: ParsableCommand {
         emit("bootstrap=\(cluster.bootstrapServers)")
 
         if !noCommands {
-            Thread.detachNewThread {
+            // Never joined: it ends with the process (dropping the handle detaches it).
+            _ = JoinableThread(name: "broker-commands") {
                 while let line = readLine() {
                     guard let reply = cluster.execute(command: line) else { continue }
                     emit(reply)
@@ -63,11 +72,11 @@ struct FashionMockBroker: ParsableCommand {
         sigwait(&stopSignals, &received)
         cluster.shutdown()
         if let bootstrapFile { try? FileManager.default.removeItem(atPath: bootstrapFile) }
-        FileHandle.standardError.write(Data("fashion-mock-broker: stopped on signal \(received)\n".utf8))
+        writeToStandardError("fashion-mock-broker: stopped on signal \(received)\n")
     }
 }
 
 /// Writes one line to stdout unbuffered (one write(2)), so a reader on a pipe sees it at once.
 private func emit(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    writeAll(line + "\n", to: STDOUT_FILENO)
 }

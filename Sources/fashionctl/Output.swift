@@ -16,21 +16,8 @@ enum Output {
     }
 
     private static func write(_ text: String, to descriptor: Int32) {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
-                Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-            }
-            if written >= 0 {
-                offset += written
-                continue
-            }
-            if errno == EINTR { continue }
-            // The reader went away (`fashionctl results -f | head`): it has what it wanted.
-            if errno == EPIPE { exit(ExitStatus.success.rawValue) }
-            return
-        }
+        // The reader went away (`fashionctl results -f | head`): it has what it wanted.
+        if writeAll(text, to: descriptor) == EPIPE { exit(ExitStatus.success.rawValue) }
     }
 
     /// Encodes `value` as one compact JSON line.

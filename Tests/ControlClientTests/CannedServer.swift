@@ -111,20 +111,24 @@ final class CannedServer: Sendable {
 
     private static func listen(at path: String) throws -> Int32 {
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0, Glibc.listen(descriptor, 16) == 0 else {
+        guard bind(descriptor, to: path) == 0, Glibc.listen(descriptor, 16) == 0 else {
             let code = errno
             close(descriptor)
             throw POSIXError(.init(rawValue: code) ?? .EIO)
         }
         return descriptor
+    }
+
+    /// `bind(2)` of a Unix socket to `path` (short enough for `sun_path`): 0, or -1 with `errno` set.
+    static func bind(_ descriptor: Int32, to path: String) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
     }
 
     private static func readRequest(from connection: Int32, includingBody: Bool) -> Request {

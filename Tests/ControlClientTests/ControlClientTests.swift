@@ -83,6 +83,17 @@ private func parse(_ pieces: [[UInt8]], readSize: Int = 64 * 1024) throws -> (HT
 
 private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
+/// The transport failure reading `response` ends in; nil (with an issue recorded) if it parses.
+private func failure(reading response: String) throws -> ControlClientError? {
+    do {
+        _ = try parse([bytes(response)])
+    } catch TransportFailure.failed(let error) {
+        return error
+    }
+    Issue.record("parsed a bad response: \(response.debugDescription)")
+    return nil
+}
+
 // MARK: Response parsing (in memory, exact splits)
 
 @Suite(.tags(.unit)) struct ResponseParsing {
@@ -147,13 +158,9 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
     ])
     func malformedResponsesAreProtocolErrors(_ response: String) throws {
-        do {
-            _ = try parse([bytes(response)])
-            Issue.record("parsed a malformed response: \(response.debugDescription)")
-        } catch TransportFailure.failed(let error) {
-            #expect(error.kind == .protocolError)
-            #expect(error.code == "protocol_error")
-        }
+        let error = try failure(reading: response)
+        #expect(error?.kind == .protocolError)
+        #expect(error?.code == "protocol_error")
     }
 
     @Test(arguments: [
@@ -163,13 +170,9 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         "",
     ])
     func truncatedResponsesAreConnectionLost(_ response: String) throws {
-        do {
-            _ = try parse([bytes(response)])
-            Issue.record("parsed a truncated response: \(response.debugDescription)")
-        } catch TransportFailure.failed(let error) {
-            #expect(error.kind == .connectionLost)
-            #expect(error.isRetryable)
-        }
+        let error = try failure(reading: response)
+        #expect(error?.kind == .connectionLost)
+        #expect(error?.isRetryable == true)
     }
 
     @Test func ndjsonSplitterSkipsBlankLinesAndJoinsSplitLines() {
@@ -429,15 +432,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
             close(descriptor)
             unlink(stale)
         }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(stale.utf8)) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        try #require(bound == 0)
+        try #require(CannedServer.bind(descriptor, to: stale) == 0)
         let error = try #require(throws: ControlClientError.self) { try ControlClient(socketPath: stale).models() }
         #expect(error.kind == .daemonUnreachable)
         #expect(error.message.contains("nothing is listening on \(stale)"))

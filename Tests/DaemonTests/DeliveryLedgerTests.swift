@@ -17,6 +17,17 @@ struct DeliveryLedgerTests {
         offsets.map { ledger.consumed(tp, offset: $0) }
     }
 
+    /// A ledger that owns `partitions` and has consumed (not yet made durable) the offsets in `consumed`.
+    func makeLedger(
+        partitionQueue: Int = 10, owning partitions: [TopicPartition],
+        consumed: [TopicPartition: ClosedRange<Int64>] = [:]
+    ) -> DeliveryLedger {
+        var ledger = DeliveryLedger(partitionQueue: partitionQueue)
+        ledger.assigned(partitions)
+        for (tp, offsets) in consumed { _ = consume(&ledger, tp, offsets) }
+        return ledger
+    }
+
     @Test("durable records are committed as the next offset; nothing before")
     func commitAfterDurable() {
         var ledger = DeliveryLedger(partitionQueue: 100)
@@ -57,9 +68,7 @@ struct DeliveryLedgerTests {
 
     @Test("a commit answer never moves the committed offset back")
     func commitsOnlyForward() {
-        var ledger = DeliveryLedger(partitionQueue: 10)
-        ledger.assigned([p0])
-        _ = consume(&ledger, p0, 0...9)
+        var ledger = makeLedger(owning: [p0], consumed: [p0: 0...9])
         _ = ledger.durable([p0: 9])
         _ = ledger.committed([p0: 10])
         _ = ledger.committed([p0: 4])
@@ -69,8 +78,7 @@ struct DeliveryLedgerTests {
 
     @Test("redelivered messages already journaled are durable at once and committed; duplicates never go back")
     func redeliveredAndDuplicateOffsets() {
-        var ledger = DeliveryLedger(partitionQueue: 10)
-        ledger.assigned([p0])
+        var ledger = makeLedger(owning: [p0])
         #expect(ledger.redelivered(p0, offset: 5) == .init(commit: 6, isFirstSkip: true))
         #expect(ledger.redelivered(p0, offset: 6) == .init(commit: 7, isFirstSkip: false))
         #expect(ledger.partitions[p0]?.skipped == 2)
@@ -90,10 +98,7 @@ struct DeliveryLedgerTests {
 
     @Test("durability out of order across partitions commits each partition on its own")
     func outOfOrderAcrossPartitions() {
-        var ledger = DeliveryLedger(partitionQueue: 10)
-        ledger.assigned([p0, p1])
-        _ = consume(&ledger, p0, 0...3)
-        _ = consume(&ledger, p1, 100...103)
+        var ledger = makeLedger(owning: [p0, p1], consumed: [p0: 0...3, p1: 100...103])
         #expect(ledger.durable([p1: 102]) == [p1: 103])
         #expect(ledger.partitions[p0]?.durable == -1)
         #expect(ledger.durable([p0: 1, p1: 103]) == [p0: 2, p1: 104])
@@ -122,10 +127,7 @@ struct DeliveryLedgerTests {
 
     @Test("revoke with records in flight: commit what is durable, name what the next owner reads again")
     func revokeWhileInFlight() {
-        var ledger = DeliveryLedger(partitionQueue: 10)
-        ledger.assigned([p0, p1])
-        _ = consume(&ledger, p0, 0...4)
-        _ = consume(&ledger, p1, 0...1)
+        var ledger = makeLedger(owning: [p0, p1], consumed: [p0: 0...4, p1: 0...1])
         _ = ledger.durable([p0: 2])
         #expect(!ledger.isDrained([p0]))
         var plan = ledger.revokePlan([p0, p1])
@@ -145,8 +147,7 @@ struct DeliveryLedgerTests {
 
     @Test("revoke of a partition that consumed nothing, or only redeliveries, is drained at once")
     func revokeIdleAndSkipped() {
-        var ledger = DeliveryLedger(partitionQueue: 10)
-        ledger.assigned([p0, p1])
+        var ledger = makeLedger(owning: [p0, p1])
         #expect(ledger.isDrained([p0, p1]))
         #expect(ledger.revokePlan([p0, p1]) == .init())
         _ = ledger.redelivered(p1, offset: 3)
@@ -161,10 +162,7 @@ struct DeliveryLedgerTests {
 
     @Test("lost partitions report their in-flight work")
     func lostInFlight() {
-        var ledger = DeliveryLedger(partitionQueue: 10)
-        ledger.assigned([p0, p1])
-        _ = consume(&ledger, p0, 0...3)
-        _ = consume(&ledger, p1, 0...0)
+        var ledger = makeLedger(owning: [p0, p1], consumed: [p0: 0...3, p1: 0...0])
         _ = ledger.durable([p1: 0])
         #expect(ledger.inFlight([p0, p1]) == [p0: 0...3])
         ledger.released([p0, p1])
@@ -173,9 +171,7 @@ struct DeliveryLedgerTests {
 
     @Test("a new assignment of an owned partition starts a fresh ownership")
     func reassignmentResets() {
-        var ledger = DeliveryLedger(partitionQueue: 2)
-        ledger.assigned([p0])
-        _ = consume(&ledger, p0, 0...1)
+        var ledger = makeLedger(partitionQueue: 2, owning: [p0], consumed: [p0: 0...1])
         #expect(ledger.partitions[p0]?.paused == true)
         ledger.assigned([p0])
         #expect(ledger.partitions[p0] == DeliveryLedger.Partition())

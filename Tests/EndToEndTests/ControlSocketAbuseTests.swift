@@ -227,6 +227,16 @@ struct ControlSocketAbuseTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// `count` connections that have each sent `request` (method and target) as an HTTP/1.1 head; no
+    /// answer read yet.
+    static func connections(_ count: Int, to socket: String, sending request: String) throws -> [RawControlConnection] {
+        try (0..<count).map { _ in
+            let connection = try RawControlConnection(socket: socket)
+            try connection.send("\(request) HTTP/1.1\r\nHost: fashiond\r\n\r\n")
+            return connection
+        }
+    }
+
     @Test("500 connections and 200 followers stay within bounded memory, stream records, and are let go")
     func manyConnections() throws {
         let directory = try TemporaryDirectory()
@@ -239,24 +249,10 @@ struct ControlSocketAbuseTests {
         let baselineRSS = try #require(ProcessProbe.residentMiB(daemon.pid))
         let baselineDescriptors = ProcessProbe.openDescriptors(daemon.pid)
 
-        var plain: [RawControlConnection] = []
-        for _ in 0..<500 {
-            let connection = try RawControlConnection(socket: daemon.socket)
-            try connection.send("GET /v1/status HTTP/1.1\r\nHost: fashiond\r\n\r\n")
-            plain.append(connection)
-        }
-        var answered = 0
-        for connection in plain where connection.readHead()?.status == 200 { answered += 1 }
-        #expect(answered == 500)
-        var followers: [RawControlConnection] = []
-        for _ in 0..<200 {
-            let connection = try RawControlConnection(socket: daemon.socket)
-            try connection.send("GET /v1/results?follow=true&last=0 HTTP/1.1\r\nHost: fashiond\r\n\r\n")
-            followers.append(connection)
-        }
-        var streaming = 0
-        for follower in followers where follower.readHead()?.status == 200 { streaming += 1 }
-        #expect(streaming == 200)
+        let plain = try Self.connections(500, to: daemon.socket, sending: "GET /v1/status")
+        #expect(plain.count { $0.readHead()?.status == 200 } == 500)
+        let followers = try Self.connections(200, to: daemon.socket, sending: "GET /v1/results?follow=true&last=0")
+        #expect(followers.count { $0.readHead()?.status == 200 } == 200)
 
         let submitted = try daemon.ctl(["submit", "--wait", "--json"] + Array(images.files[1...3]))
         #expect(submitted.status == 0, "\(submitted.stderr)")

@@ -51,6 +51,19 @@ struct WinogradTests {
         return output
     }
 
+    /// Runs the Winograd kernel (scalar, then vectorised) and expects `expected` to within 1e-4.
+    static func expectBothWays(
+        _ conv: ConvolutionLayer, pool: PoolLayer?, _ input: [Float], images: Int, match expected: [Float]
+    ) {
+        for vectorized in [false, true] {
+            var winograd = WinogradConvolution(conv, pool: pool)
+            winograd.vectorized = vectorized
+            let actual = run(winograd, input, images: images, outputCount: expected.count)
+            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst < 1e-4, "vectorized \(vectorized): \(worst)")
+        }
+    }
+
     @Test(arguments: [(8, 8, 6, 0), (13, 6, 7, 1), (32, 64, 13, 0), (9, 5, 5, 1)])
     func matchesDirectConvolution(shape: (inChannels: Int, outChannels: Int, size: Int, pad: Int)) {
         var generator = Generator(state: UInt64(shape.inChannels * 1000 + shape.size))
@@ -61,13 +74,7 @@ struct WinogradTests {
         let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
         let expected = Self.reference(conv, input, images: images)
         #expect(WinogradConvolution.applies(to: conv) == (shape.inChannels >= 8 && shape.outChannels >= 64))
-        for vectorized in [false, true] {
-            var winograd = WinogradConvolution(conv, pool: nil)
-            winograd.vectorized = vectorized
-            let actual = Self.run(winograd, input, images: images, outputCount: expected.count)
-            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-            #expect(worst < 1e-4, "vectorized \(vectorized): \(worst)")
-        }
+        Self.expectBothWays(conv, pool: nil, input, images: images, match: expected)
     }
 
     @Test(arguments: [(32, 64, 13), (12, 7, 10), (8, 16, 6)])
@@ -106,12 +113,6 @@ struct WinogradTests {
         }
         conv.activation = .none
         #expect(WinogradConvolution.canFuse(pool))
-        for vectorized in [false, true] {
-            var winograd = WinogradConvolution(conv, pool: pool)
-            winograd.vectorized = vectorized
-            let actual = Self.run(winograd, input, images: images, outputCount: expected.count)
-            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-            #expect(worst < 1e-4, "vectorized \(vectorized): \(worst)")
-        }
+        Self.expectBothWays(conv, pool: pool, input, images: images, match: expected)
     }
 }

@@ -12,13 +12,27 @@ import Glibc
 /// several mock clusters rebalancing at once on a 2-core CI machine made the eager rebalance case
 /// miss its wait.
 @Suite(.tags(.broker), .serialized) struct MessagingTests {
-    @Test func readsEveryPartitionInOrderOnItsOwnThreadThenResumesAfterCommit() async throws {
+    /// An embedded cluster with a four-partition `fashion-images` topic, and a producer for it.
+    static func clusterWithProducer() throws -> (EmbeddedKafkaCluster, KafkaProducer) {
         let cluster = try EmbeddedKafkaCluster()
-        defer { cluster.shutdown() }
-        try cluster.createTopic("fashion-images", partitions: 4)
-        let producer = try KafkaProducer(
-            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
-        defer { producer.close() }
+        do {
+            try cluster.createTopic("fashion-images", partitions: 4)
+            return (
+                cluster,
+                try KafkaProducer(configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+            )
+        } catch {
+            cluster.shutdown()
+            throw error
+        }
+    }
+
+    @Test func readsEveryPartitionInOrderOnItsOwnThreadThenResumesAfterCommit() async throws {
+        let (cluster, producer) = try Self.clusterWithProducer()
+        defer {
+            producer.close()
+            cluster.shutdown()
+        }
 
         let placements = try await produce(producer, count: 400, tag: "first")
         #expect(Set(placements.values.map(\.partition)) == [0, 1, 2, 3])
@@ -80,12 +94,11 @@ import Glibc
     }
 
     @Test func withoutCommittedOffsetsResetErrorDeliversNothingAndSaysWhy() async throws {
-        let cluster = try EmbeddedKafkaCluster()
-        defer { cluster.shutdown() }
-        try cluster.createTopic("fashion-images", partitions: 4)
-        let producer = try KafkaProducer(
-            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
-        defer { producer.close() }
+        let (cluster, producer) = try Self.clusterWithProducer()
+        defer {
+            producer.close()
+            cluster.shutdown()
+        }
         _ = try await produce(producer, count: 20, tag: "unread")
 
         let delegate = RecordingDelegate()
@@ -159,12 +172,11 @@ import Glibc
     }
 
     @Test func startsWhereTheDelegateSaysAndPausedPartitionsDeliverNothingUntilResumed() async throws {
-        let cluster = try EmbeddedKafkaCluster()
-        defer { cluster.shutdown() }
-        try cluster.createTopic("fashion-images", partitions: 4)
-        let producer = try KafkaProducer(
-            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
-        defer { producer.close() }
+        let (cluster, producer) = try Self.clusterWithProducer()
+        defer {
+            producer.close()
+            cluster.shutdown()
+        }
         let before = try await produce(producer, count: 40, tag: "before")
         for partition in Int32(0)..<4 {
             try #require(before.values.filter { $0.partition == partition }.count > 2)
@@ -204,12 +216,11 @@ import Glibc
     }
 
     @Test func brokerOutageIsReportedAndReadingResumes() async throws {
-        let cluster = try EmbeddedKafkaCluster()
-        defer { cluster.shutdown() }
-        try cluster.createTopic("fashion-images", partitions: 4)
-        let producer = try KafkaProducer(
-            configuration: ProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
-        defer { producer.close() }
+        let (cluster, producer) = try Self.clusterWithProducer()
+        defer {
+            producer.close()
+            cluster.shutdown()
+        }
         let delegate = RecordingDelegate()
         let consumer = try KafkaGroupConsumer(
             configuration: testConsumerConfiguration(cluster, group: "outage"), delegate: delegate)

@@ -27,6 +27,19 @@ func expectAcknowledged(
     #expect(again.isEmpty, "redelivered: \(again.map(\.messageID))", sourceLocation: sourceLocation)
 }
 
+/// A started subscriber that hands its messages to a new ``RecordingDelegate``.
+func startSubscriber(
+    _ clientConfiguration: PubSubClientConfiguration,
+    _ configuration: SubscriberConfiguration = SubscriberConfiguration(subscription: "images-sub")
+) -> (subscriber: Subscriber, delegate: RecordingDelegate) {
+    let delegate = RecordingDelegate()
+    let subscriber = Subscriber(
+        clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
+        delegate: delegate, logger: testLogger)
+    subscriber.start()
+    return (subscriber, delegate)
+}
+
 extension PubSubSuite {
     @Suite("Subscriber: flow control, leases, acknowledgement, shutdown", .tags(.emulator))
     struct SubscriberTests {
@@ -38,11 +51,7 @@ extension PubSubSuite {
             let ids = try client.publish(topic: "images", messages: (0..<12).map { OutgoingMessage(data: [UInt8($0)]) })
             var configuration = SubscriberConfiguration(subscription: "images-sub")
             configuration.maxOutstandingMessages = 5
-            let delegate = RecordingDelegate()
-            let subscriber = Subscriber(
-                clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
-                delegate: delegate, logger: testLogger)
-            subscriber.start()
+            let (subscriber, delegate) = startSubscriber(clientConfiguration, configuration)
             defer { subscriber.shutdown() }
 
             #expect(delegate.waitFor(5).count == 5)
@@ -76,11 +85,7 @@ extension PubSubSuite {
             var configuration = SubscriberConfiguration(subscription: "images-sub")
             configuration.maxOutstandingBytes = 1_000_000
             configuration.maxMessagesPerPull = 1
-            let delegate = RecordingDelegate()
-            let subscriber = Subscriber(
-                clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
-                delegate: delegate, logger: testLogger)
-            subscriber.start()
+            let (subscriber, delegate) = startSubscriber(clientConfiguration, configuration)
             defer { subscriber.shutdown() }
 
             #expect(delegate.waitFor(3).count == 3)  // 1.2 MB: the third pull crossed the limit
@@ -105,11 +110,7 @@ extension PubSubSuite {
             // subscription's ten: the first modifyAckDeadline shortens the lease on the server.
             configuration.ackDeadlineSeconds = 2
             configuration.subscriptionAckDeadlineSeconds = 2
-            let delegate = RecordingDelegate()
-            let subscriber = Subscriber(
-                clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
-                delegate: delegate, logger: testLogger)
-            subscriber.start()
+            let (subscriber, delegate) = startSubscriber(clientConfiguration, configuration)
             defer { subscriber.shutdown() }
             let message = try #require(delegate.waitFor(1).first)
 
@@ -130,11 +131,7 @@ extension PubSubSuite {
             // one or two two-second extensions, then none) runs out, and the message comes back.
             configuration.subscription = "control-sub"
             configuration.maxLeaseDuration = .milliseconds(2500)
-            let shortDelegate = RecordingDelegate()
-            let short = Subscriber(
-                clientConfiguration: clientConfiguration, credentials: NoAuthentication(), configuration: configuration,
-                delegate: shortDelegate, logger: testLogger)
-            short.start()
+            let (short, shortDelegate) = startSubscriber(clientConfiguration, configuration)
             defer { short.shutdown() }
             let redelivered = shortDelegate.waitFor(2, timeout: 20)
             #expect(redelivered.count == 2)
@@ -147,12 +144,7 @@ extension PubSubSuite {
         func redeliveryWhileInFlight() throws {
             let (client, clientConfiguration) = try makeSubscription(ackDeadline: 60)
             _ = try client.publish(topic: "images", messages: [OutgoingMessage(data: [9])])
-            let delegate = RecordingDelegate()
-            let subscriber = Subscriber(
-                clientConfiguration: clientConfiguration, credentials: NoAuthentication(),
-                configuration: SubscriberConfiguration(subscription: "images-sub"), delegate: delegate,
-                logger: testLogger)
-            subscriber.start()
+            let (subscriber, delegate) = startSubscriber(clientConfiguration)
             defer { subscriber.shutdown() }
             let first = try #require(delegate.waitFor(1).first)
             try client.modifyAckDeadline(subscription: "images-sub", ackIDs: [first.ackID], seconds: 0)
@@ -168,12 +160,7 @@ extension PubSubSuite {
         func nackOnShutdown() throws {
             let (client, clientConfiguration) = try makeSubscription(ackDeadline: 600)
             let ids = try client.publish(topic: "images", messages: (0..<3).map { OutgoingMessage(data: [UInt8($0)]) })
-            let delegate = RecordingDelegate()
-            let subscriber = Subscriber(
-                clientConfiguration: clientConfiguration, credentials: NoAuthentication(),
-                configuration: SubscriberConfiguration(subscription: "images-sub"), delegate: delegate,
-                logger: testLogger)
-            subscriber.start()
+            let (subscriber, delegate) = startSubscriber(clientConfiguration)
             #expect(delegate.waitFor(3).count == 3)
             subscriber.complete(messageIDs: [delegate.received[0].messageID])
             subscriber.shutdown()
@@ -194,12 +181,7 @@ extension PubSubSuite {
             }
             _ = try client.publish(topic: "images", messages: Array(messages[..<20]))
             _ = try client.publish(topic: "images", messages: Array(messages[20...]))
-            let delegate = RecordingDelegate()
-            let subscriber = Subscriber(
-                clientConfiguration: clientConfiguration, credentials: NoAuthentication(),
-                configuration: SubscriberConfiguration(subscription: "images-sub"), delegate: delegate,
-                logger: testLogger)
-            subscriber.start()
+            let (subscriber, delegate) = startSubscriber(clientConfiguration)
             defer { subscriber.shutdown() }
             // Complete as they come, as the pipeline would.
             #expect(

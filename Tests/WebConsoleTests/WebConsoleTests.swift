@@ -64,4 +64,14 @@ struct WebConsoleTests {
         #expect(WebConsoleConfiguration.parseListen("[::1]:8484")! == ("::1", 8484))
         #expect(WebConsoleConfiguration.parseListen("8484") == nil)
     }
+
+    @Test("a request target splits into its path as sent and its percent-decoded query")
+    func targetSplitting() {
+        let plain = ConsoleRequest.split(target: "/api/status")
+        #expect(plain.path == "/api/status" && plain.query.isEmpty)
+        let (path, query) = ConsoleRequest.split(
+            target: "/api/inputs/a%2Fb?model=fashion+cnn&last=5&flag&bad=%zz&last=7&note=caf%C3%A9#top")
+        #expect(path == "/api/inputs/a%2Fb", "the router decodes the request id itself, once")
+        #expect(query == ["model": "fashion cnn", "last": "7", "flag": "", "note": "café"])
+    }
 }

@@ -11,14 +11,11 @@ import Foundation
 /// Sends log entries to the systemd journal through libsystemd's native protocol, so each metadata
 /// key becomes a queryable field: `request_id` → `FASHION_REQUEST_ID`, `label` → `FASHION_LABEL`, …
 /// (`journalctl -u fashiond FASHION_LABEL=Sneaker -o json`).
-package struct SystemdJournalLogHandler: LogHandler {
-    package var metadata: Logger.Metadata = [:]
-    package var logLevel: Logger.Level
-    private let label: String
+package struct SystemdJournalLogHandler: MergingLogHandler {
+    package var state: LogHandlerState
 
     package init(label: String, level: Logger.Level) {
-        self.label = label
-        self.logLevel = level
+        state = LogHandlerState(label: label, level: level)
     }
 
     /// True when stderr is connected to the journal (systemd sets `JOURNAL_STREAM` to its
@@ -32,18 +29,10 @@ package struct SystemdJournalLogHandler: LogHandler {
         return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
     }
 
-    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    package func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let sorted = merged.sorted { $0.key < $1.key }
+    package func write(_ event: LogEvent, label: String, metadata: [(key: String, value: Logger.Metadata.Value)]) {
         // The metadata goes into MESSAGE too, so `systemctl status` and plain `journalctl` show it;
         // the FASHION_* fields are for filtering and machines.
-        let summary = sorted.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let summary = metadata.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         var fields = [
             "MESSAGE=\(event.message)\(summary.isEmpty ? "" : " " + summary)",
             "PRIORITY=\(Self.priority(event.level))",
@@ -53,7 +42,7 @@ package struct SystemdJournalLogHandler: LogHandler {
             "CODE_LINE=\(event.line)",
             "CODE_FUNC=\(event.function)",
         ]
-        for (key, value) in sorted {
+        for (key, value) in metadata {
             fields.append("FASHION_\(Self.fieldName(key))=\(value)")
         }
         Self.send(fields)

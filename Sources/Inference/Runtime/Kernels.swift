@@ -28,6 +28,7 @@ import Foundation
 /// - Everything else (copies, activations, pooling) is `while` loops over contiguous channels:
 ///   they vectorise in release builds and, unlike `for`-in loops and the generic `max`, stay at
 ///   2-3 ns per element in unoptimised debug builds (for-in + max: 10 ns), where the tests run.
+/// The near-copies here (im2col and its transposed form, one loop per activation) are there for speed.
 enum Kernels {
     // MARK: Matrix product
 

@@ -282,6 +282,7 @@ struct WinogradConvolution: Sendable {
     }
 
     /// Y = Aᵀ m A (Aᵀ = [[1,1,1,0],[0,1,-1,-1]]) + bias, activation, and the fused pool if any.
+    /// The vector loops repeat the scalar arithmetic per case on purpose: the specialised copies are there for speed.
     private func transformOutput(
         _ products: UnsafePointer<Float>, images: Int, bias: UnsafePointer<Float>?,
         into output: UnsafeMutablePointer<Float>
