@@ -155,10 +155,15 @@ package final class InferenceEngine: Sendable {
     /// The probabilities are the softmax of the outputs for a model that produces logits, and the
     /// outputs themselves for one whose graph ends in Softmax (`signature.outputKind`).
     package func classify(pixels: [UInt8], count: Int) throws(InferenceError) -> [Classification] {
-        let all = try logits(pixels: pixels, count: count)
+        classifications(outputs: try logits(pixels: pixels, count: count), count: count)
+    }
+
+    /// The classifications for `count` rows of outputs from ``logits(pixels:count:)``. Needs no worker
+    /// and no lock, so a caller can build them on another thread while the engine runs its next batch.
+    package func classifications(outputs: [Float], count: Int) -> [Classification] {
         let kind = signature.outputKind
         return (0..<count).map { image in
-            let row = Array(all[(image * classCount)..<((image + 1) * classCount)])
+            let row = Array(outputs[(image * classCount)..<((image + 1) * classCount)])
             switch kind {
             case .logits: return Classification(logits: row, labels: metadata.labels)
             case .probabilities: return Classification(probabilities: row, labels: metadata.labels)

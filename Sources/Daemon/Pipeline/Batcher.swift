@@ -11,16 +11,18 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Gathers decoded images into engine batches and turns them into result records.
+/// Gathers decoded images into engine batches and runs them through the engine.
 ///
 /// A batch is flushed when it holds `maxBatch` images or when its first image has waited
 /// `maxWait`, whichever comes first. With `maxWait` 0 (the default) a batch is what was queued when the
 /// engine became free: light traffic is classified at once, and under load the queue fills while the
 /// engine computes, so batches grow by themselves. Runs on its own thread: engine calls block while the
-/// workers compute.
+/// workers compute. Everything else about a batch (its stage timings, the records) happens on the
+/// journal writer's thread (``ScoredBatch/results()``), so the next batch goes to the engine as soon as
+/// the last one is back.
 final class Batcher: Sendable {
     private let input: BlockingQueue<PipelineItem>
-    private let output: BlockingQueue<ResultBatch>
+    private let output: BlockingQueue<ScoredBatch>
     private let models: ModelRegistry
     private let maxBatch: Int
     private let maxWait: TimeInterval
@@ -28,7 +30,7 @@ final class Batcher: Sendable {
     private let logger: Logger
 
     init(
-        input: BlockingQueue<PipelineItem>, output: BlockingQueue<ResultBatch>, models: ModelRegistry,
+        input: BlockingQueue<PipelineItem>, output: BlockingQueue<ScoredBatch>, models: ModelRegistry,
         maxBatch: Int, maxWaitMs: Int, stats: PipelineStats, logger: Logger
     ) {
         self.input = input
@@ -56,35 +58,32 @@ final class Batcher: Sendable {
                 guard maxWait > 0, let next = input.pop(until: deadline) else { break }
                 batch.append(next)
             }
-            stats.recordBatchAssembled(batch, at: DispatchTime.now().uptimeNanoseconds)
-            let records = process(batch)
-            // Originals travel on only with rejections: the dead-letter topic wants them, nothing else does.
-            let originals = records.indices.map { records[$0].status == .rejected ? batch[$0].original : nil }
-            output.push(ResultBatch(records: records, originals: originals))
+            output.push(process(batch))
         }
         output.close()
     }
 
-    /// Classifies the images of `batch` (grouped by model) and returns one record per item, in order.
-    func process(_ batch: [PipelineItem]) -> [ResultRecord] {
-        var records = [ResultRecord?](repeating: nil, count: batch.count)
+    /// Runs the images of `batch` through the engine, grouped by model; decode rejections pass through.
+    func process(_ batch: [PipelineItem]) -> ScoredBatch {
+        let assembled = DispatchTime.now().uptimeNanoseconds
+        let assembledAt = currentTimeMs()
         var byModel: [String: [Int]] = [:]
         for (index, item) in batch.enumerated() {
-            switch item.content {
-            case .rejected(let code, let message):
-                records[index] = rejection(item, code: code, message: message)
-            case .image(_, let model):
+            if case .image(_, let model) = item.content {
                 byModel[model.isEmpty ? models.defaultModelName : model, default: []].append(index)
             }
         }
+        var groups: [ScoredBatch.Group] = []
         for (modelName, indices) in byModel {
             guard let engine = models.engine(named: modelName) else {
                 let available = models.infos().map(\.name).joined(separator: ", ")
-                for index in indices {
-                    records[index] = rejection(
-                        batch[index], code: "model_not_found",
-                        message: "model '\(modelName)' is not loaded (available: \(available))")
-                }
+                groups.append(
+                    ScoredBatch.Group(
+                        indices: indices,
+                        outcome: .rejected(
+                            code: "model_not_found",
+                            message: "model '\(modelName)' is not loaded (available: \(available))"),
+                        completedAtMs: currentTimeMs()))
                 continue
             }
             var pixels: [UInt8] = []
@@ -94,35 +93,21 @@ final class Batcher: Sendable {
             }
             do {
                 let inferenceStarted = DispatchTime.now().uptimeNanoseconds
-                let classifications = try engine.classify(pixels: pixels, count: indices.count)
+                let outputs = try engine.logits(pixels: pixels, count: indices.count)
                 stats.recordBatch(
                     size: indices.count, inferenceNanos: DispatchTime.now().uptimeNanoseconds &- inferenceStarted)
-                let completed = currentTimeMs()
-                let metadata = engine.metadata
-                for (position, index) in indices.enumerated() {
-                    let item = batch[index]
-                    let result = classifications[position]
-                    records[index] = ResultRecord(
-                        requestID: item.requestID, status: .ok, label: result.label, labelIndex: result.labelIndex,
-                        confidence: result.confidence, probabilities: result.probabilities,
-                        model: metadata.name, modelVersion: metadata.version, format: item.format, source: item.source,
-                        submittedAtMs: item.submittedAtMs, consumedAtMs: item.consumedAtMs, completedAtMs: completed,
-                        batchSize: indices.count)
-                }
+                groups.append(
+                    ScoredBatch.Group(
+                        indices: indices, outcome: .outputs(outputs, engine: engine), completedAtMs: currentTimeMs()))
             } catch {
                 logger.error("inference failed", metadata: ["model": "\(modelName)", "error": "\(error.message)"])
-                for index in indices {
-                    records[index] = rejection(batch[index], code: "inference_failed", message: error.message)
-                }
+                groups.append(
+                    ScoredBatch.Group(
+                        indices: indices, outcome: .rejected(code: "inference_failed", message: error.message),
+                        completedAtMs: currentTimeMs()))
             }
         }
-        return records.map { $0! }
-    }
-
-    private func rejection(_ item: PipelineItem, code: String, message: String) -> ResultRecord {
-        ResultRecord(
-            requestID: item.requestID, status: .rejected, model: item.requestedModel, reasonCode: code, reason: message,
-            format: item.format, source: item.source, submittedAtMs: item.submittedAtMs,
-            consumedAtMs: item.consumedAtMs, completedAtMs: currentTimeMs())
+        return ScoredBatch(
+            items: batch, groups: groups, assembledUptimeNanos: assembled, assembledAtMs: assembledAt)
     }
 }

@@ -12,13 +12,14 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Appends result records to the journal in group commits and only then lets offsets be committed.
+/// Turns scored batches into result records, appends them to the journal in group commits and only then
+/// lets offsets be committed.
 ///
 /// Everything queued when a commit starts goes into one `append` call: one write and one fsync for
 /// the lot. A failing disk (full, read-only) pauses the whole pipeline through backpressure while
 /// the writer retries, with the reason on the status line; nothing is committed meanwhile.
 final class JournalWriter: Sendable {
-    private let input: BlockingQueue<ResultBatch>
+    private let input: BlockingQueue<ScoredBatch>
     private let journal: ResultsJournal
     /// Where rejected messages are kept for the dead-letter topic; nil when it is off.
     private let deadLetters: ResultsJournal?
@@ -33,7 +34,7 @@ final class JournalWriter: Sendable {
     static let maxGroupRecords = 4096
 
     init(
-        input: BlockingQueue<ResultBatch>, journal: ResultsJournal, deadLetters: ResultsJournal? = nil,
+        input: BlockingQueue<ScoredBatch>, journal: ResultsJournal, deadLetters: ResultsJournal? = nil,
         stats: PipelineStats,
         health: HealthMonitor, predictionLogger: PredictionLogger, logger: Logger
     ) {
@@ -61,13 +62,17 @@ final class JournalWriter: Sendable {
     func run() {
         while let first = input.pop() {
             let listener = self.listener.withLock { $0 }
-            var records = first.records
-            var originals = first.originals
-            for more in input.drain(limit: 64) where records.count < Self.maxGroupRecords {
-                originals +=
-                    more.originals.isEmpty
-                    ? [OriginalMessage?](repeating: nil, count: more.records.count) : more.originals
-                records.append(contentsOf: more.records)
+            var records: [ResultRecord] = []
+            var originals: [OriginalMessage?] = []
+            var next: ScoredBatch? = first
+            // One batch at a time: what is taken from the queue must go into this commit (a batch taken and
+            // then left out would never be journaled, and its offsets committed over by later ones).
+            while let scored = next {
+                stats.recordBatchAssembled(scored.items, at: scored.assembledUptimeNanos)
+                let batch = scored.results()
+                records.append(contentsOf: batch.records)
+                originals.append(contentsOf: batch.originals)
+                next = records.count < Self.maxGroupRecords ? input.drain(limit: 1).first : nil
             }
             let pending = records.map { record in
                 PendingRecord(

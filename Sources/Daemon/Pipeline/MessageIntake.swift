@@ -31,21 +31,21 @@ struct MessageIntake: Sendable {
     }
 
     /// - Parameters:
-    ///   - headers: message headers (Kafka headers or Pub/Sub attributes), names lower-cased.
+    ///   - headers: what the message's headers (Kafka headers or Pub/Sub attributes) say.
     ///   - key: the message key as text, if any.
     ///   - fallbackRequestID: used when neither header nor key carries a request id.
     ///   - original: the message as received, carried along for the dead-letter topic (nil when it is off).
     func makeItem(
-        value: [UInt8], headers: [String: String], key: String?, source: ResultRecord.Source,
+        value: [UInt8], headers: MessageHeaders, key: String?, source: ResultRecord.Source,
         fallbackRequestID: String, original: OriginalMessage? = nil
     ) -> PipelineItem {
         let consumedAt = currentTimeMs()
         let decodeStarted = DispatchTime.now().uptimeNanoseconds
         let requestID =
-            headers[StreamContract.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
+            headers.requestID.flatMap { $0.isEmpty ? nil : $0 }
             ?? key.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackRequestID
-        let submittedAt = headers[StreamContract.submittedAtHeader].flatMap { Int64($0) }
-        let headerModel = headers[StreamContract.modelHeader].flatMap { $0.isEmpty ? nil : $0 }
+        let submittedAt = headers.submittedAt.flatMap { Int64($0) }
+        let headerModel = headers.model.flatMap { $0.isEmpty ? nil : $0 }
         var item = PipelineItem(
             source: source, requestID: requestID, submittedAtMs: submittedAt, consumedAtMs: consumedAt,
             format: nil, requestedModel: headerModel, content: .rejected(code: "", message: ""))
@@ -57,7 +57,7 @@ struct MessageIntake: Sendable {
             return item
         }
         do {
-            let image = try decoder.decode(value, contentType: headers[StreamContract.contentTypeHeader])
+            let image = try decoder.decode(value, contentType: headers.contentType)
             item.format = image.format.rawValue
             let model = headerModel ?? image.requestedModel
             item.requestedModel = model

@@ -66,7 +66,7 @@ final class PipelineService: Service, Sendable {
             capacity: max(
                 config.batchMaxSize * 4,
                 min(config.partitionQueueCapacity * Int(max(1, config.partitions)), Self.itemQueueLimit)))
-        let recordQueue = BlockingQueue<ResultBatch>(capacity: config.resultQueueBatches)
+        let recordQueue = BlockingQueue<ScoredBatch>(capacity: config.resultQueueBatches)
         self.itemQueue = itemQueue
         batcher = Batcher(
             input: itemQueue, output: recordQueue, models: models, maxBatch: config.batchMaxSize,

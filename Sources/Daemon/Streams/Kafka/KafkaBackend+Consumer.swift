@@ -50,9 +50,9 @@ extension KafkaBackend: PartitionConsumerDelegate {
     }
 
     private func makeItem(_ message: ConsumedMessage) -> PipelineItem {
-        var headers: [String: String] = [:]
+        var headers = MessageHeaders()
         for header in message.headers {
-            headers[header.key.lowercased()] = String(decoding: header.value, as: UTF8.self)
+            headers.set(name: header.key, value: String(decoding: header.value, as: UTF8.self))
         }
         let key = message.key.map { String(decoding: $0, as: UTF8.self) }
         let source = ResultRecord.Source(

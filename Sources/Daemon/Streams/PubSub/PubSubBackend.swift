@@ -165,8 +165,8 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
     // MARK: SubscriberDelegate (puller and acker threads)
 
     func subscriber(received message: ReceivedMessage) -> Bool {
-        var attributes: [String: String] = [:]
-        for (name, value) in message.attributes { attributes[name.lowercased()] = value }
+        var headers = MessageHeaders()
+        for (name, value) in message.attributes { headers.set(name: name, value: value) }
         let source = ResultRecord.Source(
             backend: "pubsub", topic: configuration.pubsubSubscription, messageID: message.messageID)
         let original =
@@ -178,7 +178,7 @@ final class PubSubBackend: StreamBackend, SubscriberDelegate, @unchecked Sendabl
                     .init(name: $0.key, value: Array($0.value.utf8))
                 })
         let item = intake.makeItem(
-            value: message.data, headers: attributes, key: nil, source: source,
+            value: message.data, headers: headers, key: nil, source: source,
             fallbackRequestID: "pubsub-\(message.messageID)", original: original)
         stats.recordConsumed(partition: nil)
         health.recordPendingWork()
