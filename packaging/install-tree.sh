@@ -14,8 +14,9 @@
 # Binaries linked with the RUNPATH $ORIGIN/../lib/fashiond (`make dist-build`) get the Swift runtime
 # libraries they need copied to PREFIX/lib/fashiond: only those, found by walking DT_NEEDED from the
 # binaries through the toolchain's runtime directory (`swift -print-target-info`; set SWIFT to choose
-# the toolchain). That directory is on no system library path, so the copy cannot clash with another
-# Swift installation. Binaries without that RUNPATH (a plain `swift build`) are installed as they are.
+# the toolchain: it must be the one that built the binaries, as `make install`/`make deb` ensure). That
+# directory is on no system library path, so the copy cannot clash with another Swift installation.
+# Binaries without that RUNPATH (a plain `swift build`) are installed as they are.
 set -euo pipefail
 
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
