@@ -3,13 +3,14 @@
 #
 #   packaging/build-deb.sh --bin-dir .build/release [--out-dir out] [--compression xz|gzip|none] [--strip]
 #
-# Prints the path of the .deb. `make deb` builds release binaries with the Swift runtime linked in
-# statically, so the package runs on a Debian without a Swift toolchain; Depends: is computed from
-# the libraries the binaries link (dpkg -S). The systemd test packs debug binaries with
+# Prints the path of the .deb. `make deb` builds release binaries that load the Swift runtime from
+# /usr/lib/fashiond, where install-tree.sh copies the libraries they need, so the package runs on a
+# Debian without a Swift toolchain; Depends: is computed from the system libraries that the binaries
+# and those bundled libraries link (dpkg -S). The systemd test packs debug binaries with
 # --compression none, which is fast and still exercises the maintainer scripts.
 set -euo pipefail
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin_dir=""
@@ -30,17 +31,19 @@ done
 command -v dpkg-deb >/dev/null || { echo "build-deb.sh: dpkg-deb not found (apt-get install dpkg-dev)" >&2; exit 1; }
 bin_dir=$(cd "$bin_dir" && pwd)
 
-version=$("$bin_dir/fashiond" --version)
 arch=$(dpkg --print-architecture)
 stage=$(mktemp -d --tmpdir --suffix=.fashiond-deb)
 trap 'rm -rf "$stage"' EXIT
 chmod 0755 "$stage"
 
 "$repo/packaging/install-tree.sh" --bin-dir "$bin_dir" --prefix /usr --destdir "$stage" --sysconfdir /etc --fresh-config $strip
+# From the staged tree: this also proves the binaries find their bundled runtime there.
+version=$("$stage/usr/bin/fashiond" --version)
 
-# Depends: the Debian packages that own the shared libraries the binaries need directly. One
-# `dpkg -S` answers for all of them (each call reads the whole package database). Libraries no
-# package owns (a Swift toolchain's runtime in a non-static build) are reported.
+# Depends: the Debian packages that own the shared libraries the binaries and the bundled runtime
+# (/usr/lib/fashiond) need directly; the bundled libraries themselves are skipped. One `dpkg -S`
+# answers for all of them (each call reads the whole package database). Libraries no package owns
+# (a toolchain's Swift runtime that a plain `swift build` links from its own directory) are reported.
 depends() {
     local binary lib path canonical resolved owner entry
     local -a needed=() paths=()
@@ -50,6 +53,7 @@ depends() {
             case "$lib" in ld-linux*) continue ;; esac   # the dynamic loader comes with libc6
             path=$(printf '%s\n' "$resolved" | awk -v lib="$lib" '$1 == lib && $3 ~ /^\// {print $3}')
             [ -n "$path" ] || { echo "build-deb.sh: $binary needs $lib, which is not installed" >&2; exit 1; }
+            case "$path" in "$stage"/*) continue ;; esac   # bundled in the package
             canonical=$(readlink -f "$path")
             needed+=("$lib|$path|$canonical")
             paths+=("$path" "$canonical")
@@ -69,11 +73,11 @@ depends() {
         packages="$packages $owner"
     done
     if [ -n "$unowned" ]; then
-        echo "build-deb.sh: note: no package provides$(printf ' %s' $(printf '%s\n' $unowned | sort -u)); this .deb runs only where they are installed (build with --static-swift-stdlib to avoid this)" >&2
+        echo "build-deb.sh: note: no package provides$(printf ' %s' $(printf '%s\n' $unowned | sort -u)); this .deb runs only where they are installed (make deb bundles the Swift runtime instead)" >&2
     fi
     printf '%s\n' $packages | sort -u | paste -sd, - | sed 's/,/, /g'
 }
-libs=$(depends "$bin_dir/fashiond" "$bin_dir/fashionctl")
+libs=$(depends "$stage/usr/bin/fashiond" "$stage/usr/bin/fashionctl" $(find "$stage/usr/lib/fashiond" -name '*.so*' 2>/dev/null))
 
 install -d -m 0755 "$stage/DEBIAN"
 installed_kib=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)

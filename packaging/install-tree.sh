@@ -1,7 +1,8 @@
 #!/bin/bash
-# Installs fashiond into a file-system tree: binaries, systemd units, the sysusers.d entry, the
-# default configuration, the models, shell completions, man pages and the operator docs.
-# `make install` and `make deb` (packaging/build-deb.sh) both use it, so the two never disagree.
+# Installs fashiond into a file-system tree: binaries, the Swift runtime they link (private copy),
+# systemd units, the sysusers.d entry, the default configuration, the models, shell completions, man
+# pages and the operator docs. `make install` and `make deb` (packaging/build-deb.sh) both use it, so
+# the two never disagree.
 #
 #   packaging/install-tree.sh --bin-dir .build/release [--prefix /usr/local] [--destdir DIR]
 #                             [--sysconfdir /etc] [--unitdir DIR] [--strip] [--fresh-config]
@@ -9,6 +10,13 @@
 # --destdir is the staging root (DESTDIR); every other path is where the files end up on the target
 # system. An existing /etc/fashiond/fashiond.toml is kept unless --fresh-config is given (the
 # package build passes it: dpkg itself keeps an edited conffile).
+#
+# Binaries linked with the RUNPATH $ORIGIN/../lib/fashiond (`make dist-build`) get the Swift runtime
+# libraries they need copied to PREFIX/lib/fashiond: only those, found by walking DT_NEEDED from the
+# binaries through the toolchain's runtime directory (`swift -print-target-info`; set SWIFT to choose
+# the toolchain: it must be the one that built the binaries, as `make install`/`make deb` ensure). That
+# directory is on no system library path, so the copy cannot clash with another Swift installation.
+# Binaries without that RUNPATH (a plain `swift build`) are installed as they are.
 set -euo pipefail
 
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -57,9 +65,46 @@ for binary in fashiond fashionctl; do
     install -m 0755 "$bin_dir/$binary" "$root$bindir/$binary"
     if [ "$strip" = yes ]; then strip --strip-unneeded "$root$bindir/$binary"; fi
 done
-# The helper scripts below run the binaries from the build directory, never from the staging tree.
+
+# The Swift runtime, for binaries that look for it beside themselves.
+private_rpath='$ORIGIN/../lib/fashiond'
+libdir=$prefix/lib/fashiond
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+runpath() { readelf -d "$1" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p'; }
+bundle=no
+for binary in fashiond fashionctl; do
+    case ":$(runpath "$bin_dir/$binary"):" in *":$private_rpath:"*) bundle=yes ;; esac
+done
+if [ "$bundle" = yes ]; then
+    swift=${SWIFT:-swift}
+    command -v "$swift" >/dev/null || { echo "install-tree.sh: the binaries need the Swift runtime and '$swift' is not on PATH (set SWIFT=/path/to/swift)" >&2; exit 1; }
+    # The first of paths.runtimeLibraryPaths: the directory holding libswiftCore.so.
+    runtime=$("$swift" -print-target-info | tr -d '\n ' | sed -n 's/.*"runtimeLibraryPaths":\["\([^"]*\)".*/\1/p')
+    [ -f "$runtime/libswiftCore.so" ] || { echo "install-tree.sh: no libswiftCore.so in '$runtime' ($swift -print-target-info)" >&2; exit 1; }
+    # The directory is ours alone: start it afresh, so an upgrade leaves no library of an older
+    # toolchain behind (and a running daemon keeps the inodes it has mapped).
+    rm -rf "$root$libdir"
+    install -d "$root$libdir"
+    # Breadth-first over DT_NEEDED; a library not in the runtime directory belongs to the system.
+    declare -A copied=()
+    queue=("$root$bindir/fashiond" "$root$bindir/fashionctl")
+    while [ ${#queue[@]} -gt 0 ]; do
+        object=${queue[0]}
+        queue=("${queue[@]:1}")
+        for lib in $(needed "$object"); do
+            [ -f "$runtime/$lib" ] && [ -z "${copied[$lib]:-}" ] || continue
+            copied[$lib]=1
+            install -m 0644 "$runtime/$lib" "$root$libdir/$lib"
+            if [ "$strip" = yes ]; then strip --strip-unneeded "$root$libdir/$lib"; fi
+            queue+=("$root$libdir/$lib")
+        done
+    done
+fi
+# The helper scripts below run the binaries from the build directory, never from the staging tree;
+# there the Swift runtime comes from the toolchain.
 fashiond="$bin_dir/fashiond"
 fashionctl="$bin_dir/fashionctl"
+if [ "$bundle" = yes ]; then export LD_LIBRARY_PATH="$runtime${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
 
 # systemd units: the shipped files name /usr/bin; point them at this prefix.
 for unit in fashiond.service fashiond.socket; do
