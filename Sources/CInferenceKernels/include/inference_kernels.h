@@ -3,7 +3,8 @@
 
 /* The engine's hot loops compiled for newer vector units than baseline x86-64 (which Swift targets), one
    function per instruction set, chosen at run time by `KernelSet` in the Inference module. Callers check
-   the CPU first (CCPUFeatures); calling an AVX2 function on a CPU without AVX2 and FMA faults. */
+   the CPU first (CCPUFeatures); calling an AVX2 function on a CPU without AVX2 and FMA, or an AVX-512 one on
+   a CPU without AVX-512 F/CD/BW/DQ/VL, faults. */
 
 /* Activations the kernels apply themselves; anything else is applied by the caller afterwards. */
 enum {
@@ -23,5 +24,29 @@ void fashion_conv_direct_avx2(const float *input, const float *weights, const fl
                               long in_h, long in_w, long in_c, long out_h, long out_w, long out_c, long kernel_h,
                               long kernel_w, long stride_y, long stride_x, long dilation_y, long dilation_x,
                               long pad_top, long pad_left, int activation, float alpha);
+
+/* A convolution's geometry for the AVX-512 kernel. Input [images][in_h][in_w][in_c], output
+   [images][out_h][out_w][out_c], channels last; weights [kernel_h][kernel_w][in_c][out_c]. */
+struct fashion_conv_shape {
+    long in_h, in_w, in_c;
+    long out_h, out_w, out_c;
+    long kernel_h, kernel_w;
+    long stride_y, stride_x;
+    long dilation_y, dilation_x;
+    long pad_top, pad_left;
+    int activation; /* FASHION_ACTIVATION_* */
+    float alpha;    /* LeakyReLU's slope */
+};
+
+/* Floats of scratch `fashion_conv_direct_avx512` needs: a zero-padded copy of one input image when the
+   convolution pads, else 0. */
+long fashion_conv_direct_avx512_scratch(const struct fashion_conv_shape *shape);
+
+/* Direct convolution with bias and activation fused, AVX-512F (+ DQ, BW, VL). Requires out_c % 16 == 0; bias
+   [out_c] or NULL; `scratch` holds fashion_conv_direct_avx512_scratch(shape) floats (NULL when that is 0).
+   Output pixels are computed in row segments of up to 14 pixels x 32 channels held in registers. Each output
+   is bias + the sum over taps in (ky, kx, c) order, one fused multiply-add per term. */
+void fashion_conv_direct_avx512(const struct fashion_conv_shape *shape, const float *input, const float *weights,
+                                const float *bias, float *output, float *scratch, long images);
 
 #endif

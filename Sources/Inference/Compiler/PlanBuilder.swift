@@ -107,24 +107,28 @@ enum PlanBuilder {
                     winograd, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
                     groupImages: group)
             case .convolution(var conv):
-                conv.runsDirectAVX2 = kernels == .avx2 && DirectConvolution.applies(to: conv)
+                conv.direct = DirectConvolution.kernel(for: conv, kernels: kernels)
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
-                let rowFloats = conv.isPointwise ? 0 : pixels * conv.reductionLength
-                let group = conv.isPointwise ? capacity : max(1, min(capacity, groupBudget / max(rowFloats, 1)))
-                scratchSize = max(scratchSize, group * rowFloats)
+                // A direct kernel needs no im2col rows, only its own scratch, whatever the group.
+                let rowFloats = conv.isPointwise || conv.direct != .none ? 0 : pixels * conv.reductionLength
+                let group = rowFloats == 0 ? capacity : max(1, min(capacity, groupBudget / rowFloats))
+                scratchSize = max(scratchSize, group * rowFloats, DirectConvolution.scratchFloats(conv))
                 kernel = .convolution(
                     conv, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
                     groupImages: group)
             case .convolutionPool(var conv, let pool):
-                conv.runsDirectAVX2 = kernels == .avx2 && DirectConvolution.applies(to: conv)
+                conv.direct = DirectConvolution.kernel(for: conv, kernels: kernels)
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
-                let rowFloats = conv.isPointwise ? 0 : pixels * conv.reductionLength
+                let rowFloats = conv.isPointwise || conv.direct != .none ? 0 : pixels * conv.reductionLength
                 let convolutionFloats = align(pixels * conv.outChannels)
                 let group = max(1, min(capacity, groupBudget / max(rowFloats + convolutionFloats, 1)))
-                // Scratch holds the group's convolution output, then its im2col rows.
-                scratchSize = max(scratchSize, group * convolutionFloats + group * rowFloats)
+                // Scratch holds the group's convolution output, then its im2col rows (or the direct kernel's
+                // scratch).
+                scratchSize = max(
+                    scratchSize,
+                    group * convolutionFloats + max(group * rowFloats, DirectConvolution.scratchFloats(conv)))
                 kernel = .convolutionPool(
                     conv, pool, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
                     groupImages: group)

@@ -26,9 +26,9 @@ struct ExecutionPlan: Sendable {
             switch kernel {
             case .input: "uint8->float"
             case .convolution(let layer, _, _, _, _):
-                layer.runsDirectAVX2 ? "direct-avx2" : layer.isPointwise ? "sgemm" : "im2col+sgemm"
+                layer.direct.name ?? (layer.isPointwise ? "sgemm" : "im2col+sgemm")
             case .convolutionPool(let layer, _, _, _, _, _):
-                layer.runsDirectAVX2 ? "direct-avx2+pool" : layer.isPointwise ? "sgemm+pool" : "im2col+sgemm+pool"
+                (layer.direct.name ?? (layer.isPointwise ? "sgemm" : "im2col+sgemm")) + "+pool"
             case .winograd(let layer, _, _, _, _): layer.pooledActivation == nil ? "winograd" : "winograd+maxpool"
             case .pool(let layer, _, _): layer.kind == .max ? "maxpool" : "avgpool"
             case .globalPool: "global-pool"
@@ -115,15 +115,16 @@ struct ExecutionPlan: Sendable {
         return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
     }
 
-    /// im2col (unless pointwise) + one sgemm (onto the bias) + the activation for `images` images.
+    /// im2col (unless pointwise) + one sgemm (onto the bias) + the activation for `images` images, or the
+    /// layer's direct kernel (`column` is then its scratch).
     @inline(__always)
     private func convolve(
         _ layer: ConvolutionLayer, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int,
         column: UnsafeMutablePointer<Float>
     ) {
         let rows = images &* layer.outHeight &* layer.outWidth
-        if layer.runsDirectAVX2 {
-            DirectConvolution.runAVX2(layer, input: input, output: output, images: images)
+        if layer.direct != .none {
+            DirectConvolution.run(layer, input: input, output: output, images: images, scratch: column)
             return
         }
         layer.weights.withUnsafeBufferPointer { weights in
