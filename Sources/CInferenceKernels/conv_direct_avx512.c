@@ -54,25 +54,32 @@ struct plan {
     long in_c, out_c;
     long kernel_h, kernel_w;
     long pixel_step; /* input floats between horizontally adjacent output pixels: stride_x * in_c */
+    long row_step;   /* input floats between vertically adjacent output pixels: stride_y * row floats */
     long tap_y_step; /* input floats between vertically adjacent taps: dilation_y * row floats */
     long tap_x_step; /* dilation_x * in_c */
     int activation;
     float alpha;
+    int pool; /* FASHION_POOL_* */
+    int pool_activation;
+    float pool_alpha;
 };
 
-/* `P` output pixels of one row x `V` vectors of 16 output channels. `x` points at the first pixel's first tap,
-   `w` at the block's first output channel of tap (0, 0), channel 0; weights are [kh][kw][in_c][out_c].
-   With constant P and V (the callers below), the accumulators live in registers. */
-TARGET INLINE void conv_block(const int P, const int V, const struct plan *plan, const float *x, const float *w,
-                              const float *bias, float *out) {
-    __m512 acc[MAX_PIXELS][2];
+/* `R` rows (1, or 2 when a 2x2 pool follows) x `P` output pixels x `V` vectors of 16 output channels. `x`
+   points at the first pixel's first tap, `w` at the block's first output channel of tap (0, 0), channel 0;
+   weights are [kh][kw][in_c][out_c]. With R = 2 the block writes P / 2 pooled pixels instead. With constant
+   R, P and V (the callers below), the accumulators live in registers. */
+TARGET INLINE void conv_block(const int R, const int P, const int V, const struct plan *plan, const float *x,
+                              const float *w, const float *bias, float *out) {
+    __m512 acc[2][MAX_PIXELS][2];
     const __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
     const __m512 b1 = bias && V > 1 ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
-    UNROLL for (int p = 0; p < P; p++) {
-        acc[p][0] = b0;
-        acc[p][1] = b1;
+    UNROLL for (int r = 0; r < R; r++) {
+        UNROLL for (int p = 0; p < P; p++) {
+            acc[r][p][0] = b0;
+            acc[r][p][1] = b1;
+        }
     }
-    const long in_c = plan->in_c, out_c = plan->out_c, step = plan->pixel_step;
+    const long in_c = plan->in_c, out_c = plan->out_c, step = plan->pixel_step, row_step = plan->row_step;
     for (long ky = 0; ky < plan->kernel_h; ky++) {
         for (long kx = 0; kx < plan->kernel_w; kx++) {
             const float *tap = x + ky * plan->tap_y_step + kx * plan->tap_x_step;
@@ -81,37 +88,60 @@ TARGET INLINE void conv_block(const int P, const int V, const struct plan *plan,
                 const __m512 w0 = _mm512_loadu_ps(wt + c * out_c);
                 if (V > 1) {
                     const __m512 w1 = _mm512_loadu_ps(wt + c * out_c + 16);
-                    UNROLL for (int p = 0; p < P; p++) {
-                        const __m512 value = _mm512_set1_ps(tap[p * step + c]);
-                        acc[p][0] = _mm512_fmadd_ps(value, w0, acc[p][0]);
-                        acc[p][1] = _mm512_fmadd_ps(value, w1, acc[p][1]);
+                    UNROLL for (int r = 0; r < R; r++) {
+                        UNROLL for (int p = 0; p < P; p++) {
+                            const __m512 value = _mm512_set1_ps(tap[r * row_step + p * step + c]);
+                            acc[r][p][0] = _mm512_fmadd_ps(value, w0, acc[r][p][0]);
+                            acc[r][p][1] = _mm512_fmadd_ps(value, w1, acc[r][p][1]);
+                        }
                     }
                 } else {
-                    UNROLL for (int p = 0; p < P; p++) {
-                        acc[p][0] = _mm512_fmadd_ps(_mm512_set1_ps(tap[p * step + c]), w0, acc[p][0]);
+                    UNROLL for (int r = 0; r < R; r++) {
+                        UNROLL for (int p = 0; p < P; p++) {
+                            acc[r][p][0] =
+                                _mm512_fmadd_ps(_mm512_set1_ps(tap[r * row_step + p * step + c]), w0, acc[r][p][0]);
+                        }
                     }
                 }
             }
         }
     }
     const __m512 alpha = _mm512_set1_ps(plan->alpha);
-    UNROLL for (int p = 0; p < P; p++) {
-        _mm512_storeu_ps(out + p * out_c, activate(acc[p][0], plan->activation, alpha));
-        if (V > 1) _mm512_storeu_ps(out + p * out_c + 16, activate(acc[p][1], plan->activation, alpha));
+    if (R == 1) {
+        UNROLL for (int p = 0; p < P; p++) {
+            _mm512_storeu_ps(out + p * out_c, activate(acc[0][p][0], plan->activation, alpha));
+            if (V > 1) _mm512_storeu_ps(out + p * out_c + 16, activate(acc[0][p][1], plan->activation, alpha));
+        }
+        return;
+    }
+    const __m512 pool_alpha = _mm512_set1_ps(plan->pool_alpha);
+    const __m512 quarter = _mm512_set1_ps(0.25f);
+    UNROLL for (int q = 0; q < P / 2; q++) {
+        UNROLL for (int v = 0; v < V; v++) {
+            const __m512 a = activate(acc[0][2 * q][v], plan->activation, alpha);
+            const __m512 b = activate(acc[0][2 * q + 1][v], plan->activation, alpha);
+            const __m512 c = activate(acc[1][2 * q][v], plan->activation, alpha);
+            const __m512 d = activate(acc[1][2 * q + 1][v], plan->activation, alpha);
+            __m512 pooled;
+            if (plan->pool == FASHION_POOL_MAX) {
+                pooled = _mm512_max_ps(_mm512_max_ps(a, b), _mm512_max_ps(c, d));
+            } else {
+                /* The order of Kernels.averagePool2x2: ((a + b) + c) + d, then x 0.25. */
+                pooled = _mm512_mul_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), c), d), quarter);
+            }
+            _mm512_storeu_ps(out + q * out_c + v * 16, activate(pooled, plan->pool_activation, pool_alpha));
+        }
     }
 }
 
 typedef void (*block_fn)(const struct plan *, const float *, const float *, const float *, float *);
 
-#define BLOCKS(P)                                                                                                  \
-    TARGET static void block_1x##P(const struct plan *plan, const float *x, const float *w, const float *bias,     \
-                                   float *out) {                                                                   \
-        conv_block(P, 1, plan, x, w, bias, out);                                                                   \
-    }                                                                                                              \
-    TARGET static void block_2x##P(const struct plan *plan, const float *x, const float *w, const float *bias,     \
-                                   float *out) {                                                                   \
-        conv_block(P, 2, plan, x, w, bias, out);                                                                   \
+#define BLOCK(R, P, V)                                                                                             \
+    TARGET static void block_##R##x##P##x##V(const struct plan *plan, const float *x, const float *w,            \
+                                               const float *bias, float *out) {                                  \
+        conv_block(R, P, V, plan, x, w, bias, out);                                                              \
     }
+#define BLOCKS(P) BLOCK(1, P, 1) BLOCK(1, P, 2)
 
 BLOCKS(1)
 BLOCKS(2)
@@ -127,15 +157,33 @@ BLOCKS(11)
 BLOCKS(12)
 BLOCKS(13)
 BLOCKS(14)
+/* Two rows for a 2x2 pool: 2 x P x V <= 28 accumulators. */
+BLOCK(2, 2, 1)
+BLOCK(2, 4, 1)
+BLOCK(2, 6, 1)
+BLOCK(2, 8, 1)
+BLOCK(2, 10, 1)
+BLOCK(2, 12, 1)
+BLOCK(2, 14, 1)
+BLOCK(2, 2, 2)
+BLOCK(2, 4, 2)
+BLOCK(2, 6, 2)
 
 static const block_fn one_vector[MAX_PIXELS + 1] = {
-    0, block_1x1, block_1x2, block_1x3, block_1x4, block_1x5, block_1x6, block_1x7,
-    block_1x8, block_1x9, block_1x10, block_1x11, block_1x12, block_1x13, block_1x14,
+    0,          block_1x1x1,  block_1x2x1,  block_1x3x1,  block_1x4x1,  block_1x5x1,  block_1x6x1, block_1x7x1,
+    block_1x8x1, block_1x9x1, block_1x10x1, block_1x11x1, block_1x12x1, block_1x13x1, block_1x14x1,
 };
 static const block_fn two_vectors[MAX_PIXELS + 1] = {
-    0, block_2x1, block_2x2, block_2x3, block_2x4, block_2x5, block_2x6, block_2x7,
-    block_2x8, block_2x9, block_2x10, block_2x11, block_2x12, block_2x13, block_2x14,
+    0,          block_1x1x2,  block_1x2x2,  block_1x3x2,  block_1x4x2,  block_1x5x2,  block_1x6x2, block_1x7x2,
+    block_1x8x2, block_1x9x2, block_1x10x2, block_1x11x2, block_1x12x2, block_1x13x2, block_1x14x2,
 };
+/* Indexed by pooled pixels (P / 2). */
+#define MAX_POOLED_ONE 7
+#define MAX_POOLED_TWO 3
+static const block_fn pooled_one_vector[MAX_POOLED_ONE + 1] = {
+    0, block_2x2x1, block_2x4x1, block_2x6x1, block_2x8x1, block_2x10x1, block_2x12x1, block_2x14x1,
+};
+static const block_fn pooled_two_vectors[MAX_POOLED_TWO + 1] = {0, block_2x2x2, block_2x4x2, block_2x6x2};
 
 TARGET void fashion_conv_direct_avx512(const struct fashion_conv_shape *s, const float *input, const float *weights,
                                        const float *bias, float *output, float *scratch, long images) {
@@ -148,15 +196,25 @@ TARGET void fashion_conv_direct_avx512(const struct fashion_conv_shape *s, const
         .kernel_h = s->kernel_h,
         .kernel_w = s->kernel_w,
         .pixel_step = s->stride_x * in_c,
+        .row_step = s->stride_y * row_floats,
         .tap_y_step = s->dilation_y * row_floats,
         .tap_x_step = s->dilation_x * in_c,
         .activation = s->activation,
         .alpha = s->alpha,
+        .pool = s->pool,
+        .pool_activation = s->pool_activation,
+        .pool_alpha = s->pool_alpha,
     };
-    /* Each row in as few segments of at most MAX_PIXELS as possible, of nearly equal width. */
-    const long segments = (s->out_w + MAX_PIXELS - 1) / MAX_PIXELS;
+    const int pooled = s->pool != FASHION_POOL_NONE;
+    /* Output rows and pixels per row: the pool's when one is fused (each from two convolution rows and two
+       convolution pixels), else the convolution's. */
+    const long rows = pooled ? s->pool_out_h : s->out_h;
+    const long columns = pooled ? s->pool_out_w : s->out_w;
+    /* Each row in as few segments as possible of nearly equal width, at most what the registers hold. */
+    const long widest = !pooled ? MAX_PIXELS : out_c >= 32 ? MAX_POOLED_TWO : MAX_POOLED_ONE;
+    const long segments = (columns + widest - 1) / widest;
     const long in_image = s->in_h * s->in_w * in_c;
-    const long out_image = s->out_h * s->out_w * out_c;
+    const long out_image = rows * columns * out_c;
     if (src.padded) memset(scratch, 0, (size_t)(src.height * row_floats) * sizeof(float));
     for (long image = 0; image < images; image++) {
         const float *base = input + image * in_image;
@@ -169,18 +227,22 @@ TARGET void fashion_conv_direct_avx512(const struct fashion_conv_shape *s, const
             base = scratch;
         }
         float *target = output + image * out_image;
-        for (long oy = 0; oy < s->out_h; oy++) {
-            const float *row = base + oy * s->stride_y * row_floats;
+        for (long oy = 0; oy < rows; oy++) {
+            const float *row = base + (pooled ? 2 * oy : oy) * plan.row_step;
             long ox = 0;
             for (long segment = 0; segment < segments; segment++) {
-                const long width = (s->out_w - ox) / (segments - segment);
-                const float *x = row + ox * plan.pixel_step;
-                float *out = target + (oy * s->out_w + ox) * out_c;
+                const long width = (columns - ox) / (segments - segment);
+                const float *x = row + (pooled ? 2 * ox : ox) * plan.pixel_step;
+                float *out = target + (oy * columns + ox) * out_c;
                 long m = 0;
                 for (; m + 32 <= out_c; m += 32) {
-                    two_vectors[width](&plan, x, weights + m, bias ? bias + m : 0, out + m);
+                    (pooled ? pooled_two_vectors : two_vectors)[width](&plan, x, weights + m, bias ? bias + m : 0,
+                                                                       out + m);
                 }
-                if (m < out_c) one_vector[width](&plan, x, weights + m, bias ? bias + m : 0, out + m);
+                if (m < out_c) {
+                    (pooled ? pooled_one_vector : one_vector)[width](&plan, x, weights + m, bias ? bias + m : 0,
+                                                                     out + m);
+                }
                 ox += width;
             }
         }

@@ -121,6 +121,71 @@ struct KernelSetTests {
         Self.directConvolutionMatchesReference(shape: shape, kernel: .avx512)
     }
 
+    /// 2x2 stride-2 pooling of channels-last images, then the pool's activation.
+    static func referencePool(_ pool: PoolLayer, _ input: [Float], images: Int) -> [Float] {
+        var output: [Float] = []
+        for image in 0..<images {
+            for y in 0..<pool.outHeight {
+                for x in 0..<pool.outWidth {
+                    for c in 0..<pool.channels {
+                        let values = [(0, 0), (0, 1), (1, 0), (1, 1)].map { dy, dx in
+                            input[
+                                ((image * pool.inHeight + 2 * y + dy) * pool.inWidth + 2 * x + dx) * pool.channels + c]
+                        }
+                        let pooled =
+                            pool.kind == .max ? values.max()! : (values[0] + values[1] + values[2] + values[3]) * 0.25
+                        output.append(pool.activation.apply(pooled))
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// The AVX-512 kernel with the 2x2 pool fused: max and average, one and two vectors of channels, a
+    /// 16-channel tail, odd convolution extents (the last row and column are not pooled), every activation
+    /// before the pool the kernel applies and one after it (sigmoid) that the caller applies.
+    @Test(.enabled(if: avx512), arguments: [(1, 16, 28, 1), (1, 32, 28, 0), (3, 48, 11, 1), (8, 16, 31, 1)])
+    func directAVX512WithPoolMatchesReference(inChannels: Int, outChannels: Int, size: Int, pad: Int) throws {
+        var generator = WinogradTests.Generator(state: UInt64(outChannels * 7 + size))
+        let out = size + 2 * pad - 2
+        let cases: [(PoolKind, Activation, Activation)] = [
+            (.average, .leakyRelu(alpha: 0.1), .none), (.average, .none, .relu), (.max, .relu, .none),
+            (.max, .none, .leakyRelu(alpha: 0.2)), (.max, .none, .sigmoid),
+        ]
+        for (kind, convActivation, poolActivation) in cases {
+            var conv = ConvolutionLayer(
+                inChannels: inChannels, inHeight: size, inWidth: size, outChannels: outChannels, outHeight: out,
+                outWidth: out, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1,
+                padTop: pad, padLeft: pad,
+                weights: (0..<(9 * inChannels * outChannels)).map { _ in generator.next() },
+                bias: (0..<outChannels).map { _ in generator.next() }, activation: convActivation)
+            conv.direct = .avx512
+            let pool = PoolLayer(
+                kind: kind, channels: outChannels, inHeight: out, inWidth: out, outHeight: out / 2,
+                outWidth: out / 2, kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1,
+                dilationX: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false,
+                activation: poolActivation)
+            try #require(DirectConvolution.fusesPool(pool, after: conv))
+            let images = 2
+            let input = (0..<(images * size * size * inChannels)).map { _ in generator.next() }
+            let expected = Self.referencePool(pool, Self.reference(conv, input, images: images), images: images)
+            var actual = [Float](repeating: .nan, count: expected.count)
+            var scratch = [Float](repeating: .nan, count: DirectConvolution.scratchFloats(conv) + 1)
+            input.withUnsafeBufferPointer { input in
+                actual.withUnsafeMutableBufferPointer { output in
+                    scratch.withUnsafeMutableBufferPointer { scratch in
+                        DirectConvolution.run(
+                            conv, pool: pool, input: input.baseAddress!, output: output.baseAddress!, images: images,
+                            scratch: scratch.baseAddress!)
+                    }
+                }
+            }
+            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst < 1e-4, "\(kind) \(convActivation) \(poolActivation): \(worst)")
+        }
+    }
+
     @Test func selection() {
         #expect(KernelSet.baseline.isSupported)
         #expect(KernelSet.detected.isSupported)
@@ -153,6 +218,26 @@ struct KernelSetTests {
         #expect(DirectConvolution.kernel(for: firstLayer, kernels: .avx2) == .avx2)
         #expect(DirectConvolution.kernel(for: wide, kernels: .avx2) == DirectConvolution.Kernel.none)
         #expect(DirectConvolution.kernel(for: firstLayer, kernels: .baseline) == DirectConvolution.Kernel.none)
+
+        // Pools the AVX-512 kernel computes itself: 2x2, stride 2, unpadded, after an activation it applies.
+        var direct = firstLayer
+        direct.direct = .avx512
+        let pool = PoolLayer(
+            kind: .average, channels: 16, inHeight: 28, inWidth: 28, outHeight: 14, outWidth: 14, kernelHeight: 2,
+            kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1, dilationX: 1, padTop: 0, padLeft: 0,
+            padBottom: 0, padRight: 0, countIncludePad: false)
+        #expect(DirectConvolution.fusesPool(pool, after: direct))
+        #expect(!DirectConvolution.fusesPool(pool, after: firstLayer), "only the AVX-512 kernel pools")
+        var sigmoid = direct
+        sigmoid.activation = .sigmoid
+        #expect(!DirectConvolution.fusesPool(pool, after: sigmoid), "an average pool needs the activation first")
+        var threeByThree = pool
+        (threeByThree.kernelHeight, threeByThree.kernelWidth, threeByThree.outHeight, threeByThree.outWidth) =
+            (3, 3, 13, 13)
+        #expect(!DirectConvolution.fusesPool(threeByThree, after: direct))
+        var padded = pool
+        padded.padTop = 1
+        #expect(!DirectConvolution.fusesPool(padded, after: direct))
     }
 
     /// Each kernel set against onnxruntime's golden logits, and the sets against each other.
@@ -189,7 +274,7 @@ struct KernelSetTests {
         let expected: [KernelSet: [String]] = [
             .baseline: ["im2col+sgemm+pool", "im2col+sgemm", "im2col+sgemm"],
             .avx2: ["direct-avx2+pool", "im2col+sgemm", "im2col+sgemm"],
-            .avx512: ["direct-avx512+pool", "direct-avx512", "direct-avx512"],
+            .avx512: ["direct-avx512+fused-pool", "direct-avx512", "direct-avx512"],
         ]
         for (kernels, names) in expected {
             let engine = try InferenceEngine(

@@ -13,6 +13,12 @@ enum {
     FASHION_ACTIVATION_LEAKY_RELU = 2,
 };
 
+enum {
+    FASHION_POOL_NONE = 0,
+    FASHION_POOL_MAX = 1,
+    FASHION_POOL_AVERAGE = 2,
+};
+
 /* Largest input channel count `fashion_conv_direct_avx2` takes (out-of-image taps read a zero row of this size). */
 #define FASHION_DIRECT_MAX_IN_CHANNELS 4096
 
@@ -36,6 +42,13 @@ struct fashion_conv_shape {
     long pad_top, pad_left;
     int activation; /* FASHION_ACTIVATION_* */
     float alpha;    /* LeakyReLU's slope */
+    /* A 2x2, stride 2, unpadded pool fused behind the activation (FASHION_POOL_NONE: none); the output is then
+       [images][pool_out_h][pool_out_w][out_c], with pool_out_h <= out_h / 2 and pool_out_w <= out_w / 2, and
+       pool_activation applied to each pooled value. */
+    int pool;
+    long pool_out_h, pool_out_w;
+    int pool_activation;
+    float pool_alpha;
 };
 
 /* Floats of scratch `fashion_conv_direct_avx512` needs: a zero-padded copy of one input image when the
@@ -44,8 +57,9 @@ long fashion_conv_direct_avx512_scratch(const struct fashion_conv_shape *shape);
 
 /* Direct convolution with bias and activation fused, AVX-512F (+ DQ, BW, VL). Requires out_c % 16 == 0; bias
    [out_c] or NULL; `scratch` holds fashion_conv_direct_avx512_scratch(shape) floats (NULL when that is 0).
-   Output pixels are computed in row segments of up to 14 pixels x 32 channels held in registers. Each output
-   is bias + the sum over taps in (ky, kx, c) order, one fused multiply-add per term. */
+   Output pixels are computed in row segments of up to 14 pixels x 32 channels held in registers (with a pool,
+   two rows of up to 14 x 16 or 6 x 32). Each output is bias + the sum over taps in (ky, kx, c) order, one
+   fused multiply-add per term; an average pool adds its four values in row order and multiplies by 0.25. */
 void fashion_conv_direct_avx512(const struct fashion_conv_shape *shape, const float *input, const float *weights,
                                 const float *bias, float *output, float *scratch, long images);
 

@@ -121,6 +121,13 @@ enum PlanBuilder {
                 conv.direct = DirectConvolution.kernel(for: conv, kernels: kernels)
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
+                if DirectConvolution.fusesPool(pool, after: conv) {
+                    scratchSize = max(scratchSize, DirectConvolution.scratchFloats(conv))
+                    kernel = .directConvolutionPool(
+                        conv, pool, input: buffer(layer.inputs[0]), output: buffer(layer.output),
+                        scratch: scratchOffset)
+                    break
+                }
                 let rowFloats = conv.isPointwise || conv.direct != .none ? 0 : pixels * conv.reductionLength
                 let convolutionFloats = align(pixels * conv.outChannels)
                 let group = max(1, min(capacity, groupBudget / max(rowFloats + convolutionFloats, 1)))

@@ -63,72 +63,93 @@ enum DirectConvolution {
         return .none
     }
 
+    /// Whether the AVX-512 kernel computes `pool` too, behind the convolution `conv` that alone feeds it: 2x2,
+    /// stride 2, unpadded windows inside the convolution's output, and a convolution activation the kernel
+    /// applies itself (an average pool needs it before pooling).
+    static func fusesPool(_ pool: PoolLayer, after conv: ConvolutionLayer) -> Bool {
+        conv.direct == .avx512 && pool.kernelHeight == 2 && pool.kernelWidth == 2 && pool.strideY == 2
+            && pool.strideX == 2 && pool.dilationY == 1 && pool.dilationX == 1 && pool.padTop == 0
+            && pool.padLeft == 0 && pool.outHeight * 2 <= conv.outHeight && pool.outWidth * 2 <= conv.outWidth
+            && pool.channels == conv.outChannels && activationCode(conv.activation) != nil
+    }
+
     /// Floats of scratch `run` needs for `layer` (any number of images): a padded input image for AVX-512.
     static func scratchFloats(_ layer: ConvolutionLayer) -> Int {
         guard layer.direct == .avx512 else { return 0 }
-        var shape = shape(layer, activation: 0, alpha: 0)
+        var shape = shape(layer)
         return fashion_conv_direct_avx512_scratch(&shape)
     }
 
     /// Convolves `images` images with bias and activation (ReLU and LeakyReLU inside the kernel, the others
-    /// afterwards) with the layer's `direct` kernel. Only call when the CPU runs that kernel (`KernelSet`);
-    /// `scratch` holds `scratchFloats(layer)` floats.
+    /// afterwards) with the layer's `direct` kernel, and then `pool` if given (only where `fusesPool`; the
+    /// output is then the pool's). Only call when the CPU runs that kernel (`KernelSet`); `scratch` holds
+    /// `scratchFloats(layer)` floats.
     static func run(
-        _ layer: ConvolutionLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int,
-        scratch: UnsafeMutablePointer<Float>
+        _ layer: ConvolutionLayer, pool: PoolLayer? = nil, input: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, images: Int, scratch: UnsafeMutablePointer<Float>
     ) {
-        var code = Int32(FASHION_ACTIVATION_NONE)
-        var alpha: Float = 0
-        switch layer.activation {
-        case .relu: code = Int32(FASHION_ACTIVATION_RELU)
-        case .leakyRelu(let leak):
-            code = Int32(FASHION_ACTIVATION_LEAKY_RELU)
-            alpha = leak
-        default: break
+        var shape = shape(layer)
+        var after = layer.activation
+        if let pool {
+            let (code, alpha) = activationCode(pool.activation) ?? (Int32(FASHION_ACTIVATION_NONE), 0)
+            shape.pool = Int32(pool.kind == .max ? FASHION_POOL_MAX : FASHION_POOL_AVERAGE)
+            (shape.pool_out_h, shape.pool_out_w) = (pool.outHeight, pool.outWidth)
+            (shape.pool_activation, shape.pool_alpha) = (code, alpha)
+            after = pool.activation
         }
+        let pixels = pool.map { $0.outHeight &* $0.outWidth } ?? layer.outHeight &* layer.outWidth
         layer.weights.withUnsafeBufferPointer { weights in
             let w = weights.baseAddress.unsafelyUnwrapped
             if let bias = layer.bias {
                 bias.withUnsafeBufferPointer {
-                    call(layer, input, w, $0.baseAddress, output, scratch, images, code, alpha)
+                    call(layer, &shape, input, w, $0.baseAddress, output, scratch, images)
                 }
             } else {
-                call(layer, input, w, nil, output, scratch, images, code, alpha)
+                call(layer, &shape, input, w, nil, output, scratch, images)
             }
         }
-        if code == Int32(FASHION_ACTIVATION_NONE) && layer.activation != .none {
-            Kernels.apply(
-                layer.activation, output, output,
-                count: images &* layer.outHeight &* layer.outWidth &* layer.outChannels
-            )
+        if activationCode(after) == nil {
+            Kernels.apply(after, output, output, count: images &* pixels &* layer.outChannels)
         }
     }
 
-    private static func shape(_ layer: ConvolutionLayer, activation: Int32, alpha: Float) -> fashion_conv_shape {
-        fashion_conv_shape(
+    /// The kernels' code for an activation they apply themselves, with LeakyReLU's slope; nil for the others.
+    private static func activationCode(_ activation: Activation) -> (code: Int32, alpha: Float)? {
+        switch activation {
+        case .none: (Int32(FASHION_ACTIVATION_NONE), 0)
+        case .relu: (Int32(FASHION_ACTIVATION_RELU), 0)
+        case .leakyRelu(let alpha): (Int32(FASHION_ACTIVATION_LEAKY_RELU), alpha)
+        default: nil
+        }
+    }
+
+    /// The layer's geometry and activation (none when the kernels cannot apply it) for the C kernels, no pool.
+    private static func shape(_ layer: ConvolutionLayer) -> fashion_conv_shape {
+        let (code, alpha) = activationCode(layer.activation) ?? (Int32(FASHION_ACTIVATION_NONE), 0)
+        return fashion_conv_shape(
             in_h: layer.inHeight, in_w: layer.inWidth, in_c: layer.inChannels, out_h: layer.outHeight,
             out_w: layer.outWidth, out_c: layer.outChannels, kernel_h: layer.kernelHeight,
             kernel_w: layer.kernelWidth, stride_y: layer.strideY, stride_x: layer.strideX,
             dilation_y: layer.dilationY, dilation_x: layer.dilationX, pad_top: layer.padTop,
-            pad_left: layer.padLeft, activation: activation, alpha: alpha)
+            pad_left: layer.padLeft, activation: code, alpha: alpha, pool: Int32(FASHION_POOL_NONE),
+            pool_out_h: 0, pool_out_w: 0, pool_activation: Int32(FASHION_ACTIVATION_NONE), pool_alpha: 0)
     }
 
     @inline(__always)
     private static func call(
-        _ layer: ConvolutionLayer, _ input: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
-        _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>, _ scratch: UnsafeMutablePointer<Float>,
-        _ images: Int, _ activation: Int32, _ alpha: Float
+        _ layer: ConvolutionLayer, _ shape: inout fashion_conv_shape, _ input: UnsafePointer<Float>,
+        _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
+        _ scratch: UnsafeMutablePointer<Float>, _ images: Int
     ) {
         switch layer.direct {
         case .avx512:
-            var shape = shape(layer, activation: activation, alpha: alpha)
             fashion_conv_direct_avx512(&shape, input, weights, bias, output, scratch, images)
         case .avx2:
             fashion_conv_direct_avx2(
                 input, weights, bias, output, images, layer.inHeight, layer.inWidth, layer.inChannels,
                 layer.outHeight, layer.outWidth, layer.outChannels, layer.kernelHeight, layer.kernelWidth,
                 layer.strideY, layer.strideX, layer.dilationY, layer.dilationX, layer.padTop, layer.padLeft,
-                activation, alpha)
+                shape.activation, shape.alpha)
         case .none:
             preconditionFailure("DirectConvolution.run on a layer without a direct kernel")
         }

@@ -29,6 +29,7 @@ struct ExecutionPlan: Sendable {
                 layer.direct.name ?? (layer.isPointwise ? "sgemm" : "im2col+sgemm")
             case .convolutionPool(let layer, _, _, _, _, _):
                 (layer.direct.name ?? (layer.isPointwise ? "sgemm" : "im2col+sgemm")) + "+pool"
+            case .directConvolutionPool: "direct-avx512+fused-pool"
             case .winograd(let layer, _, _, _, _): layer.pooledActivation == nil ? "winograd" : "winograd+maxpool"
             case .pool(let layer, _, _): layer.kind == .max ? "maxpool" : "avgpool"
             case .globalPool: "global-pool"
@@ -60,6 +61,9 @@ struct ExecutionPlan: Sendable {
         case winograd(WinogradConvolution, input: Buffer, output: Buffer, scratch: Int, groupImages: Int)
         /// `scratch` holds `groupImages` convolution outputs followed by their im2col rows.
         case convolutionPool(ConvolutionLayer, PoolLayer, input: Buffer, output: Buffer, scratch: Int, groupImages: Int)
+        /// A direct convolution that computes the pool behind it itself (`DirectConvolution.fusesPool`);
+        /// `scratch` is the kernel's.
+        case directConvolutionPool(ConvolutionLayer, PoolLayer, input: Buffer, output: Buffer, scratch: Int)
         case globalPool(kind: PoolKind, channels: Int, pixels: Int, input: Buffer, output: Buffer)
         case gemm(GemmLayer, input: Buffer, output: Buffer)
         case activation(Activation, input: Buffer, output: Buffer)
@@ -209,6 +213,11 @@ struct ExecutionPlan: Sendable {
                     pool, input: convolved, output: output.pointer(arena) + first &* output.sampleSize, images: count)
                 first &+= count
             }
+
+        case .directConvolutionPool(let layer, let pool, let input, let output, let scratch):
+            DirectConvolution.run(
+                layer, pool: pool, input: input.pointer(arena), output: output.pointer(arena), images: n,
+                scratch: arena + scratch)
 
         case .winograd(let layer, let input, let output, let scratch, let groupImages):
             var first = 0
