@@ -1,3 +1,4 @@
+import CInferenceKernels
 import Foundation
 import TestSupport
 import Testing
@@ -184,6 +185,24 @@ struct KernelSetTests {
             let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
             #expect(worst < 1e-4, "\(kind) \(convActivation) \(poolActivation): \(worst)")
         }
+    }
+
+    /// The AVX2 tanh against libm's over [-20, 20] (every count mod 8, so the tail runs too), the
+    /// infinities and NaN.
+    @Test(.enabled(if: avx2))
+    func tanhMatchesLibm() {
+        var input = stride(from: Float(-20), through: 20, by: 0.000_37).map { $0 }
+        input += [0, -0, 1e-30, -1e-30, 3.9e-4, 4.1e-4, 7.9, 8, 9, .infinity, -.infinity, .greatestFiniteMagnitude]
+        for count in [input.count, input.count - 1, 7, 1] {
+            var output = [Float](repeating: .nan, count: count)
+            fashion_tanh_avx2(input, &output, count)
+            let worst = (0..<count).reduce(Float(0)) { max($0, abs(output[$1] - tanhf(input[$1]))) }
+            #expect(worst <= 3e-7, "count \(count): \(worst)")
+            #expect(output.allSatisfy { abs($0) <= 1 })
+        }
+        var nan: [Float] = [.nan]
+        fashion_tanh_avx2(nan, &nan, 1)
+        #expect(nan[0].isNaN)
     }
 
     @Test func selection() {

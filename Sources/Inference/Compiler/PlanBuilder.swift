@@ -189,7 +189,8 @@ enum PlanBuilder {
             arenaFloats: scratchOffset + align(scratchSize),
             output: buffer(graph.outputActivation),
             outputSize: activations[graph.outputActivation].elementCount,
-            inputTable: inputTable
+            inputTable: inputTable,
+            kernels: kernels
         )
     }
 
