@@ -75,6 +75,25 @@ struct KernelSetTests {
         Shape(inChannels: 4, outChannels: 16, size: 8, kernel: 2, stride: 3, dilation: 1, pad: 0),
     ]
 
+    /// `DirectConvolution.run` on `input`, into an output and a scratch buffer filled with NaN (the kernel
+    /// must write every output and not rely on scratch being zero).
+    static func runDirect(
+        _ conv: ConvolutionLayer, pool: PoolLayer?, _ input: [Float], images: Int, outputCount: Int
+    ) -> [Float] {
+        var actual = [Float](repeating: .nan, count: outputCount)
+        var scratch = [Float](repeating: .nan, count: DirectConvolution.scratchFloats(conv) + 1)
+        input.withUnsafeBufferPointer { input in
+            actual.withUnsafeMutableBufferPointer { output in
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    DirectConvolution.run(
+                        conv, pool: pool, input: input.baseAddress!, output: output.baseAddress!, images: images,
+                        scratch: scratch.baseAddress!)
+                }
+            }
+        }
+        return actual
+    }
+
     static func directConvolutionMatchesReference(shape: Shape, kernel: DirectConvolution.Kernel) {
         var generator = WinogradTests.Generator(state: UInt64(shape.outChannels * 131 + shape.size))
         let span = (shape.kernel - 1) * shape.dilation + 1
@@ -93,18 +112,7 @@ struct KernelSetTests {
             let images = 3
             let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
             let expected = Self.reference(conv, input, images: images)
-            var actual = [Float](repeating: .nan, count: expected.count)
-            // Scratch filled with garbage: the kernel must not rely on it being zero.
-            var scratch = [Float](repeating: .nan, count: DirectConvolution.scratchFloats(conv) + 1)
-            input.withUnsafeBufferPointer { input in
-                actual.withUnsafeMutableBufferPointer { output in
-                    scratch.withUnsafeMutableBufferPointer { scratch in
-                        DirectConvolution.run(
-                            conv, input: input.baseAddress!, output: output.baseAddress!, images: images,
-                            scratch: scratch.baseAddress!)
-                    }
-                }
-            }
+            let actual = Self.runDirect(conv, pool: nil, input, images: images, outputCount: expected.count)
             let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
             #expect(worst < 1e-4, "\(activation): \(worst)")
         }
@@ -171,17 +179,7 @@ struct KernelSetTests {
             let images = 2
             let input = (0..<(images * size * size * inChannels)).map { _ in generator.next() }
             let expected = Self.referencePool(pool, Self.reference(conv, input, images: images), images: images)
-            var actual = [Float](repeating: .nan, count: expected.count)
-            var scratch = [Float](repeating: .nan, count: DirectConvolution.scratchFloats(conv) + 1)
-            input.withUnsafeBufferPointer { input in
-                actual.withUnsafeMutableBufferPointer { output in
-                    scratch.withUnsafeMutableBufferPointer { scratch in
-                        DirectConvolution.run(
-                            conv, pool: pool, input: input.baseAddress!, output: output.baseAddress!, images: images,
-                            scratch: scratch.baseAddress!)
-                    }
-                }
-            }
+            let actual = Self.runDirect(conv, pool: pool, input, images: images, outputCount: expected.count)
             let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
             #expect(worst < 1e-4, "\(kind) \(convActivation) \(poolActivation): \(worst)")
         }
