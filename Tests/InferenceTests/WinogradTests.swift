@@ -51,6 +51,10 @@ struct WinogradTests {
         return output
     }
 
+    /// The scalar and SIMD4 Swift transforms, and the AVX-512 C ones where the CPU has them (channel counts
+    /// that are not multiples of 16 run their masked tails).
+    static let paths = [(false, false), (true, false)] + (KernelSet.avx512.isSupported ? [(true, true)] : [])
+
     @Test(arguments: [(8, 8, 6, 0), (13, 6, 7, 1), (32, 64, 13, 0), (9, 5, 5, 1)])
     func matchesDirectConvolution(shape: (inChannels: Int, outChannels: Int, size: Int, pad: Int)) {
         var generator = Generator(state: UInt64(shape.inChannels * 1000 + shape.size))
@@ -61,12 +65,13 @@ struct WinogradTests {
         let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
         let expected = Self.reference(conv, input, images: images)
         #expect(WinogradConvolution.applies(to: conv) == (shape.inChannels >= 8 && shape.outChannels >= 64))
-        for vectorized in [false, true] {
+        for (vectorized, avx512) in Self.paths {
             var winograd = WinogradConvolution(conv, pool: nil)
             winograd.vectorized = vectorized
+            winograd.avx512 = avx512
             let actual = Self.run(winograd, input, images: images, outputCount: expected.count)
             let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-            #expect(worst < 1e-4, "vectorized \(vectorized): \(worst)")
+            #expect(worst < 1e-4, "vectorized \(vectorized), AVX-512 \(avx512): \(worst)")
         }
     }
 
@@ -106,12 +111,13 @@ struct WinogradTests {
         }
         conv.activation = .none
         #expect(WinogradConvolution.canFuse(pool))
-        for vectorized in [false, true] {
+        for (vectorized, avx512) in Self.paths {
             var winograd = WinogradConvolution(conv, pool: pool)
             winograd.vectorized = vectorized
+            winograd.avx512 = avx512
             let actual = Self.run(winograd, input, images: images, outputCount: expected.count)
             let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-            #expect(worst < 1e-4, "vectorized \(vectorized): \(worst)")
+            #expect(worst < 1e-4, "vectorized \(vectorized), AVX-512 \(avx512): \(worst)")
         }
     }
 }

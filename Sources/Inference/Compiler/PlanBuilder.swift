@@ -91,7 +91,8 @@ enum PlanBuilder {
                 kernel = .input(output: buffer(layer.output))
             case .convolution(let conv) where WinogradConvolution.applies(to: conv):
                 flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
-                let winograd = WinogradConvolution(conv, pool: nil)
+                var winograd = WinogradConvolution(conv, pool: nil)
+                winograd.avx512 = kernels == .avx512
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
                 kernel = .winograd(
@@ -100,7 +101,8 @@ enum PlanBuilder {
             case .convolutionPool(let conv, let pool)
             where WinogradConvolution.applies(to: conv) && WinogradConvolution.canFuse(pool):
                 flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
-                let winograd = WinogradConvolution(conv, pool: pool)
+                var winograd = WinogradConvolution(conv, pool: pool)
+                winograd.avx512 = kernels == .avx512
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
                 kernel = .winograd(
