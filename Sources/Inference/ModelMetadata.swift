@@ -233,7 +233,7 @@ package struct EngineConfiguration: Sendable, Equatable {
     package var microBatch: Int
     /// Whether workers time every layer, for `InferenceEngine.layerTimings()`. Default false.
     package var collectsLayerTimings: Bool
-    /// Which compiled kernels run (baseline x86-64 or AVX2/FMA). Default: the best the CPU supports
+    /// Which compiled kernels run (baseline x86-64, AVX2/FMA or AVX-512). Default: the best the CPU supports
     /// (`KernelSet.detected`); a set the CPU lacks falls back to the baseline.
     package var kernels: KernelSet
 

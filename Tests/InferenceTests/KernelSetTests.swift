@@ -1,16 +1,18 @@
+import CInferenceKernels
 import Foundation
 import TestSupport
 import Testing
 
 @testable import Inference
 
-/// The AVX2/FMA kernels against the baseline x86-64 loops: the direct convolution against a reference
-/// written out in the test (strides, padding, dilation, channel tails, every activation), and whole
-/// models run with each kernel set against onnxruntime's golden logits and against each other. Both
-/// sets run on any CPU that has AVX2, so the baseline path stays tested on the AVX-512 machines too.
+/// The AVX2/FMA and AVX-512 kernels against the baseline x86-64 loops: each direct convolution against a
+/// reference written out in the test (strides, padding, dilation, channel tails, every activation), and whole
+/// models run with each kernel set against onnxruntime's golden logits and against each other. Every set the
+/// CPU supports runs, so the baseline and AVX2 paths stay tested on the AVX-512 machines too.
 @Suite("Kernel sets", .tags(.unit))
 struct KernelSetTests {
     static let avx2 = KernelSet.avx2.isSupported
+    static let avx512 = KernelSet.avx512.isSupported
 
     /// Direct convolution, channels-last, weights [ky][kx][c][m], accumulated in Double.
     static func reference(_ conv: ConvolutionLayer, _ input: [Float], images: Int) -> [Float] {
@@ -60,14 +62,44 @@ struct KernelSetTests {
         Shape(inChannels: 2, outChannels: 16, size: 10, kernel: 3, stride: 1, dilation: 2, pad: 1),
     ]
 
-    /// The kernel itself takes any multiple of 8 channels; `applies` picks only the layers where it is faster.
-    @Test(.enabled(if: avx2), arguments: shapes)
-    func directConvolutionMatchesReference(shape: Shape) {
+    /// The AVX-512 kernel: fashion-cnn-bn's three convolutions, rows wider than one 14-pixel segment, a
+    /// 16-channel tail after 32, no padding, end padding only, dilation.
+    static let avx512Shapes = [
+        Shape(inChannels: 1, outChannels: 16, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 1),
+        Shape(inChannels: 16, outChannels: 32, size: 14, kernel: 3, stride: 2, dilation: 1, pad: 1),
+        Shape(inChannels: 32, outChannels: 32, size: 7, kernel: 3, stride: 1, dilation: 1, pad: 1),
+        Shape(inChannels: 1, outChannels: 32, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 0),
+        Shape(inChannels: 3, outChannels: 48, size: 9, kernel: 3, stride: 2, dilation: 1, pad: 1),
+        Shape(inChannels: 5, outChannels: 64, size: 31, kernel: 5, stride: 1, dilation: 1, pad: 2),
+        Shape(inChannels: 2, outChannels: 16, size: 10, kernel: 3, stride: 1, dilation: 2, pad: 1),
+        Shape(inChannels: 4, outChannels: 16, size: 8, kernel: 2, stride: 3, dilation: 1, pad: 0),
+    ]
+
+    /// `DirectConvolution.run` on `input`, into an output and a scratch buffer filled with NaN (the kernel
+    /// must write every output and not rely on scratch being zero).
+    static func runDirect(
+        _ conv: ConvolutionLayer, pool: PoolLayer?, _ input: [Float], images: Int, outputCount: Int
+    ) -> [Float] {
+        var actual = [Float](repeating: .nan, count: outputCount)
+        var scratch = [Float](repeating: .nan, count: DirectConvolution.scratchFloats(conv) + 1)
+        input.withUnsafeBufferPointer { input in
+            actual.withUnsafeMutableBufferPointer { output in
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    DirectConvolution.run(
+                        conv, pool: pool, input: input.baseAddress!, output: output.baseAddress!, images: images,
+                        scratch: scratch.baseAddress!)
+                }
+            }
+        }
+        return actual
+    }
+
+    static func directConvolutionMatchesReference(shape: Shape, kernel: DirectConvolution.Kernel) {
         var generator = WinogradTests.Generator(state: UInt64(shape.outChannels * 131 + shape.size))
         let span = (shape.kernel - 1) * shape.dilation + 1
         let out = (shape.size + 2 * shape.pad - span) / shape.stride + 1
         for activation in [Activation.none, .relu, .leakyRelu(alpha: 0.1), .sigmoid] {
-            let conv = ConvolutionLayer(
+            var conv = ConvolutionLayer(
                 inChannels: shape.inChannels, inHeight: shape.size, inWidth: shape.size,
                 outChannels: shape.outChannels, outHeight: out, outWidth: out,
                 kernelHeight: shape.kernel, kernelWidth: shape.kernel, strideY: shape.stride, strideX: shape.stride,
@@ -76,19 +108,99 @@ struct KernelSetTests {
                     generator.next()
                 },
                 bias: (0..<shape.outChannels).map { _ in generator.next() }, activation: activation)
+            conv.direct = kernel
             let images = 3
             let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
             let expected = Self.reference(conv, input, images: images)
-            var actual = [Float](repeating: .nan, count: expected.count)
-            input.withUnsafeBufferPointer { input in
-                actual.withUnsafeMutableBufferPointer { output in
-                    DirectConvolution.runAVX2(
-                        conv, input: input.baseAddress!, output: output.baseAddress!, images: images)
-                }
-            }
+            let actual = Self.runDirect(conv, pool: nil, input, images: images, outputCount: expected.count)
             let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
             #expect(worst < 1e-4, "\(activation): \(worst)")
         }
+    }
+
+    /// The AVX2 kernel itself takes any multiple of 8 channels; `applies` picks only the layers where it is
+    /// faster.
+    @Test(.enabled(if: avx2), arguments: shapes)
+    func directAVX2MatchesReference(shape: Shape) {
+        Self.directConvolutionMatchesReference(shape: shape, kernel: .avx2)
+    }
+
+    @Test(.enabled(if: avx512), arguments: avx512Shapes)
+    func directAVX512MatchesReference(shape: Shape) {
+        Self.directConvolutionMatchesReference(shape: shape, kernel: .avx512)
+    }
+
+    /// 2x2 stride-2 pooling of channels-last images, then the pool's activation.
+    static func referencePool(_ pool: PoolLayer, _ input: [Float], images: Int) -> [Float] {
+        var output: [Float] = []
+        for image in 0..<images {
+            for y in 0..<pool.outHeight {
+                for x in 0..<pool.outWidth {
+                    for c in 0..<pool.channels {
+                        let values = [(0, 0), (0, 1), (1, 0), (1, 1)].map { dy, dx in
+                            input[
+                                ((image * pool.inHeight + 2 * y + dy) * pool.inWidth + 2 * x + dx) * pool.channels + c]
+                        }
+                        let pooled =
+                            pool.kind == .max ? values.max()! : (values[0] + values[1] + values[2] + values[3]) * 0.25
+                        output.append(pool.activation.apply(pooled))
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// The AVX-512 kernel with the 2x2 pool fused: max and average, one and two vectors of channels, a
+    /// 16-channel tail, odd convolution extents (the last row and column are not pooled), every activation
+    /// before the pool the kernel applies and one after it (sigmoid) that the caller applies.
+    @Test(.enabled(if: avx512), arguments: [(1, 16, 28, 1), (1, 32, 28, 0), (3, 48, 11, 1), (8, 16, 31, 1)])
+    func directAVX512WithPoolMatchesReference(inChannels: Int, outChannels: Int, size: Int, pad: Int) throws {
+        var generator = WinogradTests.Generator(state: UInt64(outChannels * 7 + size))
+        let out = size + 2 * pad - 2
+        let cases: [(PoolKind, Activation, Activation)] = [
+            (.average, .leakyRelu(alpha: 0.1), .none), (.average, .none, .relu), (.max, .relu, .none),
+            (.max, .none, .leakyRelu(alpha: 0.2)), (.max, .none, .sigmoid),
+        ]
+        for (kind, convActivation, poolActivation) in cases {
+            var conv = ConvolutionLayer(
+                inChannels: inChannels, inHeight: size, inWidth: size, outChannels: outChannels, outHeight: out,
+                outWidth: out, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1,
+                padTop: pad, padLeft: pad,
+                weights: (0..<(9 * inChannels * outChannels)).map { _ in generator.next() },
+                bias: (0..<outChannels).map { _ in generator.next() }, activation: convActivation)
+            conv.direct = .avx512
+            let pool = PoolLayer(
+                kind: kind, channels: outChannels, inHeight: out, inWidth: out, outHeight: out / 2,
+                outWidth: out / 2, kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1,
+                dilationX: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false,
+                activation: poolActivation)
+            try #require(DirectConvolution.fusesPool(pool, after: conv))
+            let images = 2
+            let input = (0..<(images * size * size * inChannels)).map { _ in generator.next() }
+            let expected = Self.referencePool(pool, Self.reference(conv, input, images: images), images: images)
+            let actual = Self.runDirect(conv, pool: pool, input, images: images, outputCount: expected.count)
+            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst < 1e-4, "\(kind) \(convActivation) \(poolActivation): \(worst)")
+        }
+    }
+
+    /// The AVX2 tanh against libm's over [-20, 20] (every count mod 8, so the tail runs too), the
+    /// infinities and NaN.
+    @Test(.enabled(if: avx2))
+    func tanhMatchesLibm() {
+        var input = stride(from: Float(-20), through: 20, by: 0.000_37).map { $0 }
+        input += [0, -0, 1e-30, -1e-30, 3.9e-4, 4.1e-4, 7.9, 8, 9, .infinity, -.infinity, .greatestFiniteMagnitude]
+        for count in [input.count, input.count - 1, 7, 1] {
+            var output = [Float](repeating: .nan, count: count)
+            fashion_tanh_avx2(input, &output, count)
+            let worst = (0..<count).reduce(Float(0)) { max($0, abs(output[$1] - tanhf(input[$1]))) }
+            #expect(worst <= 3e-7, "count \(count): \(worst)")
+            #expect(output.allSatisfy { abs($0) <= 1 })
+        }
+        var nan: [Float] = [.nan]
+        fashion_tanh_avx2(nan, &nan, 1)
+        #expect(nan[0].isNaN)
     }
 
     @Test func selection() {
@@ -108,6 +220,41 @@ struct KernelSetTests {
         var odd = firstLayer
         odd.outChannels = 12
         #expect(!DirectConvolution.applies(to: odd), "the AVX2 kernel needs multiples of 8 output channels")
+
+        // AVX-512: every windowed convolution on a multiple of 16 channels; otherwise the AVX2 set's choice.
+        #expect(DirectConvolution.kernel(for: firstLayer, kernels: .avx512) == .avx512)
+        #expect(DirectConvolution.kernel(for: wide, kernels: .avx512) == .avx512)
+        #expect(DirectConvolution.kernel(for: many, kernels: .avx512) == .avx512)
+        var eight = firstLayer
+        eight.outChannels = 8
+        #expect(DirectConvolution.kernel(for: eight, kernels: .avx512) == .avx2)
+        #expect(DirectConvolution.kernel(for: odd, kernels: .avx512) == DirectConvolution.Kernel.none)
+        var pointwise = wide
+        (pointwise.kernelHeight, pointwise.kernelWidth, pointwise.padTop, pointwise.padLeft) = (1, 1, 0, 0)
+        #expect(DirectConvolution.kernel(for: pointwise, kernels: .avx512) == DirectConvolution.Kernel.none)
+        #expect(DirectConvolution.kernel(for: firstLayer, kernels: .avx2) == .avx2)
+        #expect(DirectConvolution.kernel(for: wide, kernels: .avx2) == DirectConvolution.Kernel.none)
+        #expect(DirectConvolution.kernel(for: firstLayer, kernels: .baseline) == DirectConvolution.Kernel.none)
+
+        // Pools the AVX-512 kernel computes itself: 2x2, stride 2, unpadded, after an activation it applies.
+        var direct = firstLayer
+        direct.direct = .avx512
+        let pool = PoolLayer(
+            kind: .average, channels: 16, inHeight: 28, inWidth: 28, outHeight: 14, outWidth: 14, kernelHeight: 2,
+            kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1, dilationX: 1, padTop: 0, padLeft: 0,
+            padBottom: 0, padRight: 0, countIncludePad: false)
+        #expect(DirectConvolution.fusesPool(pool, after: direct))
+        #expect(!DirectConvolution.fusesPool(pool, after: firstLayer), "only the AVX-512 kernel pools")
+        var sigmoid = direct
+        sigmoid.activation = .sigmoid
+        #expect(!DirectConvolution.fusesPool(pool, after: sigmoid), "an average pool needs the activation first")
+        var threeByThree = pool
+        (threeByThree.kernelHeight, threeByThree.kernelWidth, threeByThree.outHeight, threeByThree.outWidth) =
+            (3, 3, 13, 13)
+        #expect(!DirectConvolution.fusesPool(threeByThree, after: direct))
+        var padded = pool
+        padded.padTop = 1
+        #expect(!DirectConvolution.fusesPool(padded, after: direct))
     }
 
     /// Each kernel set against onnxruntime's golden logits, and the sets against each other.
@@ -116,7 +263,7 @@ struct KernelSetTests {
         let directory = try #require(ModelParityTests.models.first { $0.name == model }).directory
         let golden = try Fixtures.golden(Fixtures.goldenFile(model))
         var outputs: [KernelSet: [Float]] = [:]
-        for kernels in KernelSet.allCases {
+        for kernels in KernelSet.allCases where kernels.isSupported {
             let engine = try InferenceEngine(
                 modelDirectory: directory, configuration: .init(threads: 2, kernels: kernels))
             defer { engine.shutdown() }
@@ -131,8 +278,28 @@ struct KernelSetTests {
             outputs[kernels] = logits
         }
         let baseline = try #require(outputs[.baseline])
-        let vector = try #require(outputs[.avx2])
-        let worst = zip(baseline, vector).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-        #expect(worst <= 1e-4, "baseline vs AVX2: \(worst)")
+        for (kernels, vector) in outputs where kernels != .baseline {
+            let worst = zip(baseline, vector).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst <= 1e-4, "baseline vs \(kernels): \(worst)")
+        }
+        #expect(outputs.count == KernelSet.allCases.filter(\.isSupported).count)
+    }
+
+    /// Which kernel each convolution of the fixture models runs with each set, as profiles name them.
+    @Test(.enabled(if: avx512))
+    func convolutionKernelsPerSet() throws {
+        let expected: [KernelSet: [String]] = [
+            .baseline: ["im2col+sgemm+pool", "im2col+sgemm", "im2col+sgemm"],
+            .avx2: ["direct-avx2+pool", "im2col+sgemm", "im2col+sgemm"],
+            .avx512: ["direct-avx512+fused-pool", "direct-avx512", "direct-avx512"],
+        ]
+        for (kernels, names) in expected {
+            let engine = try InferenceEngine(
+                modelDirectory: Fixtures.batchNormModel, configuration: .init(threads: 1, kernels: kernels))
+            defer { engine.shutdown() }
+            let steps = engine.planDescription.filter { $0.hasPrefix("Conv") }
+            let convolutions = steps.map { $0.split(separator: "(")[1].split(separator: ")")[0] }
+            #expect(convolutions.prefix(3).map(String.init) == names, "\(kernels): \(steps)")
+        }
     }
 }

@@ -51,16 +51,21 @@ struct WinogradTests {
         return output
     }
 
-    /// Runs the Winograd kernel (scalar, then vectorised) and expects `expected` to within 1e-4.
-    static func expectBothWays(
+    /// The scalar and SIMD4 Swift transforms, and the AVX-512 C ones where the CPU has them (channel counts
+    /// that are not multiples of 16 run their masked tails).
+    static let paths = [(false, false), (true, false)] + (KernelSet.avx512.isSupported ? [(true, true)] : [])
+
+    /// Runs the Winograd kernel on every path above and expects `expected` to within 1e-4.
+    static func expectEveryPath(
         _ conv: ConvolutionLayer, pool: PoolLayer?, _ input: [Float], images: Int, match expected: [Float]
     ) {
-        for vectorized in [false, true] {
+        for (vectorized, avx512) in paths {
             var winograd = WinogradConvolution(conv, pool: pool)
             winograd.vectorized = vectorized
+            winograd.avx512 = avx512
             let actual = run(winograd, input, images: images, outputCount: expected.count)
             let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-            #expect(worst < 1e-4, "vectorized \(vectorized): \(worst)")
+            #expect(worst < 1e-4, "vectorized \(vectorized), AVX-512 \(avx512): \(worst)")
         }
     }
 
@@ -74,7 +79,7 @@ struct WinogradTests {
         let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
         let expected = Self.reference(conv, input, images: images)
         #expect(WinogradConvolution.applies(to: conv) == (shape.inChannels >= 8 && shape.outChannels >= 64))
-        Self.expectBothWays(conv, pool: nil, input, images: images, match: expected)
+        Self.expectEveryPath(conv, pool: nil, input, images: images, match: expected)
     }
 
     @Test(arguments: [(32, 64, 13), (12, 7, 10), (8, 16, 6)])
@@ -113,6 +118,6 @@ struct WinogradTests {
         }
         conv.activation = .none
         #expect(WinogradConvolution.canFuse(pool))
-        Self.expectBothWays(conv, pool: pool, input, images: images, match: expected)
+        Self.expectEveryPath(conv, pool: pool, input, images: images, match: expected)
     }
 }

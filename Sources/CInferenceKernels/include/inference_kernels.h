@@ -3,13 +3,20 @@
 
 /* The engine's hot loops compiled for newer vector units than baseline x86-64 (which Swift targets), one
    function per instruction set, chosen at run time by `KernelSet` in the Inference module. Callers check
-   the CPU first (CCPUFeatures); calling an AVX2 function on a CPU without AVX2 and FMA faults. */
+   the CPU first (CCPUFeatures); calling an AVX2 function on a CPU without AVX2 and FMA, or an AVX-512 one on
+   a CPU without AVX-512 F/CD/BW/DQ/VL, faults. */
 
 /* Activations the kernels apply themselves; anything else is applied by the caller afterwards. */
 enum {
     FASHION_ACTIVATION_NONE = 0,
     FASHION_ACTIVATION_RELU = 1,
     FASHION_ACTIVATION_LEAKY_RELU = 2,
+};
+
+enum {
+    FASHION_POOL_NONE = 0,
+    FASHION_POOL_MAX = 1,
+    FASHION_POOL_AVERAGE = 2,
 };
 
 /* Largest input channel count `fashion_conv_direct_avx2` takes (out-of-image taps read a zero row of this size). */
@@ -23,5 +30,51 @@ void fashion_conv_direct_avx2(const float *input, const float *weights, const fl
                               long in_h, long in_w, long in_c, long out_h, long out_w, long out_c, long kernel_h,
                               long kernel_w, long stride_y, long stride_x, long dilation_y, long dilation_x,
                               long pad_top, long pad_left, int activation, float alpha);
+
+/* A convolution's geometry for the AVX-512 kernel. Input [images][in_h][in_w][in_c], output
+   [images][out_h][out_w][out_c], channels last; weights [kernel_h][kernel_w][in_c][out_c]. */
+struct fashion_conv_shape {
+    long in_h, in_w, in_c;
+    long out_h, out_w, out_c;
+    long kernel_h, kernel_w;
+    long stride_y, stride_x;
+    long dilation_y, dilation_x;
+    long pad_top, pad_left;
+    int activation; /* FASHION_ACTIVATION_* */
+    float alpha;    /* LeakyReLU's slope */
+    /* A 2x2, stride 2, unpadded pool fused behind the activation (FASHION_POOL_NONE: none); the output is then
+       [images][pool_out_h][pool_out_w][out_c], with pool_out_h <= out_h / 2 and pool_out_w <= out_w / 2, and
+       pool_activation applied to each pooled value. */
+    int pool;
+    long pool_out_h, pool_out_w;
+    int pool_activation;
+    float pool_alpha;
+};
+
+/* Floats of scratch `fashion_conv_direct_avx512` needs: a zero-padded copy of one input image when the
+   convolution pads, else 0. */
+long fashion_conv_direct_avx512_scratch(const struct fashion_conv_shape *shape);
+
+/* Direct convolution with bias and activation fused, AVX-512F (+ DQ, BW, VL). Requires out_c % 16 == 0; bias
+   [out_c] or NULL; `scratch` holds fashion_conv_direct_avx512_scratch(shape) floats (NULL when that is 0).
+   Output pixels are computed in row segments of up to 14 pixels x 32 channels held in registers (with a pool,
+   two rows of up to 14 x 16 or 6 x 32). Each output is bias + the sum over taps in (ky, kx, c) order, one
+   fused multiply-add per term; an average pool adds its four values in row order and multiplies by 0.25. */
+void fashion_conv_direct_avx512(const struct fashion_conv_shape *shape, const float *input, const float *weights,
+                                const float *bias, float *output, float *scratch, long images);
+
+/* output[i] = tanh(input[i]), AVX2 + FMA, absolute error below 3e-7 (a rational approximation instead of
+   libm's tanhf, which costs ~20 ns a value); input and output may be the same buffer. */
+void fashion_tanh_avx2(const float *input, float *output, long count);
+
+/* Winograd F(2x2, 3x3) transforms in AVX-512F, as WinogradConvolution's Swift loops compute them (same
+   operations in the same order). Input: V = B^T d B for every tile and channel of channels-last images into
+   16 matrices [tiles][channels] `stride` = tiles * channels apart; `zeros` holds `channels` zeros (the padding).
+   Output with a fused 2x2 max pool: for each tile, max of Y = A^T m A, + bias (NULL: none), then ReLU if
+   `relu`, written [tiles][channels]; the convolution itself has no activation. */
+void fashion_winograd_input_avx512(const float *input, float *v, const float *zeros, long images, long in_h,
+                                   long in_w, long channels, long tiles_y, long tiles_x, long pad_top, long pad_left);
+void fashion_winograd_output_max_pool_avx512(const float *products, const float *bias, float *output, long tiles,
+                                             long channels, int relu);
 
 #endif

@@ -126,9 +126,9 @@ struct ConvolutionLayer {
     var weights: [Float]
     var bias: [Float]?
     var activation: Activation
-    /// Runs as a direct AVX2/FMA convolution (`CInferenceKernels`) instead of im2col + sgemm; set by
-    /// `PlanBuilder` when the engine's kernel set is AVX2 and `DirectConvolution.applies` to the layer.
-    var runsDirectAVX2 = false
+    /// Runs as a direct convolution (`CInferenceKernels`) instead of im2col + sgemm; set by `PlanBuilder`
+    /// from the engine's kernel set and `DirectConvolution.kernel(for:kernels:)`.
+    var direct: DirectConvolution.Kernel = .none
 
     var reductionLength: Int { kernelHeight * kernelWidth * inChannels }
     var isPointwise: Bool {

@@ -91,7 +91,8 @@ enum PlanBuilder {
                 kernel = .input(output: buffer(layer.output))
             case .convolution(let conv) where WinogradConvolution.applies(to: conv):
                 flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
-                let winograd = WinogradConvolution(conv, pool: nil)
+                var winograd = WinogradConvolution(conv, pool: nil)
+                winograd.avx512 = kernels == .avx512
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
                 kernel = .winograd(
@@ -100,31 +101,43 @@ enum PlanBuilder {
             case .convolutionPool(let conv, let pool)
             where WinogradConvolution.applies(to: conv) && WinogradConvolution.canFuse(pool):
                 flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
-                let winograd = WinogradConvolution(conv, pool: pool)
+                var winograd = WinogradConvolution(conv, pool: pool)
+                winograd.avx512 = kernels == .avx512
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
                 kernel = .winograd(
                     winograd, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
                     groupImages: group)
             case .convolution(var conv):
-                conv.runsDirectAVX2 = kernels == .avx2 && DirectConvolution.applies(to: conv)
+                conv.direct = DirectConvolution.kernel(for: conv, kernels: kernels)
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
-                let rowFloats = conv.isPointwise ? 0 : pixels * conv.reductionLength
-                let group = conv.isPointwise ? capacity : max(1, min(capacity, groupBudget / max(rowFloats, 1)))
-                scratchSize = max(scratchSize, group * rowFloats)
+                // A direct kernel needs no im2col rows, only its own scratch, whatever the group.
+                let rowFloats = conv.isPointwise || conv.direct != .none ? 0 : pixels * conv.reductionLength
+                let group = rowFloats == 0 ? capacity : max(1, min(capacity, groupBudget / rowFloats))
+                scratchSize = max(scratchSize, group * rowFloats, DirectConvolution.scratchFloats(conv))
                 kernel = .convolution(
                     conv, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
                     groupImages: group)
             case .convolutionPool(var conv, let pool):
-                conv.runsDirectAVX2 = kernels == .avx2 && DirectConvolution.applies(to: conv)
+                conv.direct = DirectConvolution.kernel(for: conv, kernels: kernels)
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
-                let rowFloats = conv.isPointwise ? 0 : pixels * conv.reductionLength
+                if DirectConvolution.fusesPool(pool, after: conv) {
+                    scratchSize = max(scratchSize, DirectConvolution.scratchFloats(conv))
+                    kernel = .directConvolutionPool(
+                        conv, pool, input: buffer(layer.inputs[0]), output: buffer(layer.output),
+                        scratch: scratchOffset)
+                    break
+                }
+                let rowFloats = conv.isPointwise || conv.direct != .none ? 0 : pixels * conv.reductionLength
                 let convolutionFloats = align(pixels * conv.outChannels)
                 let group = max(1, min(capacity, groupBudget / max(rowFloats + convolutionFloats, 1)))
-                // Scratch holds the group's convolution output, then its im2col rows.
-                scratchSize = max(scratchSize, group * convolutionFloats + group * rowFloats)
+                // Scratch holds the group's convolution output, then its im2col rows (or the direct kernel's
+                // scratch).
+                scratchSize = max(
+                    scratchSize,
+                    group * convolutionFloats + max(group * rowFloats, DirectConvolution.scratchFloats(conv)))
                 kernel = .convolutionPool(
                     conv, pool, input: buffer(layer.inputs[0]), output: buffer(layer.output), scratch: scratchOffset,
                     groupImages: group)
@@ -178,7 +191,8 @@ enum PlanBuilder {
             arenaFloats: scratchOffset + align(scratchSize),
             output: buffer(graph.outputActivation),
             outputSize: activations[graph.outputActivation].elementCount,
-            inputTable: inputTable
+            inputTable: inputTable,
+            kernels: kernels
         )
     }
 

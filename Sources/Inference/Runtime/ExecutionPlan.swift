@@ -26,10 +26,12 @@ struct ExecutionPlan: Sendable {
             switch kernel {
             case .input: "uint8->float"
             case .convolution(let layer, _, _, _, _):
-                layer.runsDirectAVX2 ? "direct-avx2" : layer.isPointwise ? "sgemm" : "im2col+sgemm"
+                layer.direct.name ?? (layer.isPointwise ? "sgemm" : "im2col+sgemm")
             case .convolutionPool(let layer, _, _, _, _, _):
-                layer.runsDirectAVX2 ? "direct-avx2+pool" : layer.isPointwise ? "sgemm+pool" : "im2col+sgemm+pool"
-            case .winograd(let layer, _, _, _, _): layer.pooledActivation == nil ? "winograd" : "winograd+maxpool"
+                (layer.direct.name ?? (layer.isPointwise ? "sgemm" : "im2col+sgemm")) + "+pool"
+            case .directConvolutionPool: "direct-avx512+fused-pool"
+            case .winograd(let layer, _, _, _, _):
+                (layer.avx512 ? "winograd-avx512" : "winograd") + (layer.pooledActivation == nil ? "" : "+maxpool")
             case .pool(let layer, _, _): layer.kind == .max ? "maxpool" : "avgpool"
             case .globalPool: "global-pool"
             case .gemm(let layer, _, _): layer.rowsPerSample == 1 ? "sgemm/sgemv" : "sgemm"
@@ -60,6 +62,9 @@ struct ExecutionPlan: Sendable {
         case winograd(WinogradConvolution, input: Buffer, output: Buffer, scratch: Int, groupImages: Int)
         /// `scratch` holds `groupImages` convolution outputs followed by their im2col rows.
         case convolutionPool(ConvolutionLayer, PoolLayer, input: Buffer, output: Buffer, scratch: Int, groupImages: Int)
+        /// A direct convolution that computes the pool behind it itself (`DirectConvolution.fusesPool`);
+        /// `scratch` is the kernel's.
+        case directConvolutionPool(ConvolutionLayer, PoolLayer, input: Buffer, output: Buffer, scratch: Int)
         case globalPool(kind: PoolKind, channels: Int, pixels: Int, input: Buffer, output: Buffer)
         case gemm(GemmLayer, input: Buffer, output: Buffer)
         case activation(Activation, input: Buffer, output: Buffer)
@@ -85,6 +90,8 @@ struct ExecutionPlan: Sendable {
     var outputSize: Int
     /// pixel value -> normalised input, from the metadata's preprocessing.
     var inputTable: [Float]
+    /// The kernel set the plan was built for; with AVX2, tanh runs as `fashion_tanh_avx2`.
+    var kernels: KernelSet = .baseline
 
     var flopsPerImage: Int { steps.reduce(0) { $0 + $1.flopsPerImage } }
 
@@ -115,15 +122,16 @@ struct ExecutionPlan: Sendable {
         return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
     }
 
-    /// im2col (unless pointwise) + one sgemm (onto the bias) + the activation for `images` images.
+    /// im2col (unless pointwise) + one sgemm (onto the bias) + the activation for `images` images, or the
+    /// layer's direct kernel (`column` is then its scratch).
     @inline(__always)
     private func convolve(
         _ layer: ConvolutionLayer, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int,
         column: UnsafeMutablePointer<Float>
     ) {
         let rows = images &* layer.outHeight &* layer.outWidth
-        if layer.runsDirectAVX2 {
-            DirectConvolution.runAVX2(layer, input: input, output: output, images: images)
+        if layer.direct != .none {
+            DirectConvolution.run(layer, input: input, output: output, images: images, scratch: column)
             return
         }
         layer.weights.withUnsafeBufferPointer { weights in
@@ -145,7 +153,20 @@ struct ExecutionPlan: Sendable {
             }
         }
         if layer.activation != .none {
-            Kernels.apply(layer.activation, output, output, count: rows &* layer.outChannels)
+            activate(layer.activation, output, output, count: rows &* layer.outChannels)
+        }
+    }
+
+    /// `Kernels.apply`, or the AVX2 version where the kernel set has one (tanh: libm's tanhf costs ~20 ns a
+    /// value, 1.4 us per image in fashion-cnn-bn's fc1).
+    @inline(__always)
+    private func activate(
+        _ activation: Activation, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        if activation == .tanh && kernels.includesAVX2 {
+            fashion_tanh_avx2(input, output, count)
+        } else {
+            Kernels.apply(activation, input, output, count: count)
         }
     }
 
@@ -209,6 +230,11 @@ struct ExecutionPlan: Sendable {
                 first &+= count
             }
 
+        case .directConvolutionPool(let layer, let pool, let input, let output, let scratch):
+            DirectConvolution.run(
+                layer, pool: pool, input: input.pointer(arena), output: output.pointer(arena), images: n,
+                scratch: arena + scratch)
+
         case .winograd(let layer, let input, let output, let scratch, let groupImages):
             var first = 0
             while first < n {
@@ -238,11 +264,11 @@ struct ExecutionPlan: Sendable {
                 }
             }
             if layer.activation != .none {
-                Kernels.apply(layer.activation, target, target, count: rows &* layer.outFeatures)
+                activate(layer.activation, target, target, count: rows &* layer.outFeatures)
             }
 
         case .activation(let activation, let input, let output):
-            Kernels.apply(activation, input.pointer(arena), output.pointer(arena), count: n * input.sampleSize)
+            activate(activation, input.pointer(arena), output.pointer(arena), count: n * input.sampleSize)
 
         case .affine(let layer, let input, let output):
             layer.scale.withUnsafeBufferPointer { scale in

@@ -1,3 +1,4 @@
+import CInferenceKernels
 import Glibc
 
 #if canImport(FoundationEssentials)
@@ -37,6 +38,11 @@ struct WinogradConvolution: Sendable {
     /// builds, where generic SIMD operations are calls (the scalar loops are 5x faster there);
     /// tests compare both paths.
     var vectorized = WinogradConvolution.vectorizedByDefault
+
+    /// Whether the input transform, and the output transform with a fused max pool and no activation before
+    /// it, run as the AVX-512 C loops (`fashion_winograd_*_avx512`: the same operations, 16 channels at a time).
+    /// Set by `PlanBuilder` with the AVX-512 kernel set.
+    var avx512 = false
 
     #if DEBUG
     static let vectorizedByDefault = false
@@ -121,7 +127,12 @@ struct WinogradConvolution: Sendable {
         let products = scratch + 16 &* tiles &* inChannels
         let zeros = products + 16 &* tiles &* outChannels
         memset(zeros, 0, inChannels &* 4)
-        transformInput(input, images: images, into: transformedInput, zeros: zeros)
+        if avx512 {
+            fashion_winograd_input_avx512(
+                input, transformedInput, zeros, images, inHeight, inWidth, inChannels, tilesY, tilesX, padTop, padLeft)
+        } else {
+            transformInput(input, images: images, into: transformedInput, zeros: zeros)
+        }
         weights.withUnsafeBufferPointer { weights in
             let u = weights.baseAddress.unsafelyUnwrapped
             var xi = 0
@@ -133,7 +144,16 @@ struct WinogradConvolution: Sendable {
                 xi &+= 1
             }
         }
-        if let bias {
+        if avx512, activation == .none, let pooled = pooledActivation, pooled == .relu || pooled == .none {
+            let relu: Int32 = pooled == .relu ? 1 : 0
+            if let bias {
+                bias.withUnsafeBufferPointer {
+                    fashion_winograd_output_max_pool_avx512(products, $0.baseAddress, output, tiles, outChannels, relu)
+                }
+            } else {
+                fashion_winograd_output_max_pool_avx512(products, nil, output, tiles, outChannels, relu)
+            }
+        } else if let bias {
             bias.withUnsafeBufferPointer {
                 transformOutput(products, images: images, bias: $0.baseAddress, into: output)
             }
