@@ -32,18 +32,18 @@ struct MessageIntake: Sendable {
 
     /// - Parameters:
     ///   - headers: what the message's headers (Kafka headers or Pub/Sub attributes) say.
-    ///   - key: the message key as text, if any.
-    ///   - fallbackRequestID: used when neither header nor key carries a request id.
+    ///   - key: the message key as text, if any (built only when no header names the request).
+    ///   - fallbackRequestID: used when neither header nor key carries a request id (built only then).
     ///   - original: the message as received, carried along for the dead-letter topic (nil when it is off).
     func makeItem(
-        value: [UInt8], headers: MessageHeaders, key: String?, source: ResultRecord.Source,
-        fallbackRequestID: String, original: OriginalMessage? = nil
+        value: [UInt8], headers: MessageHeaders, key: @autoclosure () -> String?, source: ResultRecord.Source,
+        fallbackRequestID: @autoclosure () -> String, original: OriginalMessage? = nil
     ) -> PipelineItem {
         let consumedAt = currentTimeMs()
         let decodeStarted = DispatchTime.now().uptimeNanoseconds
         let requestID =
             headers.requestID.flatMap { $0.isEmpty ? nil : $0 }
-            ?? key.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackRequestID
+            ?? key().flatMap { $0.isEmpty ? nil : $0 } ?? fallbackRequestID()
         let submittedAt = headers.submittedAt.flatMap { Int64($0) }
         let headerModel = headers.model.flatMap { $0.isEmpty ? nil : $0 }
         var item = PipelineItem(

@@ -54,7 +54,6 @@ extension KafkaBackend: PartitionConsumerDelegate {
         for header in message.headers {
             headers.set(name: header.key, value: String(decoding: header.value, as: UTF8.self))
         }
-        let key = message.key.map { String(decoding: $0, as: UTF8.self) }
         let source = ResultRecord.Source(
             backend: "kafka", topic: message.topic, partition: message.partition, offset: message.offset)
         let original =
@@ -64,7 +63,8 @@ extension KafkaBackend: PartitionConsumerDelegate {
                 key: message.key, value: message.value,
                 headers: message.headers.map { .init(name: $0.key, value: $0.value) })
         return intake.makeItem(
-            value: message.value, headers: headers, key: key, source: source,
+            value: message.value, headers: headers, key: message.key.map { String(decoding: $0, as: UTF8.self) },
+            source: source,
             fallbackRequestID: "kafka-\(message.topic)-\(message.partition)-\(message.offset)",
             original: original)
     }
