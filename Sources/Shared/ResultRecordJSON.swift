@@ -111,8 +111,17 @@ private struct JSONBytes {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// Decimal digits written straight into the buffer: `String(value)` costs an allocation per number, and
+    /// a record has six of them.
     mutating func integer(_ value: some BinaryInteger) {
-        bytes.append(contentsOf: String(value).utf8)
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = UInt64(value.magnitude)
+        let start = bytes.count
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes[start...].reverse()
     }
 
     /// Swift's shortest round-tripping form, as the general encoder writes it ("1" for 1.0, "1e-05").
@@ -125,9 +134,14 @@ private struct JSONBytes {
             value < 0 ? raw("\"-inf\"") : raw("\"inf\"")
             return
         }
-        var text = value.description
-        if text.hasSuffix(".0") { text.removeLast(2) }
-        bytes.append(contentsOf: text.utf8)
+        let start = bytes.count
+        bytes.append(contentsOf: value.description.utf8)
+        // "1.0" is written "1", as the general encoder does.
+        if bytes.count - start >= 2 && bytes[bytes.count - 2] == UInt8(ascii: ".")
+            && bytes[bytes.count - 1] == UInt8(ascii: "0")
+        {
+            bytes.removeLast(2)
+        }
     }
 
     mutating func string(_ value: String) {

@@ -57,6 +57,19 @@ struct ResultRecordJSONTests {
             batchSize: maybe { Int.random(in: 1...4096, using: &generator) })
     }
 
+    @Test("integers at their limits and floats that end in .0 match the general encoder")
+    func extremes() throws {
+        let encoder = ControlAPI.makeEncoder()
+        for (offset, submitted, seq) in [(Int64.min, Int64.max, UInt64.max), (0, -1, 0), (-10, 10, 1)] {
+            let record = ResultRecord(
+                seq: seq, requestID: "r", status: .ok, label: "Bag", labelIndex: 0, confidence: 1,
+                probabilities: [0, 1, 100, -2, 0.5], model: "m",
+                source: .init(backend: "kafka", topic: "t", partition: Int32.min, offset: offset),
+                submittedAtMs: submitted, consumedAtMs: 0, completedAtMs: 9, batchSize: 64)
+            #expect(record.jsonBytes() == Array(try encoder.encode(record)))
+        }
+    }
+
     @Test("byte-identical to ControlAPI's encoder on 20,000 random records")
     func matchesFoundationEncoder() throws {
         let encoder = ControlAPI.makeEncoder()

@@ -20,6 +20,8 @@ final class PredictionLogger: Sendable {
     }
 
     func log(_ record: ResultRecord) {
+        // Decided before any metadata is built: this runs for every journaled record.
+        if record.status == .ok && !shouldLogPrediction() { return }
         var metadata: Logger.Metadata = [
             "request_id": "\(record.requestID)",
             "topic": "\(record.source.topic)",
@@ -34,7 +36,6 @@ final class PredictionLogger: Sendable {
             metadata["reason_code"] = "\(record.reasonCode ?? "unknown")"
             logger.warning("rejected: \(record.reason ?? "no reason")", metadata: metadata)
         case .ok:
-            guard shouldLogPrediction() else { return }
             let label = record.label ?? "?"
             let confidence = record.confidence ?? 0
             metadata["label"] = "\(label)"
