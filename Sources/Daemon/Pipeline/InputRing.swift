@@ -47,7 +47,10 @@ final class InputRing: Sendable {
                 state.slotByID[requestID] = slot
             }
             state.pixels.withUnsafeMutableBufferPointer { buffer in
-                for index in 0..<Self.imageBytes { buffer[slot * Self.imageBytes + index] = pixels[index] }
+                pixels.withUnsafeBufferPointer { source in
+                    (buffer.baseAddress! + slot * Self.imageBytes).update(
+                        from: source.baseAddress!, count: Self.imageBytes)
+                }
             }
         }
     }
