@@ -26,4 +26,23 @@ struct BLASKernelSelectionTests {
         #expect(!BLASKernelSelection.currentCoreName.isEmpty)
         #expect(BLASKernelSelection.currentCoreName != "unknown")
     }
+
+    @Test("the re-execution sets what helps and leaves what the operator set")
+    func settingsForReexecution() {
+        func names(_ environment: [String: String], detected: String, poolThreads: Int) -> [String] {
+            BLASKernelSelection.settings(
+                environment: environment, detected: detected, avx512: true, avx2: true, poolThreads: poolThreads
+            ).map { "\($0.name)=\($0.value)" }
+        }
+        #expect(
+            names([:], detected: "Prescott", poolThreads: 2) == [
+                "OPENBLAS_CORETYPE=SkylakeX", "OPENBLAS_NUM_THREADS=1",
+            ])
+        #expect(names([:], detected: "SkylakeX", poolThreads: 2) == ["OPENBLAS_NUM_THREADS=1"])
+        #expect(names([:], detected: "SkylakeX", poolThreads: 1).isEmpty)
+        #expect(names(["OPENBLAS_NUM_THREADS": "4"], detected: "SkylakeX", poolThreads: 4).isEmpty)
+        #expect(names(["OMP_NUM_THREADS": "2"], detected: "SkylakeX", poolThreads: 2).isEmpty)
+        #expect(
+            names(["OPENBLAS_CORETYPE": "Haswell"], detected: "Haswell", poolThreads: 2) == ["OPENBLAS_NUM_THREADS=1"])
+    }
 }

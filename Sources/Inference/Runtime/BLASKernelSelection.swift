@@ -18,9 +18,16 @@ import Foundation
 /// CPUID and the OS report (read directly: systemd's `ProcSubset=pid` hides /proc/cpuinfo), this sets the variable and re-executes the same program with the same
 /// arguments (same process id, so systemd and the control socket see nothing). An `OPENBLAS_CORETYPE`
 /// set by the operator is always left alone.
+///
+/// The same re-execution sets `OPENBLAS_NUM_THREADS=1`: OpenBLAS also starts its own thread pool while it
+/// loads (a thread per further core), and the engine never uses it (each worker runs its own
+/// single-threaded sgemm); in a backlog drain that idle pool still took 0.09 of the two cores, 8% of
+/// fashiond's CPU. An `OPENBLAS_NUM_THREADS` or `OMP_NUM_THREADS` set by the operator is left alone too.
 package enum BLASKernelSelection {
     /// The environment variable OpenBLAS reads its forced core type from.
     package static let environmentVariable = "OPENBLAS_CORETYPE"
+    /// The environment variable OpenBLAS sizes its thread pool by.
+    package static let threadsVariable = "OPENBLAS_NUM_THREADS"
 
     /// Kernel families that already use AVX-512, and those that use AVX2 and FMA.
     static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
@@ -43,22 +50,40 @@ package enum BLASKernelSelection {
         return nil
     }
 
-    /// Re-executes this program with better OpenBLAS kernels if they exist and nobody chose otherwise;
-    /// otherwise returns. Call it first thing in `main`, before any thread or file is set up.
+    /// The environment to re-execute with: the variables to set, or nothing when OpenBLAS loaded as well
+    /// as it can (or the operator chose).
+    static func settings(
+        environment: [String: String], detected: String, avx512: Bool, avx2: Bool, poolThreads: Int
+    ) -> [(name: String, value: String)] {
+        var settings: [(name: String, value: String)] = []
+        if environment[environmentVariable] == nil,
+            let better = betterCoreType(detected: detected, avx512: avx512, avx2: avx2)
+        {
+            settings.append((environmentVariable, better))
+        }
+        if environment[threadsVariable] == nil && environment["OMP_NUM_THREADS"] == nil && poolThreads > 1 {
+            settings.append((threadsVariable, "1"))
+        }
+        return settings
+    }
+
+    /// Re-executes this program with better OpenBLAS kernels and without OpenBLAS's own thread pool where
+    /// that helps and nobody chose otherwise; otherwise returns. Call it first thing in `main`, before any
+    /// thread or file is set up.
     package static func useFastestKernels() {
-        guard ProcessInfo.processInfo.environment[environmentVariable] == nil,
-            let better = betterCoreType(
-                detected: currentCoreName, avx512: fashion_cpu_has_avx512_skylake() != 0,
-                avx2: fashion_cpu_has_avx2_fma() != 0)
-        else { return }
+        let settings = settings(
+            environment: ProcessInfo.processInfo.environment, detected: currentCoreName,
+            avx512: fashion_cpu_has_avx512_skylake() != 0, avx2: fashion_cpu_has_avx2_fma() != 0,
+            poolThreads: Int(openblas_get_num_threads()))
+        guard !settings.isEmpty else { return }
         // The executable's real path, not /proc/self/exe: the process name (comm, which ps, journald and
         // systemd show) is taken from the path executed, and would become "exe".
         guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
             return
         }
         // Set before exec, so the new image does not try again, whatever happens.
-        setenv(environmentVariable, better, 1)
+        for setting in settings { setenv(setting.name, setting.value, 1) }
         execv(executable, CommandLine.unsafeArgv)
-        // exec failed (no /proc?): carry on with the kernels OpenBLAS picked.
+        // exec failed (no /proc?): carry on with what OpenBLAS picked.
     }
 }
