@@ -4,8 +4,8 @@ import Synchronization
 /// for `GET /v1/inputs/{request_id}`: what the model saw, shown next to each result by `fashionctl web`.
 ///
 /// Bounded: `capacity` entries in one preallocated buffer (capacity × 784 bytes, 256 → 196 KiB), the
-/// oldest overwritten first. A request id seen again replaces its earlier entry. Filled when a batch
-/// is assembled, before inference, so the input is there by the time its result is durable.
+/// oldest overwritten first. A request id seen again replaces its earlier entry. Filled by the journal
+/// writer before it appends the batch, so the input is there by the time its result is durable.
 final class InputRing: Sendable {
     static let imageBytes = 784
 
