@@ -34,18 +34,7 @@ struct MessageHeaders: Sendable, Equatable {
 
     /// ASCII case-insensitive equality with `lowercased`, a lower-case name.
     private static func same(_ name: String, _ lowercased: String) -> Bool {
-        var name = name
-        var lowercased = lowercased
-        return name.withUTF8 { candidate in
-            lowercased.withUTF8 { target in
-                guard candidate.count == target.count else { return false }
-                for index in 0..<candidate.count {
-                    var byte = candidate[index]
-                    if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { byte |= 0x20 }
-                    if byte != target[index] { return false }
-                }
-                return true
-            }
-        }
+        name.utf8.count == lowercased.utf8.count
+            && name.utf8.elementsEqual(lowercased.utf8) { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }
     }
 }
