@@ -27,7 +27,9 @@ package struct LayerTiming: Sendable, Equatable {
 /// preceding convolution/Gemm, activations fused, constant and shape sub-graphs evaluated,
 /// channels-last layout chosen, memory planned) and starts `configuration.threads` worker threads,
 /// each with its own pre-allocated arena. A call splits its batch into micro-batches that the
-/// workers run concurrently; steady-state calls allocate nothing beyond their results.
+/// workers run concurrently; steady-state calls allocate nothing beyond their results. Batches may be
+/// queued ahead with ``submit(pixels:count:)``: the workers go on to the next batch's micro-batches as
+/// soon as they finish their part of the current one.
 package final class InferenceEngine: Sendable {
     /// The model's metadata (labels, preprocessing, version).
     package let metadata: ModelMetadata
@@ -42,7 +44,6 @@ package final class InferenceEngine: Sendable {
 
     private let plan: ExecutionPlan
     private let pool: WorkerPool
-    private let gate: CallGate
 
     /// Loads `model.onnx` and `metadata.json` from `modelDirectory`, checking the model's SHA-256
     /// against the metadata when it records one.
@@ -104,7 +105,6 @@ package final class InferenceEngine: Sendable {
         self.plan = plan
         self.pool = try WorkerPool(
             plan: plan, threads: configuration.threads, collectTimings: configuration.collectsLayerTimings)
-        self.gate = CallGate()
     }
 
     deinit {
@@ -113,7 +113,7 @@ package final class InferenceEngine: Sendable {
 
     /// Computes the network's outputs for `count` images: logits, or probabilities for a graph
     /// that ends in Softmax (see `signature.outputKind`). Blocking; thread-safe (concurrent
-    /// callers are serialised).
+    /// callers' batches share the workers, oldest first).
     ///
     /// - Parameters:
     ///   - pixels: `count * 784` bytes, each image 28x28 row-major, light-on-dark (Fashion-MNIST).
@@ -121,23 +121,37 @@ package final class InferenceEngine: Sendable {
     package func logits(
         pixels: UnsafeBufferPointer<UInt8>, count: Int, into output: UnsafeMutableBufferPointer<Float>
     ) throws(InferenceError) {
-        guard count >= 0 else { throw InferenceError(.invalidInput, "count is \(count); it must not be negative.") }
-        guard pixels.count == count * ModelInputShape.pixels else {
-            throw InferenceError(
-                .invalidInput,
-                "Got \(pixels.count) pixel bytes for \(count) images; each image must be exactly 784 bytes (28x28 grayscale)."
-            )
-        }
+        try validate(pixelBytes: pixels.count, count: count)
         guard output.count >= count * classCount else {
             throw InferenceError(
                 .invalidInput,
                 "The output buffer holds \(output.count) floats; \(count) images need \(count * classCount).")
         }
         guard count > 0, let source = pixels.baseAddress, let target = output.baseAddress else { return }
-        try gate.withLock { () throws(InferenceError) in
-            pool.run(pixels: source, count: count, logits: target)
+        guard pool.run(pixels: source, count: count, logits: target) else { throw Self.shutDownError }
+    }
+
+    /// Queues `count` images for the workers and returns at once; ``PendingInference/wait()`` gives their
+    /// outputs. Lets a caller assemble the next batch (or queue it too) while this one computes.
+    ///
+    /// - Parameter pixels: `count * 784` bytes, each image 28x28 row-major, light-on-dark (Fashion-MNIST).
+    package func submit(pixels: [UInt8], count: Int) throws(InferenceError) -> PendingInference {
+        try validate(pixelBytes: pixels.count, count: count)
+        return try PendingInference(pixels: pixels, count: count, classCount: classCount, pool: pool)
+    }
+
+    private func validate(pixelBytes: Int, count: Int) throws(InferenceError) {
+        guard count >= 0 else { throw InferenceError(.invalidInput, "count is \(count); it must not be negative.") }
+        guard pixelBytes == count * ModelInputShape.pixels else {
+            throw InferenceError(
+                .invalidInput,
+                "Got \(pixelBytes) pixel bytes for \(count) images; each image must be exactly 784 bytes (28x28 grayscale)."
+            )
         }
     }
+
+    fileprivate static let shutDownError = InferenceError(
+        .engineShutDown, "The inference engine was shut down; create a new engine to classify more images.")
 
     /// The outputs for `count` images as one array of `count * classCount` floats.
     package func logits(pixels: [UInt8], count: Int) throws(InferenceError) -> [Float] {
@@ -172,28 +186,25 @@ package final class InferenceEngine: Sendable {
     }
 
     /// Stops and joins the worker threads. Idempotent; later calls throw `engine_shut_down`.
-    /// Waits for a call in progress to finish first.
+    /// Batches already submitted (and calls in progress) are computed first.
     package func shutdown() {
-        gate.close()
         pool.shutdown()
     }
 
     /// Per-step times since the engine started (or `resetLayerTimings()`); all zero unless
-    /// `configuration.collectsLayerTimings` is set.
+    /// `configuration.collectsLayerTimings` is set. Call while no batch is computing.
     package func layerTimings() -> [LayerTiming] {
-        gate.withLockIgnoringClosed {
-            let (seconds, _) = pool.stepTimings()
-            return plan.steps.enumerated().map { index, step in
-                LayerTiming(
-                    name: step.name, opType: step.opType, seconds: seconds[index], flopsPerImage: step.flopsPerImage,
-                    kernel: step.kernelName)
-            }
+        let (seconds, _) = pool.stepTimings()
+        return plan.steps.enumerated().map { index, step in
+            LayerTiming(
+                name: step.name, opType: step.opType, seconds: seconds[index], flopsPerImage: step.flopsPerImage,
+                kernel: step.kernelName)
         }
     }
 
-    /// Zeroes the counters behind `layerTimings()`.
+    /// Zeroes the counters behind `layerTimings()`. Call while no batch is computing.
     package func resetLayerTimings() {
-        gate.withLockIgnoringClosed { pool.resetTimings() }
+        pool.resetTimings()
     }
 
     /// One line per execution step (op types, kernel, node names), for diagnostics.
@@ -202,31 +213,64 @@ package final class InferenceEngine: Sendable {
     }
 }
 
-/// Serialises callers of the engine and remembers whether it was shut down.
-private final class CallGate: @unchecked Sendable {
-    private let mutex = ConditionMutex()
-    // Guarded by `mutex`.
-    private var closed = false
+/// A batch queued with ``InferenceEngine/submit(pixels:count:)``: the workers compute it while its
+/// submitter goes on. Owns the batch's input and output buffers; if it is dropped without ``wait()`` it
+/// still waits for the workers before freeing them.
+package final class PendingInference: @unchecked Sendable {
+    /// Images in the batch.
+    package let count: Int
+    private let classCount: Int
+    private let pool: WorkerPool
+    private let pixels: UnsafeMutableBufferPointer<UInt8>
+    private let outputs: UnsafeMutableBufferPointer<Float>
+    private let job: WorkerPool.Job?
+    private var finished = false
 
-    func withLock<T>(_ body: () throws(InferenceError) -> T) throws(InferenceError) -> T {
-        mutex.lock()
-        defer { mutex.unlock() }
-        guard !closed else {
-            throw InferenceError(
-                .engineShutDown, "The inference engine was shut down; create a new engine to classify more images.")
+    fileprivate init(pixels source: [UInt8], count: Int, classCount: Int, pool: WorkerPool) throws(InferenceError) {
+        self.count = count
+        self.classCount = classCount
+        self.pool = pool
+        pixels = .allocate(capacity: max(1, source.count))
+        _ = pixels.initialize(from: source)
+        outputs = .allocate(capacity: max(1, count * classCount))
+        outputs.initialize(repeating: 0)
+        guard count > 0 else {
+            job = nil
+            return
         }
-        return try body()
+        guard let job = pool.submit(pixels: pixels.baseAddress!, count: count, logits: outputs.baseAddress!) else {
+            pixels.deallocate()
+            outputs.deallocate()
+            throw InferenceEngine.shutDownError
+        }
+        self.job = job
     }
 
-    func withLockIgnoringClosed<T>(_ body: () -> T) -> T {
-        mutex.lock()
-        defer { mutex.unlock() }
-        return body()
+    deinit {
+        if let job, !finished { pool.wait(for: job) }
+        pixels.deallocate()
+        outputs.deallocate()
     }
 
-    func close() {
-        mutex.lock()
-        closed = true
-        mutex.unlock()
+    /// What ``wait()`` returns: the outputs and when the workers computed them.
+    package struct Result: Sendable {
+        /// `count * classCount` floats, as ``InferenceEngine/logits(pixels:count:)`` returns them.
+        package var outputs: [Float]
+        /// From the first micro-batch's start to the last one's end, in nanoseconds (0 for no images).
+        package var computeNanos: UInt64
+        /// How long ago (at the time ``wait()`` returned) the last micro-batch finished, in nanoseconds:
+        /// the caller may collect a batch well after it is done.
+        package var finishedNanosAgo: UInt64
+    }
+
+    /// Blocks until the workers have computed the batch. Call from one thread, once.
+    package func wait() -> Result {
+        guard let job else { return Result(outputs: [], computeNanos: 0, finishedNanosAgo: 0) }
+        let (started, ended) = pool.wait(for: job)
+        finished = true
+        let now = WorkerPool.monotonicNanos()
+        return Result(
+            outputs: Array(outputs.prefix(count * classCount)), computeNanos: ended &- started,
+            finishedNanosAgo: now > ended ? now - ended : 0)
     }
 }

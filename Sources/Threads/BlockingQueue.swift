@@ -4,29 +4,43 @@
 /// engine, the journal's fsync) back to the partition readers, which then stop fetching. It is never
 /// used from async code.
 package final class BlockingQueue<Element>: @unchecked Sendable {
-    // Guarded by `condition.mutex`.
-    private let condition = ConditionVariable()
+    // Guarded by `mutex`. Two conditions on one mutex, so that a push wakes only a consumer and a pop only
+    // producers: with one condition broadcast on every operation, the four partition readers blocked on a
+    // full queue were all woken by every push of the others and went back to sleep (thousands of futile
+    // wake-ups a second in a backlog drain).
+    private let mutex = ConditionMutex()
+    private let notEmpty: ConditionVariable
+    private let notFull: ConditionVariable
     private var storage: [Element?]
     private var head = 0
     private var count = 0
     private var closed = false
+    /// Threads waiting in ``push(_:)`` / in ``pop(until:)``: a condition is signalled only when someone waits.
+    private var waitingProducers = 0
+    private var waitingConsumers = 0
     package let capacity: Int
 
     package init(capacity: Int) {
         precondition(capacity > 0, "a queue needs room for at least one element")
         self.capacity = capacity
         self.storage = Array(repeating: nil, count: capacity)
+        notEmpty = ConditionVariable(mutex: mutex)
+        notFull = ConditionVariable(mutex: mutex)
     }
 
     /// Appends `element`, waiting while the queue is full. Returns false if the queue was closed.
     @discardableResult
     package func push(_ element: Element) -> Bool {
-        condition.withLock {
-            while count == capacity && !closed { condition.wait() }
+        mutex.withLock {
+            while count == capacity && !closed {
+                waitingProducers += 1
+                notFull.wait()
+                waitingProducers -= 1
+            }
             if closed { return false }
             storage[(head + count) % capacity] = element
             count += 1
-            condition.broadcast()
+            if waitingConsumers > 0 { notEmpty.signal() }
             return true
         }
     }
@@ -34,39 +48,45 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
     /// Removes the oldest element, waiting until one arrives, `deadline` passes (nil: forever) or the
     /// queue is closed and empty.
     package func pop(until deadline: ContinuousClock.Instant? = nil) -> Element? {
-        condition.withLock {
+        mutex.withLock {
             while count == 0 {
                 if closed { return nil }
+                waitingConsumers += 1
+                defer { waitingConsumers -= 1 }
                 if let deadline {
-                    if !condition.wait(until: deadline) && count == 0 { return nil }
+                    if !notEmpty.wait(until: deadline) && count == 0 { return nil }
                 } else {
-                    condition.wait()
+                    notEmpty.wait()
                 }
             }
-            return takeFirst()
+            let element = takeFirst()
+            wakeProducers(freed: 1)
+            return element
         }
     }
 
     /// Removes up to `limit` elements that are already queued, without waiting.
     package func drain(limit: Int) -> [Element] {
-        condition.withLock {
+        mutex.withLock {
             var result: [Element] = []
             result.reserveCapacity(min(limit, count))
             while count > 0 && result.count < limit { result.append(takeFirst()) }
+            wakeProducers(freed: result.count)
             return result
         }
     }
 
     /// Number of queued elements.
     package var depth: Int {
-        condition.withLock { count }
+        mutex.withLock { count }
     }
 
     /// Wakes every waiter; later pushes fail, pops drain what is left and then return nil.
     package func close() {
-        condition.withLock {
+        mutex.withLock {
             closed = true
-            condition.broadcast()
+            notEmpty.broadcast()
+            notFull.broadcast()
         }
     }
 
@@ -76,7 +96,12 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
         storage[head] = nil
         head = (head + 1) % capacity
         count -= 1
-        condition.broadcast()
         return element
+    }
+
+    /// Call with the lock held after removing `freed` elements: one producer per freed slot may go on.
+    private func wakeProducers(freed: Int) {
+        guard waitingProducers > 0, freed > 0 else { return }
+        if freed >= waitingProducers { notFull.broadcast() } else { for _ in 0..<freed { notFull.signal() } }
     }
 }

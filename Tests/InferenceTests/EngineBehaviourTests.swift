@@ -5,7 +5,7 @@ import Testing
 @testable import Inference
 
 /// Results do not depend on how work is split (threads, batch sizes, micro-batches, concurrent
-/// callers), and the API contract holds (validation, shutdown, classification).
+/// callers, batches queued ahead), and the API contract holds (validation, shutdown, classification).
 @Suite("Engine behaviour", .tags(.unit))
 struct EngineBehaviourTests {
     static func golden() throws -> Fixtures.Golden {
@@ -61,7 +61,7 @@ struct EngineBehaviourTests {
         )
     }
 
-    @Test func concurrentCallersAreSerialisedAndCorrect() async throws {
+    @Test func concurrentCallersShareTheWorkersAndAreCorrect() async throws {
         let pixels = try Self.golden().pixels
         let engine = try InferenceEngine(modelDirectory: Fixtures.defaultModel, configuration: .init(threads: 2))
         defer { engine.shutdown() }
@@ -87,6 +87,55 @@ struct EngineBehaviourTests {
             #expect(!logits.isEmpty)
             #expect(Self.maxDifference(Array(expected[(first * 10)..<(first * 10 + logits.count)]), logits) <= 1e-5)
         }
+    }
+
+    @Test("batches queued ahead compute while the caller goes on and match one call per batch")
+    func submittedBatchesMatchLogits() throws {
+        let pixels = try Self.golden().pixels
+        let engine = try InferenceEngine(modelDirectory: Fixtures.defaultModel, configuration: .init(threads: 2))
+        defer { engine.shutdown() }
+        let expected = try engine.logits(pixels: pixels, count: 256)
+        // Uneven sizes, so micro-batches of different batches run side by side on the two workers.
+        let sizes = [64, 1, 33, 64, 7, 64, 23]
+        var pending: [(first: Int, PendingInference)] = []
+        var first = 0
+        for size in sizes {
+            let slice = Array(pixels[(first * 784)..<((first + size) * 784)])
+            pending.append((first, try engine.submit(pixels: slice, count: size)))
+            first += size
+        }
+        // Collected newest first: a batch does not depend on the ones queued before it being collected.
+        for (first, batch) in pending.reversed() {
+            let result = batch.wait()
+            #expect(result.outputs.count == batch.count * 10)
+            #expect(
+                Self.maxDifference(Array(expected[(first * 10)..<((first + batch.count) * 10)]), result.outputs) <= 1e-5)
+            #expect(result.computeNanos > 0)
+        }
+        #expect(try engine.submit(pixels: [], count: 0).wait().outputs.isEmpty)
+        #expect {
+            _ = try engine.submit(pixels: [UInt8](repeating: 0, count: 785), count: 1)
+        } throws: { ($0 as? InferenceError)?.code == "invalid_input" }
+    }
+
+    @Test("shutdown computes the batches already queued, then refuses new ones")
+    func shutdownFinishesQueuedBatches() throws {
+        let pixels = try Self.golden().pixels
+        let engine = try InferenceEngine(modelDirectory: Fixtures.defaultModel, configuration: .init(threads: 2))
+        let expected = try engine.logits(pixels: pixels, count: 256)
+        let queued = try (0..<4).map { index in
+            try engine.submit(pixels: Array(pixels[(index * 64 * 784)..<((index + 1) * 64 * 784)]), count: 64)
+        }
+        // A batch dropped without being collected must not free buffers the workers still write into.
+        _ = try engine.submit(pixels: Array(pixels.prefix(64 * 784)), count: 64)
+        engine.shutdown()
+        for (index, batch) in queued.enumerated() {
+            #expect(
+                Self.maxDifference(Array(expected[(index * 640)..<((index + 1) * 640)]), batch.wait().outputs) <= 1e-5)
+        }
+        #expect {
+            _ = try engine.submit(pixels: Array(pixels.prefix(784)), count: 1)
+        } throws: { ($0 as? InferenceError)?.code == "engine_shut_down" }
     }
 
     @Test func classificationMatchesLogits() throws {

@@ -16,11 +16,16 @@ import Foundation
 /// A batch is flushed when it holds `maxBatch` images or when its first image has waited
 /// `maxWait`, whichever comes first. With `maxWait` 0 (the default) a batch is what was queued when the
 /// engine became free: light traffic is classified at once, and under load the queue fills while the
-/// engine computes, so batches grow by themselves. Runs on its own thread: engine calls block while the
-/// workers compute. Everything else about a batch (its stage timings, the records) happens on the
-/// journal writer's thread (``ScoredBatch/results()``), so the next batch goes to the engine as soon as
-/// the last one is back.
+/// engine computes, so batches grow by themselves. When a full batch is already waiting (a backlog), it is
+/// queued on the engine while the current one computes (at most ``maxInFlight`` batches): a worker that
+/// finishes its part of one batch then goes straight on to the next instead of waiting for its siblings.
+/// Runs on its own thread: it blocks while the workers compute. Everything else about a batch (its stage
+/// timings, the records) happens on the journal writer's thread (``ScoredBatch/results()``). Batches are
+/// handed on in the order they were formed, so each partition's records reach the journal in offset order.
 final class Batcher: Sendable {
+    /// Batches on the engine at once during a backlog: one computing, one queued behind it.
+    static let maxInFlight = 2
+
     private let input: BlockingQueue<PipelineItem>
     private let output: BlockingQueue<ScoredBatch>
     private let models: ModelRegistry
@@ -44,27 +49,63 @@ final class Batcher: Sendable {
 
     /// The thread body: runs until the input queue is closed and drained, then closes the output.
     func run() {
-        while let first = input.pop() {
-            FaultInjection.stallWhileRequested()
-            var batch = [first]
-            let deadline = ContinuousClock.now + .seconds(maxWait)
-            while batch.count < maxBatch {
-                // Take what is already there first; wait only when the queue is empty.
-                let ready = input.drain(limit: maxBatch - batch.count)
-                if !ready.isEmpty {
-                    batch.append(contentsOf: ready)
-                    continue
-                }
-                guard maxWait > 0, let next = input.pop(until: deadline) else { break }
-                batch.append(next)
+        var inFlight: [DispatchedBatch] = []
+        var engineBusyUntil: UInt64 = 0
+        while true {
+            let batch: [PipelineItem]
+            if inFlight.isEmpty {
+                guard let first = input.pop() else { break }
+                batch = fill(startingWith: first)
+            } else if inFlight.count < Self.maxInFlight, input.depth >= maxBatch {
+                batch = input.drain(limit: maxBatch)
+            } else {
+                output.push(collect(inFlight.removeFirst(), engineBusyUntil: &engineBusyUntil))
+                continue
             }
-            output.push(process(batch))
+            FaultInjection.stallWhileRequested()
+            inFlight.append(dispatch(batch))
         }
+        for batch in inFlight { output.push(collect(batch, engineBusyUntil: &engineBusyUntil)) }
         output.close()
+    }
+
+    /// `first` and what follows it: what is queued already, then (with a `maxWait`) what arrives in time.
+    private func fill(startingWith first: PipelineItem) -> [PipelineItem] {
+        var batch = [first]
+        let deadline = ContinuousClock.now + .seconds(maxWait)
+        while batch.count < maxBatch {
+            // Take what is already there first; wait only when the queue is empty.
+            let ready = input.drain(limit: maxBatch - batch.count)
+            if !ready.isEmpty {
+                batch.append(contentsOf: ready)
+                continue
+            }
+            guard maxWait > 0, let next = input.pop(until: deadline) else { break }
+            batch.append(next)
+        }
+        return batch
     }
 
     /// Runs the images of `batch` through the engine, grouped by model; decode rejections pass through.
     func process(_ batch: [PipelineItem]) -> ScoredBatch {
+        var busyUntil: UInt64 = 0
+        return collect(dispatch(batch), engineBusyUntil: &busyUntil)
+    }
+
+    /// A batch whose images are queued on the engines (one group per model).
+    private struct DispatchedBatch {
+        enum Group {
+            case computing(indices: [Int], PendingInference, engine: InferenceEngine)
+            case done(ScoredBatch.Group)
+        }
+        var items: [PipelineItem]
+        var groups: [Group]
+        var assembledUptimeNanos: UInt64
+        var assembledAtMs: Int64
+    }
+
+    /// Queues the images of `batch` on their models' engines and returns at once.
+    private func dispatch(_ batch: [PipelineItem]) -> DispatchedBatch {
         let assembled = DispatchTime.now().uptimeNanoseconds
         let assembledAt = currentTimeMs()
         var byModel: [String: [Int]] = [:]
@@ -73,17 +114,18 @@ final class Batcher: Sendable {
                 byModel[model.isEmpty ? models.defaultModelName : model, default: []].append(index)
             }
         }
-        var groups: [ScoredBatch.Group] = []
+        var groups: [DispatchedBatch.Group] = []
         for (modelName, indices) in byModel {
             guard let engine = models.engine(named: modelName) else {
                 let available = models.infos().map(\.name).joined(separator: ", ")
                 groups.append(
-                    ScoredBatch.Group(
-                        indices: indices,
-                        outcome: .rejected(
-                            code: "model_not_found",
-                            message: "model '\(modelName)' is not loaded (available: \(available))"),
-                        completedAtMs: currentTimeMs()))
+                    .done(
+                        ScoredBatch.Group(
+                            indices: indices,
+                            outcome: .rejected(
+                                code: "model_not_found",
+                                message: "model '\(modelName)' is not loaded (available: \(available))"),
+                            completedAtMs: currentTimeMs())))
                 continue
             }
             var pixels: [UInt8] = []
@@ -92,22 +134,49 @@ final class Batcher: Sendable {
                 if case .image(let image, _) = batch[index].content { pixels.append(contentsOf: image) }
             }
             do {
-                let inferenceStarted = DispatchTime.now().uptimeNanoseconds
-                let outputs = try engine.logits(pixels: pixels, count: indices.count)
-                stats.recordBatch(
-                    size: indices.count, inferenceNanos: DispatchTime.now().uptimeNanoseconds &- inferenceStarted)
-                groups.append(
-                    ScoredBatch.Group(
-                        indices: indices, outcome: .outputs(outputs, engine: engine), completedAtMs: currentTimeMs()))
+                let pending = try engine.submit(pixels: pixels, count: indices.count)
+                groups.append(.computing(indices: indices, pending, engine: engine))
             } catch {
-                logger.error("inference failed", metadata: ["model": "\(modelName)", "error": "\(error.message)"])
+                groups.append(.done(failed(indices: indices, model: modelName, error: error)))
+            }
+        }
+        return DispatchedBatch(
+            items: batch, groups: groups, assembledUptimeNanos: assembled, assembledAtMs: assembledAt)
+    }
+
+    /// Waits for the engines to finish `batch`. `engineBusyUntil` (monotonic ns) keeps the inference
+    /// time recorded from counting twice the stretch where two queued batches computed side by side.
+    private func collect(_ batch: DispatchedBatch, engineBusyUntil: inout UInt64) -> ScoredBatch {
+        var groups: [ScoredBatch.Group] = []
+        groups.reserveCapacity(batch.groups.count)
+        for group in batch.groups {
+            switch group {
+            case .done(let done):
+                groups.append(done)
+            case .computing(let indices, let pending, let engine):
+                let result = pending.wait()
+                let now = DispatchTime.now().uptimeNanoseconds
+                let finished = now &- result.finishedNanosAgo
+                let started = finished &- result.computeNanos
+                let busy = finished > max(started, engineBusyUntil) ? finished - max(started, engineBusyUntil) : 0
+                engineBusyUntil = max(engineBusyUntil, finished)
+                stats.recordBatch(size: indices.count, inferenceNanos: result.computeNanos, engineBusyNanos: busy)
+                let completedAtMs = currentTimeMs() - Int64(result.finishedNanosAgo / 1_000_000)
                 groups.append(
                     ScoredBatch.Group(
-                        indices: indices, outcome: .rejected(code: "inference_failed", message: error.message),
-                        completedAtMs: currentTimeMs()))
+                        indices: indices, outcome: .outputs(result.outputs, engine: engine),
+                        completedAtMs: completedAtMs))
             }
         }
         return ScoredBatch(
-            items: batch, groups: groups, assembledUptimeNanos: assembled, assembledAtMs: assembledAt)
+            items: batch.items, groups: groups, assembledUptimeNanos: batch.assembledUptimeNanos,
+            assembledAtMs: batch.assembledAtMs)
+    }
+
+    private func failed(indices: [Int], model: String, error: InferenceError) -> ScoredBatch.Group {
+        logger.error("inference failed", metadata: ["model": "\(model)", "error": "\(error.message)"])
+        return ScoredBatch.Group(
+            indices: indices, outcome: .rejected(code: "inference_failed", message: error.message),
+            completedAtMs: currentTimeMs())
     }
 }

@@ -66,11 +66,14 @@ final class PipelineStats: Sendable {
         }
     }
 
-    func recordBatch(size: Int, inferenceNanos: UInt64 = 0) {
+    /// One engine batch of `size` images that computed for `inferenceNanos`, of which `engineBusyNanos`
+    /// (default: all of it) did not overlap the batch before it (the engine's busy time counts each moment
+    /// once when two queued batches compute side by side).
+    func recordBatch(size: Int, inferenceNanos: UInt64 = 0, engineBusyNanos: UInt64? = nil) {
         state.withLock { snapshot in
             snapshot.batches += 1
             snapshot.batchedImages += UInt64(size)
-            snapshot.inferenceNanos &+= inferenceNanos
+            snapshot.inferenceNanos &+= engineBusyNanos ?? inferenceNanos
         }
         if let metrics {
             metrics.batchSize.record(size)

@@ -1,12 +1,36 @@
 import COpenBLAS
+import Glibc
 import Threads
 
 /// Dedicated compute threads (``JoinableThread``s, never Swift's cooperative pool) that share one plan.
 ///
-/// Each worker owns an arena sized for one micro-batch. A submitted batch is cut into
+/// Each worker owns an arena sized for one micro-batch. A submitted batch (a ``Job``) is cut into
 /// micro-batches that idle workers take in turn, so a worker slowed by another process on the
-/// machine simply takes fewer of them. One batch runs at a time; `run` blocks until it is done.
+/// machine simply takes fewer of them. Several jobs may be in flight: their micro-batches are taken
+/// oldest job first, so a worker that finishes its part of one batch starts on the next instead of
+/// waiting for the other workers (with one batch at a time, a worker preempted by another thread left
+/// its sibling idle at the end of every batch).
 final class WorkerPool: @unchecked Sendable {
+    /// One submitted batch. Its fields are guarded by the pool's mutex.
+    final class Job: @unchecked Sendable {
+        fileprivate let pixels: UnsafePointer<UInt8>
+        fileprivate let logits: UnsafeMutablePointer<Float>
+        fileprivate let imageCount: Int
+        fileprivate let microBatch: Int
+        fileprivate var nextImage = 0
+        fileprivate var finishedImages = 0
+        /// Monotonic nanoseconds when a worker took its first micro-batch and when the last one finished.
+        fileprivate var startedNanos: UInt64 = 0
+        fileprivate var finishedNanos: UInt64 = 0
+
+        fileprivate init(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Float>, count: Int, microBatch: Int) {
+            self.pixels = pixels
+            self.logits = logits
+            self.imageCount = count
+            self.microBatch = microBatch
+        }
+    }
+
     // All mutable state below is guarded by `mutex`, except each worker's arena and timing row,
     // which only that worker touches while a batch runs (and readers touch only between batches).
     private let plan: ExecutionPlan
@@ -18,13 +42,10 @@ final class WorkerPool: @unchecked Sendable {
     private let timings: UnsafeMutablePointer<UInt64>?
     private let microBatches: UnsafeMutablePointer<UInt64>
 
-    private var pixels: UnsafePointer<UInt8>?
-    private var logits: UnsafeMutablePointer<Float>?
-    private var imageCount = 0
-    private var microBatch = 1
-    private var nextImage = 0
-    private var finishedImages = 0
-    private var stopping = false
+    /// Jobs with micro-batches no worker has taken yet, oldest first.
+    private var waiting: [Job] = []
+    /// Set by ``shutdown()``: no new jobs; the workers finish the queued ones, then exit.
+    private var closed = false
     private var joined = false
 
     let threadCount: Int
@@ -79,25 +100,37 @@ final class WorkerPool: @unchecked Sendable {
         microBatches.deallocate()
     }
 
-    /// Runs `count` images; blocks until every logit is written. Callers serialise (see engine).
-    func run(pixels: UnsafePointer<UInt8>, count: Int, logits: UnsafeMutablePointer<Float>) {
-        guard count > 0 else { return }
-        mutex.lock()
-        self.pixels = pixels
-        self.logits = logits
-        imageCount = count
-        nextImage = 0
-        finishedImages = 0
+    /// Queues `count` (> 0) images; the workers write their outputs to `logits`. Both buffers must stay
+    /// valid until ``wait(for:)`` returns. Nil once ``shutdown()`` began.
+    func submit(pixels: UnsafePointer<UInt8>, count: Int, logits: UnsafeMutablePointer<Float>) -> Job? {
+        precondition(count > 0, "a job holds at least one image")
         // Split evenly across workers, but never beyond the arena's capacity.
-        microBatch = max(1, min(plan.capacity, (count + threadCount - 1) / threadCount))
+        let microBatch = max(1, min(plan.capacity, (count + threadCount - 1) / threadCount))
+        let job = Job(pixels: pixels, logits: logits, count: count, microBatch: microBatch)
+        mutex.lock()
+        defer { mutex.unlock() }
+        guard !closed else { return nil }
+        waiting.append(job)
         workAvailable.broadcast()
-        while finishedImages < imageCount {
-            workFinished.wait()
-        }
-        self.pixels = nil
-        self.logits = nil
-        imageCount = 0
-        mutex.unlock()
+        return job
+    }
+
+    /// Blocks until every output of `job` is written. Returns when its first micro-batch started and
+    /// when its last finished (monotonic nanoseconds).
+    @discardableResult
+    func wait(for job: Job) -> (startedNanos: UInt64, finishedNanos: UInt64) {
+        mutex.lock()
+        defer { mutex.unlock() }
+        while job.finishedImages < job.imageCount { workFinished.wait() }
+        return (job.startedNanos, job.finishedNanos)
+    }
+
+    /// Runs `count` images; blocks until every logit is written.
+    func run(pixels: UnsafePointer<UInt8>, count: Int, logits: UnsafeMutablePointer<Float>) -> Bool {
+        guard count > 0 else { return true }
+        guard let job = submit(pixels: pixels, count: count, logits: logits) else { return false }
+        wait(for: job)
+        return true
     }
 
     private func workerLoop(index: Int) {
@@ -105,29 +138,38 @@ final class WorkerPool: @unchecked Sendable {
         let stepTimes = timings.map { $0 + index * plan.steps.count }
         mutex.lock()
         while true {
-            while !stopping && nextImage >= imageCount {
-                workAvailable.wait()
-            }
-            if stopping { break }
-            guard let pixels, let logits else { continue }
-            let first = nextImage
-            let count = min(microBatch, imageCount - first)
-            nextImage += count
+            while waiting.isEmpty && !closed { workAvailable.wait() }
+            guard let job = waiting.first else { break }  // closed, and every queued job handed out
+            let first = job.nextImage
+            let count = min(job.microBatch, job.imageCount - first)
+            job.nextImage += count
+            if first == 0 { job.startedNanos = Self.monotonicNanos() }
+            if job.nextImage == job.imageCount { waiting.removeFirst() }
             microBatches.pointee &+= 1
             mutex.unlock()
 
             plan.run(
-                images: count, pixels: pixels + first * ModelInputShape.pixels,
-                logits: logits + first * plan.outputSize, arena: arena, stepNanoseconds: stepTimes)
+                images: count, pixels: job.pixels + first * ModelInputShape.pixels,
+                logits: job.logits + first * plan.outputSize, arena: arena, stepNanoseconds: stepTimes)
 
+            let finished = Self.monotonicNanos()
             mutex.lock()
-            finishedImages += count
-            if finishedImages == imageCount { workFinished.signal() }
+            job.finishedImages += count
+            if job.finishedImages == job.imageCount {
+                job.finishedNanos = finished
+                workFinished.broadcast()
+            }
         }
         mutex.unlock()
     }
 
-    /// Stops and joins the workers. Idempotent; must not race with `run` (the engine guarantees it).
+    static func monotonicNanos() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    /// Stops new jobs, lets the workers finish the queued ones, and joins them. Idempotent.
     func shutdown() {
         mutex.lock()
         if joined {
@@ -135,7 +177,7 @@ final class WorkerPool: @unchecked Sendable {
             return
         }
         joined = true
-        stopping = true
+        closed = true
         workAvailable.broadcast()
         mutex.unlock()
         for thread in threads { thread.join() }
