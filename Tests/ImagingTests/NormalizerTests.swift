@@ -160,5 +160,28 @@ struct NormalizerTests {
         #expect(changed.isEmpty, "images changed by normalisation: \(changed.prefix(20))")
     }
 
+    @Test("the polarity vote counts pixels exactly like a one-by-one count, whatever the size and background")
+    func polarityVoteMatchesScalarCount() {
+        var random = SplitMix64(state: 29)
+        // Sizes around the 16-pixel chunks and past 255 chunks (where the byte lanes are flushed).
+        for (width, height) in [(1, 1), (3, 5), (4, 4), (17, 1), (28, 28), (64, 64), (65, 63), (300, 17)] {
+            for background in [0, 1, 31, 32, 33, 100, 128, 222, 223, 224, 254, 255] {
+                // Mostly near the two limits, so off-by-one comparisons would show.
+                let pixels = (0..<(width * height)).map { _ -> UInt8 in
+                    let pick = Int(random.next() % 4)
+                    let base = pick == 0 ? background - 32 : pick == 1 ? background + 32 : Int(random.next() % 256)
+                    return UInt8(clamping: base + Int(random.next() % 3) - 1)
+                }
+                let darker = pixels.filter { Int($0) < background - 32 }.count
+                let lighter = pixels.filter { Int($0) > background + 32 }.count
+                let expected = darker == 0 && lighter == 0 ? background >= 128 : darker > lighter
+                let image = GrayImage(width: width, height: height, pixels: pixels)
+                #expect(
+                    Normalizer.garmentIsDarkerThanBackground(image, background: background) == expected,
+                    "\(width)x\(height) on \(background): \(darker) darker, \(lighter) lighter")
+            }
+        }
+    }
+
     static let datasetPath = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 }
