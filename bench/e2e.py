@@ -307,12 +307,13 @@ class Fashiond:
         not charged for anyone reading its output either); `journaled()` and `read_results()` observe it instead.
         """
         self.name = name
-        self.processes, self.followers, self.sockets = [], [], []
+        self.processes, self.followers, self.sockets, self.directories = [], [], [], []
         self.status_connections = {}  # socket -> kept-alive connection, for journaled()
         follow_files = []
         for instance in range(instances):
             directory = workdir / f"{name}-{instance}"
             directory.mkdir(parents=True, exist_ok=True)
+            self.directories.append(directory)
             sock = str(directory / "control.sock")
             config = directory / "fashiond.toml"  # empty: only defaults and the flags below, whatever /etc holds
             config.write_text("# fashion-bench e2e: settings are flags\n")
@@ -397,6 +398,15 @@ class Fashiond:
             finally:
                 connection.close()
         return records
+
+    def last_commit_ns(self, stages):
+        """When the last group commit was durable (epoch ns): the newest journal segment's modification time (the
+        commit's write) plus the mean group-commit time (write + fsync) from the `stages` counters."""
+        segments = [path for directory in self.directories for path in (directory / "state" / "journal").glob("*.seg")]
+        written = max(path.stat().st_mtime_ns for path in segments)
+        commits = (stages or {}).get("journal_commits", 0)
+        mean_commit_s = (stages or {}).get("journal_seconds", 0) / commits if commits else 0
+        return written + int(mean_commit_s * 1e9)
 
     def stage_totals(self):
         """Sum of the instances' cumulative `stages` counters from /v1/status (None if not exposed)."""
@@ -1259,11 +1269,14 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
 
     Rate = images / (first consumed -> last durable). fashiond's records carry their consumed time; the Python
     reference's timings only hold the durable time, so its span starts at its first durable image (one batch
-    later than its first consumed one: a slight advantage to Python). fashiond's last durable time is when its
-    journaled count (`/v1/status`, polled every 10 ms) reaches the total; nobody streams its results during the
-    drain, as nobody reads the Python reference's output either (a follower would charge fashiond for serving
-    it). CPU seconds are the consumers' own, from the moment they are ready (model loaded, subscribed) to the
-    last durable image.
+    later than its first consumed one: a slight advantage to Python). fashiond's last durable time is the
+    modification time of its journal segment (the last group commit's write) plus its mean group-commit time
+    (write + fsync, from `/v1/status`), a little late rather than early; its journaled count is polled only
+    every 100 ms to see that it is done, since each status request costs it CPU (polling every 10 ms took ~3%
+    of the two cores). Nobody streams its results during the drain, as nobody reads the Python reference's
+    output either. CPU seconds are the consumers' own from the last poll before the drain began (fashiond: no
+    image decoded yet, polled every 5 ms; Python: nothing durable yet) to the end, so the group join before
+    the drain is not counted.
     """
     broker = Broker(bin_dir, workdir, partitions)
     prefix = f"drain{round_index}"
@@ -1279,29 +1292,43 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
         else:
             system = PythonRef(name, "ref_competent.py", broker.bootstrap, workdir, instances=instances, extra=COMPETENT_FLAGS)
         try:
-            cpu_start = sum(cpu_seconds(pid) for pid in system.pids)
-            threads_start = [thread_cpu_seconds(pid) for pid in system.pids] if isinstance(system, Fashiond) else None
+            def cpu_snapshot():
+                threads = [thread_cpu_seconds(pid) for pid in system.pids] if isinstance(system, Fashiond) else None
+                return sum(cpu_seconds(pid) for pid in system.pids), threads
+            cpu_start, threads_start = cpu_snapshot()
             stages_start = system.stage_totals() if isinstance(system, Fashiond) else None
             sampler = RSSSampler(system.pids)
             t0 = time.monotonic()
             done = 0
+            started = False
             observed_by_status = isinstance(system, Fashiond)
             while time.monotonic() - t0 < 300:
-                # fashiond: its journaled count, polled (the moment it reaches `count` is the last durable time,
-                # to within the poll interval); Python: the durable times its processes write down.
+                if not started:
+                    # Until the drain begins: the CPU spent so far (the group join) is left out of the figures.
+                    if observed_by_status:
+                        stages = system.stage_totals() or {}
+                        started = stages.get("decoded_images", 0) > 0
+                    else:
+                        started = system.completions.count(prefix) > 0
+                    if not started:
+                        cpu_start, threads_start = cpu_snapshot()
+                        stages_start = stages if observed_by_status else None
+                        time.sleep(0.005 if observed_by_status else 0.02)
+                        continue
+                # fashiond: its journaled count (the end time comes from the journal, below); Python: the
+                # durable times its processes write down.
                 done = system.journaled() if observed_by_status else system.completions.count(prefix)
                 if done >= count:
                     break
-                # fashiond: 10 ms once records appear, 50 ms while the group forms (each poll costs it ~0.2 ms).
-                time.sleep((0.01 if done else 0.05) if observed_by_status else 0.02)
-            last_seen_ns = time.time_ns()
-            cpu = sum(cpu_seconds(pid) for pid in system.pids) - cpu_start
-            threads_end = [thread_cpu_seconds(pid) for pid in system.pids] if threads_start is not None else None
+                time.sleep(0.1 if observed_by_status else 0.02)
+            cpu_end, threads_end = cpu_snapshot()
+            cpu = cpu_end - cpu_start
             peak = sampler.stop()
             stages_end = system.stage_totals() if stages_start is not None else None
             if observed_by_status:
+                last_durable_ns = system.last_commit_ns(stages_end)
                 records = [r for r in system.read_results(count) if str(r.get("request_id", "")).startswith(prefix + "-")]
-                entries = [(last_seen_ns, r.get("batch_size") or 0, r.get("consumed_at_ms") or 0, r.get("completed_at_ms") or 0)
+                entries = [(last_durable_ns, r.get("batch_size") or 0, r.get("consumed_at_ms") or 0, r.get("completed_at_ms") or 0)
                            for r in records]
             else:
                 entries = [entry for key, entry in system.completions.done.items() if key.startswith(prefix + "-")]
