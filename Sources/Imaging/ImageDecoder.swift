@@ -47,8 +47,8 @@ package struct ImageDecoder: Sendable {
                 "the payload is \(bytes.count) bytes; the limit is \(limits.maxEncodedBytes) bytes (max_message_bytes)"
             )
         }
-        let mediaType = Self.mediaType(contentType)
         guard let format = Self.detectFormat(of: bytes, contentType: contentType) else {
+            let mediaType = Self.mediaType(contentType)
             if mediaType == Self.explicitRawContentType {
                 throw ImageRejection(
                     .rawWrongSize,
@@ -95,7 +95,7 @@ package struct ImageDecoder: Sendable {
     package static func detectFormat(of bytes: [UInt8], contentType: String? = nil) -> ImageFormat? {
         if bytes.starts(with: PNGDecoder.signature) { return .png }
         if bytes.starts(with: JPEGDecoder.signature) { return .jpeg }
-        let mediaType = mediaType(contentType)
+        let mediaType = mediaType(contentType)  // only now: a signature settles most payloads
         if bytes.count == DecodedImage.pixelCount, let mediaType, rawContentTypes.contains(mediaType) { return .raw }
         if looksLikeJSONObject(bytes, announcedAsJSON: mediaType == "application/json") { return .prototypeJSON }
         if bytes.count == DecodedImage.pixelCount { return .raw }
@@ -114,11 +114,28 @@ package struct ImageDecoder: Sendable {
     }
 
     /// `type/subtype` in lower case without parameters, e.g. "image/png" from "Image/PNG; q=1".
+    ///
+    /// One pass over the bytes, and no new string when the header is already just a lower-case type (as
+    /// producers send it): this runs for every message.
     static func mediaType(_ contentType: String?) -> String? {
-        guard let contentType else { return nil }
-        let essence = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let trimmed = essence.trimmingCharacters(in: " \t")
-        return trimmed.isEmpty ? nil : trimmed.lowercased()
+        guard var contentType else { return nil }
+        var alreadyBare = false
+        let rebuilt = contentType.withUTF8 { bytes -> String? in
+            func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+            var end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
+            var start = 0
+            while start < end, isBlank(bytes[start]) { start += 1 }
+            while end > start, isBlank(bytes[end - 1]) { end -= 1 }
+            guard start < end else { return nil }
+            let essence = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            let needsLowering = essence.contains { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || $0 >= 0x80 }
+            if start == 0, end == bytes.count, !needsLowering {
+                alreadyBare = true
+                return nil
+            }
+            return String(decoding: essence, as: UTF8.self).lowercased()
+        }
+        return alreadyBare ? contentType : rebuilt
     }
 
     static func looksLikeJSONObject(_ bytes: [UInt8], announcedAsJSON: Bool) -> Bool {
@@ -143,15 +160,5 @@ package struct ImageDecoder: Sendable {
             message += "; its content-type \(mediaType) does not match its bytes"
         }
         return ImageRejection(.unknownFormat, message)
-    }
-}
-
-private extension Substring {
-    func trimmingCharacters(in characters: String) -> Substring {
-        let set = Set(characters)
-        var result = self
-        while let first = result.first, set.contains(first) { result = result.dropFirst() }
-        while let last = result.last, set.contains(last) { result = result.dropLast() }
-        return result
     }
 }

@@ -6,6 +6,10 @@ package protocol PartitionConsumerDelegate: AnyObject, Sendable {
     /// backpressure: the reader stops taking records while it blocks, and librdkafka stops prefetching
     /// once `queued.max.messages.kbytes` is buffered), but must return eventually: a revoke waits for it.
     func consume(_ message: ConsumedMessage)
+    /// Several records of one partition that were waiting together, in offset order (at most
+    /// ``PartitionReader/maxBatch``). Same rules as ``consume(_:)``; the default implementation calls it for
+    /// each. Lets the delegate take its locks once per batch instead of once per record.
+    func consume(batch messages: [ConsumedMessage])
     /// Called on the poll thread with newly assigned partitions, before their readers start. Return the
     /// offset to start from per partition (the next offset to read); partitions left out start at their
     /// committed offset, or per `auto.offset.reset` if none.
@@ -34,6 +38,9 @@ package protocol PartitionConsumerDelegate: AnyObject, Sendable {
 }
 
 extension PartitionConsumerDelegate {
+    package func consume(batch messages: [ConsumedMessage]) {
+        for message in messages { consume(message) }
+    }
     package func partitionsLost(_ partitions: [TopicPartition]) { partitionsRevoked(partitions) }
     package func partitionError(_ partition: TopicPartition, _ error: KafkaError) { consumerError(error) }
     package func offsetsCommitted(_ offsets: [TopicPartition: Int64], error: KafkaError?) {}

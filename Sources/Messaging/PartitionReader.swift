@@ -14,24 +14,52 @@ final class PartitionReader: @unchecked Sendable {
         self.queue = queue
     }
 
+    /// Most records handed to the delegate at once. Small, because a batch is decoded before any of it
+    /// goes on (32 PNGs: ~0.2 ms); large enough that locks and wake-ups are paid per batch under load.
+    package static let maxBatch = 32
+
     func start(core: ConsumerCore, delegate: any PartitionConsumerDelegate) {
         thread = JoinableThread(name: "kafka-part-\(partition.partition)") { [self] in
             core.threadStarted()
             defer { core.threadFinished() }
+            let waiting = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(
+                capacity: Self.maxBatch - 1)
+            defer { waiting.deallocate() }
+            var batch: [ConsumedMessage] = []
+            batch.reserveCapacity(Self.maxBatch)
             while !stopRequested.load(ordering: .acquiring) {
-                // Returns nil after the timeout or when stop() yields the queue.
-                guard let message = rd_kafka_consume_queue(queue, 500) else { continue }
-                defer { rd_kafka_message_destroy(message) }
+                // Blocks for the first record (nil after the timeout or when stop() yields the queue), then
+                // takes whatever else is already queued without waiting (timeout 0).
+                guard let first = rd_kafka_consume_queue(queue, 500) else { continue }
+                let more = rd_kafka_consume_batch_queue(queue, 0, waiting, Self.maxBatch - 1)
+                let received = [first] + (0..<max(0, more)).compactMap { waiting[$0] }
+                defer { received.forEach { rd_kafka_message_destroy($0) } }
                 if stopRequested.load(ordering: .acquiring) { break }
-                let err = message.pointee.err
-                if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    delegate.consume(ConsumedMessage(copying: message))
-                } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    delegate.partitionError(
-                        partition, ConsumerCore.error(from: message, context: "Reading \(partition)"))
+                for message in received {
+                    let err = message.pointee.err
+                    if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                        batch.append(ConsumedMessage(copying: message))
+                        continue
+                    }
+                    // An error or end-of-partition event: what came before it goes first, in order.
+                    flush(&batch, to: delegate)
+                    if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        delegate.partitionError(
+                            partition, ConsumerCore.error(from: message, context: "Reading \(partition)"))
+                    }
                 }
+                flush(&batch, to: delegate)
             }
         }
+    }
+
+    private func flush(_ batch: inout [ConsumedMessage], to delegate: any PartitionConsumerDelegate) {
+        switch batch.count {
+        case 0: return
+        case 1: delegate.consume(batch[0])
+        default: delegate.consume(batch: batch)
+        }
+        batch.removeAll(keepingCapacity: true)
     }
 
     /// Stops and joins the thread (waiting for a `consume` call in progress), then releases the queue.

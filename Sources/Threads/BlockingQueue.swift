@@ -45,6 +45,28 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
         }
     }
 
+    /// Appends `elements` in order under one lock, waiting for room whenever the queue is full (the
+    /// consumer is woken first, so it can make that room). Returns false if the queue was closed; the
+    /// elements before that point were queued.
+    @discardableResult
+    package func push(contentsOf elements: some Sequence<Element>) -> Bool {
+        mutex.withLock {
+            for element in elements {
+                while count == capacity && !closed {
+                    if waitingConsumers > 0 { notEmpty.signal() }
+                    waitingProducers += 1
+                    notFull.wait()
+                    waitingProducers -= 1
+                }
+                if closed { return false }
+                storage[(head + count) % capacity] = element
+                count += 1
+            }
+            if waitingConsumers > 0 { notEmpty.signal() }
+            return true
+        }
+    }
+
     /// Removes the oldest element, waiting until one arrives, `deadline` passes (nil: forever) or the
     /// queue is closed and empty.
     package func pop(until deadline: ContinuousClock.Instant? = nil) -> Element? {

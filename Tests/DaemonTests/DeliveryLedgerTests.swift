@@ -66,6 +66,19 @@ struct DeliveryLedgerTests {
         #expect(tiny.consumed(p1, offset: 7) == .deliverAndPause)
     }
 
+    @Test("a batch of offsets counts like one by one and pauses once when it crosses the bound")
+    func batchConsumed() {
+        var ledger = DeliveryLedger(partitionQueue: 4)
+        ledger.assigned([p0])
+        #expect(ledger.consumed(p0, offsets: [0, 1]) == .deliver)
+        #expect(ledger.consumed(p0, offsets: [2, 3, 4, 5]) == .deliverAndPause)
+        #expect(ledger.partitions[p0]?.uncommitted == 6)
+        #expect(ledger.partitions[p0]?.inFlight == 0...5)
+        #expect(ledger.consumed(p0, offsets: [6]) == .deliver, "already paused")
+        #expect(ledger.consumedSinceStart[p0] == 7)
+        #expect(ledger.durable([p0: 6]) == [p0: 7])
+    }
+
     @Test("a commit answer never moves the committed offset back")
     func commitsOnlyForward() {
         var ledger = makeLedger(owning: [p0], consumed: [p0: 0...9])

@@ -162,6 +162,12 @@ struct PrototypeJSONTests {
         #expect(ImageDecoder.detectFormat(of: [1, 2, 3], contentType: "application/x-fashion-raw") == nil)
         #expect(ImageDecoder.mediaType(" IMAGE/PNG ; q=1") == "image/png")
         #expect(ImageDecoder.mediaType(" ; q=1") == nil)
+        #expect(ImageDecoder.mediaType("image/png") == "image/png")
+        #expect(ImageDecoder.mediaType("\timage/jpeg;charset=x") == "image/jpeg")
+        #expect(ImageDecoder.mediaType("Application/JSON") == "application/json")
+        #expect(ImageDecoder.mediaType("") == nil)
+        #expect(ImageDecoder.mediaType(" \t ") == nil)
+        #expect(ImageDecoder.mediaType(nil) == nil)
     }
 
     @Test("decoded pixels convert to the model's 0...1 floats")

@@ -67,6 +67,32 @@ struct BlockingQueueTests {
         producer.join()
     }
 
+    @Test("pushing a batch larger than the queue hands it over in order as the consumer makes room")
+    func batchPushWaitsForRoom() {
+        let queue = BlockingQueue<Int>(capacity: 3)
+        let producer = JoinableThread(name: "test-producer") {
+            for start in stride(from: 0, to: 100, by: 10) { queue.push(contentsOf: start..<(start + 10)) }
+            queue.close()
+        }
+        var received: [Int] = []
+        while let value = queue.pop() { received.append(value) }
+        producer.join()
+        #expect(received == Array(0..<100))
+        #expect(!queue.push(contentsOf: [1, 2]), "closed")
+    }
+
+    @Test("closing the queue stops a batch push part-way; what went in before stays queued")
+    func batchPushStopsAtClose() {
+        let queue = BlockingQueue<Int>(capacity: 2)
+        let accepted = Mutex<Bool?>(nil)
+        let producer = JoinableThread(name: "test-producer") { accepted.withLock { $0 = queue.push(contentsOf: 0..<5) } }
+        #expect(!producer.join(timeout: .milliseconds(100)), "a full queue must make the batch push wait")
+        queue.close()
+        #expect(producer.join(timeout: .seconds(5)))
+        #expect(accepted.withLock { $0 } == false)
+        #expect(queue.drain(limit: 10) == [0, 1])
+    }
+
     @Test("wraps around its ring many times in order across threads")
     func orderAcrossThreads() {
         let queue = BlockingQueue<Int>(capacity: 3)

@@ -58,11 +58,11 @@ final class PipelineStats: Sendable {
         }
     }
 
-    func recordConsumed(partition: Int32?) {
-        receivedCounter?.increment()
+    func recordConsumed(partition: Int32?, count: Int = 1) {
+        receivedCounter?.increment(by: Int64(count))
         state.withLock { snapshot in
-            snapshot.consumed += 1
-            if let partition { snapshot.consumedPerPartition[partition, default: 0] += 1 }
+            snapshot.consumed += UInt64(count)
+            if let partition { snapshot.consumedPerPartition[partition, default: 0] += UInt64(count) }
         }
     }
 

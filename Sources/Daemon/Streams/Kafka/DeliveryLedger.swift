@@ -103,9 +103,15 @@ struct DeliveryLedger: Sendable {
 
     /// A message was handed to the pipeline.
     mutating func consumed(_ tp: TopicPartition, offset: Int64) -> ConsumeAction {
+        consumed(tp, offsets: CollectionOfOne(offset))
+    }
+
+    /// Messages of one partition were handed to the pipeline, in offset order: `.deliverAndPause` if they
+    /// reach the uncommitted bound.
+    mutating func consumed(_ tp: TopicPartition, offsets: some Collection<Int64>) -> ConsumeAction {
         var partition = partitions[tp] ?? Partition()
-        partition.consumed(offset)
-        consumedSinceStart[tp, default: 0] += 1
+        for offset in offsets { partition.consumed(offset) }
+        consumedSinceStart[tp, default: 0] += UInt64(offsets.count)
         let pause = !partition.paused && partition.uncommitted >= pauseThreshold
         if pause { partition.paused = true }
         partitions[tp] = partition

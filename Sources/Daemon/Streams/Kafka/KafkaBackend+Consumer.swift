@@ -49,6 +49,33 @@ extension KafkaBackend: PartitionConsumerDelegate {
         queue.push(item)
     }
 
+    /// Records of one partition that were waiting together: the same as ``consume(_:)`` for each, with the
+    /// ledger, statistics and the queue taken once for the batch.
+    func consume(batch messages: [ConsumedMessage]) {
+        guard let first = messages.first else { return }
+        let tp = TopicPartition(topic: first.topic, partition: first.partition)
+        let highest = journal.highestOffset(for: JournalSource(stream: journalStream, partition: first.partition))
+        var fresh = messages[...]
+        if let highest, first.offset <= highest {
+            // Redelivered after a crash or a failed commit: only what the journal does not hold yet goes on.
+            let split = messages.firstIndex { $0.offset > highest } ?? messages.endIndex
+            for message in messages[..<split] { consume(message) }
+            fresh = messages[split...]
+        }
+        guard !fresh.isEmpty else { return }
+        let action = state.withLock { $0.ledger.consumed(tp, offsets: fresh.lazy.map(\.offset)) }
+        if action == .deliverAndPause {
+            consumer?.pause([tp])
+            logger.debug(
+                "partition paused: uncommitted bound reached",
+                metadata: ["partition": "\(tp.partition)", "bound": "\(configuration.partitionQueueCapacity)"])
+        }
+        stats.recordConsumed(partition: first.partition, count: fresh.count)
+        health.recordPendingWork()
+        kafkaHealth.delivered(from: tp)
+        queue.push(contentsOf: fresh.map(makeItem))
+    }
+
     private func makeItem(_ message: ConsumedMessage) -> PipelineItem {
         var headers = MessageHeaders()
         for header in message.headers {
