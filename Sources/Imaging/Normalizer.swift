@@ -55,26 +55,31 @@ enum Normalizer {
         let w = image.width
         let h = image.height
         let band = max(1, min(w, h) / 64)
-        var histogram = [Int](repeating: 0, count: 256)
-        var count = 0
-        for y in 0..<h {
-            let rowStart = y * w
-            if y < band || y >= h - band || w <= 2 * band {
-                for x in 0..<w { histogram[Int(image.pixels[rowStart + x])] += 1 }
-                count += w
-            } else {
-                for x in 0..<band { histogram[Int(image.pixels[rowStart + x])] += 1 }
-                for x in (w - band)..<w { histogram[Int(image.pixels[rowStart + x])] += 1 }
-                count += 2 * band
+        // On the stack: this runs for every image, and a heap array was a malloc and a free each time.
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 256) { histogram in
+            histogram.initialize(repeating: 0)
+            var count = 0
+            image.pixels.withUnsafeBufferPointer { pixels in
+                for y in 0..<h {
+                    let rowStart = y * w
+                    if y < band || y >= h - band || w <= 2 * band {
+                        for x in 0..<w { histogram[Int(pixels[rowStart + x])] += 1 }
+                        count += w
+                    } else {
+                        for x in 0..<band { histogram[Int(pixels[rowStart + x])] += 1 }
+                        for x in (w - band)..<w { histogram[Int(pixels[rowStart + x])] += 1 }
+                        count += 2 * band
+                    }
+                }
             }
+            let middle = (count + 1) / 2
+            var cumulative = 0
+            for value in 0..<256 {
+                cumulative += histogram[value]
+                if cumulative >= middle { return value }
+            }
+            return 255
         }
-        let middle = (count + 1) / 2
-        var cumulative = 0
-        for value in 0..<256 {
-            cumulative += histogram[value]
-            if cumulative >= middle { return value }
-        }
-        return 255
     }
 
     static func garmentIsDarkerThanBackground(_ image: GrayImage, background: Int) -> Bool {

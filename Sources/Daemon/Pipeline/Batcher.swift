@@ -109,8 +109,8 @@ final class Batcher: Sendable {
         let assembled = DispatchTime.now().uptimeNanoseconds
         let assembledAt = currentTimeMs()
         var byModel: [String: [Int]] = [:]
-        for (index, item) in batch.enumerated() {
-            if case .image(_, let model) = item.content {
+        for index in batch.indices {
+            if case .image(_, let model) = batch[index].content {
                 byModel[model.isEmpty ? models.defaultModelName : model, default: []].append(index)
             }
         }

@@ -85,16 +85,20 @@ final class PipelineStats: Sendable {
     func recordBatchAssembled(_ batch: [PipelineItem], at now: UInt64) {
         var decode: UInt64 = 0
         var waited: UInt64 = 0
-        for item in batch {
-            decode &+= item.decodeNanos
-            let itemWait =
-                item.decodedUptimeNanos > 0 && now > item.decodedUptimeNanos ? now - item.decodedUptimeNanos : 0
+        // By index: `for item in batch` would copy (retain and release) every item's strings and arrays.
+        for index in batch.indices {
+            let decodeNanos = batch[index].decodeNanos
+            let decodedAt = batch[index].decodedUptimeNanos
+            decode &+= decodeNanos
+            let itemWait = decodedAt > 0 && now > decodedAt ? now - decodedAt : 0
             waited &+= itemWait
             if let metrics {
-                metrics.decode.recordNanoseconds(Int64(item.decodeNanos))
+                metrics.decode.recordNanoseconds(Int64(decodeNanos))
                 metrics.queueWait.recordNanoseconds(Int64(itemWait))
             }
-            if case .image(let pixels, _) = item.content { inputs.remember(requestID: item.requestID, pixels: pixels) }
+            if case .image(let pixels, _) = batch[index].content {
+                inputs.remember(requestID: batch[index].requestID, pixels: pixels)
+            }
         }
         state.withLock { snapshot in
             snapshot.decodedImages += UInt64(batch.count)

@@ -34,9 +34,11 @@ struct ScoredBatch: Sendable {
     /// it (rejections only).
     func results() -> ResultBatch {
         var records = [ResultRecord?](repeating: nil, count: items.count)
-        for (index, item) in items.enumerated() {
-            if case .rejected(let code, let message) = item.content {
-                records[index] = Self.rejection(item, code: code, message: message, at: assembledAtMs)
+        // Items are read in place (indices, not `for item in`): a copy of an item retains and releases each
+        // of its strings and arrays, for every record.
+        for index in items.indices {
+            if case .rejected(let code, let message) = items[index].content {
+                records[index] = Self.rejection(items[index], code: code, message: message, at: assembledAtMs)
             }
         }
         for group in groups {
@@ -49,13 +51,13 @@ struct ScoredBatch: Sendable {
                 let classifications = engine.classifications(outputs: outputs, count: group.indices.count)
                 let metadata = engine.metadata
                 for (position, index) in group.indices.enumerated() {
-                    let item = items[index]
                     let result = classifications[position]
                     records[index] = ResultRecord(
-                        requestID: item.requestID, status: .ok, label: result.label, labelIndex: result.labelIndex,
-                        confidence: result.confidence, probabilities: result.probabilities,
-                        model: metadata.name, modelVersion: metadata.version, format: item.format, source: item.source,
-                        submittedAtMs: item.submittedAtMs, consumedAtMs: item.consumedAtMs,
+                        requestID: items[index].requestID, status: .ok, label: result.label,
+                        labelIndex: result.labelIndex, confidence: result.confidence,
+                        probabilities: result.probabilities, model: metadata.name, modelVersion: metadata.version,
+                        format: items[index].format, source: items[index].source,
+                        submittedAtMs: items[index].submittedAtMs, consumedAtMs: items[index].consumedAtMs,
                         completedAtMs: group.completedAtMs, batchSize: group.indices.count)
                 }
             }
