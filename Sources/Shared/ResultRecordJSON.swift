@@ -146,6 +146,17 @@ private struct JSONBytes {
 
     mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Ids, labels, topics and model names never need escaping: copied in one go when nothing does.
+        let plain = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") })
+            else { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if plain == true {
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): raw("\\\"")
