@@ -1392,12 +1392,16 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
 
 
 def engine_alone(bin_dir, threads, batch, images):
-    """`fashion-bench engine` for the drain's batch size and threads = cores: images/s of the engine alone."""
+    """`fashion-bench engine` for the drain's batch size and threads = cores: images/s of the engine alone.
+
+    The best of three runs: a run this short (a few tenths of a second) sometimes finds both workers on one core
+    (about the speed of one thread, half of the others) and would flatter the drain's ratio to it.
+    """
     bench = bin_dir / "fashion-bench"
     if not bench.exists():
         return None
     out = subprocess.run([str(bench), "engine", "--model", str(ROOT / "models/fashion-cnn"), "--batches", str(batch),
-                          "--threads", str(threads), "--images", str(images), "--rounds", "1", "--no-onnxruntime", "--json"],
+                          "--threads", str(threads), "--images", str(images), "--rounds", "3", "--no-onnxruntime", "--json"],
                          capture_output=True, text=True, cwd=ROOT)
     for line in out.stdout.splitlines():
         try:

@@ -10,6 +10,10 @@ package protocol PartitionConsumerDelegate: AnyObject, Sendable {
     /// ``PartitionReader/maxBatch``). Same rules as ``consume(_:)``; the default implementation calls it for
     /// each. Lets the delegate take its locks once per batch instead of once per record.
     func consume(batch messages: [ConsumedMessage])
+    /// How many records of `partition` the delegate takes before it pauses it (at least 1): the reader
+    /// never hands over more at once, so a bound on records in flight holds exactly. Called on the
+    /// partition's reader thread before each batch. The default implementation has no bound.
+    func room(in partition: TopicPartition) -> Int
     /// Called on the poll thread with newly assigned partitions, before their readers start. Return the
     /// offset to start from per partition (the next offset to read); partitions left out start at their
     /// committed offset, or per `auto.offset.reset` if none.
@@ -41,6 +45,7 @@ extension PartitionConsumerDelegate {
     package func consume(batch messages: [ConsumedMessage]) {
         for message in messages { consume(message) }
     }
+    package func room(in partition: TopicPartition) -> Int { .max }
     package func partitionsLost(_ partitions: [TopicPartition]) { partitionsRevoked(partitions) }
     package func partitionError(_ partition: TopicPartition, _ error: KafkaError) { consumerError(error) }
     package func offsetsCommitted(_ offsets: [TopicPartition: Int64], error: KafkaError?) {}

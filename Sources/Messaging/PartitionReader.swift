@@ -31,7 +31,10 @@ final class PartitionReader: @unchecked Sendable {
                 // Blocks for the first record (nil after the timeout or when stop() yields the queue), then
                 // takes whatever else is already queued without waiting (timeout 0).
                 guard let first = rd_kafka_consume_queue(queue, 500) else { continue }
-                let more = rd_kafka_consume_batch_queue(queue, 0, waiting, Self.maxBatch - 1)
+                // No more than the delegate has room for: a record taken out of librdkafka is the delegate's,
+                // while one left there is dropped and fetched again if the partition is paused.
+                let extra = min(Self.maxBatch, delegate.room(in: partition)) - 1
+                let more = extra > 0 ? rd_kafka_consume_batch_queue(queue, 0, waiting, extra) : 0
                 let received = [first] + (0..<max(0, more)).compactMap { waiting[$0] }
                 defer { received.forEach { rd_kafka_message_destroy($0) } }
                 if stopRequested.load(ordering: .acquiring) { break }

@@ -40,7 +40,7 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
             if closed { return false }
             storage[(head + count) % capacity] = element
             count += 1
-            if waitingConsumers > 0 { notEmpty.signal() }
+            wakeConsumers()
             return true
         }
     }
@@ -53,7 +53,7 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
         mutex.withLock {
             for element in elements {
                 while count == capacity && !closed {
-                    if waitingConsumers > 0 { notEmpty.signal() }
+                    wakeConsumers()
                     waitingProducers += 1
                     notFull.wait()
                     waitingProducers -= 1
@@ -62,7 +62,7 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
                 storage[(head + count) % capacity] = element
                 count += 1
             }
-            if waitingConsumers > 0 { notEmpty.signal() }
+            wakeConsumers()
             return true
         }
     }
@@ -119,6 +119,12 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
         head = (head + 1) % capacity
         count -= 1
         return element
+    }
+
+    /// Call with the lock held after adding elements. One consumer (the pipeline's case) is signalled; with
+    /// several, all are woken, since a timed wait that ends just then may absorb a signal meant for another.
+    private func wakeConsumers() {
+        if waitingConsumers == 1 { notEmpty.signal() } else if waitingConsumers > 1 { notEmpty.broadcast() }
     }
 
     /// Call with the lock held after removing `freed` elements: one producer per freed slot may go on.

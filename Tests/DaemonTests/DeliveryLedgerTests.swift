@@ -75,6 +75,12 @@ struct DeliveryLedgerTests {
         #expect(ledger.partitions[p0]?.uncommitted == 6)
         #expect(ledger.partitions[p0]?.inFlight == 0...5)
         #expect(ledger.consumed(p0, offsets: [6]) == .deliver, "already paused")
+        #expect(ledger.room(in: p0) == 1, "past the bound there is still room for the record in hand")
+        var fresh = DeliveryLedger(partitionQueue: 4)
+        fresh.assigned([p1])
+        #expect(fresh.room(in: p1) == 4)
+        _ = fresh.consumed(p1, offsets: [10, 11, 12])
+        #expect(fresh.room(in: p1) == 1)
         #expect(ledger.consumedSinceStart[p0] == 7)
         #expect(ledger.durable([p0: 6]) == [p0: 7])
     }

@@ -27,6 +27,31 @@ import Glibc
         }
     }
 
+    @Test("records waiting together are handed over in batches, never more than the delegate has room for")
+    func batchesRespectRoom() async throws {
+        let (cluster, producer) = try Self.clusterWithProducer()
+        defer {
+            producer.close()
+            cluster.shutdown()
+        }
+        _ = try await produce(producer, count: 400, tag: "batch")
+        for room in [Int.max, 5, 1] {
+            let reader = RecordingDelegate(room: room)
+            let consumer = try KafkaGroupConsumer(
+                configuration: testConsumerConfiguration(cluster, group: "batches-\(room)"), delegate: reader)
+            try consumer.start()
+            #expect(await eventually { reader.count == 400 })
+            try await blocking { consumer.stop() }
+            let handOvers = reader.handOvers
+            #expect(handOvers.allSatisfy { $0 <= min(room, 32) }, "room \(room): \(handOvers)")  // 32: PartitionReader.maxBatch
+            if room > 1 { #expect(handOvers.contains { $0 > 1 }, "a backlog is handed over in batches") }
+            for (partition, records) in Dictionary(grouping: reader.deliveries, by: \.message.partition) {
+                let offsets = records.map(\.message.offset)
+                #expect(offsets == Array(offsets[0]..<(offsets[0] + Int64(offsets.count))), "partition \(partition)")
+            }
+        }
+    }
+
     @Test func readsEveryPartitionInOrderOnItsOwnThreadThenResumesAfterCommit() async throws {
         let (cluster, producer) = try Self.clusterWithProducer()
         defer {

@@ -70,14 +70,34 @@ final class RecordingDelegate: PartitionConsumerDelegate, @unchecked Sendable {
     /// What partitionsAssigned answers: where to start reading.
     let startOffsets: [TopicPartition: Int64]
 
-    init(commitOnRevoke: Bool = false, startOffsets: [TopicPartition: Int64] = [:]) {
+    /// What room(in:) answers: the most records the reader may hand over at once.
+    let room: Int
+    private var _handOvers: [Int] = []
+
+    init(commitOnRevoke: Bool = false, startOffsets: [TopicPartition: Int64] = [:], room: Int = .max) {
         self.commitOnRevoke = commitOnRevoke
         self.startOffsets = startOffsets
+        self.room = room
     }
 
     func consume(_ message: ConsumedMessage) {
-        lock.withLock { _deliveries.append(Delivery(message: message, thread: pthread_self())) }
+        lock.withLock {
+            _deliveries.append(Delivery(message: message, thread: pthread_self()))
+            _handOvers.append(1)
+        }
     }
+
+    func consume(batch messages: [ConsumedMessage]) {
+        lock.withLock {
+            _deliveries += messages.map { Delivery(message: $0, thread: pthread_self()) }
+            _handOvers.append(messages.count)
+        }
+    }
+
+    func room(in partition: TopicPartition) -> Int { room }
+
+    /// How many records each call to consume(_:) or consume(batch:) carried.
+    var handOvers: [Int] { lock.withLock { _handOvers } }
 
     func partitionsAssigned(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
         lock.withLock {

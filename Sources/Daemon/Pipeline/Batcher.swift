@@ -50,7 +50,7 @@ final class Batcher: Sendable {
     /// The thread body: runs until the input queue is closed and drained, then closes the output.
     func run() {
         var inFlight: [DispatchedBatch] = []
-        var engineBusyUntil: UInt64 = 0
+        var engineBusyUntil: [ObjectIdentifier: UInt64] = [:]
         while true {
             let batch: [PipelineItem]
             if inFlight.isEmpty {
@@ -88,7 +88,7 @@ final class Batcher: Sendable {
 
     /// Runs the images of `batch` through the engine, grouped by model; decode rejections pass through.
     func process(_ batch: [PipelineItem]) -> ScoredBatch {
-        var busyUntil: UInt64 = 0
+        var busyUntil: [ObjectIdentifier: UInt64] = [:]
         return collect(dispatch(batch), engineBusyUntil: &busyUntil)
     }
 
@@ -144,9 +144,11 @@ final class Batcher: Sendable {
             items: batch, groups: groups, assembledUptimeNanos: assembled, assembledAtMs: assembledAt)
     }
 
-    /// Waits for the engines to finish `batch`. `engineBusyUntil` (monotonic ns) keeps the inference
-    /// time recorded from counting twice the stretch where two queued batches computed side by side.
-    private func collect(_ batch: DispatchedBatch, engineBusyUntil: inout UInt64) -> ScoredBatch {
+    /// Waits for the engines to finish `batch`. `engineBusyUntil` (monotonic ns, per engine) keeps the
+    /// inference time recorded from counting twice the stretch where two queued batches computed side by side.
+    private func collect(
+        _ batch: DispatchedBatch, engineBusyUntil: inout [ObjectIdentifier: UInt64]
+    ) -> ScoredBatch {
         var groups: [ScoredBatch.Group] = []
         groups.reserveCapacity(batch.groups.count)
         for group in batch.groups {
@@ -158,8 +160,9 @@ final class Batcher: Sendable {
                 let now = DispatchTime.now().uptimeNanoseconds
                 let finished = now &- result.finishedNanosAgo
                 let started = finished &- result.computeNanos
-                let busy = finished > max(started, engineBusyUntil) ? finished - max(started, engineBusyUntil) : 0
-                engineBusyUntil = max(engineBusyUntil, finished)
+                let busyUntil = engineBusyUntil[ObjectIdentifier(engine), default: 0]
+                let busy = finished > max(started, busyUntil) ? finished - max(started, busyUntil) : 0
+                engineBusyUntil[ObjectIdentifier(engine)] = max(busyUntil, finished)
                 stats.recordBatch(size: indices.count, inferenceNanos: result.computeNanos, engineBusyNanos: busy)
                 let completedAtMs = currentTimeMs() - Int64(result.finishedNanosAgo / 1_000_000)
                 groups.append(

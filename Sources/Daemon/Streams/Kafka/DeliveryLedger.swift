@@ -118,6 +118,12 @@ struct DeliveryLedger: Sendable {
         return pause ? .deliverAndPause : .deliver
     }
 
+    /// Messages `tp` can take before it reaches the uncommitted bound and pauses (at least 1).
+    func room(in tp: TopicPartition) -> Int {
+        let uncommitted = partitions[tp]?.uncommitted ?? 0
+        return Int(max(1, pauseThreshold - uncommitted))
+    }
+
     /// A message whose record the journal already holds: durable at once, only to be committed.
     mutating func redelivered(_ tp: TopicPartition, offset: Int64) -> RedeliveryAction {
         var partition = partitions[tp] ?? Partition()

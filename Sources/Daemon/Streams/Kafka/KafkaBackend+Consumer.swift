@@ -50,30 +50,41 @@ extension KafkaBackend: PartitionConsumerDelegate {
     }
 
     /// Records of one partition that were waiting together: the same as ``consume(_:)`` for each, with the
-    /// ledger, statistics and the queue taken once for the batch.
+    /// ledger, statistics and the queue taken once per run of records the journal does not hold yet.
     func consume(batch messages: [ConsumedMessage]) {
         guard let first = messages.first else { return }
-        let tp = TopicPartition(topic: first.topic, partition: first.partition)
         let highest = journal.highestOffset(for: JournalSource(stream: journalStream, partition: first.partition))
-        var fresh = messages[...]
-        if let highest, first.offset <= highest {
-            // Redelivered after a crash or a failed commit: only what the journal does not hold yet goes on.
-            let split = messages.firstIndex { $0.offset > highest } ?? messages.endIndex
-            for message in messages[..<split] { consume(message) }
-            fresh = messages[split...]
+        var runStart = messages.startIndex
+        for index in messages.indices {
+            guard let highest, messages[index].offset <= highest else { continue }
+            // Redelivered (after a crash or a failed commit): handled on its own, in its place.
+            deliver(messages[runStart..<index])
+            consume(messages[index])
+            runStart = index + 1
         }
-        guard !fresh.isEmpty else { return }
-        let action = state.withLock { $0.ledger.consumed(tp, offsets: fresh.lazy.map(\.offset)) }
+        deliver(messages[runStart...])
+    }
+
+    /// Hands a run of new records of one partition to the pipeline: one ledger, statistics and queue
+    /// operation for all of them.
+    private func deliver(_ run: ArraySlice<ConsumedMessage>) {
+        guard let first = run.first else { return }
+        let tp = TopicPartition(topic: first.topic, partition: first.partition)
+        let action = state.withLock { $0.ledger.consumed(tp, offsets: run.lazy.map(\.offset)) }
         if action == .deliverAndPause {
             consumer?.pause([tp])
             logger.debug(
                 "partition paused: uncommitted bound reached",
                 metadata: ["partition": "\(tp.partition)", "bound": "\(configuration.partitionQueueCapacity)"])
         }
-        stats.recordConsumed(partition: first.partition, count: fresh.count)
+        stats.recordConsumed(partition: first.partition, count: run.count)
         health.recordPendingWork()
         kafkaHealth.delivered(from: tp)
-        queue.push(contentsOf: fresh.map(makeItem))
+        queue.push(contentsOf: run.map(makeItem))
+    }
+
+    func room(in partition: TopicPartition) -> Int {
+        state.withLock { $0.ledger.room(in: partition) }
     }
 
     private func makeItem(_ message: ConsumedMessage) -> PipelineItem {
