@@ -31,18 +31,7 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
     /// Appends `element`, waiting while the queue is full. Returns false if the queue was closed.
     @discardableResult
     package func push(_ element: Element) -> Bool {
-        mutex.withLock {
-            while count == capacity && !closed {
-                waitingProducers += 1
-                notFull.wait()
-                waitingProducers -= 1
-            }
-            if closed { return false }
-            storage[(head + count) % capacity] = element
-            count += 1
-            wakeConsumers()
-            return true
-        }
+        push(contentsOf: CollectionOfOne(element))
     }
 
     /// Appends `elements` in order under one lock, waiting for room whenever the queue is full (the

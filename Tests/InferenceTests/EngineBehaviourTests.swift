@@ -109,7 +109,8 @@ struct EngineBehaviourTests {
             let result = batch.wait()
             #expect(result.outputs.count == batch.count * 10)
             #expect(
-                Self.maxDifference(Array(expected[(first * 10)..<((first + batch.count) * 10)]), result.outputs) <= 1e-5)
+                Self.maxDifference(Array(expected[(first * 10)..<((first + batch.count) * 10)]), result.outputs) <= 1e-5
+            )
             #expect(result.computeNanos > 0)
         }
         #expect(try engine.submit(pixels: [], count: 0).wait().outputs.isEmpty)

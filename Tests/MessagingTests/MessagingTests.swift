@@ -43,7 +43,8 @@ import Glibc
             #expect(await eventually { reader.count == 400 })
             try await blocking { consumer.stop() }
             let handOvers = reader.handOvers
-            #expect(handOvers.allSatisfy { $0 <= min(room, 32) }, "room \(room): \(handOvers)")  // 32: PartitionReader.maxBatch
+            // 32: PartitionReader.maxBatch
+            #expect(handOvers.allSatisfy { $0 <= min(room, 32) }, "room \(room): \(handOvers)")
             if room > 1 { #expect(handOvers.contains { $0 > 1 }, "a backlog is handed over in batches") }
             for (partition, records) in Dictionary(grouping: reader.deliveries, by: \.message.partition) {
                 let offsets = records.map(\.message.offset)

@@ -85,7 +85,9 @@ struct BlockingQueueTests {
     func batchPushStopsAtClose() {
         let queue = BlockingQueue<Int>(capacity: 2)
         let accepted = Mutex<Bool?>(nil)
-        let producer = JoinableThread(name: "test-producer") { accepted.withLock { $0 = queue.push(contentsOf: 0..<5) } }
+        let producer = JoinableThread(name: "test-producer") {
+            accepted.withLock { $0 = queue.push(contentsOf: 0..<5) }
+        }
         #expect(!producer.join(timeout: .milliseconds(100)), "a full queue must make the batch push wait")
         queue.close()
         #expect(producer.join(timeout: .seconds(5)))

@@ -23,7 +23,8 @@ final class WorkerPool: @unchecked Sendable {
         fileprivate var startedNanos: UInt64 = 0
         fileprivate var finishedNanos: UInt64 = 0
 
-        fileprivate init(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Float>, count: Int, microBatch: Int) {
+        fileprivate init(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Float>, count: Int, microBatch: Int)
+        {
             self.pixels = pixels
             self.logits = logits
             self.imageCount = count
