@@ -28,7 +28,7 @@ package struct LayerTiming: Sendable, Equatable {
 /// channels-last layout chosen, memory planned) and starts `configuration.threads` worker threads,
 /// each with its own pre-allocated arena. A call splits its batch into micro-batches that the
 /// workers run concurrently; steady-state calls allocate nothing beyond their results. Batches may be
-/// queued ahead with ``submit(pixels:count:)``: the workers go on to the next batch's micro-batches as
+/// queued ahead with ``submit(count:writePixels:)``: the workers go on to the next batch's micro-batches as
 /// soon as they finish their part of the current one.
 package final class InferenceEngine: Sendable {
     /// The model's metadata (labels, preprocessing, version).
@@ -134,10 +134,13 @@ package final class InferenceEngine: Sendable {
     /// Queues `count` images for the workers and returns at once; ``PendingInference/wait()`` gives their
     /// outputs. Lets a caller assemble the next batch (or queue it too) while this one computes.
     ///
-    /// - Parameter pixels: `count * 784` bytes, each image 28x28 row-major, light-on-dark (Fashion-MNIST).
-    package func submit(pixels: [UInt8], count: Int) throws(InferenceError) -> PendingInference {
-        try validate(pixelBytes: pixels.count, count: count)
-        return try PendingInference(pixels: pixels, count: count, classCount: classCount, pool: pool)
+    /// - Parameter writePixels: fills the batch's input buffer (owned by the returned batch, so nothing is
+    ///   copied twice) with `count * 784` bytes, each image 28x28 row-major, light-on-dark (Fashion-MNIST).
+    package func submit(
+        count: Int, writePixels: (UnsafeMutableBufferPointer<UInt8>) -> Void
+    ) throws(InferenceError) -> PendingInference {
+        try validate(pixelBytes: count * ModelInputShape.pixels, count: count)
+        return try PendingInference(count: count, classCount: classCount, pool: pool, writePixels: writePixels)
     }
 
     private func validate(pixelBytes: Int, count: Int) throws(InferenceError) {
@@ -213,7 +216,7 @@ package final class InferenceEngine: Sendable {
     }
 }
 
-/// A batch queued with ``InferenceEngine/submit(pixels:count:)``: the workers compute it while its
+/// A batch queued with ``InferenceEngine/submit(count:writePixels:)``: the workers compute it while its
 /// submitter goes on. Owns the batch's input and output buffers; if it is dropped without ``wait()`` it
 /// still waits for the workers before freeing them.
 package final class PendingInference: @unchecked Sendable {
@@ -226,12 +229,15 @@ package final class PendingInference: @unchecked Sendable {
     private let job: WorkerPool.Job?
     private var finished = false
 
-    fileprivate init(pixels source: [UInt8], count: Int, classCount: Int, pool: WorkerPool) throws(InferenceError) {
+    fileprivate init(
+        count: Int, classCount: Int, pool: WorkerPool, writePixels: (UnsafeMutableBufferPointer<UInt8>) -> Void
+    ) throws(InferenceError) {
         self.count = count
         self.classCount = classCount
         self.pool = pool
-        pixels = .allocate(capacity: max(1, source.count))
-        _ = pixels.initialize(from: source)
+        pixels = .allocate(capacity: max(1, count * ModelInputShape.pixels))
+        pixels.initialize(repeating: 0)
+        writePixels(UnsafeMutableBufferPointer(rebasing: pixels[..<(count * ModelInputShape.pixels)]))
         outputs = .allocate(capacity: max(1, count * classCount))
         outputs.initialize(repeating: 0)
         guard count > 0 else {

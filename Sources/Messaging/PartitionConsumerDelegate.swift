@@ -6,9 +6,10 @@ package protocol PartitionConsumerDelegate: AnyObject, Sendable {
     /// backpressure: the reader stops taking records while it blocks, and librdkafka stops prefetching
     /// once `queued.max.messages.kbytes` is buffered), but must return eventually: a revoke waits for it.
     func consume(_ message: ConsumedMessage)
-    /// Several records of one partition that were waiting together, in offset order (at most
-    /// ``PartitionReader/maxBatch``). Same rules as ``consume(_:)``; the default implementation calls it for
-    /// each. Lets the delegate take its locks once per batch instead of once per record.
+    /// What the reader hands over: one or more records of one partition that were waiting together, in
+    /// offset order (at most ``PartitionReader/maxBatch``, never more than ``room(in:)``). Same rules as
+    /// ``consume(_:)``; the default implementation calls it for each. Lets the delegate take its locks once
+    /// per batch instead of once per record.
     func consume(batch messages: [ConsumedMessage])
     /// How many records of `partition` the delegate takes before it pauses it (at least 1): the reader
     /// never hands over more at once, so a bound on records in flight holds exactly. Called on the

@@ -57,11 +57,8 @@ final class PartitionReader: @unchecked Sendable {
     }
 
     private func flush(_ batch: inout [ConsumedMessage], to delegate: any PartitionConsumerDelegate) {
-        switch batch.count {
-        case 0: return
-        case 1: delegate.consume(batch[0])
-        default: delegate.consume(batch: batch)
-        }
+        guard !batch.isEmpty else { return }
+        delegate.consume(batch: batch)
         batch.removeAll(keepingCapacity: true)
     }
 

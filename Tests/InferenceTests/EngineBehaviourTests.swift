@@ -12,6 +12,11 @@ struct EngineBehaviourTests {
         try Fixtures.golden(Fixtures.goldenFile("fashion-cnn"))
     }
 
+    /// Queues `count` images (`pixels`, 784 bytes each) on `engine`.
+    static func submit(_ pixels: [UInt8], count: Int, to engine: InferenceEngine) throws -> PendingInference {
+        try engine.submit(count: count) { input in _ = input.update(fromContentsOf: pixels) }
+    }
+
     static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
     }
@@ -101,7 +106,7 @@ struct EngineBehaviourTests {
         var first = 0
         for size in sizes {
             let slice = Array(pixels[(first * 784)..<((first + size) * 784)])
-            pending.append((first, try engine.submit(pixels: slice, count: size)))
+            pending.append((first, try Self.submit(slice, count: size, to: engine)))
             first += size
         }
         // Collected newest first: a batch does not depend on the ones queued before it being collected.
@@ -113,9 +118,9 @@ struct EngineBehaviourTests {
             )
             #expect(result.computeNanos > 0)
         }
-        #expect(try engine.submit(pixels: [], count: 0).wait().outputs.isEmpty)
+        #expect(try Self.submit([], count: 0, to: engine).wait().outputs.isEmpty)
         #expect {
-            _ = try engine.submit(pixels: [UInt8](repeating: 0, count: 785), count: 1)
+            _ = try engine.submit(count: -1) { _ in }
         } throws: { ($0 as? InferenceError)?.code == "invalid_input" }
     }
 
@@ -125,17 +130,17 @@ struct EngineBehaviourTests {
         let engine = try InferenceEngine(modelDirectory: Fixtures.defaultModel, configuration: .init(threads: 2))
         let expected = try engine.logits(pixels: pixels, count: 256)
         let queued = try (0..<4).map { index in
-            try engine.submit(pixels: Array(pixels[(index * 64 * 784)..<((index + 1) * 64 * 784)]), count: 64)
+            try Self.submit(Array(pixels[(index * 64 * 784)..<((index + 1) * 64 * 784)]), count: 64, to: engine)
         }
         // A batch dropped without being collected must not free buffers the workers still write into.
-        _ = try engine.submit(pixels: Array(pixels.prefix(64 * 784)), count: 64)
+        _ = try Self.submit(Array(pixels.prefix(64 * 784)), count: 64, to: engine)
         engine.shutdown()
         for (index, batch) in queued.enumerated() {
             #expect(
                 Self.maxDifference(Array(expected[(index * 640)..<((index + 1) * 640)]), batch.wait().outputs) <= 1e-5)
         }
         #expect {
-            _ = try engine.submit(pixels: Array(pixels.prefix(784)), count: 1)
+            _ = try Self.submit(Array(pixels.prefix(784)), count: 1, to: engine)
         } throws: { ($0 as? InferenceError)?.code == "engine_shut_down" }
     }
 

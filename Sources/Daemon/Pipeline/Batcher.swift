@@ -86,12 +86,6 @@ final class Batcher: Sendable {
         return batch
     }
 
-    /// Runs the images of `batch` through the engine, grouped by model; decode rejections pass through.
-    func process(_ batch: [PipelineItem]) -> ScoredBatch {
-        var busyUntil: [ObjectIdentifier: UInt64] = [:]
-        return collect(dispatch(batch), engineBusyUntil: &busyUntil)
-    }
-
     /// A batch whose images are queued on the engines (one group per model).
     private struct DispatchedBatch {
         enum Group {
@@ -128,13 +122,16 @@ final class Batcher: Sendable {
                             completedAtMs: currentTimeMs())))
                 continue
             }
-            var pixels: [UInt8] = []
-            pixels.reserveCapacity(indices.count * 784)
-            for index in indices {
-                if case .image(let image, _) = batch[index].content { pixels.append(contentsOf: image) }
-            }
             do {
-                let pending = try engine.submit(pixels: pixels, count: indices.count)
+                // Straight into the engine's input buffer, one image after another.
+                let pending = try engine.submit(count: indices.count) { input in
+                    for (position, index) in indices.enumerated() {
+                        guard case .image(let image, _) = batch[index].content else { continue }
+                        let slot = UnsafeMutableBufferPointer(
+                            rebasing: input[(position * 784)..<((position + 1) * 784)])
+                        _ = slot.update(fromContentsOf: image.prefix(784))
+                    }
+                }
                 groups.append(.computing(indices: indices, pending, engine: engine))
             } catch {
                 groups.append(.done(failed(indices: indices, model: modelName, error: error)))

@@ -16,25 +16,45 @@ import Foundation
 /// each feeds the ``DeliveryLedger`` an event and performs the actions it returns.
 extension KafkaBackend: PartitionConsumerDelegate {
     func consume(_ message: ConsumedMessage) {
-        let tp = TopicPartition(topic: message.topic, partition: message.partition)
-        let journalSource = JournalSource(stream: journalStream, partition: message.partition)
-        if let highest = journal.highestOffset(for: journalSource), message.offset <= highest {
-            // Redelivered after a crash or a failed commit: the record exists already; only commit it.
-            kafkaHealth.delivered(from: tp)
-            let action = state.withLock { $0.ledger.redelivered(tp, offset: message.offset) }
-            if action.isFirstSkip {
-                logger.info(
-                    "skipping redelivered messages already in the journal",
-                    metadata: [
-                        "partition": "\(tp.partition)", "from_offset": "\(message.offset)",
-                        "journal_highest_offset": "\(highest)",
-                    ])
-            }
-            consumer?.commitInBackground([tp: action.commit])
-            return
+        consume(batch: [message])
+    }
+
+    /// Records of one partition in offset order (the reader hands over what was waiting together): those
+    /// the journal does not hold yet go to the pipeline with one ledger, statistics and queue operation per
+    /// run of them; redeliveries are only committed, each in its place.
+    func consume(batch messages: [ConsumedMessage]) {
+        guard let first = messages.first else { return }
+        let tp = TopicPartition(topic: first.topic, partition: first.partition)
+        let highest = journal.highestOffset(for: JournalSource(stream: journalStream, partition: first.partition))
+        var runStart = messages.startIndex
+        for index in messages.indices {
+            guard let highest, messages[index].offset <= highest else { continue }
+            deliver(messages[runStart..<index], of: tp)
+            skipRedelivered(messages[index].offset, of: tp, journalHighest: highest)
+            runStart = index + 1
         }
-        let item = makeItem(message)
-        let action = state.withLock { $0.ledger.consumed(tp, offset: message.offset) }
+        deliver(messages[runStart...], of: tp)
+    }
+
+    /// A message the journal holds already (redelivered after a crash or a failed commit): only committed.
+    private func skipRedelivered(_ offset: Int64, of tp: TopicPartition, journalHighest: Int64) {
+        kafkaHealth.delivered(from: tp)
+        let action = state.withLock { $0.ledger.redelivered(tp, offset: offset) }
+        if action.isFirstSkip {
+            logger.info(
+                "skipping redelivered messages already in the journal",
+                metadata: [
+                    "partition": "\(tp.partition)", "from_offset": "\(offset)",
+                    "journal_highest_offset": "\(journalHighest)",
+                ])
+        }
+        consumer?.commitInBackground([tp: action.commit])
+    }
+
+    /// Hands a run of new records of one partition to the pipeline.
+    private func deliver(_ run: ArraySlice<ConsumedMessage>, of tp: TopicPartition) {
+        guard !run.isEmpty else { return }
+        let action = state.withLock { $0.ledger.consumed(tp, offsets: run.lazy.map(\.offset)) }
         if action == .deliverAndPause {
             // Backpressure: stop fetching this partition until the pipeline has journaled its backlog and
             // the offsets are committed; librdkafka resumes from the next undelivered offset.
@@ -43,41 +63,7 @@ extension KafkaBackend: PartitionConsumerDelegate {
                 "partition paused: uncommitted bound reached",
                 metadata: ["partition": "\(tp.partition)", "bound": "\(configuration.partitionQueueCapacity)"])
         }
-        stats.recordConsumed(partition: message.partition)
-        health.recordPendingWork()
-        kafkaHealth.delivered(from: tp)
-        queue.push(item)
-    }
-
-    /// Records of one partition that were waiting together: the same as ``consume(_:)`` for each, with the
-    /// ledger, statistics and the queue taken once per run of records the journal does not hold yet.
-    func consume(batch messages: [ConsumedMessage]) {
-        guard let first = messages.first else { return }
-        let highest = journal.highestOffset(for: JournalSource(stream: journalStream, partition: first.partition))
-        var runStart = messages.startIndex
-        for index in messages.indices {
-            guard let highest, messages[index].offset <= highest else { continue }
-            // Redelivered (after a crash or a failed commit): handled on its own, in its place.
-            deliver(messages[runStart..<index])
-            consume(messages[index])
-            runStart = index + 1
-        }
-        deliver(messages[runStart...])
-    }
-
-    /// Hands a run of new records of one partition to the pipeline: one ledger, statistics and queue
-    /// operation for all of them.
-    private func deliver(_ run: ArraySlice<ConsumedMessage>) {
-        guard let first = run.first else { return }
-        let tp = TopicPartition(topic: first.topic, partition: first.partition)
-        let action = state.withLock { $0.ledger.consumed(tp, offsets: run.lazy.map(\.offset)) }
-        if action == .deliverAndPause {
-            consumer?.pause([tp])
-            logger.debug(
-                "partition paused: uncommitted bound reached",
-                metadata: ["partition": "\(tp.partition)", "bound": "\(configuration.partitionQueueCapacity)"])
-        }
-        stats.recordConsumed(partition: first.partition, count: run.count)
+        stats.recordConsumed(partition: tp.partition, count: run.count)
         health.recordPendingWork()
         kafkaHealth.delivered(from: tp)
         queue.push(contentsOf: run.map(makeItem))
