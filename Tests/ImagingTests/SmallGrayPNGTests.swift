@@ -34,10 +34,11 @@ struct SmallGrayPNGTests {
         #expect(fast == libpng, "\(what): the fast path and libpng disagree", sourceLocation: sourceLocation)
     }
 
-    /// A minimal PNG writer: 8-bit gray, the given filter type per row, the zlib stream split over
-    /// IDAT chunks of at most `idatSize` bytes.
+    /// A minimal PNG writer: 8-bit gray, the given filter type per row, the zlib stream (after `editStream`)
+    /// split over IDAT chunks of at most `idatSize` bytes, IHDR saying `declaredHeight` rows if given.
     static func encode(
-        width: Int, height: Int, pixels: [UInt8], filter: (Int) -> UInt8, idatSize: Int = 1 << 20, level: Int32 = 6
+        width: Int, height: Int, pixels: [UInt8], filter: (Int) -> UInt8, idatSize: Int = 1 << 20, level: Int32 = 6,
+        declaredHeight: Int? = nil, editStream: ([UInt8]) -> [UInt8] = { $0 }
     ) -> [UInt8] {
         var raw: [UInt8] = []
         for y in 0..<height {
@@ -67,13 +68,14 @@ struct SmallGrayPNGTests {
         let status = compress2(&compressed, &compressedSize, raw, uLong(raw.count), level)
         precondition(status == Z_OK)
         compressed.removeSubrange(Int(compressedSize)...)
+        compressed = editStream(compressed)
 
         var png: [UInt8] = PNGDecoder.signature
         func chunk(_ type: String, _ body: [UInt8]) {
             let typed = Array(type.utf8) + body
             png += bigEndian(body.count) + typed + bigEndian(Int(crc32(0, typed, uInt(typed.count))))
         }
-        chunk("IHDR", bigEndian(width) + bigEndian(height) + [8, 0, 0, 0, 0])
+        chunk("IHDR", bigEndian(width) + bigEndian(declaredHeight ?? height) + [8, 0, 0, 0, 0])
         var start = 0
         repeat {
             let end = min(start + idatSize, compressed.count)
@@ -194,5 +196,35 @@ struct SmallGrayPNGTests {
         let bad = Self.encode(width: 4, height: 2, pixels: [UInt8](repeating: 1, count: 8), filter: { _ in 5 })
         #expect(SmallGrayPNG.decode(bad) == nil)
         Self.expectSameAsLibpng(bad, "filter type 5")
+    }
+
+    @Test("zlib streams that stop short, run on or yield the wrong number of rows are left to libpng")
+    func streamLengthMismatches() throws {
+        let all = try Self.testSetPixels()
+        for index in 0..<20 {
+            let pixels = Array(all[index * 784..<(index + 1) * 784])
+            func png(declaredHeight: Int = 28, idatSize: Int = 1 << 20, edit: @escaping ([UInt8]) -> [UInt8]) -> [UInt8]
+            {
+                Self.encode(
+                    width: 28, height: 28, pixels: pixels, filter: { UInt8(($0 + index) % 5) }, idatSize: idatSize,
+                    declaredHeight: declaredHeight, editStream: edit)
+            }
+            var variants: [(String, [UInt8])] = []
+            // The decoder may read ahead into the chunk CRC and IEND after the data: a stream cut short
+            // inside the IDAT must still not be completed from them.
+            for cut in 1...6 {
+                variants.append(("stream \(cut) bytes short", png { Array($0.dropLast(cut)) }))
+                variants.append(("stream \(cut) bytes short, split", png(idatSize: 64) { Array($0.dropLast(cut)) }))
+            }
+            variants.append(("bytes after the stream", png { $0 + [0, 0, 0, 0] }))
+            variants.append(("a row more than declared", png(declaredHeight: 27) { $0 }))
+            variants.append(("a row less than declared", png(declaredHeight: 29) { $0 }))
+            for (what, bytes) in variants {
+                #expect(SmallGrayPNG.decode(bytes) == nil, "image \(index): \(what) taken by the fast path")
+                Self.expectSameAsLibpng(bytes, "image \(index): \(what)")
+            }
+            // And the intact stream is taken, with the right pixels.
+            #expect(SmallGrayPNG.decode(png { $0 })?.pixels == pixels, "image \(index)")
+        }
     }
 }
