@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "CCPUFeatures"),
+        // CRC-32C with the SSE4.2 instruction (a per-function target attribute), chosen at run time.
+        .target(name: "CChecksum"),
         // The engine's hot loops with AVX2/FMA (per-function target attributes), chosen at run time.
         .target(name: "CInferenceKernels"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -62,7 +64,7 @@ let package = Package(
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "Imaging", dependencies: ["Shared", "CPNG", "CTurboJPEG", "CDeflate"], swiftSettings: strict),
-        .target(name: "Journal", dependencies: ["Shared"], swiftSettings: strict),
+        .target(name: "Journal", dependencies: ["Shared", "CChecksum"], swiftSettings: strict),
         .target(name: "Messaging", dependencies: ["Shared", "Threads", "CRdKafka"], swiftSettings: strict),
         .target(name: "ControlClient", dependencies: ["Shared", "Threads"], swiftSettings: strict),
         // The local web page (`fashionctl web`): an HTTP server on loopback with embedded assets that proxies to

@@ -143,7 +143,7 @@ struct ResultsReadBenchmark: ParsableCommand {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return files.reduce(Int64(0)) { total, name in
             let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.size] as? Int64) ?? 0
-            return total + (size ?? 0)
+            return total + size
         }
     }
 

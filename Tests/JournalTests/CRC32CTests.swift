@@ -50,4 +50,21 @@ struct CRC32CTests {
             #expect(crc.value == referenceCRC32C(data))
         }
     }
+
+    @Test("the CRC32 instruction and the portable tables agree at every length and alignment")
+    func hardwareAndSoftwareAgree() {
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<1100).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        data.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for length in stride(from: 0, through: all.count - start, by: 11) {
+                    let bytes = UnsafeRawBufferPointer(rebasing: all[start..<start + length])
+                    let software = ~CRC32C.advanceInSoftware(~0, bytes)
+                    #expect(software == referenceCRC32C(Array(bytes)), "software, \(length) bytes at \(start)")
+                    // The dispatching path: the instruction where the CPU has it (x86-64 with SSE4.2).
+                    #expect(CRC32C.checksum(bytes) == software, "dispatch, \(length) bytes at \(start)")
+                }
+            }
+        }
+    }
 }
