@@ -73,13 +73,18 @@ enum SmallGrayPNG {
         }
         guard reachedEnd, idatCount > 0 else { return nil }
 
-        var filtered = [UInt8](repeating: 0, count: filteredCount + inflateSlack)
-        let inflated: Bool = filtered.withUnsafeMutableBufferPointer { output in
+        // The filtered rows are only needed until they are unfiltered: a per-thread buffer, not a heap block per
+        // image (with the slack, one in glibc's large bins, whose every allocation first consolidated the
+        // small free chunks).
+        guard let scratch = Scratch.forThisThread() else { return nil }
+        let output = scratch.buffer(count: filteredCount + inflateSlack)
+        let inflated: Bool = {
             if idatCount == 1 {
                 // What follows the data (its CRC and IEND, checked above) is offered as read-ahead only.
                 let following = png.count - firstData - dataLength
                 return inflateWhole(
-                    base + firstData, count: dataLength, readable: dataLength + following, into: output,
+                    with: scratch.decompressor, base + firstData, count: dataLength, readable: dataLength + following,
+                    into: output,
                     expecting: filteredCount)
             }
             // Several IDATs: the zlib stream is their data, concatenated.
@@ -93,11 +98,12 @@ enum SmallGrayPNG {
             }
             return joined.withUnsafeBufferPointer {
                 inflateWhole(
-                    $0.baseAddress!, count: $0.count, readable: $0.count, into: output, expecting: filteredCount)
+                    with: scratch.decompressor, $0.baseAddress!, count: $0.count, readable: $0.count, into: output,
+                    expecting: filteredCount)
             }
-        }
+        }()
         guard inflated else { return nil }
-        return unfilter(filtered, width: width, height: height)
+        return unfilter(UnsafeBufferPointer(output), width: width, height: height)
     }
 
     /// Room left after the image's bytes in the inflate buffer. libdeflate decodes in a fast loop only while
@@ -110,10 +116,10 @@ enum SmallGrayPNG {
     /// `readable` bytes may be read ahead (they must be readable memory); a stream that does not end at
     /// `count` is refused like one that yields too much or too little.
     private static func inflateWhole(
-        _ input: UnsafePointer<UInt8>, count: Int, readable: Int, into output: UnsafeMutableBufferPointer<UInt8>,
+        with decompressor: OpaquePointer, _ input: UnsafePointer<UInt8>, count: Int, readable: Int,
+        into output: UnsafeMutableBufferPointer<UInt8>,
         expecting expected: Int
     ) -> Bool {
-        guard let decompressor = Decompressors.forThisThread() else { return false }
         var consumed = 0
         var produced = 0
         let result = libdeflate_zlib_decompress_ex(
@@ -126,99 +132,124 @@ enum SmallGrayPNG {
     /// Raw pointers: `filtered` holds `height` rows of `width + 1` bytes (then the inflate slack) and
     /// `pixels` `height` rows of `width` (both sized just above), and this loop runs for every pixel of
     /// every image.
-    private static func unfilter(_ filtered: [UInt8], width: Int, height: Int) -> GrayImage? {
+    private static func unfilter(_ filtered: UnsafeBufferPointer<UInt8>, width: Int, height: Int) -> GrayImage? {
         var pixels = [UInt8](repeating: 0, count: width * height)
-        let ok: Bool = filtered.withUnsafeBufferPointer { inputBuffer in
-            pixels.withUnsafeMutableBufferPointer { outBuffer in
-                guard let input = inputBuffer.baseAddress, let pixelBase = outBuffer.baseAddress,
-                    inputBuffer.count >= (width + 1) * height, outBuffer.count == width * height
-                else { return false }
-                for row in 0..<height {
-                    let source = input + row * (width + 1) + 1
-                    let out = pixelBase + row * width
-                    let filter = source[-1]
-                    if row == 0 {
-                        // The row above the first is all zeros: Up is None, Average halves Left, Paeth is Sub.
-                        switch filter {
-                        case 0, 2: out.update(from: source, count: width)
-                        case 1, 4:
-                            var left: UInt8 = 0
-                            for x in 0..<width {
-                                left = source[x] &+ left
-                                out[x] = left
-                            }
-                        case 3:
-                            var left: UInt8 = 0
-                            for x in 0..<width {
-                                left = source[x] &+ (left >> 1)
-                                out[x] = left
-                            }
-                        default: return false
-                        }
-                        continue
-                    }
-                    let above = UnsafePointer(out - width)
+        let ok: Bool = pixels.withUnsafeMutableBufferPointer { outBuffer in
+            guard let input = filtered.baseAddress, let pixelBase = outBuffer.baseAddress,
+                filtered.count >= (width + 1) * height, outBuffer.count == width * height
+            else { return false }
+            for row in 0..<height {
+                let source = input + row * (width + 1) + 1
+                let out = pixelBase + row * width
+                let filter = source[-1]
+                if row == 0 {
+                    // The row above the first is all zeros: Up is None, Average halves Left, Paeth is Sub.
                     switch filter {
-                    case 0:
-                        out.update(from: source, count: width)
-                    case 1:
+                    case 0, 2: out.update(from: source, count: width)
+                    case 1, 4:
                         var left: UInt8 = 0
                         for x in 0..<width {
                             left = source[x] &+ left
                             out[x] = left
                         }
-                    case 2:
-                        for x in 0..<width { out[x] = source[x] &+ above[x] }
                     case 3:
-                        var left = 0
+                        var left: UInt8 = 0
                         for x in 0..<width {
-                            let value = source[x] &+ UInt8(truncatingIfNeeded: (left + Int(above[x])) >> 1)
-                            out[x] = value
-                            left = Int(value)
+                            left = source[x] &+ (left >> 1)
+                            out[x] = left
                         }
-                    case 4:
-                        var left = 0
-                        var upperLeft = 0
-                        for x in 0..<width {
-                            let up = Int(above[x])
-                            let estimate = left + up - upperLeft
-                            let distanceLeft = abs(estimate - left)
-                            let distanceUp = abs(estimate - up)
-                            let distanceUpperLeft = abs(estimate - upperLeft)
-                            let predictor =
-                                distanceLeft <= distanceUp && distanceLeft <= distanceUpperLeft
-                                ? left : distanceUp <= distanceUpperLeft ? up : upperLeft
-                            let value = source[x] &+ UInt8(truncatingIfNeeded: predictor)
-                            out[x] = value
-                            left = Int(value)
-                            upperLeft = up
-                        }
-                    default:
-                        return false
+                    default: return false
                     }
+                    continue
                 }
-                return true
+                let above = UnsafePointer(out - width)
+                switch filter {
+                case 0:
+                    out.update(from: source, count: width)
+                case 1:
+                    var left: UInt8 = 0
+                    for x in 0..<width {
+                        left = source[x] &+ left
+                        out[x] = left
+                    }
+                case 2:
+                    for x in 0..<width { out[x] = source[x] &+ above[x] }
+                case 3:
+                    var left = 0
+                    for x in 0..<width {
+                        let value = source[x] &+ UInt8(truncatingIfNeeded: (left + Int(above[x])) >> 1)
+                        out[x] = value
+                        left = Int(value)
+                    }
+                case 4:
+                    var left = 0
+                    var upperLeft = 0
+                    for x in 0..<width {
+                        let up = Int(above[x])
+                        let estimate = left + up - upperLeft
+                        let distanceLeft = abs(estimate - left)
+                        let distanceUp = abs(estimate - up)
+                        let distanceUpperLeft = abs(estimate - upperLeft)
+                        let predictor =
+                            distanceLeft <= distanceUp && distanceLeft <= distanceUpperLeft
+                            ? left : distanceUp <= distanceUpperLeft ? up : upperLeft
+                        let value = source[x] &+ UInt8(truncatingIfNeeded: predictor)
+                        out[x] = value
+                        left = Int(value)
+                        upperLeft = up
+                    }
+                default:
+                    return false
+                }
             }
+            return true
         }
         return ok ? GrayImage(width: width, height: height, pixels: pixels) : nil
     }
 
-    /// One libdeflate decompressor per thread (it holds ~10 KB of tables and is not thread-safe; the
-    /// partition readers decode concurrently), freed when the thread exits.
-    private enum Decompressors {
+    /// Per decoding thread: a libdeflate decompressor (~10 KB of tables, not thread-safe; the partition
+    /// readers decode concurrently) and the buffer the filtered rows are inflated into, freed when the
+    /// thread exits.
+    private final class Scratch {
+        let decompressor: OpaquePointer
+        private var storage: UnsafeMutableBufferPointer<UInt8>
+
+        private init?() {
+            guard let created = libdeflate_alloc_decompressor() else { return nil }
+            decompressor = created
+            storage = .allocate(capacity: 4096)
+        }
+
+        deinit {
+            libdeflate_free_decompressor(decompressor)
+            storage.deallocate()
+        }
+
+        /// The first `count` bytes of the buffer, grown if needed (contents undefined).
+        func buffer(count: Int) -> UnsafeMutableBufferPointer<UInt8> {
+            if storage.count < count {
+                storage.deallocate()
+                storage = .allocate(capacity: count)
+            }
+            return UnsafeMutableBufferPointer(rebasing: storage[..<count])
+        }
+
         private static let key: pthread_key_t? = {
             var key = pthread_key_t()
             let created = pthread_key_create(&key) { pointer in
-                libdeflate_free_decompressor(OpaquePointer(pointer))
+                guard let pointer else { return }
+                Unmanaged<Scratch>.fromOpaque(pointer).release()
             }
             return created == 0 ? key : nil
         }()
 
-        static func forThisThread() -> OpaquePointer? {
+        static func forThisThread() -> Scratch? {
             guard let key else { return nil }
-            if let existing = pthread_getspecific(key) { return OpaquePointer(existing) }
-            guard let created = libdeflate_alloc_decompressor() else { return nil }
-            pthread_setspecific(key, UnsafeRawPointer(created))
+            if let existing = pthread_getspecific(key) {
+                return Unmanaged<Scratch>.fromOpaque(existing).takeUnretainedValue()
+            }
+            guard let created = Scratch() else { return nil }
+            pthread_setspecific(key, Unmanaged.passRetained(created).toOpaque())
             return created
         }
     }
