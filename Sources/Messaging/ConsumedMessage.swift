@@ -33,10 +33,11 @@ package struct ConsumedMessage: Sendable {
         headers.last(where: { $0.key == name })?.value
     }
 
-    /// Copies a librdkafka message (which the caller still owns and must destroy).
-    init(copying message: UnsafeMutablePointer<rd_kafka_message_t>) {
+    /// Copies a librdkafka message (which the caller still owns and must destroy) read from `topic`'s
+    /// queue, taking header names from `headerNames`.
+    init(copying message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String, headerNames: inout HeaderNameCache) {
         let m = message.pointee
-        topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        self.topic = topic
         partition = m.partition
         offset = m.offset
         key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
@@ -56,7 +57,7 @@ package struct ConsumedMessage: Sendable {
             while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR
             {
                 let bytes = valuePointer.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-                parsed.append(KafkaMessageHeader(key: name.map { String(cString: $0) } ?? "", value: bytes))
+                parsed.append(KafkaMessageHeader(key: name.map { headerNames.name($0) } ?? "", value: bytes))
                 index += 1
             }
         }

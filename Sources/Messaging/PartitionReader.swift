@@ -25,6 +25,7 @@ final class PartitionReader: @unchecked Sendable {
             let waiting = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(
                 capacity: Self.maxBatch - 1)
             defer { waiting.deallocate() }
+            var headerNames = HeaderNameCache()
             var batch: [ConsumedMessage] = []
             batch.reserveCapacity(Self.maxBatch)
             while !stopRequested.load(ordering: .acquiring) {
@@ -41,7 +42,8 @@ final class PartitionReader: @unchecked Sendable {
                 for message in received {
                     let err = message.pointee.err
                     if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                        batch.append(ConsumedMessage(copying: message))
+                        batch.append(
+                            ConsumedMessage(copying: message, topic: partition.topic, headerNames: &headerNames))
                         continue
                     }
                     // An error or end-of-partition event: what came before it goes first, in order.

@@ -89,7 +89,8 @@ import Glibc
             let index = try #require(Int(request.dropFirst("first-".count)))
             #expect(message.key == Array("first-key-\(index)".utf8))
             #expect(message.value == Array("first-value-\(index)".utf8))
-            #expect(message.headers.count == 2)
+            #expect(message.headers.map(\.key) == ["fashion-request-id", "content-type"])
+            #expect(message.topic == "fashion-images")
             #expect(placements[index]?.partition == message.partition && placements[index]?.offset == message.offset)
             #expect(message.timestampMs != nil)
         }

@@ -34,7 +34,16 @@ struct MessageHeaders: Sendable, Equatable {
 
     /// ASCII case-insensitive equality with `lowercased`, a lower-case name.
     private static func same(_ name: String, _ lowercased: String) -> Bool {
-        name.utf8.count == lowercased.utf8.count
-            && name.utf8.elementsEqual(lowercased.utf8) { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }
+        guard name.utf8.count == lowercased.utf8.count else { return false }
+        func folded(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+        // Native strings keep their UTF-8 contiguous: compared as bytes, not through the generic view.
+        let compared = name.utf8.withContiguousStorageIfAvailable { nameBytes in
+            lowercased.utf8.withContiguousStorageIfAvailable { expected in
+                for index in 0..<nameBytes.count where folded(nameBytes[index]) != expected[index] { return false }
+                return true
+            }
+        }
+        if let compared, let compared { return compared }
+        return name.utf8.elementsEqual(lowercased.utf8) { folded($0) == $1 }
     }
 }
