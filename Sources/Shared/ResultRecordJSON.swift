@@ -12,47 +12,46 @@ extension ResultRecord {
         out.bytes.reserveCapacity(360 + requestID.utf8.count + source.topic.utf8.count + (reason?.utf8.count ?? 0))
         out.raw("{")
         var first = true
+        // `name` is the key as written, quotes and colon included: one copy per key.
         func key(_ name: StaticString) {
-            if !first { out.raw(",") }
+            if !first { out.bytes.append(UInt8(ascii: ",")) }
             first = false
-            out.raw("\"")
             out.raw(name)
-            out.raw("\":")
         }
         if let batchSize {
-            key("batch_size")
+            key("\"batch_size\":")
             out.integer(batchSize)
         }
-        key("completed_at_ms")
+        key("\"completed_at_ms\":")
         out.integer(completedAtMs)
         if let confidence {
-            key("confidence")
+            key("\"confidence\":")
             out.float(confidence)
         }
-        key("consumed_at_ms")
+        key("\"consumed_at_ms\":")
         out.integer(consumedAtMs)
         if let format {
-            key("format")
+            key("\"format\":")
             out.string(format)
         }
         if let label {
-            key("label")
+            key("\"label\":")
             out.string(label)
         }
         if let labelIndex {
-            key("label_index")
+            key("\"label_index\":")
             out.integer(labelIndex)
         }
         if let model {
-            key("model")
+            key("\"model\":")
             out.string(model)
         }
         if let modelVersion {
-            key("model_version")
+            key("\"model_version\":")
             out.string(modelVersion)
         }
         if let probabilities {
-            key("probabilities")
+            key("\"probabilities\":")
             out.raw("[")
             for (index, probability) in probabilities.enumerated() {
                 if index > 0 { out.raw(",") }
@@ -61,20 +60,20 @@ extension ResultRecord {
             out.raw("]")
         }
         if let reason {
-            key("reason")
+            key("\"reason\":")
             out.string(reason)
         }
         if let reasonCode {
-            key("reason_code")
+            key("\"reason_code\":")
             out.string(reasonCode)
         }
-        key("request_id")
+        key("\"request_id\":")
         out.string(requestID)
-        key("schema")
+        key("\"schema\":")
         out.integer(schema)
-        key("seq")
+        key("\"seq\":")
         out.integer(seq)
-        key("source")
+        key("\"source\":")
         out.raw("{\"backend\":")
         out.string(source.backend)
         if let messageID = source.messageID {
@@ -92,10 +91,10 @@ extension ResultRecord {
         out.raw(",\"topic\":")
         out.string(source.topic)
         out.raw("}")
-        key("status")
+        key("\"status\":")
         out.string(status.rawValue)
         if let submittedAtMs {
-            key("submitted_at_ms")
+            key("\"submitted_at_ms\":")
             out.integer(submittedAtMs)
         }
         out.raw("}")
@@ -111,17 +110,21 @@ private struct JSONBytes {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    /// Decimal digits written straight into the buffer: `String(value)` costs an allocation per number, and
-    /// a record has six of them.
+    /// Decimal digits formed on the stack and copied in once: `String(value)` costs an allocation per number,
+    /// and a record has six of them.
     mutating func integer(_ value: some BinaryInteger) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
         var magnitude = UInt64(value.magnitude)
-        let start = bytes.count
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        bytes[start...].reverse()
+        // UInt64.max has 20 digits.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
+        }
     }
 
     /// Swift's shortest round-tripping form, as the general encoder writes it ("1" for 1.0, "1e-05").

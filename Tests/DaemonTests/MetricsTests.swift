@@ -115,6 +115,22 @@ struct MetricsTests {
         ring.remember(requestID: "bad", pixels: [1, 2, 3])
         #expect(ring.input(requestID: "bad") == nil)
         #expect(InputRing(capacity: 0).input(requestID: "r4") == nil)
+
+        // A batch at once: its images kept, its rejections not.
+        func item(_ id: String, _ content: PipelineItem.Content) -> PipelineItem {
+            PipelineItem(
+                source: .init(backend: "kafka", topic: "t"), requestID: id, consumedAtMs: 0, content: content)
+        }
+        ring.remember(imagesOf: [
+            item("b1", .image(pixels: [UInt8](repeating: 11, count: 784), model: "")),
+            item("b2", .rejected(code: "png_truncated", message: "cut")),
+            item("b3", .image(pixels: [UInt8](repeating: 13, count: 784), model: "")),
+        ])
+        #expect(ring.input(requestID: "b1") == [UInt8](repeating: 11, count: 784))
+        #expect(ring.input(requestID: "b2") == nil)
+        #expect(ring.input(requestID: "b3") == [UInt8](repeating: 13, count: 784))
+        #expect(ring.input(requestID: "r4") == [UInt8](repeating: 4, count: 784), "the three newest kept")
+        #expect(ring.input(requestID: "r2") == nil && ring.input(requestID: "r3") == nil, "the oldest overwritten")
     }
 
     @Test("/metrics and /v1/inputs/{id} route; the metrics route label stays bounded")

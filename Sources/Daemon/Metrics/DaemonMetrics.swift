@@ -129,14 +129,15 @@ final class DaemonMetrics: Sendable {
         var accepted = 0
         var rejections: [String: Int] = [:]
         var labels: [String: [String: Int]] = [:]
-        for record in records where record.seq > 0 {
-            if record.status == .ok {
+        // By index: `for record in records` would copy (retain and release) every record's strings.
+        for index in records.indices where records[index].seq > 0 {
+            if records[index].status == .ok {
                 accepted += 1
-                labels[record.model ?? "", default: [:]][record.label ?? "", default: 0] += 1
+                labels[records[index].model ?? "", default: [:]][records[index].label ?? "", default: 0] += 1
             } else {
-                rejections[record.reasonCode ?? "unknown", default: 0] += 1
+                rejections[records[index].reasonCode ?? "unknown", default: 0] += 1
             }
-            if let submitted = record.submittedAtMs, durableAtMs >= submitted {
+            if let submitted = records[index].submittedAtMs, durableAtMs >= submitted {
                 endToEnd.recordMilliseconds(durableAtMs - submitted)
             }
         }

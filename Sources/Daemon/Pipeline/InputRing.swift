@@ -15,6 +15,26 @@ final class InputRing: Sendable {
         var ids: [String]
         var slotByID: [String: Int] = [:]
         var next = 0
+
+        mutating func store(requestID: String, pixels: [UInt8], capacity: Int) {
+            guard pixels.count == InputRing.imageBytes else { return }
+            let slot: Int
+            if let existing = slotByID[requestID] {
+                slot = existing
+            } else {
+                slot = next
+                next = (next + 1) % capacity
+                if !ids[slot].isEmpty { slotByID[ids[slot]] = nil }
+                ids[slot] = requestID
+                slotByID[requestID] = slot
+            }
+            self.pixels.withUnsafeMutableBufferPointer { buffer in
+                pixels.withUnsafeBufferPointer { source in
+                    (buffer.baseAddress! + slot * InputRing.imageBytes).update(
+                        from: source.baseAddress!, count: InputRing.imageBytes)
+                }
+            }
+        }
     }
 
     let capacity: Int
@@ -34,22 +54,18 @@ final class InputRing: Sendable {
 
     /// Keeps `pixels` (784 bytes) as the input of `requestID`.
     func remember(requestID: String, pixels: [UInt8]) {
-        guard capacity > 0, pixels.count == Self.imageBytes else { return }
+        guard capacity > 0 else { return }
+        state.withLock { $0.store(requestID: requestID, pixels: pixels, capacity: capacity) }
+    }
+
+    /// Keeps the pixels of every image item of a batch, under one lock.
+    func remember(imagesOf items: [PipelineItem]) {
+        guard capacity > 0 else { return }
         state.withLock { state in
-            let slot: Int
-            if let existing = state.slotByID[requestID] {
-                slot = existing
-            } else {
-                slot = state.next
-                state.next = (state.next + 1) % capacity
-                if !state.ids[slot].isEmpty { state.slotByID[state.ids[slot]] = nil }
-                state.ids[slot] = requestID
-                state.slotByID[requestID] = slot
-            }
-            state.pixels.withUnsafeMutableBufferPointer { buffer in
-                pixels.withUnsafeBufferPointer { source in
-                    (buffer.baseAddress! + slot * Self.imageBytes).update(
-                        from: source.baseAddress!, count: Self.imageBytes)
+            // By index: `for item in items` would copy (retain and release) every item's strings and arrays.
+            for index in items.indices {
+                if case .image(let pixels, _) = items[index].content {
+                    state.store(requestID: items[index].requestID, pixels: pixels, capacity: capacity)
                 }
             }
         }

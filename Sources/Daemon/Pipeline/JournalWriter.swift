@@ -70,7 +70,7 @@ final class JournalWriter: Sendable {
             while let scored = next {
                 stats.recordBatchAssembled(scored.items, at: scored.assembledUptimeNanos)
                 let batch = scored.results()
-                records.append(contentsOf: batch.records)
+                if records.isEmpty { records = batch.records } else { records.append(contentsOf: batch.records) }
                 originals.append(contentsOf: batch.originals)
                 next = records.count < Self.maxGroupRecords ? input.drain(limit: 1).first : nil
             }
@@ -89,29 +89,27 @@ final class JournalWriter: Sendable {
             let outcomes = appendRetrying(pending, to: journal, name: "journal")
             stats.recordJournalCommit(
                 records: pending.count, nanos: DispatchTime.now().uptimeNanoseconds &- appendStarted)
-            var durable: [ResultRecord] = []
             var predicted = 0
             var rejected = 0
+            // The records are updated in place (a copy of a record retains and releases each of its strings).
             for (index, outcome) in outcomes.enumerated() {
-                var record = records[index]
                 if case .appended(let sequence) = outcome {
-                    record.seq = sequence
-                    if record.status == .ok { predicted += 1 } else { rejected += 1 }
-                    predictionLogger.log(record)
+                    records[index].seq = sequence
+                    if records[index].status == .ok { predicted += 1 } else { rejected += 1 }
+                    predictionLogger.log(records[index])
                 } else {
                     logger.debug(
                         "duplicate message skipped",
                         metadata: [
-                            "request_id": "\(record.requestID)",
-                            "partition": "\(record.source.partition ?? -1)",
-                            "offset": "\(record.source.offset ?? -1)",
+                            "request_id": "\(records[index].requestID)",
+                            "partition": "\(records[index].source.partition ?? -1)",
+                            "offset": "\(records[index].source.offset ?? -1)",
                         ])
                 }
-                durable.append(record)
             }
             stats.recordJournaled(predicted: predicted, rejected: rejected)
-            stats.recordDurable(durable)
-            listener?.recordsDurable(durable)
+            stats.recordDurable(records)
+            listener?.recordsDurable(records)
             for callback in afterCommit.withLock({ $0 }) { callback() }
             health.recordProgress(pendingWork: input.depth > 0)
         }

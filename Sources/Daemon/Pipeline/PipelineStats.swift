@@ -96,10 +96,8 @@ final class PipelineStats: Sendable {
                 metrics.decode.recordNanoseconds(Int64(decodeNanos))
                 metrics.queueWait.recordNanoseconds(Int64(itemWait))
             }
-            if case .image(let pixels, _) = batch[index].content {
-                inputs.remember(requestID: batch[index].requestID, pixels: pixels)
-            }
         }
+        inputs.remember(imagesOf: batch)
         state.withLock { snapshot in
             snapshot.decodedImages += UInt64(batch.count)
             snapshot.decodeNanos &+= decode

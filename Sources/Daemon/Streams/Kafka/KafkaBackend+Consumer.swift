@@ -210,14 +210,20 @@ extension KafkaBackend: PartitionConsumerDelegate {
 
     func recordsDurable(_ records: [ResultRecord]) {
         var highest: [TopicPartition: Int64] = [:]
-        for record in records {
-            guard let partition = record.source.partition, let offset = record.source.offset else { continue }
-            let tp = TopicPartition(topic: record.source.topic, partition: partition)
-            highest[tp] = max(highest[tp] ?? -1, offset)
+        // By index, one lookup per record: this runs for every record of every commit.
+        for index in records.indices {
+            let source = records[index].source
+            guard let partition = source.partition, let offset = source.offset else { continue }
+            highest[TopicPartition(topic: source.topic, partition: partition), default: -1].raise(to: offset)
         }
         guard !highest.isEmpty else { return }
         let commits = state.withLock { $0.ledger.durable(highest) }
         signalProgress()
         if !commits.isEmpty { consumer?.commitInBackground(commits) }
     }
+}
+
+extension Int64 {
+    /// Sets the value to `other` if that is larger.
+    fileprivate mutating func raise(to other: Int64) { self = Swift.max(self, other) }
 }
