@@ -249,7 +249,11 @@ enum SmallGrayPNG {
                 return Unmanaged<Scratch>.fromOpaque(existing).takeUnretainedValue()
             }
             guard let created = Scratch() else { return nil }
-            pthread_setspecific(key, Unmanaged.passRetained(created).toOpaque())
+            let retained = Unmanaged.passRetained(created)
+            guard pthread_setspecific(key, retained.toOpaque()) == 0 else {
+                retained.release()
+                return nil
+            }
             return created
         }
     }

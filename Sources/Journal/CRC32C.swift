@@ -74,6 +74,13 @@ package struct CRC32C: Sendable, Hashable {
         return advanceInSoftware(register, bytes)
     }
 
+    /// The CRC32-instruction path on its own, or nil where the CPU lacks it (for the tests).
+    static func advanceInHardware(_ register: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        guard usesHardware else { return nil }
+        guard let start = bytes.baseAddress, bytes.count > 0 else { return register }
+        return fashion_crc32c_advance_hardware(register, start, bytes.count)
+    }
+
     /// The portable path: slicing-by-8 (internal so the tests check it on CPUs that have the instruction).
     static func advanceInSoftware(_ register: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let start = bytes.baseAddress, bytes.count > 0 else { return register }

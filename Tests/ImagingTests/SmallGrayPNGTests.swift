@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -226,5 +227,31 @@ struct SmallGrayPNGTests {
             // And the intact stream is taken, with the right pixels.
             #expect(SmallGrayPNG.decode(png { $0 })?.pixels == pixels, "image \(index)")
         }
+    }
+
+    @Test("a thread's inflate buffer grown by a large image serves small and damaged ones after it, on many threads")
+    func scratchBufferReuse() throws {
+        let all = try Self.testSetPixels()
+        let large = Self.encode(
+            width: 256, height: 256, pixels: (0..<65_536).map { UInt8(truncatingIfNeeded: $0 &* 7) }, filter: { _ in 4 }
+        )
+        let images = (0..<64).map { index in
+            let pixels = Array(all[index * 784..<(index + 1) * 784])
+            return (pixels, Self.encode(width: 28, height: 28, pixels: pixels, filter: { UInt8(($0 + index) % 5) }))
+        }
+        let short = Self.encode(
+            width: 28, height: 28, pixels: images[0].0, filter: { _ in 2 }, editStream: { Array($0.dropLast(2)) })
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            var wrong = 0
+            for round in 0..<20 {
+                if (round + thread) % 3 == 0, SmallGrayPNG.decode(large)?.width != 256 { wrong += 1 }
+                if SmallGrayPNG.decode(short) != nil { wrong += 1 }
+                let (pixels, png) = images[(round * 8 + thread) % images.count]
+                if SmallGrayPNG.decode(png)?.pixels != pixels { wrong += 1 }
+            }
+            failures.withLock { $0 += wrong }
+        }
+        #expect(failures.withLock { $0 } == 0)
     }
 }

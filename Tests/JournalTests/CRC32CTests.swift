@@ -1,3 +1,4 @@
+import Foundation
 import TestSupport
 import Testing
 
@@ -12,6 +13,12 @@ private func referenceCRC32C(_ bytes: [UInt8]) -> UInt32 {
     }
     return ~crc
 }
+
+#if arch(x86_64)
+private let isX86_64 = true
+#else
+private let isX86_64 = false
+#endif
 
 @Suite("CRC32C", .tags(.unit))
 struct CRC32CTests {
@@ -51,6 +58,13 @@ struct CRC32CTests {
         }
     }
 
+    @Test("the CRC32 instruction is used exactly when the kernel lists SSE4.2 for this CPU", .enabled(if: isX86_64))
+    func instructionUsedWhenAvailable() throws {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ") ?? []
+        #expect(CRC32C.usesHardware == flags.contains("sse4_2"))
+    }
+
     @Test("the CRC32 instruction and the portable tables agree at every length and alignment")
     func hardwareAndSoftwareAgree() {
         var generator = SystemRandomNumberGenerator()
@@ -63,6 +77,9 @@ struct CRC32CTests {
                     #expect(software == referenceCRC32C(Array(bytes)), "software, \(length) bytes at \(start)")
                     // The dispatching path: the instruction where the CPU has it (x86-64 with SSE4.2).
                     #expect(CRC32C.checksum(bytes) == software, "dispatch, \(length) bytes at \(start)")
+                    if let hardware = CRC32C.advanceInHardware(~0, bytes) {
+                        #expect(~hardware == software, "instruction, \(length) bytes at \(start)")
+                    }
                 }
             }
         }
