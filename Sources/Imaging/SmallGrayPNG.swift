@@ -10,10 +10,10 @@ import Glibc
 /// checks every chunk CRC and the zlib stream (including its Adler-32), undoes the row filters and
 /// returns the same bytes. The stream is inflated in one call by libdeflate, about twice as fast as
 /// zlib's `uncompress` on these 500-byte streams (3.8 vs 7.4 µs; a third of libdeflate's time is building
-/// the Huffman tables each stream brings). It never rejects anything: whatever it does not recognise as a complete,
-/// valid file of that one shape (another colour type or depth, interlacing, any other chunk, a CRC or
-/// zlib error, too much or too little data, trailing bytes) makes it return `nil`, and the caller hands
-/// the file to libpng, which decides and words the rejection exactly as before.
+/// the Huffman tables each stream brings). It never rejects anything: whatever it does not recognise as a
+/// complete, valid file of that one shape (another colour type or depth, interlacing, any other chunk, a
+/// CRC or zlib error, too much or too little data, trailing bytes) makes it return `nil`, and the caller
+/// hands the file to libpng, which decides and words the rejection exactly as before.
 enum SmallGrayPNG {
     /// Largest `width * height` taken by the fast path; bigger images are rare in a stream of small
     /// ones, and libpng's fixed cost no longer dominates them.
