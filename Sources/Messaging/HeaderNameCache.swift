@@ -16,9 +16,10 @@ struct HeaderNameCache {
     /// The String for the NUL-terminated `cName`, from the cache when seen before.
     mutating func name(_ cName: UnsafePointer<CChar>) -> String {
         let length = strlen(cName)
-        for entry in names where entry.bytes.count == length {
-            let same = entry.bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, cName, length) == 0 }
-            if same { return entry.name }
+        // By index: `for entry in names` would retain and release each entry's array and string.
+        for index in names.indices where names[index].bytes.count == length {
+            let same = names[index].bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, cName, length) == 0 }
+            if same { return names[index].name }
         }
         let name = String(cString: cName)
         if names.count < Self.capacity {
