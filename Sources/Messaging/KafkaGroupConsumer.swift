@@ -4,7 +4,7 @@
 /// rebalances, errors, commit outcomes) and calls the delegate's assignment and commit callbacks; one
 /// reader thread per assigned
 /// partition (`kafka-part-<n>`) that delivers that partition's records, in order, to
-/// ``PartitionConsumerDelegate/consume(_:)``. Readers are started after each (incremental) assignment and
+/// ``PartitionConsumerDelegate/consume(batch:)``. Readers are started after each (incremental) assignment and
 /// stopped and joined before a revoke completes. librdkafka runs its own internal threads besides.
 ///
 /// How: each assigned partition's queue is split off librdkafka's consumer queue

@@ -2,14 +2,11 @@
 ///
 /// The consumer holds its delegate strongly until ``KafkaGroupConsumer/stop()`` returns.
 package protocol PartitionConsumerDelegate: AnyObject, Sendable {
-    /// Called on the partition's dedicated reader thread, in offset order. May block (that is the
+    /// Called on the partition's dedicated reader thread with one or more of its records that were waiting
+    /// together, in offset order (at most ``PartitionReader/maxBatch``, never more than ``room(in:)``), so
+    /// the delegate takes its locks once per batch rather than once per record. May block (that is the
     /// backpressure: the reader stops taking records while it blocks, and librdkafka stops prefetching
     /// once `queued.max.messages.kbytes` is buffered), but must return eventually: a revoke waits for it.
-    func consume(_ message: ConsumedMessage)
-    /// What the reader hands over: one or more records of one partition that were waiting together, in
-    /// offset order (at most ``PartitionReader/maxBatch``, never more than ``room(in:)``). Same rules as
-    /// ``consume(_:)``; the default implementation calls it for each. Lets the delegate take its locks once
-    /// per batch instead of once per record.
     func consume(batch messages: [ConsumedMessage])
     /// How many records of `partition` the delegate takes before it pauses it (at least 1): the reader
     /// never hands over more at once, so a bound on records in flight holds exactly. Called on the
@@ -43,9 +40,6 @@ package protocol PartitionConsumerDelegate: AnyObject, Sendable {
 }
 
 extension PartitionConsumerDelegate {
-    package func consume(batch messages: [ConsumedMessage]) {
-        for message in messages { consume(message) }
-    }
     package func room(in partition: TopicPartition) -> Int { .max }
     package func partitionsLost(_ partitions: [TopicPartition]) { partitionsRevoked(partitions) }
     package func partitionError(_ partition: TopicPartition, _ error: KafkaError) { consumerError(error) }

@@ -22,9 +22,10 @@ final class PartitionReader: @unchecked Sendable {
         thread = JoinableThread(name: "kafka-part-\(partition.partition)") { [self] in
             core.threadStarted()
             defer { core.threadFinished() }
-            let waiting = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(
-                capacity: Self.maxBatch - 1)
-            defer { waiting.deallocate() }
+            // The records taken at once: the first one waited for, then what was already queued behind it.
+            let received = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(
+                capacity: Self.maxBatch)
+            defer { received.deallocate() }
             var headerNames = HeaderNameCache()
             var batch: [ConsumedMessage] = []
             batch.reserveCapacity(Self.maxBatch)
@@ -35,11 +36,12 @@ final class PartitionReader: @unchecked Sendable {
                 // No more than the delegate has room for: a record taken out of librdkafka is the delegate's,
                 // while one left there is dropped and fetched again if the partition is paused.
                 let extra = min(Self.maxBatch, delegate.room(in: partition)) - 1
-                let more = extra > 0 ? rd_kafka_consume_batch_queue(queue, 0, waiting, extra) : 0
-                let received = [first] + (0..<max(0, more)).compactMap { waiting[$0] }
-                defer { received.forEach { rd_kafka_message_destroy($0) } }
+                received[0] = first
+                let count = 1 + (extra > 0 ? max(0, rd_kafka_consume_batch_queue(queue, 0, received + 1, extra)) : 0)
+                defer { for index in 0..<count { received[index].map(rd_kafka_message_destroy) } }
                 if stopRequested.load(ordering: .acquiring) { break }
-                for message in received {
+                for index in 0..<count {
+                    guard let message = received[index] else { continue }
                     let err = message.pointee.err
                     if err == RD_KAFKA_RESP_ERR_NO_ERROR {
                         batch.append(

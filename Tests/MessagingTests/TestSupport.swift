@@ -80,13 +80,6 @@ final class RecordingDelegate: PartitionConsumerDelegate, @unchecked Sendable {
         self.room = room
     }
 
-    func consume(_ message: ConsumedMessage) {
-        lock.withLock {
-            _deliveries.append(Delivery(message: message, thread: pthread_self()))
-            _handOvers.append(1)
-        }
-    }
-
     func consume(batch messages: [ConsumedMessage]) {
         lock.withLock {
             _deliveries += messages.map { Delivery(message: $0, thread: pthread_self()) }
@@ -96,7 +89,7 @@ final class RecordingDelegate: PartitionConsumerDelegate, @unchecked Sendable {
 
     func room(in partition: TopicPartition) -> Int { room }
 
-    /// How many records each call to consume(_:) or consume(batch:) carried.
+    /// How many records each call to consume(batch:) carried.
     var handOvers: [Int] { lock.withLock { _handOvers } }
 
     func partitionsAssigned(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {

@@ -35,15 +35,17 @@ struct MessageHeaders: Sendable, Equatable {
     /// ASCII case-insensitive equality with `lowercased`, a lower-case name.
     private static func same(_ name: String, _ lowercased: String) -> Bool {
         guard name.utf8.count == lowercased.utf8.count else { return false }
-        func folded(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
-        // Native strings keep their UTF-8 contiguous: compared as bytes, not through the generic view.
-        let compared = name.utf8.withContiguousStorageIfAvailable { nameBytes in
-            lowercased.utf8.withContiguousStorageIfAvailable { expected in
-                for index in 0..<nameBytes.count where folded(nameBytes[index]) != expected[index] { return false }
+        // Compared as bytes, not through the generic UTF-8 view (`withUTF8` makes a bridged string contiguous).
+        var name = name
+        var lowercased = lowercased
+        return name.withUTF8 { nameBytes in
+            lowercased.withUTF8 { expected in
+                for index in 0..<nameBytes.count {
+                    let byte = nameBytes[index]
+                    if (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) != expected[index] { return false }
+                }
                 return true
             }
         }
-        if let compared, let compared { return compared }
-        return name.utf8.elementsEqual(lowercased.utf8) { folded($0) == $1 }
     }
 }

@@ -15,10 +15,6 @@ import Foundation
 /// The consumer's callbacks (reader and poll threads) and the journal writer's durability callback:
 /// each feeds the ``DeliveryLedger`` an event and performs the actions it returns.
 extension KafkaBackend: PartitionConsumerDelegate {
-    func consume(_ message: ConsumedMessage) {
-        consume(batch: [message])
-    }
-
     /// Records of one partition in offset order (the reader hands over what was waiting together): those
     /// the journal does not hold yet go to the pipeline with one ledger, statistics and queue operation per
     /// run of them; redeliveries are only committed, each in its place.
