@@ -182,22 +182,7 @@ enum SmallGrayPNG {
                         left = Int(value)
                     }
                 case 4:
-                    var left = 0
-                    var upperLeft = 0
-                    for x in 0..<width {
-                        let up = Int(above[x])
-                        let estimate = left + up - upperLeft
-                        let distanceLeft = abs(estimate - left)
-                        let distanceUp = abs(estimate - up)
-                        let distanceUpperLeft = abs(estimate - upperLeft)
-                        let predictor =
-                            distanceLeft <= distanceUp && distanceLeft <= distanceUpperLeft
-                            ? left : distanceUp <= distanceUpperLeft ? up : upperLeft
-                        let value = source[x] &+ UInt8(truncatingIfNeeded: predictor)
-                        out[x] = value
-                        left = Int(value)
-                        upperLeft = up
-                    }
+                    unfilterPaeth(source, above: above, into: out, width: width)
                 default:
                     return false
                 }
@@ -205,6 +190,68 @@ enum SmallGrayPNG {
             return true
         }
         return ok ? GrayImage(width: width, height: height, pixels: pixels) : nil
+    }
+
+    /// One Paeth row below another. On its own, not inlined into the loop over rows: with every filter in
+    /// one body the compiler kept this loop's values on the stack.
+    @inline(never)
+    private static func unfilterPaeth(
+        _ source: UnsafePointer<UInt8>, above: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<UInt8>,
+        width: Int
+    ) {
+        var left = 0
+        var upperLeft = 0
+        for x in 0..<width {
+            let up = Int(above[x])
+            let ranges = PaethRanges(up: up, upperLeft: upperLeft)
+            let value =
+                source[x] &+ UInt8(truncatingIfNeeded: ranges.predictor(left: left, up: up, upperLeft: upperLeft))
+            out[x] = value
+            left = Int(value)
+            upperLeft = up
+        }
+    }
+
+    /// Paeth's predictor for one pixel, prepared from the row above before the pixel to the left is known.
+    ///
+    /// The textbook form (estimate = left + up − upperLeft, then the nearest of the three) puts three
+    /// distances, two comparisons and two selections between one decoded pixel and the next, and a Paeth row
+    /// is decoded one pixel after another. For given `up` and `upperLeft` the choice depends on `left` alone,
+    /// and falls into two ranges of it: `up` is chosen in one, `upperLeft` in the other, `left` everywhere
+    /// else. With m = |up − upperLeft| and h = m / 2 (rounded down), measured from `upperLeft`:
+    /// up > upperLeft: `up` for left in [−h, m − 1], `upperLeft` in [−2m + 1, −h − 1];
+    /// up < upperLeft: `up` for left in [−m + 1, h], `upperLeft` in [h + 1, 2m − 1]; up = upperLeft: `left`.
+    /// What waits on the previous pixel is then a subtraction, a comparison and a selection per range.
+    /// The tests check it against the textbook form for all 2^24 inputs.
+    struct PaethRanges {
+        private let upStart: Int
+        private let upCount: UInt
+        private let upperLeftStart: Int
+        private let upperLeftCount: UInt
+
+        @inline(__always)
+        init(up: Int, upperLeft: Int) {
+            // Pixels are 0...255, so nothing here overflows. Branch-free on purpose: the sign of the difference
+            // is as good as random, and a branch on it mispredicted every other pixel. `negative` is all ones
+            // when up < upperLeft and selects the second form of each start.
+            let difference = up &- upperLeft
+            let negative = difference &>> (Int.bitWidth - 1)
+            let m = (difference ^ negative) &- negative
+            let h = m &>> 1
+            upStart = upperLeft &- h &+ (negative & (h &- m &+ 1))
+            upCount = UInt(bitPattern: m &+ h)
+            upperLeftStart = upperLeft &- 2 &* m &+ 1 &+ (negative & (h &+ 2 &* m))
+            // m = 0 (up = upperLeft): both ranges empty; 2m − 1 − h would be −1.
+            upperLeftCount = UInt(bitPattern: max(0, 2 &* m &- 1 &- h))
+        }
+
+        @inline(__always)
+        func predictor(left: Int, up: Int, upperLeft: Int) -> Int {
+            // One unsigned comparison per range: below its start wraps around to a large number.
+            let chooseUp = UInt(bitPattern: left &- upStart) < upCount
+            let chooseUpperLeft = UInt(bitPattern: left &- upperLeftStart) < upperLeftCount
+            return chooseUp ? up : chooseUpperLeft ? upperLeft : left
+        }
     }
 
     /// Per decoding thread: a libdeflate decompressor (~10 KB of tables, not thread-safe; the partition

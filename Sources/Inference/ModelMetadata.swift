@@ -286,10 +286,19 @@ package struct Classification: Sendable, Equatable {
     /// Builds the classification for one row of logits (softmax computed in Double for stability).
     package init(logits: [Float], labels: [String]) {
         let maximum = Double(logits.max() ?? 0)
-        var exponentials = logits.map { exp(Double($0) - maximum) }
-        let total = exponentials.reduce(0, +)
-        for index in exponentials.indices { exponentials[index] /= total }
-        self.init(outputs: logits, probabilities: exponentials.map { Float($0) }, labels: labels)
+        // The exponentials on the stack and the probabilities written once: this runs for every image.
+        let probabilities = withUnsafeTemporaryAllocation(of: Double.self, capacity: logits.count) { exponentials in
+            var total = 0.0
+            for index in logits.indices {
+                exponentials[index] = exp(Double(logits[index]) - maximum)
+                total += exponentials[index]
+            }
+            return [Float](unsafeUninitializedCapacity: logits.count) { buffer, initialized in
+                for index in logits.indices { buffer[index] = Float(exponentials[index] / total) }
+                initialized = logits.count
+            }
+        }
+        self.init(outputs: logits, probabilities: probabilities, labels: labels)
     }
 
     /// The most probable class (the first of equals) of `outputs` and its `probabilities`.

@@ -111,7 +111,13 @@ struct MetricsTests {
         #expect(ring.input(requestID: "r4") == [UInt8](repeating: 4, count: 784))
         ring.remember(requestID: "r2", pixels: [UInt8](repeating: 9, count: 784))
         #expect(ring.input(requestID: "r2") == [UInt8](repeating: 9, count: 784))
-        #expect(ring.input(requestID: "r3") == [UInt8](repeating: 3, count: 784), "replacing an id keeps the others")
+        #expect(ring.input(requestID: "r3") == [UInt8](repeating: 3, count: 784))
+        // An id seen again takes the oldest slot like any other; a lookup finds its latest entry.
+        ring.remember(requestID: "r4", pixels: [UInt8](repeating: 14, count: 784))
+        #expect(ring.input(requestID: "r4") == [UInt8](repeating: 14, count: 784), "the latest entry of an id")
+        #expect(ring.input(requestID: "r3") == nil, "the oldest entry was overwritten")
+        #expect(ring.input(requestID: "r2") == [UInt8](repeating: 9, count: 784))
+        #expect(ring.input(requestID: "") == nil, "an empty id never matches an empty slot")
         ring.remember(requestID: "bad", pixels: [1, 2, 3])
         #expect(ring.input(requestID: "bad") == nil)
         #expect(InputRing(capacity: 0).input(requestID: "r4") == nil)
@@ -129,7 +135,7 @@ struct MetricsTests {
         #expect(ring.input(requestID: "b1") == [UInt8](repeating: 11, count: 784))
         #expect(ring.input(requestID: "b2") == nil)
         #expect(ring.input(requestID: "b3") == [UInt8](repeating: 13, count: 784))
-        #expect(ring.input(requestID: "r4") == [UInt8](repeating: 4, count: 784), "the three newest kept")
+        #expect(ring.input(requestID: "r4") == [UInt8](repeating: 14, count: 784), "the three newest kept")
         #expect(ring.input(requestID: "r2") == nil && ring.input(requestID: "r3") == nil, "the oldest overwritten")
     }
 

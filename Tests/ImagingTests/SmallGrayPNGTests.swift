@@ -144,6 +144,27 @@ struct SmallGrayPNGTests {
         }
     }
 
+    @Test("Paeth's predictor from ranges of the left pixel equals the textbook form for every input")
+    func paethRangesExhaustive() {
+        var mismatches = 0
+        for upperLeft in 0...255 {
+            for up in 0...255 {
+                let ranges = SmallGrayPNG.PaethRanges(up: up, upperLeft: upperLeft)
+                for left in 0...255 {
+                    let estimate = left + up - upperLeft
+                    let distanceLeft = abs(estimate - left)
+                    let distanceUp = abs(estimate - up)
+                    let distanceUpperLeft = abs(estimate - upperLeft)
+                    let expected =
+                        distanceLeft <= distanceUp && distanceLeft <= distanceUpperLeft
+                        ? left : distanceUp <= distanceUpperLeft ? up : upperLeft
+                    if ranges.predictor(left: left, up: up, upperLeft: upperLeft) != expected { mismatches += 1 }
+                }
+            }
+        }
+        #expect(mismatches == 0)
+    }
+
     @Test("odd sizes and every filter type on random pixels")
     func oddSizes() throws {
         var generator = SystemRandomNumberGenerator()

@@ -13,27 +13,33 @@ final class InputRing: Sendable {
         var pixels: [UInt8]
         /// Request id in each slot ("" when empty).
         var ids: [String]
-        var slotByID: [String: Int] = [:]
+        /// The slot the next image goes to: the oldest.
         var next = 0
 
+        /// No index by id: this runs for every classified image, and hashing its id into a dictionary (and
+        /// the evicted one out) cost more than the rest of the store; a lookup scans instead, and is rare.
         mutating func store(requestID: String, pixels: [UInt8], capacity: Int) {
             guard pixels.count == InputRing.imageBytes else { return }
-            let slot: Int
-            if let existing = slotByID[requestID] {
-                slot = existing
-            } else {
-                slot = next
-                next = (next + 1) % capacity
-                if !ids[slot].isEmpty { slotByID[ids[slot]] = nil }
-                ids[slot] = requestID
-                slotByID[requestID] = slot
-            }
+            let slot = next
+            next = next + 1 == capacity ? 0 : next + 1
+            ids[slot] = requestID
             self.pixels.withUnsafeMutableBufferPointer { buffer in
                 pixels.withUnsafeBufferPointer { source in
                     (buffer.baseAddress! + slot * InputRing.imageBytes).update(
                         from: source.baseAddress!, count: InputRing.imageBytes)
                 }
             }
+        }
+
+        /// The newest slot holding `requestID`: an id seen again is found in its latest entry.
+        func slot(of requestID: String, capacity: Int) -> Int? {
+            guard !requestID.isEmpty else { return nil }
+            var slot = next
+            for _ in 0..<capacity {
+                slot = slot == 0 ? capacity - 1 : slot - 1
+                if ids[slot] == requestID { return slot }
+            }
+            return nil
         }
     }
 
@@ -74,7 +80,7 @@ final class InputRing: Sendable {
     /// The input of `requestID`, if it is still in the ring.
     func input(requestID: String) -> [UInt8]? {
         state.withLock { state in
-            guard let slot = state.slotByID[requestID] else { return nil }
+            guard let slot = state.slot(of: requestID, capacity: capacity) else { return nil }
             return Array(state.pixels[(slot * Self.imageBytes)..<((slot + 1) * Self.imageBytes)])
         }
     }

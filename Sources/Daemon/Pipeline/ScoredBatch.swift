@@ -33,39 +33,55 @@ struct ScoredBatch: Sendable {
     /// One record per item, in order, and for each the consumed message where the dead-letter topic needs
     /// it (rejections only).
     func results() -> ResultBatch {
-        var records = [ResultRecord?](repeating: nil, count: items.count)
-        // Items are read in place (indices, not `for item in`): a copy of an item retains and releases each
-        // of its strings and arrays, for every record.
+        // Where each item's outcome is: its group and its position there (-1: rejected before inference).
+        var groupOf = [Int](repeating: -1, count: items.count)
+        var positionOf = [Int](repeating: 0, count: items.count)
+        for (groupIndex, group) in groups.enumerated() {
+            for (position, index) in group.indices.enumerated() {
+                groupOf[index] = groupIndex
+                positionOf[index] = position
+            }
+        }
+        let classifications = groups.map { group -> [Classification] in
+            guard case .outputs(let outputs, let engine) = group.outcome else { return [] }
+            return engine.classifications(outputs: outputs, count: group.indices.count)
+        }
+        // Built in item order straight into the result (no optional staging array to copy them out of), and
+        // items read in place (indices, not `for item in`): a copy of an item or a record retains and releases
+        // each of its strings and arrays, for every record.
+        var records: [ResultRecord] = []
+        records.reserveCapacity(items.count)
+        var originals: [OriginalMessage?] = []
+        originals.reserveCapacity(items.count)
         for index in items.indices {
-            if case .rejected(let code, let message) = items[index].content {
-                records[index] = Self.rejection(items[index], code: code, message: message, at: assembledAtMs)
-            }
-        }
-        for group in groups {
-            switch group.outcome {
-            case .rejected(let code, let message):
-                for index in group.indices {
-                    records[index] = Self.rejection(items[index], code: code, message: message, at: group.completedAtMs)
+            let groupIndex = groupOf[index]
+            if groupIndex < 0 {
+                guard case .rejected(let code, let message) = items[index].content else {
+                    preconditionFailure("an image item the batcher put in no group")
                 }
-            case .outputs(let outputs, let engine):
-                let classifications = engine.classifications(outputs: outputs, count: group.indices.count)
-                let metadata = engine.metadata
-                for (position, index) in group.indices.enumerated() {
-                    let result = classifications[position]
-                    records[index] = ResultRecord(
-                        requestID: items[index].requestID, status: .ok, label: result.label,
-                        labelIndex: result.labelIndex, confidence: result.confidence,
-                        probabilities: result.probabilities, model: metadata.name, modelVersion: metadata.version,
-                        format: items[index].format, source: items[index].source,
-                        submittedAtMs: items[index].submittedAtMs, consumedAtMs: items[index].consumedAtMs,
-                        completedAtMs: group.completedAtMs, batchSize: group.indices.count)
+                records.append(Self.rejection(items[index], code: code, message: message, at: assembledAtMs))
+            } else {
+                let completedAtMs = groups[groupIndex].completedAtMs
+                switch groups[groupIndex].outcome {
+                case .rejected(let code, let message):
+                    records.append(Self.rejection(items[index], code: code, message: message, at: completedAtMs))
+                case .outputs(_, let engine):
+                    let result = classifications[groupIndex][positionOf[index]]
+                    records.append(
+                        ResultRecord(
+                            requestID: items[index].requestID, status: .ok, label: result.label,
+                            labelIndex: result.labelIndex, confidence: result.confidence,
+                            probabilities: result.probabilities, model: engine.metadata.name,
+                            modelVersion: engine.metadata.version, format: items[index].format,
+                            source: items[index].source, submittedAtMs: items[index].submittedAtMs,
+                            consumedAtMs: items[index].consumedAtMs, completedAtMs: completedAtMs,
+                            batchSize: classifications[groupIndex].count))
                 }
             }
+            // Originals travel on only with rejections: the dead-letter topic wants them, nothing else does.
+            originals.append(records[index].status == .rejected ? items[index].original : nil)
         }
-        let complete = records.map { $0! }
-        // Originals travel on only with rejections: the dead-letter topic wants them, nothing else does.
-        let originals = complete.indices.map { complete[$0].status == .rejected ? items[$0].original : nil }
-        return ResultBatch(records: complete, originals: originals)
+        return ResultBatch(records: records, originals: originals)
     }
 
     private static func rejection(
