@@ -96,8 +96,9 @@ package enum ModelDirectory {
             outputName: signature.outputName,
             outputKind: options.outputKind ?? (signature.endsInSoftmax ? .probabilities : .logits))
 
-        // The daemon's path, from the file the user gave: this finds what the daemon would refuse.
-        let trial = try trialRun(modelFile: onnx, metadata: metadata)
+        // The daemon's path, from the file the user gave: this finds what the daemon would refuse before anything
+        // is written. The report comes from checking the written directory, below.
+        try trialRun(modelFile: onnx, metadata: metadata)
 
         let fileManager = FileManager.default
         let targetModel = directory.appendingPathComponent("model.onnx")
@@ -143,10 +144,10 @@ package enum ModelDirectory {
 
     private static let trialConfiguration = EngineConfiguration(threads: 1, maxBatch: 4, microBatch: 4)
 
-    private static func trialRun(modelFile: URL, metadata: ModelMetadata) throws(InferenceError) -> [Classification] {
+    private static func trialRun(modelFile: URL, metadata: ModelMetadata) throws(InferenceError) {
         let engine = try InferenceEngine(modelFile: modelFile, metadata: metadata, configuration: trialConfiguration)
         defer { engine.shutdown() }
-        return try run(engine)
+        _ = try run(engine)
     }
 
     /// Classifies three synthetic images and checks that the outputs are numbers and, when the

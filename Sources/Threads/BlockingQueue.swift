@@ -103,8 +103,9 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
 
     /// Call with the lock held and `count > 0`.
     private func takeFirst() -> Element {
-        let element = storage[head]!
-        storage[head] = nil
+        // Moved out, not copied and then cleared: a copy retains every reference the element holds, and
+        // clearing the slot releases them again, on objects another thread just wrote.
+        let element = storage[head].take()!
         head = (head + 1) % capacity
         count -= 1
         return element

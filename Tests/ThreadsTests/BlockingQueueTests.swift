@@ -107,4 +107,26 @@ struct BlockingQueueTests {
         producer.join()
         #expect(received == Array(0..<1000))
     }
+
+    @Test("a taken element is no longer held by the queue")
+    func takenElementsAreReleased() {
+        final class Payload: Sendable {}
+        let queue = BlockingQueue<Payload>(capacity: 2)
+        weak var popped: Payload?
+        weak var drained: Payload?
+        do {
+            let first = Payload()
+            let second = Payload()
+            popped = first
+            drained = second
+            #expect(queue.push(first))
+            #expect(queue.push(second))
+            #expect(queue.pop() === first)
+            #expect(queue.drain(limit: 1).first === second)
+        }
+        // Only the queue could still hold them now: its slots must have let go when they were taken.
+        #expect(popped == nil)
+        #expect(drained == nil)
+        #expect(queue.depth == 0)
+    }
 }
