@@ -4,7 +4,8 @@ import Synchronization
 /// for `GET /v1/inputs/{request_id}`: what the model saw, shown next to each result by `fashionctl web`.
 ///
 /// Bounded: `capacity` entries in one preallocated buffer (capacity × 784 bytes, 256 → 196 KiB), the
-/// oldest overwritten first. A request id seen again replaces its earlier entry. Filled by the journal
+/// oldest overwritten first. A request id seen again takes a slot of its own; a lookup finds its latest
+/// entry. Filled by the journal
 /// writer before it appends the batch, so the input is there by the time its result is durable.
 final class InputRing: Sendable {
     static let imageBytes = 784
@@ -13,16 +14,19 @@ final class InputRing: Sendable {
         var pixels: [UInt8]
         /// Request id in each slot ("" when empty).
         var ids: [String]
+        /// Each slot's id hashed, so a lookup compares integers first.
+        var idHashes: [Int]
         /// The slot the next image goes to: the oldest.
         var next = 0
 
-        /// No index by id: this runs for every classified image, and hashing its id into a dictionary (and
-        /// the evicted one out) cost more than the rest of the store; a lookup scans instead, and is rare.
+        /// No index by id: this runs for every classified image, and keeping a dictionary (the new id hashed
+        /// in, the evicted one out) cost more than the rest of the store; a lookup scans instead, and is rare.
         mutating func store(requestID: String, pixels: [UInt8], capacity: Int) {
             guard pixels.count == InputRing.imageBytes else { return }
             let slot = next
             next = next + 1 == capacity ? 0 : next + 1
             ids[slot] = requestID
+            idHashes[slot] = requestID.hashValue
             self.pixels.withUnsafeMutableBufferPointer { buffer in
                 pixels.withUnsafeBufferPointer { source in
                     (buffer.baseAddress! + slot * InputRing.imageBytes).update(
@@ -31,13 +35,15 @@ final class InputRing: Sendable {
             }
         }
 
-        /// The newest slot holding `requestID`: an id seen again is found in its latest entry.
+        /// The newest slot holding `requestID`. Held under the writer's lock: integers compared, so even the
+        /// largest ring (65,536) is scanned in tens of microseconds.
         func slot(of requestID: String, capacity: Int) -> Int? {
             guard !requestID.isEmpty else { return nil }
+            let hash = requestID.hashValue
             var slot = next
             for _ in 0..<capacity {
                 slot = slot == 0 ? capacity - 1 : slot - 1
-                if ids[slot] == requestID { return slot }
+                if idHashes[slot] == hash && ids[slot] == requestID { return slot }
             }
             return nil
         }
@@ -52,7 +58,8 @@ final class InputRing: Sendable {
         state = Mutex(
             State(
                 pixels: [UInt8](repeating: 0, count: max(0, capacity) * Self.imageBytes),
-                ids: [String](repeating: "", count: max(0, capacity))))
+                ids: [String](repeating: "", count: max(0, capacity)),
+                idHashes: [Int](repeating: 0, count: max(0, capacity))))
     }
 
     /// Memory the pixel buffer takes, in bytes.
