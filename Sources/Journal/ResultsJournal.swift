@@ -113,31 +113,44 @@ package final class ResultsJournal: Sendable {
         _ records: [PendingRecord], _ w: inout WriterState
     ) throws(JournalError) -> [AppendOutcome] {
         guard !w.closed else { throw JournalError.closedJournal }
-        for (index, record) in records.enumerated() { try RecordCodec.validate(record, index: index) }
+        // Records read in place (by index) throughout: a copy retains and releases each one's payload and
+        // strings, for every record of every commit.
+        for index in records.indices { try RecordCodec.validate(records[index], index: index) }
 
         // Decide duplicates against the committed state plus what this batch has accepted so far;
-        // nothing is committed until the flush succeeds.
+        // nothing is committed until the flush succeeds. A batch comes in runs of one source (a
+        // partition's records in order): its highest offset is looked up once per run and kept in `run`,
+        // and written back to `batchOffsets` when the run ends.
         var outcomes: [AppendOutcome] = []
         outcomes.reserveCapacity(records.count)
         var accepted: [Int] = []
+        accepted.reserveCapacity(records.count)
         var batchOffsets: [JournalSource: Int64] = [:]
         var batchKeys: Set<String> = []
-        for (index, record) in records.enumerated() {
-            if let offset = record.offset, let source = record.source,
-                let highest = batchOffsets[source] ?? w.offsets[source], offset <= highest
+        var run: (source: JournalSource, highest: Int64?)?
+        for index in records.indices {
+            if let offset = records[index].offset, let source = records[index].source {
+                if run?.source != source {
+                    if let previous = run, let highest = previous.highest { batchOffsets[previous.source] = highest }
+                    run = (source, batchOffsets[source] ?? w.offsets[source])
+                }
+                if let highest = run?.highest, offset <= highest {
+                    outcomes.append(.duplicate)
+                    continue
+                }
+            }
+            if let key = records[index].dedupeKey, w.keys.capacity > 0,
+                w.keys.contains(key) || batchKeys.contains(key)
             {
                 outcomes.append(.duplicate)
                 continue
             }
-            if let key = record.dedupeKey, w.keys.capacity > 0, w.keys.contains(key) || batchKeys.contains(key) {
-                outcomes.append(.duplicate)
-                continue
-            }
-            if let offset = record.offset, let source = record.source { batchOffsets[source] = offset }
-            if let key = record.dedupeKey, w.keys.capacity > 0 { batchKeys.insert(key) }
+            if let offset = records[index].offset, records[index].source != nil { run?.highest = offset }
+            if let key = records[index].dedupeKey, w.keys.capacity > 0 { batchKeys.insert(key) }
             outcomes.append(.appended(sequence: w.nextSequence + UInt64(accepted.count)))
             accepted.append(index)
         }
+        if let last = run, let highest = last.highest { batchOffsets[last.source] = highest }
         if accepted.isEmpty { return outcomes }
 
         try repairPendingTruncation(&w)

@@ -8,13 +8,30 @@ extension ResultRecord {
     /// keys below are written in sorted order by hand; tests compare this output with the general
     /// encoder's on many records, so the two cannot drift apart unnoticed.
     package func jsonBytes() -> [UInt8] {
-        var out = JSONBytes()
-        out.bytes.reserveCapacity(360 + requestID.utf8.count + source.topic.utf8.count + (reason?.utf8.count ?? 0))
+        [UInt8](unsafeUninitializedCapacity: jsonByteBound) { buffer, initialized in
+            var out = JSONBytes(buffer)
+            write(to: &out)
+            initialized = out.count
+        }
+    }
+
+    /// The most bytes ``jsonBytes()`` can write for this record: every key, punctuation and the widest
+    /// integers (1,024 is well above their sum, ~600), each float at its longest, and each string escaped
+    /// at its worst (a control byte takes six, `\u00XX`).
+    private var jsonByteBound: Int {
+        let strings = [requestID, source.backend, source.topic, status.rawValue].reduce(0) { $0 + $1.utf8.count }
+        let optionalStrings = [source.messageID, label, model, modelVersion, format, reason, reasonCode].reduce(0) {
+            $0 + ($1?.utf8.count ?? 0)
+        }
+        return 1024 + 6 * (strings + optionalStrings) + JSONBytes.maxFloatBytes * ((probabilities?.count ?? 0) + 1)
+    }
+
+    private func write(to out: inout JSONBytes) {
         out.raw("{")
         var first = true
         // `name` is the key as written, quotes and colon included: one copy per key.
         func key(_ name: StaticString) {
-            if !first { out.bytes.append(UInt8(ascii: ",")) }
+            if !first { out.raw(",") }
             first = false
             out.raw(name)
         }
@@ -98,22 +115,47 @@ extension ResultRecord {
             out.integer(submittedAtMs)
         }
         out.raw("}")
-        return out.bytes
     }
 }
 
-/// A growing UTF-8 buffer with JSON's scalar encodings.
+/// JSON's scalar encodings written into a buffer sized beforehand (``ResultRecord/jsonByteBound``).
+///
+/// Through a pointer rather than appends to an array: a record is some forty short pieces, and each
+/// `append(contentsOf:)` paid the array's capacity and uniqueness checks. Every write still checks the
+/// bound and traps rather than run past it.
 private struct JSONBytes {
-    var bytes: [UInt8] = []
+    /// A float's longest form: sign, nine significant digits, point, exponent ("-1.17549435e-38").
+    static let maxFloatBytes = 24
+
+    private let base: UnsafeMutablePointer<UInt8>
+    private let capacity: Int
+    private(set) var count = 0
+
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        base = buffer.baseAddress!
+        capacity = buffer.count
+    }
+
+    private mutating func append(_ byte: UInt8) {
+        precondition(count < capacity, "record JSON longer than its bound")
+        base[count] = byte
+        count += 1
+    }
+
+    private mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        precondition(bytes.count <= capacity - count, "record JSON longer than its bound")
+        if let source = bytes.baseAddress { (base + count).update(from: source, count: bytes.count) }
+        count += bytes.count
+    }
 
     mutating func raw(_ text: StaticString) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        text.withUTF8Buffer { append($0) }
     }
 
     /// Decimal digits formed on the stack and copied in once: `String(value)` costs an allocation per number,
     /// and a record has six of them.
     mutating func integer(_ value: some BinaryInteger) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        if value < 0 { append(UInt8(ascii: "-")) }
         var magnitude = UInt64(value.magnitude)
         // UInt64.max has 20 digits.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
@@ -123,7 +165,7 @@ private struct JSONBytes {
                 digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
                 magnitude /= 10
             } while magnitude > 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
+            append(UnsafeBufferPointer(rebasing: digits[start...]))
         }
     }
 
@@ -137,48 +179,45 @@ private struct JSONBytes {
             value < 0 ? raw("\"-inf\"") : raw("\"inf\"")
             return
         }
-        let start = bytes.count
-        bytes.append(contentsOf: value.description.utf8)
-        // "1.0" is written "1", as the general encoder does.
-        if bytes.count - start >= 2 && bytes[bytes.count - 2] == UInt8(ascii: ".")
-            && bytes[bytes.count - 1] == UInt8(ascii: "0")
-        {
-            bytes.removeLast(2)
+        var text = value.description
+        text.withUTF8 { utf8 in
+            // "1.0" is written "1", as the general encoder does.
+            let integral =
+                utf8.count >= 2 && utf8[utf8.count - 2] == UInt8(ascii: ".")
+                && utf8[utf8.count - 1] == UInt8(ascii: "0")
+            append(UnsafeBufferPointer(rebasing: utf8[..<(integral ? utf8.count - 2 : utf8.count)]))
         }
     }
 
     mutating func string(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        // Ids, labels, topics and model names never need escaping: copied in one go when nothing does.
-        let plain = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") })
-            else { return false }
-            bytes.append(contentsOf: utf8)
-            return true
-        }
-        if plain == true {
-            bytes.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): raw("\\\"")
-            case UInt8(ascii: "\\"): raw("\\\\")
-            case 0x0A: raw("\\n")
-            case 0x0D: raw("\\r")
-            case 0x09: raw("\\t")
-            case 0x08: raw("\\b")
-            case 0x0C: raw("\\f")
-            case 0..<0x20:
-                raw("\\u00")
-                let digits: StaticString = "0123456789abcdef"
-                digits.withUTF8Buffer { hex in
-                    bytes.append(hex[Int(byte >> 4)])
-                    bytes.append(hex[Int(byte & 0xF)])
+        append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            // Ids, labels, topics and model names never need escaping: copied in one go when nothing does.
+            guard utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                append(utf8)
+                return
+            }
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case 0x0A: raw("\\n")
+                case 0x0D: raw("\\r")
+                case 0x09: raw("\\t")
+                case 0x08: raw("\\b")
+                case 0x0C: raw("\\f")
+                case 0..<0x20:
+                    raw("\\u00")
+                    let digits: StaticString = "0123456789abcdef"
+                    digits.withUTF8Buffer { hex in
+                        append(hex[Int(byte >> 4)])
+                        append(hex[Int(byte & 0xF)])
+                    }
+                default: append(byte)
                 }
-            default: bytes.append(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
     }
 }

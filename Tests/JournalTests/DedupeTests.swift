@@ -30,6 +30,17 @@ struct DedupeTests {
         #expect(try journal.append(fromSource(images, offsets: [100])).sequences == [5])
         #expect(journal.highestOffset(for: images) == 100)
         #expect(journal.highestOffset(for: JournalSource(stream: "elsewhere", partition: 0)) == nil)
+
+        // Sources interleaved within one batch, and a record without a source between them: each source's
+        // highest so far counts, whichever came in between.
+        let interleaved =
+            fromSource(images, offsets: [101]) + fromSource(other, offsets: [6])
+            + fromSource(images, offsets: [101, 102])
+            + fromSource(other, offsets: [6, 7]) + [PendingRecord(payload: Array("{}".utf8))]
+            + fromSource(images, offsets: [102, 103])
+        #expect(
+            try journal.append(interleaved).map { $0 == .duplicate ? 0 : 1 } == [1, 1, 0, 1, 0, 1, 1, 0, 1])
+        #expect(journal.highestOffsets() == [images: 103, other: 7])
     }
 
     @Test("records with an already journaled key are skipped")

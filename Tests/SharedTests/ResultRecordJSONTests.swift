@@ -14,7 +14,9 @@ struct ResultRecordJSONTests {
     static func randomFloat(_ generator: inout some RandomNumberGenerator) -> Float {
         switch Int.random(in: 0..<12, using: &generator) {
         case 0:
-            return [0, -0.0, 1, -1, 0.5, 1e-45, 1.1754944e-38, .greatestFiniteMagnitude, 1e-7, 123456789][
+            return [
+                0, -0.0, 1, -1, 0.5, .leastNonzeroMagnitude, 1.1754944e-38, .greatestFiniteMagnitude, 1e-7, 123456792,
+            ][
                 Int.random(in: 0..<10, using: &generator)]
         case 1: return [.nan, .infinity, -.infinity][Int.random(in: 0..<3, using: &generator)]
         case 2: return Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &generator))
@@ -68,6 +70,20 @@ struct ResultRecordJSONTests {
                 submittedAtMs: submitted, consumedAtMs: 0, completedAtMs: 9, batchSize: 64)
             #expect(record.jsonBytes() == Array(try encoder.encode(record)))
         }
+    }
+
+    @Test("a record at its longest (every string escaped at six bytes a byte, the longest floats) fits its buffer")
+    func longestRecord() throws {
+        let encoder = ControlAPI.makeEncoder()
+        let controls = String(repeating: "\u{01}", count: 300)
+        let record = ResultRecord(
+            seq: .max, requestID: controls, status: .rejected, label: controls, labelIndex: .min,
+            confidence: -1.1754944e-38, probabilities: [Float](repeating: -1.1754944e-38, count: 100),
+            model: controls, modelVersion: controls, reasonCode: controls, reason: controls, format: controls,
+            source: .init(
+                backend: controls, topic: controls, partition: .min, offset: .min, messageID: controls),
+            submittedAtMs: .min, consumedAtMs: .min, completedAtMs: .min, batchSize: .min)
+        #expect(record.jsonBytes() == Array(try encoder.encode(record)))
     }
 
     @Test("byte-identical to ControlAPI's encoder on 20,000 random records")

@@ -121,9 +121,11 @@ final class JournalWriter: Sendable {
     ) {
         let encoder = JSONEncoder()
         var entries: [PendingRecord] = []
-        for (index, record) in records.enumerated() where record.status == .rejected && index < originals.count {
+        // By index: this looks at every record of every commit, and `for record in records` would copy
+        // (retain and release) each one's strings; only rejections go further.
+        for index in records.indices where records[index].status == .rejected && index < originals.count {
             guard let original = originals[index] else { continue }
-            let entry = DeadLetterEntry(original: original, record: record, version: FashionDaemon.version)
+            let entry = DeadLetterEntry(original: original, record: records[index], version: FashionDaemon.version)
             guard let payload = try? Array(encoder.encode(entry)) else { continue }
             var pendingEntry = pending[index]
             pendingEntry.payload = payload
