@@ -15,15 +15,17 @@ extension ResultRecord {
         }
     }
 
-    /// The most bytes ``jsonBytes()`` can write for this record: every key, punctuation and the widest
-    /// integers (1,024 is well above their sum, ~600), each float at its longest, and each string escaped
-    /// at its worst (a control byte takes six, `\u00XX`).
+    /// The most bytes ``jsonBytes()`` can write for this record: the rest of the record at its longest (every
+    /// key and the widest integers come to 500 bytes), each float at its longest, and each string as it will
+    /// be escaped. Exact for the strings rather than six bytes for each of theirs: the buffer stays in
+    /// malloc's small sizes (a chunk of 1 KiB or more made glibc consolidate its free lists).
     private var jsonByteBound: Int {
-        let strings = [requestID, source.backend, source.topic, status.rawValue].reduce(0) { $0 + $1.utf8.count }
-        let optionalStrings = [source.messageID, label, model, modelVersion, format, reason, reasonCode].reduce(0) {
-            $0 + ($1?.utf8.count ?? 0)
-        }
-        return 1024 + 6 * (strings + optionalStrings) + JSONBytes.maxFloatBytes * ((probabilities?.count ?? 0) + 1)
+        // One by one: an array of the strings to sum over would be an allocation per record.
+        func escaped(_ string: String?) -> Int { string.map(JSONBytes.escapedCount) ?? 0 }
+        var strings = escaped(requestID) + escaped(source.backend) + escaped(source.topic) + escaped(status.rawValue)
+        strings += escaped(source.messageID) + escaped(label) + escaped(model) + escaped(modelVersion)
+        strings += escaped(format) + escaped(reason) + escaped(reasonCode)
+        return 512 + strings + JSONBytes.maxFloatBytes * ((probabilities?.count ?? 0) + 1)
     }
 
     private func write(to out: inout JSONBytes) {
@@ -126,6 +128,21 @@ extension ResultRecord {
 private struct JSONBytes {
     /// A float's longest form: sign, nine significant digits, point, exponent ("-1.17549435e-38").
     static let maxFloatBytes = 24
+
+    /// How many bytes ``string(_:)`` writes for `value` inside its quotes.
+    static func escapedCount(_ value: String) -> Int {
+        var value = value
+        return value.withUTF8 { utf8 in
+            var count = utf8.count
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x0A, 0x0D, 0x09, 0x08, 0x0C: count += 1
+                default: count += 5
+                }
+            }
+            return count
+        }
+    }
 
     private let base: UnsafeMutablePointer<UInt8>
     private let capacity: Int

@@ -72,10 +72,13 @@ struct ResultRecordJSONTests {
         }
     }
 
-    @Test("a record at its longest (every string escaped at six bytes a byte, the longest floats) fits its buffer")
+    @Test(
+        "a record at its longest (every integer at its widest, strings full of escapes, the longest floats) fits its buffer"
+    )
     func longestRecord() throws {
         let encoder = ControlAPI.makeEncoder()
-        let controls = String(repeating: "\u{01}", count: 300)
+        // Every kind of escape: six bytes (\u0001, \u001f), two (\", \\, \n, \t, \b, \f, \r), none ("a", "é").
+        let controls = String(repeating: "\u{01}\u{1F}\"\\\n\t\u{08}\u{0C}\ra\u{E9}", count: 40)
         let record = ResultRecord(
             seq: .max, requestID: controls, status: .rejected, label: controls, labelIndex: .min,
             confidence: -1.1754944e-38, probabilities: [Float](repeating: -1.1754944e-38, count: 100),
