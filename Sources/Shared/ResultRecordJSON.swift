@@ -16,7 +16,7 @@ extension ResultRecord {
     }
 
     /// The most bytes ``jsonBytes()`` can write for this record: the rest of the record at its longest (every
-    /// key and the widest integers come to 500 bytes), each float at its longest, and each string as it will
+    /// key, its punctuation and the widest integers come to under 500 bytes), each float at its longest, and each string as it will
     /// be escaped. Exact for the strings rather than six bytes for each of theirs: the buffer stays in
     /// malloc's small sizes (a chunk of 1 KiB or more made glibc consolidate its free lists).
     private var jsonByteBound: Int {
@@ -126,8 +126,9 @@ extension ResultRecord {
 /// `append(contentsOf:)` paid the array's capacity and uniqueness checks. Every write still checks the
 /// bound and traps rather than run past it.
 private struct JSONBytes {
-    /// A float's longest form: sign, nine significant digits, point, exponent ("-1.17549435e-38").
-    static let maxFloatBytes = 24
+    /// A float's longest form and the comma before it: a sign, nine significant digits, the point and an
+    /// exponent ("-1.23456789e-38", 15 bytes); the quoted "-inf" is 6.
+    static let maxFloatBytes = 16
 
     /// How many bytes ``string(_:)`` writes for `value` inside its quotes.
     static func escapedCount(_ value: String) -> Int {

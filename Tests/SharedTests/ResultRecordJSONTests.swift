@@ -72,16 +72,25 @@ struct ResultRecordJSONTests {
         }
     }
 
-    @Test(
-        "a record at its longest (every integer at its widest, strings full of escapes, the longest floats) fits its buffer"
-    )
+    @Test("a record at its longest (the widest integers, strings full of escapes, the longest floats) fits its buffer")
     func longestRecord() throws {
         let encoder = ControlAPI.makeEncoder()
+        // The longest float forms among a spread of bit patterns (15 bytes, e.g. "-1.23456789e-38").
+        var longest: [Float] = []
+        var longestCount = 0
+        for step in 0..<200_000 {
+            let value = Float(bitPattern: UInt32(truncatingIfNeeded: step &* 21_473))
+            guard value.isFinite else { continue }
+            let count = value.description.utf8.count
+            if count > longestCount { (longest, longestCount) = ([], count) }
+            if count == longestCount { longest.append(value) }
+        }
+        #expect(longestCount == 15)
         // Every kind of escape: six bytes (\u0001, \u001f), two (\", \\, \n, \t, \b, \f, \r), none ("a", "é").
         let controls = String(repeating: "\u{01}\u{1F}\"\\\n\t\u{08}\u{0C}\ra\u{E9}", count: 40)
         let record = ResultRecord(
             seq: .max, requestID: controls, status: .rejected, label: controls, labelIndex: .min,
-            confidence: -1.1754944e-38, probabilities: [Float](repeating: -1.1754944e-38, count: 100),
+            confidence: longest[0], probabilities: (0..<100).map { longest[$0 % longest.count] },
             model: controls, modelVersion: controls, reasonCode: controls, reason: controls, format: controls,
             source: .init(
                 backend: controls, topic: controls, partition: .min, offset: .min, messageID: controls),
