@@ -1466,6 +1466,18 @@ def cmd_drain(args):
               "cpu_ratio_to_best_python": fashiond["cpu_s_per_1000"] / best_python["cpu_s_per_1000"]}
     if engine:
         report["fraction_of_engine_alone"] = fashiond["images_per_s"] / float(np.median(engine))
+        # Where each image's CPU goes, in µs: the engine's workers against everything else, and what everything
+        # else may cost for the drain to reach 70% of the engine alone at this run's busy cores.
+        infer = fashiond.get("thread_busy", {}).get("infer-worker")
+        if infer:
+            per_image = lambda cores_used, ips: cores_used / ips * 1e6  # noqa: E731
+            total = per_image(fashiond["cores_busy"], fashiond["images_per_s"])
+            inference = per_image(infer, fashiond["images_per_s"])
+            budget = per_image(fashiond["cores_busy"], 0.7 * float(np.median(engine)))
+            report["per_image_us"] = {
+                "total": total, "engine_workers": inference, "everything_else": total - inference,
+                "engine_alone": per_image(cores, float(np.median(engine))),
+                "everything_else_at_0.70": budget - inference}
     print(f"backlog drain, {args.images} PNGs, {args.partitions} partitions, {cores} cores, median of {args.rounds} rounds")
     print(f"{'system':24} {'images/s':>9} {'CPU-s/1k':>9} {'cores busy':>10} {'peak RSS MiB':>12}")
     for key, value in summary.items():
@@ -1481,6 +1493,11 @@ def cmd_drain(args):
           f"{report['cpu_ratio_to_best_python']:.2f}x CPU per image")
     if engine:
         print(f"fashiond / engine alone (median {np.median(engine):.0f} img/s): {report['fraction_of_engine_alone']:.2f}")
+    if "per_image_us" in report:
+        split = report["per_image_us"]
+        print(f"fashiond CPU per image: {split['total']:.1f} µs, engine workers {split['engine_workers']:.1f} µs "
+              f"(the engine alone: {split['engine_alone']:.1f} µs), everything else {split['everything_else']:.1f} µs; "
+              f"at 0.70 of the engine alone everything else could take {split['everything_else_at_0.70']:.1f} µs")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=1))
