@@ -5,8 +5,8 @@ import Synchronization
 ///
 /// Bounded: `capacity` entries in one preallocated buffer (capacity × 784 bytes, 256 → 196 KiB), the
 /// oldest overwritten first. A request id seen again takes a slot of its own; a lookup finds its latest
-/// entry. Filled by the journal
-/// writer before it appends the batch, so the input is there by the time its result is durable.
+/// entry. Filled by the journal writer before it appends the batch, so the input is there by the time its
+/// result is durable.
 final class InputRing: Sendable {
     static let imageBytes = 784
 
