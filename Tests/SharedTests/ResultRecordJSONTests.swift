@@ -72,7 +72,9 @@ struct ResultRecordJSONTests {
         }
     }
 
-    @Test("a record at its longest (the widest integers, strings full of escapes, the longest floats) fits its buffer")
+    @Test(
+        "a record at its longest (the widest integers, strings full of escapes, the longest floats) matches the general encoder"
+    )
     func longestRecord() throws {
         let encoder = ControlAPI.makeEncoder()
         // The longest float forms among a spread of bit patterns (15 bytes, e.g. "-1.23456789e-38").
