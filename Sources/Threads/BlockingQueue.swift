@@ -3,24 +3,29 @@
 /// `push` blocks while the queue is full: that is how backpressure travels from a slow stage (the
 /// engine, the journal's fsync) back to the partition readers, which then stop fetching. It is never
 /// used from async code.
-package final class BlockingQueue<Element>: @unchecked Sendable {
+///
+/// Public, not `package`, like ``ConditionMutex`` and ``ConditionVariable``: Swift 6.3 uses the bodies of
+/// `@inlinable` declarations in other modules only when they are public (an `@inlinable package` method
+/// stayed an unspecialized generic call, whose per-element value-witness copies cost an allocation per image
+/// in every push of the partition readers).
+public final class BlockingQueue<Element>: @unchecked Sendable {
     // Guarded by `mutex`. Two conditions on one mutex, so that a push wakes only a consumer and a pop only
     // producers: with one condition broadcast on every operation, the four partition readers blocked on a
     // full queue were all woken by every push of the others and went back to sleep (thousands of futile
     // wake-ups a second in a backlog drain).
-    private let mutex = ConditionMutex()
-    private let notEmpty: ConditionVariable
-    private let notFull: ConditionVariable
-    private var storage: [Element?]
-    private var head = 0
-    private var count = 0
-    private var closed = false
+    @usableFromInline let mutex = ConditionMutex()
+    @usableFromInline let notEmpty: ConditionVariable
+    @usableFromInline let notFull: ConditionVariable
+    @usableFromInline var storage: [Element?]
+    @usableFromInline var head = 0
+    @usableFromInline var count = 0
+    @usableFromInline var closed = false
     /// Threads waiting in ``push(_:)`` / in ``pop(until:)``: a condition is signalled only when someone waits.
-    private var waitingProducers = 0
-    private var waitingConsumers = 0
-    package let capacity: Int
+    @usableFromInline var waitingProducers = 0
+    @usableFromInline var waitingConsumers = 0
+    public let capacity: Int
 
-    package init(capacity: Int) {
+    public init(capacity: Int) {
         precondition(capacity > 0, "a queue needs room for at least one element")
         self.capacity = capacity
         self.storage = Array(repeating: nil, count: capacity)
@@ -30,7 +35,8 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
 
     /// Appends `element`, waiting while the queue is full. Returns false if the queue was closed.
     @discardableResult
-    package func push(_ element: Element) -> Bool {
+    @inlinable
+    public func push(_ element: Element) -> Bool {
         push(contentsOf: CollectionOfOne(element))
     }
 
@@ -38,7 +44,8 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
     /// consumer is woken first, so it can make that room). Returns false if the queue was closed; the
     /// elements before that point were queued.
     @discardableResult
-    package func push(contentsOf elements: some Sequence<Element>) -> Bool {
+    @inlinable
+    public func push(contentsOf elements: some Sequence<Element>) -> Bool {
         mutex.withLock {
             for element in elements {
                 while count == capacity && !closed {
@@ -58,7 +65,8 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
 
     /// Removes the oldest element, waiting until one arrives, `deadline` passes (nil: forever) or the
     /// queue is closed and empty.
-    package func pop(until deadline: ContinuousClock.Instant? = nil) -> Element? {
+    @inlinable
+    public func pop(until deadline: ContinuousClock.Instant? = nil) -> Element? {
         mutex.withLock {
             while count == 0 {
                 if closed { return nil }
@@ -77,7 +85,8 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
     }
 
     /// Removes up to `limit` elements that are already queued, without waiting.
-    package func drain(limit: Int) -> [Element] {
+    @inlinable
+    public func drain(limit: Int) -> [Element] {
         mutex.withLock {
             var result: [Element] = []
             result.reserveCapacity(min(limit, count))
@@ -88,12 +97,12 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
     }
 
     /// Number of queued elements.
-    package var depth: Int {
+    public var depth: Int {
         mutex.withLock { count }
     }
 
     /// Wakes every waiter; later pushes fail, pops drain what is left and then return nil.
-    package func close() {
+    public func close() {
         mutex.withLock {
             closed = true
             notEmpty.broadcast()
@@ -102,7 +111,8 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
     }
 
     /// Call with the lock held and `count > 0`.
-    private func takeFirst() -> Element {
+    @inlinable
+    func takeFirst() -> Element {
         // Moved out, not copied and then cleared: a copy retains every reference the element holds, and
         // clearing the slot releases them again, on objects another thread just wrote.
         let element = storage[head].take()!
@@ -113,12 +123,14 @@ package final class BlockingQueue<Element>: @unchecked Sendable {
 
     /// Call with the lock held after adding elements. One consumer (the pipeline's case) is signalled; with
     /// several, all are woken, since a timed wait that ends just then may absorb a signal meant for another.
-    private func wakeConsumers() {
+    @inlinable
+    func wakeConsumers() {
         if waitingConsumers == 1 { notEmpty.signal() } else if waitingConsumers > 1 { notEmpty.broadcast() }
     }
 
     /// Call with the lock held after removing `freed` elements: one producer per freed slot may go on.
-    private func wakeProducers(freed: Int) {
+    @inlinable
+    func wakeProducers(freed: Int) {
         guard waitingProducers > 0, freed > 0 else { return }
         if freed >= waitingProducers { notFull.broadcast() } else { for _ in 0..<freed { notFull.signal() } }
     }

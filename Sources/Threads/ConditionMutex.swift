@@ -9,10 +9,10 @@ import Darwin
 /// Guard plain state with Synchronization's `Mutex`; use this type only where a thread must block until
 /// another one changes the guarded state (queues, latches, the inference workers' fork/join). Lock and
 /// unlock are inlinable: the engine takes this lock twice per micro-batch.
-package final class ConditionMutex: @unchecked Sendable {
+public final class ConditionMutex: @unchecked Sendable {
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    package init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         let rc = pthread_mutex_init(mutex, nil)
@@ -26,18 +26,18 @@ package final class ConditionMutex: @unchecked Sendable {
 
     /// Blocks until the calling thread holds the mutex. Not recursive.
     @inlinable
-    package func lock() {
+    public func lock() {
         pthread_mutex_lock(mutex)
     }
 
     @inlinable
-    package func unlock() {
+    public func unlock() {
         pthread_mutex_unlock(mutex)
     }
 
     /// Runs `body` while holding the mutex.
     @inlinable
-    package func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+    public func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()

@@ -10,13 +10,13 @@ import Darwin
 /// Call ``wait()`` and ``wait(until:)`` with ``mutex`` held and re-check the condition in a loop: wake-ups
 /// can be spurious. Timed waits measure against the monotonic clock, so setting the wall clock neither
 /// stretches nor cuts them.
-package final class ConditionVariable: @unchecked Sendable {
+public final class ConditionVariable: @unchecked Sendable {
     /// The mutex that guards the state this condition is about.
-    package let mutex: ConditionMutex
+    public let mutex: ConditionMutex
     @usableFromInline let condition: UnsafeMutablePointer<pthread_cond_t>
 
     /// A condition on `mutex`; several conditions may share one mutex.
-    package init(mutex: ConditionMutex = ConditionMutex()) {
+    public init(mutex: ConditionMutex = ConditionMutex()) {
         self.mutex = mutex
         condition = .allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
@@ -37,19 +37,19 @@ package final class ConditionVariable: @unchecked Sendable {
 
     /// Runs `body` while holding ``mutex``.
     @inlinable
-    package func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+    public func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         try mutex.withLock(body)
     }
 
     /// Releases ``mutex``, sleeps until signalled (or spuriously woken), and takes ``mutex`` again.
     @inlinable
-    package func wait() {
+    public func wait() {
         pthread_cond_wait(condition, mutex.mutex)
     }
 
     /// Like ``wait()``, but gives up at `deadline`. Returns false if the deadline passed (also when it had
     /// passed before the call), true when woken before it.
-    package func wait(until deadline: ContinuousClock.Instant) -> Bool {
+    public func wait(until deadline: ContinuousClock.Instant) -> Bool {
         let remaining = deadline - ContinuousClock.now
         guard remaining > .zero else { return false }
         var absolute = Self.monotonicDeadline(after: remaining)
@@ -57,19 +57,19 @@ package final class ConditionVariable: @unchecked Sendable {
     }
 
     /// Like ``wait(until:)`` with a deadline `timeout` from now.
-    package func wait(timeout: Duration) -> Bool {
+    public func wait(timeout: Duration) -> Bool {
         wait(until: .now + timeout)
     }
 
     /// Wakes one waiter.
     @inlinable
-    package func signal() {
+    public func signal() {
         pthread_cond_signal(condition)
     }
 
     /// Wakes every waiter.
     @inlinable
-    package func broadcast() {
+    public func broadcast() {
         pthread_cond_broadcast(condition)
     }
 

@@ -77,17 +77,8 @@ struct ResultRecordJSONTests {
     )
     func longestRecord() throws {
         let encoder = ControlAPI.makeEncoder()
-        // The longest float forms among a spread of bit patterns (15 bytes, e.g. "-1.23456789e-38").
-        var longest: [Float] = []
-        var longestCount = 0
-        for step in 0..<200_000 {
-            let value = Float(bitPattern: UInt32(truncatingIfNeeded: step &* 21_473))
-            guard value.isFinite else { continue }
-            let count = value.description.utf8.count
-            if count > longestCount { (longest, longestCount) = ([], count) }
-            if count == longestCount { longest.append(value) }
-        }
-        #expect(longestCount == 15)
+        let longest = Self.longestFloats()
+        #expect(longest[0].description.utf8.count == 15)
         // Every kind of escape: six bytes (\u0001, \u001f), two (\", \\, \n, \t, \b, \f, \r), none ("a", "é").
         let controls = String(repeating: "\u{01}\u{1F}\"\\\n\t\u{08}\u{0C}\ra\u{E9}", count: 40)
         let record = ResultRecord(
@@ -98,6 +89,39 @@ struct ResultRecordJSONTests {
                 backend: controls, topic: controls, partition: .min, offset: .min, messageID: controls),
             submittedAtMs: .min, consumedAtMs: .min, completedAtMs: .min, batchSize: .min)
         #expect(record.jsonBytes() == Array(try encoder.encode(record)))
+    }
+
+    @Test("the size reserved up front holds any record whose strings need no escaping, at its longest")
+    func estimateCoversLongestPlainRecord() {
+        let longestFloat = Self.longestFloats()[0]
+        #expect(longestFloat.description.utf8.count == 15)
+        let text = String(repeating: "plain", count: 20)
+        let longest = ResultRecord(
+            seq: .max, requestID: text, status: .rejected, label: text, labelIndex: .min, confidence: longestFloat,
+            probabilities: Array(repeating: longestFloat, count: 10), model: text, modelVersion: text,
+            reasonCode: text, reason: text, format: text,
+            source: .init(backend: text, topic: text, partition: .min, offset: .min, messageID: text),
+            submittedAtMs: .min, consumedAtMs: .min, completedAtMs: .min, batchSize: .min)
+        #expect(longest.jsonBytes().count <= longest.jsonByteEstimate)
+        // Nothing present but what every record has: the estimate is for this record, not a fixed large size.
+        let smallest = ResultRecord(
+            requestID: "", status: .ok, source: .init(backend: "", topic: ""), consumedAtMs: 0, completedAtMs: 0)
+        #expect(smallest.jsonBytes().count <= smallest.jsonByteEstimate)
+        #expect(smallest.jsonByteEstimate < longest.jsonByteEstimate)
+    }
+
+    /// The longest float forms among a spread of bit patterns (15 bytes, e.g. "-1.23456789e-38").
+    static func longestFloats() -> [Float] {
+        var longest: [Float] = []
+        var longestCount = 0
+        for step in 0..<200_000 {
+            let value = Float(bitPattern: UInt32(truncatingIfNeeded: step &* 21_473))
+            guard value.isFinite else { continue }
+            let count = value.description.utf8.count
+            if count > longestCount { (longest, longestCount) = ([], count) }
+            if count == longestCount { longest.append(value) }
+        }
+        return longest
     }
 
     @Test("byte-identical to ControlAPI's encoder on 20,000 random records")
