@@ -36,8 +36,14 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
     /// Appends `element`, waiting while the queue is full. Returns false if the queue was closed.
     @discardableResult
     @inlinable
-    public func push(_ element: Element) -> Bool {
-        push(contentsOf: CollectionOfOne(element))
+    public func push(_ element: consuming Element) -> Bool {
+        mutex.lock()
+        defer { mutex.unlock() }
+        guard waitForRoom() else { return false }
+        storage[(head + count) % capacity] = consume element
+        count += 1
+        wakeConsumers()
+        return true
     }
 
     /// Appends `elements` in order under one lock, waiting for room whenever the queue is full (the
@@ -45,22 +51,34 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
     /// elements before that point were queued.
     @discardableResult
     @inlinable
-    public func push(contentsOf elements: some Sequence<Element>) -> Bool {
-        mutex.withLock {
-            for element in elements {
-                while count == capacity && !closed {
-                    wakeConsumers()
-                    waitingProducers += 1
-                    notFull.wait()
-                    waitingProducers -= 1
-                }
-                if closed { return false }
-                storage[(head + count) % capacity] = element
-                count += 1
-            }
-            wakeConsumers()
-            return true
+    public func push(contentsOf elements: consuming [Element]) -> Bool {
+        // Moved in, not copied: reversed once, each is then taken off the end, which hands it over. A copy
+        // would retain every reference an element holds, and destroying the array afterwards release them all
+        // again (for the readers' items: strings, pixels, the original). Reversed through the buffer, whose
+        // swaps move; the array's own `reverse()` swapped by copying.
+        elements.withUnsafeMutableBufferPointer { $0.reverse() }
+        mutex.lock()
+        defer { mutex.unlock() }
+        while let element = elements.popLast() {
+            guard waitForRoom() else { return false }
+            storage[(head + count) % capacity] = consume element
+            count += 1
         }
+        wakeConsumers()
+        return true
+    }
+
+    /// Call with the lock held: waits while the queue is full (waking the consumer first, so that it can
+    /// make room); false if the queue is closed.
+    @inlinable
+    func waitForRoom() -> Bool {
+        while count == capacity && !closed {
+            wakeConsumers()
+            waitingProducers += 1
+            notFull.wait()
+            waitingProducers -= 1
+        }
+        return !closed
     }
 
     /// Removes the oldest element, waiting until one arrives, `deadline` passes (nil: forever) or the

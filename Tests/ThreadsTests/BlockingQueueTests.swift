@@ -71,7 +71,7 @@ struct BlockingQueueTests {
     func batchPushWaitsForRoom() {
         let queue = BlockingQueue<Int>(capacity: 3)
         let producer = JoinableThread(name: "test-producer") {
-            for start in stride(from: 0, to: 100, by: 10) { queue.push(contentsOf: start..<(start + 10)) }
+            for start in stride(from: 0, to: 100, by: 10) { queue.push(contentsOf: Array(start..<(start + 10))) }
             queue.close()
         }
         var received: [Int] = []
@@ -86,7 +86,7 @@ struct BlockingQueueTests {
         let queue = BlockingQueue<Int>(capacity: 2)
         let accepted = Mutex<Bool?>(nil)
         let producer = JoinableThread(name: "test-producer") {
-            accepted.withLock { $0 = queue.push(contentsOf: 0..<5) }
+            accepted.withLock { $0 = queue.push(contentsOf: Array(0..<5)) }
         }
         #expect(!producer.join(timeout: .milliseconds(100)), "a full queue must make the batch push wait")
         queue.close()
