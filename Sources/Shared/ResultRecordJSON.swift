@@ -1,15 +1,16 @@
 extension ResultRecord {
-    /// Room for the whole of ``jsonBytes()``, so that a record is built in one allocation (one in a few outgrew
-    /// the earlier estimate and was copied into a second buffer): keys, quotes and punctuation (300 bytes; with
-    /// every optional present: 293), nine integers and the floats at their longest (21 and 16 bytes with sign or
-    /// comma), and the strings as they are (escaping is rare; a string that needs it only makes the buffer grow).
+    /// Room for the whole of ``jsonBytes()``, so that a record is built in one allocation (most outgrew the
+    /// earlier estimate and were copied into a second buffer): keys, quotes and punctuation (320 bytes with
+    /// every optional present), the integers at their longest (eight of 20 characters with the sign, the
+    /// 32-bit partition 11), each float at its longest with a comma (16), and the strings as they are
+    /// (escaping is rare; a string that needs it only makes the buffer grow).
     package var jsonByteEstimate: Int {
         let strings =
             requestID.utf8.count + source.topic.utf8.count + source.backend.utf8.count + status.rawValue.utf8.count
             + (reason?.utf8.count ?? 0) + (reasonCode?.utf8.count ?? 0) + (label?.utf8.count ?? 0)
             + (model?.utf8.count ?? 0) + (modelVersion?.utf8.count ?? 0) + (format?.utf8.count ?? 0)
             + (source.messageID?.utf8.count ?? 0)
-        return 300 + 9 * 21 + 16 * (1 + (probabilities?.count ?? 0)) + strings
+        return 320 + 8 * 20 + 11 + 16 * (1 + (probabilities?.count ?? 0)) + strings
     }
 
     /// The record as `ControlAPI.makeEncoder()` writes it (sorted keys, unescaped slashes, absent optionals

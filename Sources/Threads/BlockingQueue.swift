@@ -20,7 +20,7 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
     @usableFromInline var head = 0
     @usableFromInline var count = 0
     @usableFromInline var closed = false
-    /// Threads waiting in ``push(_:)`` / in ``pop(until:)``: a condition is signalled only when someone waits.
+    /// Threads waiting in a push / in ``pop(until:)``: a condition is signalled only when someone waits.
     @usableFromInline var waitingProducers = 0
     @usableFromInline var waitingConsumers = 0
     public let capacity: Int
@@ -46,14 +46,15 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
         return true
     }
 
-    /// Appends `elements` in order under one lock, waiting for room whenever the queue is full (the
-    /// consumer is woken first, so it can make that room). Returns false if the queue was closed; the
-    /// elements before that point were queued.
+    /// Appends `elements` in order, under the lock except while waiting for room whenever the queue is full
+    /// (the consumer is woken first, so it can make that room; another producer's elements may then come in
+    /// between). Returns false if the queue was closed; the elements before that point were queued, the rest
+    /// are dropped. The array is taken over: a caller that goes on using its own pays for a copy of it.
     @discardableResult
     @inlinable
     public func push(contentsOf elements: consuming [Element]) -> Bool {
         // Moved in, not copied: reversed once, each is then taken off the end, which hands it over. A copy
-        // would retain every reference an element holds, and destroying the array afterwards release them all
+        // would retain every reference an element holds, and destroying the array afterwards releases them all
         // again (for the readers' items: strings, pixels, the original). Reversed through the buffer, whose
         // swaps move; the array's own `reverse()` swapped by copying.
         elements.withUnsafeMutableBufferPointer { $0.reverse() }
