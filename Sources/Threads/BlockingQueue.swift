@@ -39,9 +39,7 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
     public func push(_ element: consuming Element) -> Bool {
         mutex.lock()
         defer { mutex.unlock() }
-        guard waitForRoom() else { return false }
-        storage[(head + count) % capacity] = consume element
-        count += 1
+        guard enqueue(element) else { return false }
         wakeConsumers()
         return true
     }
@@ -61,25 +59,26 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
         mutex.lock()
         defer { mutex.unlock() }
         while let element = elements.popLast() {
-            guard waitForRoom() else { return false }
-            storage[(head + count) % capacity] = consume element
-            count += 1
+            guard enqueue(element) else { return false }
         }
         wakeConsumers()
         return true
     }
 
     /// Call with the lock held: waits while the queue is full (waking the consumer first, so that it can
-    /// make room); false if the queue is closed.
+    /// make room), then moves `element` in at the tail; false, and `element` dropped, if the queue is closed.
     @inlinable
-    func waitForRoom() -> Bool {
+    func enqueue(_ element: consuming Element) -> Bool {
         while count == capacity && !closed {
             wakeConsumers()
             waitingProducers += 1
             notFull.wait()
             waitingProducers -= 1
         }
-        return !closed
+        if closed { return false }
+        storage[(head + count) % capacity] = consume element
+        count += 1
+        return true
     }
 
     /// Removes the oldest element, waiting until one arrives, `deadline` passes (nil: forever) or the
