@@ -52,19 +52,10 @@ struct KernelSetTests {
         }
     }
 
+    /// fashion-cnn-bn's three convolutions and fashion-cnn's first, rows wider than one register block, channel
+    /// tails (8 after 16 for AVX2, 16 after 32 for AVX-512), no padding, end padding only, dilation, odd row
+    /// counts (AVX2's two-row blocks leave one row), one input channel with stride 1 and with stride 2.
     static let shapes = [
-        // fashion-cnn-bn conv1
-        Shape(inChannels: 1, outChannels: 16, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 1),
-        // fashion-cnn conv1
-        Shape(inChannels: 1, outChannels: 32, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 0),
-        Shape(inChannels: 3, outChannels: 24, size: 9, kernel: 3, stride: 2, dilation: 1, pad: 1),  // 8-channel tail
-        Shape(inChannels: 1, outChannels: 8, size: 11, kernel: 5, stride: 1, dilation: 1, pad: 2),
-        Shape(inChannels: 2, outChannels: 16, size: 10, kernel: 3, stride: 1, dilation: 2, pad: 1),
-    ]
-
-    /// The AVX-512 kernel: fashion-cnn-bn's three convolutions, rows wider than one 14-pixel segment, a
-    /// 16-channel tail after 32, no padding, end padding only, dilation.
-    static let avx512Shapes = [
         Shape(inChannels: 1, outChannels: 16, size: 28, kernel: 3, stride: 1, dilation: 1, pad: 1),
         Shape(inChannels: 16, outChannels: 32, size: 14, kernel: 3, stride: 2, dilation: 1, pad: 1),
         Shape(inChannels: 32, outChannels: 32, size: 7, kernel: 3, stride: 1, dilation: 1, pad: 1),
@@ -73,6 +64,10 @@ struct KernelSetTests {
         Shape(inChannels: 5, outChannels: 64, size: 31, kernel: 5, stride: 1, dilation: 1, pad: 2),
         Shape(inChannels: 2, outChannels: 16, size: 10, kernel: 3, stride: 1, dilation: 2, pad: 1),
         Shape(inChannels: 4, outChannels: 16, size: 8, kernel: 2, stride: 3, dilation: 1, pad: 0),
+        Shape(inChannels: 3, outChannels: 24, size: 9, kernel: 3, stride: 2, dilation: 1, pad: 1),
+        Shape(inChannels: 1, outChannels: 8, size: 11, kernel: 5, stride: 1, dilation: 1, pad: 2),
+        Shape(inChannels: 1, outChannels: 24, size: 30, kernel: 3, stride: 2, dilation: 1, pad: 1),
+        Shape(inChannels: 7, outChannels: 40, size: 5, kernel: 3, stride: 1, dilation: 1, pad: 0),
     ]
 
     /// `DirectConvolution.run` on `input`, into an output and a scratch buffer filled with NaN (the kernel
@@ -118,14 +113,14 @@ struct KernelSetTests {
         }
     }
 
-    /// The AVX2 kernel itself takes any multiple of 8 channels; `applies` picks only the layers where it is
-    /// faster.
+    /// The AVX2 kernel takes any multiple of 8 output channels.
     @Test(.enabled(if: avx2), arguments: shapes)
     func directAVX2MatchesReference(shape: Shape) {
         Self.directConvolutionMatchesReference(shape: shape, kernel: .avx2)
     }
 
-    @Test(.enabled(if: avx512), arguments: avx512Shapes)
+    /// The AVX-512 kernel takes multiples of 16.
+    @Test(.enabled(if: avx512), arguments: shapes.filter { $0.outChannels % 16 == 0 })
     func directAVX512MatchesReference(shape: Shape) {
         Self.directConvolutionMatchesReference(shape: shape, kernel: .avx512)
     }
@@ -151,11 +146,25 @@ struct KernelSetTests {
         return output
     }
 
-    /// The AVX-512 kernel with the 2x2 pool fused: max and average, one and two vectors of channels, a
-    /// 16-channel tail, odd convolution extents (the last row and column are not pooled), every activation
-    /// before the pool the kernel applies and one after it (sigmoid) that the caller applies.
-    @Test(.enabled(if: avx512), arguments: [(1, 16, 28, 1), (1, 32, 28, 0), (3, 48, 11, 1), (8, 16, 31, 1)])
+    /// Pooled shapes: one input channel (padded, unpadded), one and two vectors of channels, channel tails,
+    /// odd convolution extents (the last row and column are not pooled).
+    static let pooledShapes = [(1, 16, 28, 1), (1, 32, 28, 0), (3, 48, 11, 1), (8, 16, 31, 1), (2, 24, 9, 0)]
+
+    /// Each kernel with the 2x2 pool fused: max and average, every activation before the pool the kernel applies
+    /// and one after it (sigmoid) that the caller applies.
+    @Test(.enabled(if: avx2), arguments: pooledShapes)
+    func directAVX2WithPoolMatchesReference(inChannels: Int, outChannels: Int, size: Int, pad: Int) throws {
+        try Self.directWithPoolMatchesReference(.avx2, inChannels, outChannels, size, pad)
+    }
+
+    @Test(.enabled(if: avx512), arguments: pooledShapes.filter { $0.1 % 16 == 0 })
     func directAVX512WithPoolMatchesReference(inChannels: Int, outChannels: Int, size: Int, pad: Int) throws {
+        try Self.directWithPoolMatchesReference(.avx512, inChannels, outChannels, size, pad)
+    }
+
+    static func directWithPoolMatchesReference(
+        _ kernel: DirectConvolution.Kernel, _ inChannels: Int, _ outChannels: Int, _ size: Int, _ pad: Int
+    ) throws {
         var generator = WinogradTests.Generator(state: UInt64(outChannels * 7 + size))
         let out = size + 2 * pad - 2
         let cases: [(PoolKind, Activation, Activation)] = [
@@ -169,7 +178,7 @@ struct KernelSetTests {
                 padTop: pad, padLeft: pad,
                 weights: (0..<(9 * inChannels * outChannels)).map { _ in generator.next() },
                 bias: (0..<outChannels).map { _ in generator.next() }, activation: convActivation)
-            conv.direct = .avx512
+            conv.direct = kernel
             let pool = PoolLayer(
                 kind: kind, channels: outChannels, inHeight: out, inWidth: out, outHeight: out / 2,
                 outWidth: out / 2, kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1,
@@ -181,8 +190,27 @@ struct KernelSetTests {
             let expected = Self.referencePool(pool, Self.reference(conv, input, images: images), images: images)
             let actual = Self.runDirect(conv, pool: pool, input, images: images, outputCount: expected.count)
             let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-            #expect(worst < 1e-4, "\(kind) \(convActivation) \(poolActivation): \(worst)")
+            #expect(worst < 1e-4, "\(kernel) \(kind) \(convActivation) \(poolActivation): \(worst)")
         }
+    }
+
+    /// The AVX2 matrix product against a Double reference: Winograd's shape, a single row, k = 1 (the
+    /// one-channel blocks), an 8-column tail, rows that are not a multiple of the block width.
+    @Test(.enabled(if: avx2), arguments: [(800, 32, 64), (1, 3, 16), (13, 1, 24), (7, 5, 8), (45, 64, 40)])
+    func matmulAVX2MatchesReference(m: Int, k: Int, n: Int) {
+        var generator = WinogradTests.Generator(state: UInt64(m * 31 + k * 7 + n))
+        let a = (0..<(m * k)).map { _ in generator.next() }
+        let b = (0..<(k * n)).map { _ in generator.next() }
+        var c = [Float](repeating: .nan, count: m * n)
+        fashion_matmul_avx2(a, b, &c, m, k, n)
+        var worst: Float = 0
+        for row in 0..<m {
+            for column in 0..<n {
+                let sum = (0..<k).reduce(0.0) { $0 + Double(a[row * k + $1]) * Double(b[$1 * n + column]) }
+                worst = max(worst, abs(c[row * n + column] - Float(sum)))
+            }
+        }
+        #expect(worst < 1e-4, "\(m)x\(k)x\(n): \(worst)")
     }
 
     /// The AVX2 tanh against libm's over [-20, 20] (every count mod 8, so the tail runs too), the
@@ -213,10 +241,10 @@ struct KernelSetTests {
         #expect(DirectConvolution.applies(to: firstLayer))
         var wide = firstLayer
         wide.inChannels = 32
-        #expect(!DirectConvolution.applies(to: wide), "long reductions stay with sgemm")
+        #expect(DirectConvolution.applies(to: wide))
         var many = firstLayer
         many.outChannels = 32
-        #expect(!DirectConvolution.applies(to: many), "sgemm is faster for 32 output channels")
+        #expect(DirectConvolution.applies(to: many))
         var odd = firstLayer
         odd.outChannels = 12
         #expect(!DirectConvolution.applies(to: odd), "the AVX2 kernel needs multiples of 8 output channels")
@@ -233,10 +261,11 @@ struct KernelSetTests {
         (pointwise.kernelHeight, pointwise.kernelWidth, pointwise.padTop, pointwise.padLeft) = (1, 1, 0, 0)
         #expect(DirectConvolution.kernel(for: pointwise, kernels: .avx512) == DirectConvolution.Kernel.none)
         #expect(DirectConvolution.kernel(for: firstLayer, kernels: .avx2) == .avx2)
-        #expect(DirectConvolution.kernel(for: wide, kernels: .avx2) == DirectConvolution.Kernel.none)
+        #expect(DirectConvolution.kernel(for: wide, kernels: .avx2) == .avx2)
+        #expect(DirectConvolution.kernel(for: pointwise, kernels: .avx2) == DirectConvolution.Kernel.none)
         #expect(DirectConvolution.kernel(for: firstLayer, kernels: .baseline) == DirectConvolution.Kernel.none)
 
-        // Pools the AVX-512 kernel computes itself: 2x2, stride 2, unpadded, after an activation it applies.
+        // Pools the direct kernels compute themselves: 2x2, stride 2, unpadded, after an activation they apply.
         var direct = firstLayer
         direct.direct = .avx512
         let pool = PoolLayer(
@@ -244,7 +273,10 @@ struct KernelSetTests {
             kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1, dilationX: 1, padTop: 0, padLeft: 0,
             padBottom: 0, padRight: 0, countIncludePad: false)
         #expect(DirectConvolution.fusesPool(pool, after: direct))
-        #expect(!DirectConvolution.fusesPool(pool, after: firstLayer), "only the AVX-512 kernel pools")
+        #expect(!DirectConvolution.fusesPool(pool, after: firstLayer), "im2col + sgemm pools separately")
+        var avx2 = firstLayer
+        avx2.direct = .avx2
+        #expect(DirectConvolution.fusesPool(pool, after: avx2))
         var sigmoid = direct
         sigmoid.activation = .sigmoid
         #expect(!DirectConvolution.fusesPool(pool, after: sigmoid), "an average pool needs the activation first")
@@ -285,21 +317,24 @@ struct KernelSetTests {
         #expect(outputs.count == KernelSet.allCases.filter(\.isSupported).count)
     }
 
-    /// Which kernel each convolution of the fixture models runs with each set, as profiles name them.
-    @Test(.enabled(if: avx512))
+    /// Which kernel each convolution of the fixture models runs with each set the CPU supports, as profiles
+    /// name them.
+    @Test(.enabled(if: avx2))
     func convolutionKernelsPerSet() throws {
-        let expected: [KernelSet: [String]] = [
-            .baseline: ["im2col+sgemm+pool", "im2col+sgemm", "im2col+sgemm"],
-            .avx2: ["direct-avx2+pool", "im2col+sgemm", "im2col+sgemm"],
-            .avx512: ["direct-avx512+fused-pool", "direct-avx512", "direct-avx512"],
+        let expected: [(URL, KernelSet, [String])] = [
+            (Fixtures.batchNormModel, .baseline, ["im2col+sgemm+pool", "im2col+sgemm", "im2col+sgemm"]),
+            (Fixtures.batchNormModel, .avx2, ["direct-avx2+fused-pool", "direct-avx2", "direct-avx2"]),
+            (Fixtures.batchNormModel, .avx512, ["direct-avx512+fused-pool", "direct-avx512", "direct-avx512"]),
+            (Fixtures.defaultModel, .baseline, ["im2col+sgemm+pool", "winograd+maxpool"]),
+            (Fixtures.defaultModel, .avx2, ["direct-avx2+fused-pool", "winograd-avx2+maxpool"]),
+            (Fixtures.defaultModel, .avx512, ["direct-avx512+fused-pool", "winograd-avx512+maxpool"]),
         ]
-        for (kernels, names) in expected {
-            let engine = try InferenceEngine(
-                modelDirectory: Fixtures.batchNormModel, configuration: .init(threads: 1, kernels: kernels))
+        for (model, kernels, names) in expected where kernels.isSupported {
+            let engine = try InferenceEngine(modelDirectory: model, configuration: .init(threads: 1, kernels: kernels))
             defer { engine.shutdown() }
             let steps = engine.planDescription.filter { $0.hasPrefix("Conv") }
             let convolutions = steps.map { $0.split(separator: "(")[1].split(separator: ")")[0] }
-            #expect(convolutions.prefix(3).map(String.init) == names, "\(kernels): \(steps)")
+            #expect(convolutions.prefix(names.count).map(String.init) == names, "\(kernels): \(steps)")
         }
     }
 }

@@ -51,21 +51,26 @@ struct WinogradTests {
         return output
     }
 
-    /// The scalar and SIMD4 Swift transforms, and the AVX-512 C ones where the CPU has them (channel counts
-    /// that are not multiples of 16 run their masked tails).
-    static let paths = [(false, false), (true, false)] + (KernelSet.avx512.isSupported ? [(true, true)] : [])
+    /// The scalar and SIMD4 Swift transforms with sgemm's products; the AVX2 products
+    /// (`fashion_matmul_avx2`, on multiples of 8 output channels, as `PlanBuilder` chooses them) and the AVX-512
+    /// C transforms (channel counts that are not multiples of 16 run their masked tails) where the CPU has them.
+    static let paths: [(vectorized: Bool, avx512: Bool, avx2Products: Bool)] =
+        [(false, false, false), (true, false, false)]
+        + (KernelSet.avx2.isSupported ? [(true, false, true)] : [])
+        + (KernelSet.avx512.isSupported ? [(true, true, false)] : [])
 
     /// Runs the Winograd kernel on every path above and expects `expected` to within 1e-4.
     static func expectEveryPath(
         _ conv: ConvolutionLayer, pool: PoolLayer?, _ input: [Float], images: Int, match expected: [Float]
     ) {
-        for (vectorized, avx512) in paths {
+        for path in paths where !path.avx2Products || conv.outChannels % 8 == 0 {
             var winograd = WinogradConvolution(conv, pool: pool)
-            winograd.vectorized = vectorized
-            winograd.avx512 = avx512
+            winograd.vectorized = path.vectorized
+            winograd.avx512 = path.avx512
+            winograd.avx2Products = path.avx2Products
             let actual = run(winograd, input, images: images, outputCount: expected.count)
             let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-            #expect(worst < 1e-4, "vectorized \(vectorized), AVX-512 \(avx512): \(worst)")
+            #expect(worst < 1e-4, "\(path): \(worst)")
         }
     }
 

@@ -19,19 +19,7 @@ enum {
     FASHION_POOL_AVERAGE = 2,
 };
 
-/* Largest input channel count `fashion_conv_direct_avx2` takes (out-of-image taps read a zero row of this size). */
-#define FASHION_DIRECT_MAX_IN_CHANNELS 4096
-
-/* Direct convolution, channels-last, with bias and activation fused, AVX2 + FMA.
-   input [images][in_h][in_w][in_c]; weights [kh][kw][in_c][out_c]; bias [out_c] or NULL;
-   output [images][out_h][out_w][out_c]. Requires out_c % 8 == 0 and in_c <= FASHION_DIRECT_MAX_IN_CHANNELS.
-   Each output is bias + the sum over taps in (ky, kx, c) order, one fused multiply-add per term. */
-void fashion_conv_direct_avx2(const float *input, const float *weights, const float *bias, float *output, long images,
-                              long in_h, long in_w, long in_c, long out_h, long out_w, long out_c, long kernel_h,
-                              long kernel_w, long stride_y, long stride_x, long dilation_y, long dilation_x,
-                              long pad_top, long pad_left, int activation, float alpha);
-
-/* A convolution's geometry for the AVX-512 kernel. Input [images][in_h][in_w][in_c], output
+/* A convolution's geometry for the direct kernels. Input [images][in_h][in_w][in_c], output
    [images][out_h][out_w][out_c], channels last; weights [kernel_h][kernel_w][in_c][out_c]. */
 struct fashion_conv_shape {
     long in_h, in_w, in_c;
@@ -51,17 +39,27 @@ struct fashion_conv_shape {
     float pool_alpha;
 };
 
-/* Floats of scratch `fashion_conv_direct_avx512` needs: a zero-padded copy of one input image when the
-   convolution pads, else 0. */
-long fashion_conv_direct_avx512_scratch(const struct fashion_conv_shape *shape);
+/* Floats of scratch the direct kernels need for `shape` (the same for every instruction set): a zero-padded
+   copy of one input image when the convolution pads, else 0. */
+long fashion_conv_direct_scratch(const struct fashion_conv_shape *shape);
 
-/* Direct convolution with bias and activation fused, AVX-512F (+ DQ, BW, VL). Requires out_c % 16 == 0; bias
-   [out_c] or NULL; `scratch` holds fashion_conv_direct_avx512_scratch(shape) floats (NULL when that is 0).
-   Output pixels are computed in row segments of up to 14 pixels x 32 channels held in registers (with a pool,
-   two rows of up to 14 x 16 or 6 x 32). Each output is bias + the sum over taps in (ky, kx, c) order, one
+/* Direct convolution with bias and activation fused, and optionally a 2x2 pool behind it (`shape->pool`), one
+   function per instruction set: AVX-512F (+ DQ, BW, VL) and AVX2 + FMA. Requires out_c % 16 == 0 (AVX-512) or
+   out_c % 8 == 0 (AVX2); bias [out_c] or NULL; `scratch` holds fashion_conv_direct_scratch(shape) floats (NULL when that is
+   0). Output pixels are computed in row segments held in registers: AVX-512 up to 14 pixels x 32 channels
+   (with a pool, two rows of up to 14 x 16 or 6 x 32), AVX2 up to 6 pixels x 16 channels or 12 x 8 (with a
+   pool, two rows of 6 x 8 or 2 x 16). Each output is bias + the sum over taps in (ky, kx, c) order, one
    fused multiply-add per term; an average pool adds its four values in row order and multiplies by 0.25. */
 void fashion_conv_direct_avx512(const struct fashion_conv_shape *shape, const float *input, const float *weights,
                                 const float *bias, float *output, float *scratch, long images);
+void fashion_conv_direct_avx2(const struct fashion_conv_shape *shape, const float *input, const float *weights,
+                              const float *bias, float *output, float *scratch, long images);
+
+/* c[m][n] = a[m][k] x b[k][n], row-major, AVX2 + FMA; requires n % 8 == 0. The direct kernel's blocks (a 1x1
+   convolution of a 1 x m image): for the small products of Winograd convolutions (k = 32, n = 64) about 1.5x
+   OpenBLAS's sgemm on Zen 3, whose packing does not pay for itself at such k. Each output is the sum over k in
+   order, one fused multiply-add per term. */
+void fashion_matmul_avx2(const float *a, const float *b, float *c, long m, long k, long n);
 
 /* output[i] = tanh(input[i]), AVX2 + FMA, absolute error below 3e-7 (a rational approximation instead of
    libm's tanhf, which costs ~20 ns a value); input and output may be the same buffer. */

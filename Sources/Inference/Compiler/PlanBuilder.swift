@@ -93,6 +93,7 @@ enum PlanBuilder {
                 flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
                 var winograd = WinogradConvolution(conv, pool: nil)
                 winograd.avx512 = kernels == .avx512
+                winograd.avx2Products = kernels == .avx2 && conv.outChannels % 8 == 0
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
                 kernel = .winograd(
@@ -103,6 +104,7 @@ enum PlanBuilder {
                 flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
                 var winograd = WinogradConvolution(conv, pool: pool)
                 winograd.avx512 = kernels == .avx512
+                winograd.avx2Products = kernels == .avx2 && conv.outChannels % 8 == 0
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
                 kernel = .winograd(

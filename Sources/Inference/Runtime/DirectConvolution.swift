@@ -3,20 +3,22 @@ import CInferenceKernels
 /// Direct convolution in C (`CInferenceKernels`): every output pixel straight from the channels-last input and
 /// the [kH][kW][C][M] weights, bias and ReLU/LeakyReLU fused, without im2col rows or sgemm's packing.
 ///
-/// Two kernels, each used only where it is the faster choice:
+/// One kernel written once in C (`conv_direct_template.h`) and compiled for two vector widths; Winograd, where
+/// it applies, is chosen before either (`PlanBuilder`). Each block of output pixels x channels accumulates in
+/// registers, the input is zero-padded per image into scratch so no tap is tested, and a 2x2 pool behind the
+/// convolution is computed in the same pass (`fusesPool`).
 ///
 /// - AVX-512 (`fashion_conv_direct_avx512`): row segments of up to 14 output pixels x 32 channels in the 32
-///   ZMM registers, the input zero-padded per image into scratch so no tap is tested. Stand-alone on the
-///   AVX-512 Xeon (batch 64, thread CPU time per image, best of 200): fashion-cnn-bn's conv1 (1 -> 16, 28x28,
-///   padded) 2.8 us, conv2 (16 -> 32, stride 2) 2.8 us, conv3 (32 -> 32 on 7x7) 4.9-5.3 us (160-180 GFLOP/s),
-///   against 6.7 and 11.1 us for conv2/conv3 with im2col + OpenBLAS's AVX-512 sgemm in the engine.
-/// - AVX2/FMA (`fashion_conv_direct_avx2`): 6 pixels x 16 channels in the 16 YMM registers. Measured on the
-///   same machine (fashion-bench engine --profile, batch 64, 1 thread): fashion-cnn-bn's conv1 (1 -> 16
-///   channels, 3x3, padded, + average pool) 8.5 us direct against 15.0 for im2col + sgemm (K = 9 and N = 16
-///   suit sgemm badly); but fashion-cnn's conv1 (1 -> 32, + max pool) 20.7 direct against 8.4 (sgemm handles
-///   N = 32 well, and this kernel re-reads the input per 16 channels), and in a stand-alone C test
-///   conv2/conv3 of fashion-cnn-bn (K = 144/288) ran 8.5/14.9 us direct against 7.1/11.8 with OpenBLAS's
-///   AVX-512 sgemm. Hence its rule: a short reduction and at most 16 output channels.
+///   ZMM registers. Stand-alone on the AVX-512 Xeon (batch 64, thread CPU time per image, best of 200):
+///   fashion-cnn-bn's conv1 (1 -> 16, 28x28, padded) 2.8 us, conv2 (16 -> 32, stride 2) 2.8 us, conv3
+///   (32 -> 32 on 7x7) 4.9-5.3 us (160-180 GFLOP/s), against 6.7 and 11.1 us for conv2/conv3 with im2col +
+///   OpenBLAS's AVX-512 sgemm in the engine.
+/// - AVX2/FMA (`fashion_conv_direct_avx2`): up to 6 pixels x 16 channels or 12 x 8 in the 16 YMM registers,
+///   two rows at a time on narrow rows, and blocks with constant input offsets for one-channel, stride-1
+///   first layers. Stand-alone on the AVX2-only AMD EPYC (Zen 3, FMA peak ~99 GFLOP/s a core; batch 64, best
+///   of 300): fashion-cnn-bn's conv1 (+ average pool) 4.3 us, conv2 5.3 us, conv3 10.0 us (90 GFLOP/s);
+///   fashion-cnn's conv1 (+ max pool) 7.5 us; in the engine before, with im2col + OpenBLAS's sgemm (and the
+///   pool apart): 13.5, 11.4, 20.2 and 15.1 us.
 enum DirectConvolution {
     /// Which direct kernel a convolution runs, if any.
     enum Kernel: Sendable, Equatable {
@@ -35,18 +37,10 @@ enum DirectConvolution {
         }
     }
 
-    /// Longest reduction (kH * kW * C) the AVX2 kernel runs: first layers (K = 9 for 3x3 on one channel, 25
-    /// for 5x5).
-    static let maximumReduction = 32
-
-    /// Most output channels the AVX2 kernel runs (one pass of 16-channel accumulators).
-    static let maximumOutChannels = 16
-
-    /// Whether the AVX2 kernel runs `conv` when the AVX2 kernels are selected.
+    /// Whether the AVX2 kernel runs `conv` when the AVX2 kernels are selected: any convolution with a window
+    /// (pointwise ones are a plain sgemm) on a multiple of 8 output channels.
     static func applies(to conv: ConvolutionLayer) -> Bool {
-        !conv.isPointwise && conv.reductionLength <= maximumReduction && conv.outChannels % 8 == 0
-            && conv.outChannels <= maximumOutChannels
-            && conv.inChannels <= Int(FASHION_DIRECT_MAX_IN_CHANNELS)
+        !conv.isPointwise && conv.outChannels % 8 == 0
     }
 
     /// Whether the AVX-512 kernel runs `conv` when the AVX-512 kernels are selected: any convolution with a
@@ -63,21 +57,21 @@ enum DirectConvolution {
         return .none
     }
 
-    /// Whether the AVX-512 kernel computes `pool` too, behind the convolution `conv` that alone feeds it: 2x2,
+    /// Whether the direct kernel computes `pool` too, behind the convolution `conv` that alone feeds it: 2x2,
     /// stride 2, unpadded windows inside the convolution's output, and a convolution activation the kernel
     /// applies itself (an average pool needs it before pooling).
     static func fusesPool(_ pool: PoolLayer, after conv: ConvolutionLayer) -> Bool {
-        conv.direct == .avx512 && pool.kernelHeight == 2 && pool.kernelWidth == 2 && pool.strideY == 2
+        conv.direct != .none && pool.kernelHeight == 2 && pool.kernelWidth == 2 && pool.strideY == 2
             && pool.strideX == 2 && pool.dilationY == 1 && pool.dilationX == 1 && pool.padTop == 0
             && pool.padLeft == 0 && pool.outHeight * 2 <= conv.outHeight && pool.outWidth * 2 <= conv.outWidth
             && pool.channels == conv.outChannels && activationCode(conv.activation) != nil
     }
 
-    /// Floats of scratch `run` needs for `layer` (any number of images): a padded input image for AVX-512.
+    /// Floats of scratch `run` needs for `layer` (any number of images): a padded input image.
     static func scratchFloats(_ layer: ConvolutionLayer) -> Int {
-        guard layer.direct == .avx512 else { return 0 }
+        guard layer.direct != .none else { return 0 }
         var shape = shape(layer)
-        return fashion_conv_direct_avx512_scratch(&shape)
+        return fashion_conv_direct_scratch(&shape)
     }
 
     /// Convolves `images` images with bias and activation (ReLU and LeakyReLU inside the kernel, the others
@@ -145,11 +139,7 @@ enum DirectConvolution {
         case .avx512:
             fashion_conv_direct_avx512(&shape, input, weights, bias, output, scratch, images)
         case .avx2:
-            fashion_conv_direct_avx2(
-                input, weights, bias, output, images, layer.inHeight, layer.inWidth, layer.inChannels,
-                layer.outHeight, layer.outWidth, layer.outChannels, layer.kernelHeight, layer.kernelWidth,
-                layer.strideY, layer.strideX, layer.dilationY, layer.dilationX, layer.padTop, layer.padLeft,
-                shape.activation, shape.alpha)
+            fashion_conv_direct_avx2(&shape, input, weights, bias, output, scratch, images)
         case .none:
             preconditionFailure("DirectConvolution.run on a layer without a direct kernel")
         }

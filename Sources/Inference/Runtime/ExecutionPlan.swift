@@ -29,9 +29,10 @@ struct ExecutionPlan: Sendable {
                 layer.direct.name ?? (layer.isPointwise ? "sgemm" : "im2col+sgemm")
             case .convolutionPool(let layer, _, _, _, _, _):
                 (layer.direct.name ?? (layer.isPointwise ? "sgemm" : "im2col+sgemm")) + "+pool"
-            case .directConvolutionPool: "direct-avx512+fused-pool"
+            case .directConvolutionPool(let layer, _, _, _, _): (layer.direct.name ?? "direct") + "+fused-pool"
             case .winograd(let layer, _, _, _, _):
-                (layer.avx512 ? "winograd-avx512" : "winograd") + (layer.pooledActivation == nil ? "" : "+maxpool")
+                (layer.avx512 ? "winograd-avx512" : layer.avx2Products ? "winograd-avx2" : "winograd")
+                    + (layer.pooledActivation == nil ? "" : "+maxpool")
             case .pool(let layer, _, _): layer.kind == .max ? "maxpool" : "avgpool"
             case .globalPool: "global-pool"
             case .gemm(let layer, _, _): layer.rowsPerSample == 1 ? "sgemm/sgemv" : "sgemm"

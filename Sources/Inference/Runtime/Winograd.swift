@@ -44,6 +44,11 @@ struct WinogradConvolution: Sendable {
     /// Set by `PlanBuilder` with the AVX-512 kernel set.
     var avx512 = false
 
+    /// Whether the 16 matrix products run as the AVX2 direct kernel's blocks (`fashion_matmul_avx2`) instead of
+    /// sgemm: with K = inChannels as small as 32, OpenBLAS's packing does not pay for itself. Set by `PlanBuilder`
+    /// with the AVX2 kernel set (the AVX-512 set keeps OpenBLAS's AVX-512 sgemm, measured there).
+    var avx2Products = false
+
     #if DEBUG
     static let vectorizedByDefault = false
     #else
@@ -136,6 +141,12 @@ struct WinogradConvolution: Sendable {
         weights.withUnsafeBufferPointer { weights in
             let u = weights.baseAddress.unsafelyUnwrapped
             var xi = 0
+            while avx2Products && xi < 16 {
+                fashion_matmul_avx2(
+                    transformedInput + xi &* tiles &* inChannels, u + xi &* inChannels &* outChannels,
+                    products + xi &* tiles &* outChannels, tiles, inChannels, outChannels)
+                xi &+= 1
+            }
             while xi < 16 {
                 Kernels.matrixMultiply(
                     transformedInput + xi &* tiles &* inChannels, u + xi &* inChannels &* outChannels,
