@@ -108,7 +108,7 @@ struct KernelSetTests {
             let input = (0..<(images * shape.size * shape.size * shape.inChannels)).map { _ in generator.next() }
             let expected = Self.reference(conv, input, images: images)
             let actual = Self.runDirect(conv, pool: nil, input, images: images, outputCount: expected.count)
-            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            let worst = largestDifference(actual, expected)
             #expect(worst < 1e-4, "\(activation): \(worst)")
         }
     }
@@ -189,7 +189,7 @@ struct KernelSetTests {
             let input = (0..<(images * size * size * inChannels)).map { _ in generator.next() }
             let expected = Self.referencePool(pool, Self.reference(conv, input, images: images), images: images)
             let actual = Self.runDirect(conv, pool: pool, input, images: images, outputCount: expected.count)
-            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            let worst = largestDifference(actual, expected)
             #expect(worst < 1e-4, "\(kernel) \(kind) \(convActivation) \(poolActivation): \(worst)")
         }
     }
@@ -203,13 +203,10 @@ struct KernelSetTests {
         let b = (0..<(k * n)).map { _ in generator.next() }
         var c = [Float](repeating: .nan, count: m * n)
         fashion_matmul_avx2(a, b, &c, m, k, n)
-        var worst: Float = 0
-        for row in 0..<m {
-            for column in 0..<n {
-                let sum = (0..<k).reduce(0.0) { $0 + Double(a[row * k + $1]) * Double(b[$1 * n + column]) }
-                worst = max(worst, abs(c[row * n + column] - Float(sum)))
-            }
+        let expected = (0..<(m * n)).map { index in
+            Float((0..<k).reduce(0.0) { $0 + Double(a[index / n * k + $1]) * Double(b[$1 * n + index % n]) })
         }
+        let worst = largestDifference(c, expected)
         #expect(worst < 1e-4, "\(m)x\(k)x\(n): \(worst)")
     }
 
@@ -222,7 +219,7 @@ struct KernelSetTests {
         for count in [input.count, input.count - 1, 7, 1] {
             var output = [Float](repeating: .nan, count: count)
             fashion_tanh_avx2(input, &output, count)
-            let worst = (0..<count).reduce(Float(0)) { max($0, abs(output[$1] - tanhf(input[$1]))) }
+            let worst = largestDifference(output, input.prefix(count).map { tanhf($0) })
             #expect(worst <= 3e-7, "count \(count): \(worst)")
             #expect(output.allSatisfy { abs($0) <= 1 })
         }
@@ -303,7 +300,7 @@ struct KernelSetTests {
             var worst: Float = 0
             for image in 0..<golden.count {
                 let row = Array(logits[(image * 10)..<((image + 1) * 10)])
-                for (actual, expected) in zip(row, golden.logits[image]) { worst = max(worst, abs(actual - expected)) }
+                worst = max(worst, largestDifference(row, golden.logits[image]))
                 #expect(row.indices.max { row[$0] < row[$1] } == golden.argmax[image], "\(kernels) image \(image)")
             }
             #expect(worst <= 1e-4, "\(kernels): largest logit difference \(worst)")
@@ -311,7 +308,7 @@ struct KernelSetTests {
         }
         let baseline = try #require(outputs[.baseline])
         for (kernels, vector) in outputs where kernels != .baseline {
-            let worst = zip(baseline, vector).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            let worst = largestDifference(baseline, vector)
             #expect(worst <= 1e-4, "baseline vs \(kernels): \(worst)")
         }
         #expect(outputs.count == KernelSet.allCases.filter(\.isSupported).count)

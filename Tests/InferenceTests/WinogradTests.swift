@@ -51,25 +51,23 @@ struct WinogradTests {
         return output
     }
 
-    /// The scalar and SIMD4 Swift transforms with sgemm's products; the AVX2 products
-    /// (`fashion_matmul_avx2`, on multiples of 8 output channels, as `PlanBuilder` chooses them) and the AVX-512
-    /// C transforms (channel counts that are not multiples of 16 run their masked tails) where the CPU has them.
-    static let paths: [(vectorized: Bool, avx512: Bool, avx2Products: Bool)] =
-        [(false, false, false), (true, false, false)]
-        + (KernelSet.avx2.isSupported ? [(true, false, true)] : [])
-        + (KernelSet.avx512.isSupported ? [(true, true, false)] : [])
+    /// The scalar and SIMD4 Swift transforms with sgemm's products, and each C kernel set the CPU has: AVX2
+    /// transforms and products (`fashion_matmul_avx2` on multiples of 8 output channels), AVX-512 transforms.
+    /// Channel counts that are not multiples of 8 or 16 run the C transforms' masked tails.
+    static let paths: [(vectorized: Bool, kernels: KernelSet)] =
+        [(false, .baseline), (true, .baseline)]
+        + KernelSet.allCases.filter { $0 != .baseline && $0.isSupported }.map { (true, $0) }
 
     /// Runs the Winograd kernel on every path above and expects `expected` to within 1e-4.
     static func expectEveryPath(
         _ conv: ConvolutionLayer, pool: PoolLayer?, _ input: [Float], images: Int, match expected: [Float]
     ) {
-        for path in paths where !path.avx2Products || conv.outChannels % 8 == 0 {
+        for path in paths {
             var winograd = WinogradConvolution(conv, pool: pool)
             winograd.vectorized = path.vectorized
-            winograd.avx512 = path.avx512
-            winograd.avx2Products = path.avx2Products
+            winograd.kernels = path.kernels
             let actual = run(winograd, input, images: images, outputCount: expected.count)
-            let worst = zip(actual, expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            let worst = largestDifference(actual, expected)
             #expect(worst < 1e-4, "\(path): \(worst)")
         }
     }

@@ -65,8 +65,8 @@ void fashion_matmul_avx2(const float *a, const float *b, float *c, long m, long 
    libm's tanhf, which costs ~20 ns a value); input and output may be the same buffer. */
 void fashion_tanh_avx2(const float *input, float *output, long count);
 
-/* Winograd F(2x2, 3x3) transforms in AVX-512F, as WinogradConvolution's Swift loops compute them (same
-   operations in the same order). Input: V = B^T d B for every tile and channel of channels-last images into
+/* Winograd F(2x2, 3x3) transforms in AVX-512F and in AVX2, as WinogradConvolution's Swift loops compute them
+   (same operations in the same order). Input: V = B^T d B for every tile and channel of channels-last images into
    16 matrices [tiles][channels] `stride` = tiles * channels apart; `zeros` holds `channels` zeros (the padding).
    Output with a fused 2x2 max pool: for each tile, max of Y = A^T m A, + bias (NULL: none), then ReLU if
    `relu`, written [tiles][channels]; the convolution itself has no activation. */
@@ -74,5 +74,9 @@ void fashion_winograd_input_avx512(const float *input, float *v, const float *ze
                                    long in_w, long channels, long tiles_y, long tiles_x, long pad_top, long pad_left);
 void fashion_winograd_output_max_pool_avx512(const float *products, const float *bias, float *output, long tiles,
                                              long channels, int relu);
+void fashion_winograd_input_avx2(const float *input, float *v, const float *zeros, long images, long in_h, long in_w,
+                                 long channels, long tiles_y, long tiles_x, long pad_top, long pad_left);
+void fashion_winograd_output_max_pool_avx2(const float *products, const float *bias, float *output, long tiles,
+                                           long channels, int relu);
 
 #endif

@@ -92,8 +92,7 @@ enum PlanBuilder {
             case .convolution(let conv) where WinogradConvolution.applies(to: conv):
                 flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
                 var winograd = WinogradConvolution(conv, pool: nil)
-                winograd.avx512 = kernels == .avx512
-                winograd.avx2Products = kernels == .avx2 && conv.outChannels % 8 == 0
+                winograd.kernels = kernels
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
                 kernel = .winograd(
@@ -103,8 +102,7 @@ enum PlanBuilder {
             where WinogradConvolution.applies(to: conv) && WinogradConvolution.canFuse(pool):
                 flops = 2 * conv.outHeight * conv.outWidth * conv.outChannels * conv.reductionLength
                 var winograd = WinogradConvolution(conv, pool: pool)
-                winograd.avx512 = kernels == .avx512
-                winograd.avx2Products = kernels == .avx2 && conv.outChannels % 8 == 0
+                winograd.kernels = kernels
                 let group = winogradGroup(winograd, capacity: capacity)
                 scratchSize = max(scratchSize, winograd.scratchFloats(images: group))
                 kernel = .winograd(

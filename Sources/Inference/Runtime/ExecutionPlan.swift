@@ -31,7 +31,7 @@ struct ExecutionPlan: Sendable {
                 (layer.direct.name ?? (layer.isPointwise ? "sgemm" : "im2col+sgemm")) + "+pool"
             case .directConvolutionPool(let layer, _, _, _, _): (layer.direct.name ?? "direct") + "+fused-pool"
             case .winograd(let layer, _, _, _, _):
-                (layer.avx512 ? "winograd-avx512" : layer.avx2Products ? "winograd-avx2" : "winograd")
+                (layer.kernels == .baseline ? "winograd" : "winograd-\(layer.kernels.rawValue)")
                     + (layer.pooledActivation == nil ? "" : "+maxpool")
             case .pool(let layer, _, _): layer.kind == .max ? "maxpool" : "avgpool"
             case .globalPool: "global-pool"

@@ -39,15 +39,18 @@ struct WinogradConvolution: Sendable {
     /// tests compare both paths.
     var vectorized = WinogradConvolution.vectorizedByDefault
 
-    /// Whether the input transform, and the output transform with a fused max pool and no activation before
-    /// it, run as the AVX-512 C loops (`fashion_winograd_*_avx512`: the same operations, 16 channels at a time).
-    /// Set by `PlanBuilder` with the AVX-512 kernel set.
-    var avx512 = false
+    /// Which C loops run, set by `PlanBuilder` from the engine's kernel set (only sets the CPU supports):
+    /// - `.avx512`: the input transform, and the output transform with a fused max pool and no activation
+    ///   before it, as AVX-512 loops (`fashion_winograd_*_avx512`: the same operations, 16 channels at a time);
+    ///   the 16 products with OpenBLAS's AVX-512 sgemm.
+    /// - `.avx2`: the same transforms as AVX2 loops (8 channels at a time), and the 16 products as the AVX2
+    ///   direct kernel's blocks (`fashion_matmul_avx2`, on multiples of 8 output channels): with K =
+    ///   inChannels as small as 32, OpenBLAS's packing does not pay for itself (1.5x on Zen 3).
+    /// - `.baseline`: the Swift transforms and sgemm.
+    var kernels = KernelSet.baseline
 
-    /// Whether the 16 matrix products run as the AVX2 direct kernel's blocks (`fashion_matmul_avx2`) instead of
-    /// sgemm: with K = inChannels as small as 32, OpenBLAS's packing does not pay for itself. Set by `PlanBuilder`
-    /// with the AVX2 kernel set (the AVX-512 set keeps OpenBLAS's AVX-512 sgemm, measured there).
-    var avx2Products = false
+    private var cTransforms: Bool { kernels != .baseline }
+    private var avx2Products: Bool { kernels == .avx2 && outChannels % 8 == 0 }
 
     #if DEBUG
     static let vectorizedByDefault = false
@@ -132,8 +135,11 @@ struct WinogradConvolution: Sendable {
         let products = scratch + 16 &* tiles &* inChannels
         let zeros = products + 16 &* tiles &* outChannels
         memset(zeros, 0, inChannels &* 4)
-        if avx512 {
+        if kernels == .avx512 {
             fashion_winograd_input_avx512(
+                input, transformedInput, zeros, images, inHeight, inWidth, inChannels, tilesY, tilesX, padTop, padLeft)
+        } else if kernels == .avx2 {
+            fashion_winograd_input_avx2(
                 input, transformedInput, zeros, images, inHeight, inWidth, inChannels, tilesY, tilesX, padTop, padLeft)
         } else {
             transformInput(input, images: images, into: transformedInput, zeros: zeros)
@@ -155,14 +161,12 @@ struct WinogradConvolution: Sendable {
                 xi &+= 1
             }
         }
-        if avx512, activation == .none, let pooled = pooledActivation, pooled == .relu || pooled == .none {
+        if cTransforms, activation == .none, let pooled = pooledActivation, pooled == .relu || pooled == .none {
             let relu: Int32 = pooled == .relu ? 1 : 0
             if let bias {
-                bias.withUnsafeBufferPointer {
-                    fashion_winograd_output_max_pool_avx512(products, $0.baseAddress, output, tiles, outChannels, relu)
-                }
+                bias.withUnsafeBufferPointer { outputMaxPool(products, $0.baseAddress, output, tiles, relu) }
             } else {
-                fashion_winograd_output_max_pool_avx512(products, nil, output, tiles, outChannels, relu)
+                outputMaxPool(products, nil, output, tiles, relu)
             }
         } else if let bias {
             bias.withUnsafeBufferPointer {
@@ -170,6 +174,18 @@ struct WinogradConvolution: Sendable {
             }
         } else {
             transformOutput(products, images: images, bias: nil, into: output)
+        }
+    }
+
+    /// The C output transform with a fused max pool for the kernel set.
+    private func outputMaxPool(
+        _ products: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
+        _ tiles: Int, _ relu: Int32
+    ) {
+        if kernels == .avx512 {
+            fashion_winograd_output_max_pool_avx512(products, bias, output, tiles, outChannels, relu)
+        } else {
+            fashion_winograd_output_max_pool_avx2(products, bias, output, tiles, outChannels, relu)
         }
     }
 
