@@ -15,9 +15,9 @@
 #define V_ADD(a, b) _mm256_add_ps(a, b)
 #define V_MUL(a, b) _mm256_mul_ps(a, b)
 #define V_ACTIVATE(x, activation, alpha) activate(x, activation, alpha)
-/* 16 YMM registers: 12 accumulators (6 pixels x 2 vectors of 8 channels, or 12 x 1), the weight vectors and
-   one broadcast input value. */
-#define MAX_ROWS_PIXELS 12
+/* 16 YMM registers: 12 accumulators (6 pixels x 2 vectors of 8 channels, 12 x 1, or two rows of half that), the
+   weight vectors and one broadcast input value. */
+#define MAX_PIXELS 12
 
 TARGET __attribute__((always_inline)) static inline __m256 activate(__m256 x, int activation, __m256 alpha) {
     if (activation == FASHION_ACTIVATION_RELU) return _mm256_max_ps(x, _mm256_setzero_ps());
@@ -33,24 +33,25 @@ TARGET __attribute__((always_inline)) static inline __m256 activate(__m256 x, in
 PIXELS_1_TO_6(BLOCK, 1, 1)
 PIXELS_7_TO_12(BLOCK, 1, 1)
 PIXELS_1_TO_6(BLOCK, 1, 2)
-/* Two rows: 2 x P x V <= 12 accumulators, unpooled (narrow rows) and for a 2x2 pool (one vector: with two, a
-   block holds one pooled pixel and ran no faster). */
+/* Two rows: 2 x P x V <= 12 accumulators, unpooled, and for a 2x2 pool (one vector: with two, a block holds one
+   pooled pixel and ran no faster). */
 PIXELS_1_TO_6(BLOCK, 2, 1)
 PIXELS_1_TO_3(BLOCK, 2, 2)
+EVEN_2_TO_6(POOLED_BLOCK, 2, 1)
 /* One input channel, stride 1 (first layers). */
 PIXELS_1_TO_6(UNIT_BLOCK, 1, 1)
 PIXELS_7_TO_12(UNIT_BLOCK, 1, 1)
 PIXELS_1_TO_6(UNIT_BLOCK, 1, 2)
-EVEN_2_TO_6(UNIT_BLOCK, 2, 1)
+EVEN_2_TO_6(UNIT_POOLED_BLOCK, 2, 1)
 
 static const block_fn one_vector[] = {0, PIXELS_1_TO_6(ENTRY, 1, 1) PIXELS_7_TO_12(ENTRY, 1, 1)};
 static const block_fn two_vectors[] = {0, PIXELS_1_TO_6(ENTRY, 1, 2)};
 static const block_fn pair_one_vector[] = {0, PIXELS_1_TO_6(ENTRY, 2, 1)};
 static const block_fn pair_two_vectors[] = {0, PIXELS_1_TO_3(ENTRY, 2, 2)};
-static const block_fn pooled_one_vector[] = {0, EVEN_2_TO_6(ENTRY, 2, 1)};
+static const block_fn pooled_one_vector[] = {0, EVEN_2_TO_6(POOLED_ENTRY, 2, 1)};
 static const block_fn unit_one_vector[] = {0, PIXELS_1_TO_6(UNIT_ENTRY, 1, 1) PIXELS_7_TO_12(UNIT_ENTRY, 1, 1)};
 static const block_fn unit_two_vectors[] = {0, PIXELS_1_TO_6(UNIT_ENTRY, 1, 2)};
-static const block_fn unit_pooled_one_vector[] = {0, EVEN_2_TO_6(UNIT_ENTRY, 2, 1)};
+static const block_fn unit_pooled_one_vector[] = {0, EVEN_2_TO_6(UNIT_POOLED_ENTRY, 2, 1)};
 
 static const struct block_tables tables = {
     .row = {one_vector, two_vectors, 12, 6},

@@ -17,7 +17,7 @@
 #define V_ACTIVATE(x, activation, alpha) activate(x, activation, alpha)
 /* Widest row segment computed at once: 14 pixels x 2 vectors of 16 output channels = 28 accumulators, plus
    two weight vectors and one broadcast input value, in the 32 ZMM registers. */
-#define MAX_ROWS_PIXELS 14
+#define MAX_PIXELS 14
 
 TARGET __attribute__((always_inline)) static inline __m512 activate(__m512 x, int activation, __m512 alpha) {
     if (activation == FASHION_ACTIVATION_RELU) return _mm512_max_ps(x, _mm512_setzero_ps());
@@ -33,13 +33,13 @@ TARGET __attribute__((always_inline)) static inline __m512 activate(__m512 x, in
 PIXELS_1_TO_14(BLOCK, 1, 1)
 PIXELS_1_TO_14(BLOCK, 1, 2)
 /* Two rows for a 2x2 pool: 2 x P x V <= 28 accumulators. */
-EVEN_2_TO_14(BLOCK, 2, 1)
-EVEN_2_TO_6(BLOCK, 2, 2)
+EVEN_2_TO_14(POOLED_BLOCK, 2, 1)
+EVEN_2_TO_6(POOLED_BLOCK, 2, 2)
 
 static const block_fn one_vector[] = {0, PIXELS_1_TO_14(ENTRY, 1, 1)};
 static const block_fn two_vectors[] = {0, PIXELS_1_TO_14(ENTRY, 1, 2)};
-static const block_fn pooled_one_vector[] = {0, EVEN_2_TO_14(ENTRY, 2, 1)};
-static const block_fn pooled_two_vectors[] = {0, EVEN_2_TO_6(ENTRY, 2, 2)};
+static const block_fn pooled_one_vector[] = {0, EVEN_2_TO_14(POOLED_ENTRY, 2, 1)};
+static const block_fn pooled_two_vectors[] = {0, EVEN_2_TO_6(POOLED_ENTRY, 2, 2)};
 static const struct block_tables tables = {
     .row = {one_vector, two_vectors, 14, 14},
     .pooled = {pooled_one_vector, pooled_two_vectors, 7, 3},

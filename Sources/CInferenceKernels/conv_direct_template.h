@@ -5,7 +5,7 @@
      VEC, LANES           the vector type and its floats
      V_LOAD(p), V_STORE(p, v), V_SET1(x), V_ZERO(), V_FMA(a, b, c) (a * b + c), V_MAX, V_ADD, V_MUL
      V_ACTIVATE(x, activation, alpha)   FASHION_ACTIVATION_* applied to one vector
-     MAX_ROWS_PIXELS      most accumulator vectors one block holds (R x P x V)
+     MAX_PIXELS           most output pixels per row in any block it instantiates (its accumulator array's size)
 
    and after including it lists the block shapes it instantiates (BLOCK(R, P, V)) and their tables, then
    calls conv_direct_run. Every output is bias + the sum over taps in (ky, kx, c) order, one fused
@@ -61,14 +61,14 @@ struct plan {
 
 /* `R` rows (1 or 2) x `P` output pixels x `V` vectors of LANES output channels. `x` points at the first pixel's
    first tap, `w` at the block's first output channel of tap (0, 0), channel 0; weights are [kh][kw][in_c][out_c].
-   With R = 2 and a 2x2 pool the block writes P / 2 pooled pixels instead; without a pool, both rows. With
-   constant R, P and V (the instantiations), the accumulators live in registers. `UNIT` (one input channel,
+   With `POOL` (R = 2, even P) the block applies the plan's 2x2 pool and writes P / 2 pooled pixels; without it,
+   every row. With constant R, P, V and flags (the instantiations), the accumulators live in registers. `UNIT` (one input channel,
    stride 1) makes the pixels' inputs adjacent floats at constant offsets: with a step known only at run time
    the compiler computes each pixel's address from the previous one, a chain of additions per tap that held
    one-channel first layers to about half the FMA rate on AVX2. */
-TARGET INLINE void conv_block(const int R, const int P, const int V, const int UNIT, const struct plan *plan,
-                              const float *x, const float *w, const float *bias, float *out) {
-    VEC acc[2][MAX_ROWS_PIXELS][2];
+TARGET INLINE void conv_block(const int R, const int P, const int V, const int UNIT, const int POOL,
+                              const struct plan *plan, const float *x, const float *w, const float *bias, float *out) {
+    VEC acc[2][MAX_PIXELS][2];
     const VEC b0 = bias ? V_LOAD(bias) : V_ZERO();
     const VEC b1 = bias && V > 1 ? V_LOAD(bias + LANES) : V_ZERO();
     UNROLL for (int r = 0; r < R; r++) {
@@ -105,7 +105,7 @@ TARGET INLINE void conv_block(const int R, const int P, const int V, const int U
         }
     }
     const VEC alpha = V_SET1(plan->alpha);
-    if (R == 1 || plan->pool == FASHION_POOL_NONE) {
+    if (!POOL) {
         UNROLL for (int r = 0; r < R; r++) {
             float *row = out + r * plan->out_row_step;
             UNROLL for (int p = 0; p < P; p++) {
@@ -137,21 +137,25 @@ TARGET INLINE void conv_block(const int R, const int P, const int V, const int U
 
 typedef void (*block_fn)(const struct plan *, const float *, const float *, const float *, float *);
 
-#define BLOCK(R, P, V)                                                                                             \
-    TARGET static void block_##R##x##P##x##V(const struct plan *plan, const float *x, const float *w,            \
-                                               const float *bias, float *out) {                                  \
-        conv_block(R, P, V, 0, plan, x, w, bias, out);                                                           \
+#define DEFINE_BLOCK(NAME, R, P, V, UNIT, POOL)                                                                    \
+    TARGET static void NAME##_##R##x##P##x##V(const struct plan *plan, const float *x, const float *w,           \
+                                              const float *bias, float *out) {                                   \
+        _Static_assert((R) >= 1 && (R) <= 2 && (V) >= 1 && (V) <= 2 && (P) >= 1 && (P) <= MAX_PIXELS &&          \
+                           (!(POOL) || ((R) == 2 && (P) % 2 == 0)),                                              \
+                       "a block the accumulator array cannot hold");                                             \
+        conv_block(R, P, V, UNIT, POOL, plan, x, w, bias, out);                                                  \
     }
-#define UNIT_BLOCK(R, P, V)                                                                                        \
-    TARGET static void unit_block_##R##x##P##x##V(const struct plan *plan, const float *x, const float *w,       \
-                                                    const float *bias, float *out) {                             \
-        conv_block(R, P, V, 1, plan, x, w, bias, out);                                                           \
-    }
+#define BLOCK(R, P, V) DEFINE_BLOCK(block, R, P, V, 0, 0)
+#define UNIT_BLOCK(R, P, V) DEFINE_BLOCK(unit_block, R, P, V, 1, 0)
+#define POOLED_BLOCK(R, P, V) DEFINE_BLOCK(pooled_block, R, P, V, 0, 1)
+#define UNIT_POOLED_BLOCK(R, P, V) DEFINE_BLOCK(unit_pooled_block, R, P, V, 1, 1)
 
-/* Lists of block shapes, for instantiating blocks (X = BLOCK, UNIT_BLOCK) and filling tables (X = ENTRY,
-   UNIT_ENTRY) with the same list. */
+/* Lists of block shapes, for instantiating blocks (X = BLOCK, UNIT_BLOCK, POOLED_BLOCK, UNIT_POOLED_BLOCK) and
+   filling tables (X = the matching ENTRY) with the same list. */
 #define ENTRY(R, P, V) block_##R##x##P##x##V,
 #define UNIT_ENTRY(R, P, V) unit_block_##R##x##P##x##V,
+#define POOLED_ENTRY(R, P, V) pooled_block_##R##x##P##x##V,
+#define UNIT_POOLED_ENTRY(R, P, V) unit_pooled_block_##R##x##P##x##V,
 #define PIXELS_1_TO_3(X, R, V) X(R, 1, V) X(R, 2, V) X(R, 3, V)
 #define PIXELS_1_TO_6(X, R, V) PIXELS_1_TO_3(X, R, V) X(R, 4, V) X(R, 5, V) X(R, 6, V)
 #define PIXELS_7_TO_12(X, R, V) X(R, 7, V) X(R, 8, V) X(R, 9, V) X(R, 10, V) X(R, 11, V) X(R, 12, V)
@@ -250,7 +254,8 @@ TARGET INLINE void conv_direct_run(const struct block_tables *t, const struct fa
                          pixel_step, weights, bias);
             }
         }
-        /* Two rows at a time where the set has such blocks: twice the accumulators for narrow rows. */
+        /* Two rows at a time where the set has such blocks (twice the pixels per block, which narrow rows need to
+           fill the registers). */
         for (; row_pairs && oy + 1 < rows; oy += 2) {
             conv_row(&t->row_pair, &plan, base + oy * plan.row_step, target + oy * plan.out_row_step, columns,
                      pixel_step, weights, bias);

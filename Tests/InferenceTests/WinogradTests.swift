@@ -85,7 +85,7 @@ struct WinogradTests {
         Self.expectEveryPath(conv, pool: nil, input, images: images, match: expected)
     }
 
-    @Test(arguments: [(32, 64, 13), (12, 7, 10), (8, 16, 6)])
+    @Test(arguments: [(32, 64, 13), (12, 7, 10), (8, 16, 6), (12, 20, 8)])
     func fusedMaxPoolMatchesConvolutionThenPool(shape: (inChannels: Int, outChannels: Int, size: Int)) {
         var generator = Generator(state: UInt64(shape.outChannels * 7 + shape.size))
         var conv = Self.layer(

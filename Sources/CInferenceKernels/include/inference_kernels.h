@@ -47,9 +47,10 @@ long fashion_conv_direct_scratch(const struct fashion_conv_shape *shape);
    function per instruction set: AVX-512F (+ DQ, BW, VL) and AVX2 + FMA. Requires out_c % 16 == 0 (AVX-512) or
    out_c % 8 == 0 (AVX2); bias [out_c] or NULL; `scratch` holds fashion_conv_direct_scratch(shape) floats (NULL when that is
    0). Output pixels are computed in row segments held in registers: AVX-512 up to 14 pixels x 32 channels
-   (with a pool, two rows of up to 14 x 16 or 6 x 32), AVX2 up to 6 pixels x 16 channels or 12 x 8 (with a
-   pool, two rows of 6 x 8 or 2 x 16). Each output is bias + the sum over taps in (ky, kx, c) order, one
-   fused multiply-add per term; an average pool adds its four values in row order and multiplies by 0.25. */
+   (with a pool, two rows of up to 14 x 16 or 6 x 32), AVX2 up to 6 pixels x 16 channels or 12 x 8, or two rows
+   of up to 3 x 16 or 6 x 8 (with a pool, two rows of up to 6 x 8). Each output is bias + the sum over taps in
+   (ky, kx, c) order, one fused multiply-add per term; an average pool adds its four values in row order and
+   multiplies by 0.25. */
 void fashion_conv_direct_avx512(const struct fashion_conv_shape *shape, const float *input, const float *weights,
                                 const float *bias, float *output, float *scratch, long images);
 void fashion_conv_direct_avx2(const struct fashion_conv_shape *shape, const float *input, const float *weights,

@@ -14,7 +14,7 @@ import CInferenceKernels
 ///   (32 -> 32 on 7x7) 4.9-5.3 us (160-180 GFLOP/s), against 6.7 and 11.1 us for conv2/conv3 with im2col +
 ///   OpenBLAS's AVX-512 sgemm in the engine.
 /// - AVX2/FMA (`fashion_conv_direct_avx2`): up to 6 pixels x 16 channels or 12 x 8 in the 16 YMM registers,
-///   two rows at a time on narrow rows, and blocks with constant input offsets for one-channel, stride-1
+///   two rows at a time (twice the pixels per block, which narrow rows need to fill the registers), and blocks with constant input offsets for one-channel, stride-1
 ///   first layers. Stand-alone on the AVX2-only AMD EPYC (Zen 3, FMA peak ~99 GFLOP/s a core; batch 64, best
 ///   of 300): fashion-cnn-bn's conv1 (+ average pool) 4.3 us, conv2 5.3 us, conv3 10.0 us (90 GFLOP/s);
 ///   fashion-cnn's conv1 (+ max pool) 7.5 us; in the engine before, with im2col + OpenBLAS's sgemm (and the
