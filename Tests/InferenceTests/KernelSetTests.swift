@@ -146,42 +146,68 @@ struct KernelSetTests {
         return output
     }
 
-    /// Pooled shapes: one input channel (padded, unpadded), one and two vectors of channels, channel tails,
-    /// odd convolution extents (the last row and column are not pooled).
-    static let pooledShapes = [(1, 16, 28, 1), (1, 32, 28, 0), (3, 48, 11, 1), (8, 16, 31, 1), (2, 24, 9, 0)]
+    /// A convolution with a fused 2x2 pool: square input, 3x3 unless told, stride 1 across; `strideY` and
+    /// `dilationY` down.
+    struct PooledShape: Sendable, CustomStringConvertible {
+        var inChannels: Int, outChannels: Int, size: Int, pad: Int
+        var kernel = 3, strideY = 1, dilationY = 1
+        var outHeight: Int { (size + 2 * pad - dilationY * (kernel - 1) - 1) / strideY + 1 }
+        var outWidth: Int { size + 2 * pad - kernel + 1 }
+        var description: String {
+            "\(inChannels)->\(outChannels) on \(size)x\(size) pad \(pad), \(kernel)x\(kernel) stride \(strideY)x1 "
+                + "dilation \(dilationY)x1"
+        }
+    }
+
+    /// fashion-cnn-bn's and fashion-cnn's first layers (one input channel, padded and unpadded), one and two
+    /// vectors of channels, channel tails, odd convolution extents (the last row and column are not pooled);
+    /// and one-channel layers (whose
+    /// AVX2 blocks share input rows between the pool's two rows when the vertical stride equals the vertical
+    /// dilation) with a 5x5 kernel, with stride and dilation 2 down, and with stride 2 down but dilation 1
+    /// (no sharing).
+    static let pooledShapes = [
+        PooledShape(inChannels: 1, outChannels: 16, size: 28, pad: 1),
+        PooledShape(inChannels: 1, outChannels: 32, size: 28, pad: 0),
+        PooledShape(inChannels: 3, outChannels: 48, size: 11, pad: 1),
+        PooledShape(inChannels: 8, outChannels: 16, size: 31, pad: 1),
+        PooledShape(inChannels: 2, outChannels: 24, size: 9, pad: 0),
+        PooledShape(inChannels: 1, outChannels: 24, size: 17, pad: 2, kernel: 5),
+        PooledShape(inChannels: 1, outChannels: 16, size: 21, pad: 1, strideY: 2, dilationY: 2),
+        PooledShape(inChannels: 1, outChannels: 32, size: 19, pad: 1, strideY: 2),
+    ]
 
     /// Each kernel with the 2x2 pool fused: max and average, every activation before the pool the kernel applies
     /// and one after it (sigmoid) that the caller applies.
     @Test(.enabled(if: avx2), arguments: pooledShapes)
-    func directAVX2WithPoolMatchesReference(inChannels: Int, outChannels: Int, size: Int, pad: Int) throws {
-        try Self.directWithPoolMatchesReference(.avx2, inChannels, outChannels, size, pad)
+    func directAVX2WithPoolMatchesReference(shape: PooledShape) throws {
+        try Self.directWithPoolMatchesReference(.avx2, shape)
     }
 
-    @Test(.enabled(if: avx512), arguments: pooledShapes.filter { $0.1 % 16 == 0 })
-    func directAVX512WithPoolMatchesReference(inChannels: Int, outChannels: Int, size: Int, pad: Int) throws {
-        try Self.directWithPoolMatchesReference(.avx512, inChannels, outChannels, size, pad)
+    @Test(.enabled(if: avx512), arguments: pooledShapes.filter { $0.outChannels % 16 == 0 })
+    func directAVX512WithPoolMatchesReference(shape: PooledShape) throws {
+        try Self.directWithPoolMatchesReference(.avx512, shape)
     }
 
-    static func directWithPoolMatchesReference(
-        _ kernel: DirectConvolution.Kernel, _ inChannels: Int, _ outChannels: Int, _ size: Int, _ pad: Int
-    ) throws {
-        var generator = WinogradTests.Generator(state: UInt64(outChannels * 7 + size))
-        let out = size + 2 * pad - 2
+    static func directWithPoolMatchesReference(_ kernel: DirectConvolution.Kernel, _ shape: PooledShape) throws {
+        var generator = WinogradTests.Generator(state: UInt64(shape.outChannels * 7 + shape.size))
+        let (inChannels, outChannels, size) = (shape.inChannels, shape.outChannels, shape.size)
+        let (outHeight, outWidth) = (shape.outHeight, shape.outWidth)
         let cases: [(PoolKind, Activation, Activation)] = [
             (.average, .leakyRelu(alpha: 0.1), .none), (.average, .none, .relu), (.max, .relu, .none),
             (.max, .none, .leakyRelu(alpha: 0.2)), (.max, .none, .sigmoid),
         ]
         for (kind, convActivation, poolActivation) in cases {
+            let taps = shape.kernel * shape.kernel
             var conv = ConvolutionLayer(
-                inChannels: inChannels, inHeight: size, inWidth: size, outChannels: outChannels, outHeight: out,
-                outWidth: out, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1,
-                padTop: pad, padLeft: pad,
-                weights: (0..<(9 * inChannels * outChannels)).map { _ in generator.next() },
+                inChannels: inChannels, inHeight: size, inWidth: size, outChannels: outChannels,
+                outHeight: outHeight, outWidth: outWidth, kernelHeight: shape.kernel, kernelWidth: shape.kernel,
+                strideY: shape.strideY, strideX: 1, dilationY: shape.dilationY, dilationX: 1, padTop: shape.pad,
+                padLeft: shape.pad, weights: (0..<(taps * inChannels * outChannels)).map { _ in generator.next() },
                 bias: (0..<outChannels).map { _ in generator.next() }, activation: convActivation)
             conv.direct = kernel
             let pool = PoolLayer(
-                kind: kind, channels: outChannels, inHeight: out, inWidth: out, outHeight: out / 2,
-                outWidth: out / 2, kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1,
+                kind: kind, channels: outChannels, inHeight: outHeight, inWidth: outWidth, outHeight: outHeight / 2,
+                outWidth: outWidth / 2, kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1,
                 dilationX: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false,
                 activation: poolActivation)
             try #require(DirectConvolution.fusesPool(pool, after: conv))
