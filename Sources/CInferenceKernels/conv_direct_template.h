@@ -108,11 +108,11 @@ TARGET INLINE void unit_row_pair_taps(const int P, const int V, const struct pla
 /* `R` rows (1 or 2) x `P` output pixels x `V` vectors of LANES output channels. `x` points at the first pixel's
    first tap, `w` at the block's first output channel of tap (0, 0), channel 0; weights are [kh][kw][in_c][out_c].
    With `POOL` (R = 2, even P) the block applies the plan's 2x2 pool and writes P / 2 pooled pixels; without it,
-   every row. With constant R, P, V and flags (the instantiations), the accumulators live in registers. `UNIT` (one input channel,
-   stride 1) makes the pixels' inputs adjacent floats at constant offsets: with a step known only at run time
-   the compiler computes each pixel's address from the previous one, a chain of additions per tap that held
-   one-channel first layers to about half the FMA rate on AVX2. Two-row `UNIT` blocks also require the vertical
-   stride to equal the vertical dilation (conv_direct_run checks): see unit_row_pair_taps. */
+   every row. With constant R, P, V and flags (the instantiations), the accumulators live in registers. `UNIT`
+   (one input channel, stride 1) makes the pixels' inputs adjacent floats at constant offsets: with a step known
+   only at run time the compiler computes each pixel's address from the previous one, a chain of additions per
+   tap that held one-channel first layers to about half the FMA rate on AVX2. Two-row `UNIT` blocks also
+   require the vertical stride to equal the vertical dilation (conv_direct_run checks): see unit_row_pair_taps. */
 TARGET INLINE void conv_block(const int R, const int P, const int V, const int UNIT, const int POOL,
                               const struct plan *plan, const float *x, const float *w, const float *bias, float *out) {
     VEC acc[2][MAX_PIXELS][2];

@@ -261,16 +261,19 @@ struct KernelSetTests {
             inChannels: 1, inHeight: 28, inWidth: 28, outChannels: 16, outHeight: 28, outWidth: 28, kernelHeight: 3,
             kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1, dilationX: 1, padTop: 1, padLeft: 1,
             weights: [Float](repeating: 0, count: 144), bias: nil, activation: .none)
-        #expect(DirectConvolution.applies(to: firstLayer))
+        #expect(DirectConvolution.kernel(for: firstLayer, kernels: .avx2) == .avx2)
         var wide = firstLayer
         wide.inChannels = 32
-        #expect(DirectConvolution.applies(to: wide))
+        #expect(DirectConvolution.kernel(for: wide, kernels: .avx2) == .avx2)
         var many = firstLayer
         many.outChannels = 32
-        #expect(DirectConvolution.applies(to: many))
+        #expect(DirectConvolution.kernel(for: many, kernels: .avx2) == .avx2)
         var odd = firstLayer
         odd.outChannels = 12
-        #expect(!DirectConvolution.applies(to: odd), "the AVX2 kernel needs multiples of 8 output channels")
+        #expect(
+            DirectConvolution.kernel(for: odd, kernels: .avx2) == DirectConvolution.Kernel.none,
+            "the AVX2 kernel needs multiples of 8 output channels")
+        #expect(DirectConvolution.kernel(for: firstLayer, kernels: .baseline) == DirectConvolution.Kernel.none)
 
         // AVX-512: every windowed convolution on a multiple of 16 channels; otherwise the AVX2 set's choice.
         #expect(DirectConvolution.kernel(for: firstLayer, kernels: .avx512) == .avx512)

@@ -14,11 +14,12 @@ import CInferenceKernels
 ///   (32 -> 32 on 7x7) 4.9-5.3 us (160-180 GFLOP/s), against 6.7 and 11.1 us for conv2/conv3 with im2col +
 ///   OpenBLAS's AVX-512 sgemm in the engine.
 /// - AVX2/FMA (`fashion_conv_direct_avx2`): up to 6 pixels x 16 channels or 12 x 8 in the 16 YMM registers,
-///   two rows at a time (twice the pixels per block, which narrow rows need to fill the registers), and blocks with constant input offsets for one-channel, stride-1
-///   first layers. Stand-alone on the AVX2-only AMD EPYC (Zen 3, FMA peak ~99 GFLOP/s a core; batch 64, best
-///   of 300): fashion-cnn-bn's conv1 (+ average pool) 4.3 us, conv2 5.3 us, conv3 10.0 us (90 GFLOP/s);
-///   fashion-cnn's conv1 (+ max pool) 7.5 us; in the engine before, with im2col + OpenBLAS's sgemm (and the
-///   pool apart): 13.5, 11.4, 20.2 and 15.1 us.
+///   two rows at a time (twice the pixels per block, which narrow rows need to fill the registers), and blocks
+///   with constant input offsets for one-channel, stride-1 first layers, whose two-row blocks broadcast each
+///   input value once for both rows. Stand-alone on the AVX2-only AMD EPYC (Zen 3, FMA peak ~99 GFLOP/s a
+///   core; batch 64, best of 300): fashion-cnn-bn's conv1 (+ average pool) 3.9 us, conv2 5.3 us, conv3
+///   10.0 us (90 GFLOP/s); fashion-cnn's conv1 (+ max pool) 6.5 us; in the engine before, with im2col +
+///   OpenBLAS's sgemm (and the pool apart): 13.5, 11.4, 20.2 and 15.1 us.
 enum DirectConvolution {
     /// Which direct kernel a convolution runs, if any.
     enum Kernel: Sendable, Equatable {
@@ -37,23 +38,17 @@ enum DirectConvolution {
         }
     }
 
-    /// Whether the AVX2 kernel runs `conv` when the AVX2 kernels are selected: any convolution with a window
-    /// (pointwise ones are a plain sgemm) on a multiple of 8 output channels.
-    static func applies(to conv: ConvolutionLayer) -> Bool {
-        !conv.isPointwise && conv.outChannels % 8 == 0
-    }
-
-    /// Whether the AVX-512 kernel runs `conv` when the AVX-512 kernels are selected: any convolution with a
-    /// window (pointwise ones are a plain sgemm) on a multiple of 16 output channels. Winograd, where it
-    /// applies, is chosen before this (`PlanBuilder`).
-    static func appliesAVX512(to conv: ConvolutionLayer) -> Bool {
-        !conv.isPointwise && conv.outChannels % 16 == 0
+    /// Whether a direct kernel of `lanes` floats per vector (8 for AVX2, 16 for AVX-512) runs `conv` when its
+    /// kernel set is selected: any convolution with a window (pointwise ones are a plain sgemm) on a multiple
+    /// of `lanes` output channels. Winograd, where it applies, is chosen before this (`PlanBuilder`).
+    static func applies(to conv: ConvolutionLayer, lanes: Int) -> Bool {
+        !conv.isPointwise && conv.outChannels % lanes == 0
     }
 
     /// The direct kernel `conv` runs with the kernel set `kernels`.
     static func kernel(for conv: ConvolutionLayer, kernels: KernelSet) -> Kernel {
-        if kernels == .avx512 && appliesAVX512(to: conv) { return .avx512 }
-        if kernels.includesAVX2 && applies(to: conv) { return .avx2 }
+        if kernels == .avx512 && applies(to: conv, lanes: 16) { return .avx512 }
+        if kernels.includesAVX2 && applies(to: conv, lanes: 8) { return .avx2 }
         return .none
     }
 
