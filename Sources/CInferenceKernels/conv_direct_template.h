@@ -63,7 +63,7 @@ struct plan {
    is tap row i of output row 0 and tap row i - 1 of output row 1, so each input value is broadcast once for
    both rows: (kernel_h + 1) x kernel_w x P broadcasts instead of 2 x kernel_h x kernel_w x P. With one vector
    of channels a broadcast feeds one FMA per row, and broadcasts, not FMAs, bounded these blocks on AVX2 (a
-   3x3 pooled block of 2 x 6 pixels: 91 -> 77 cycles on a Zen 3). The first and last input rows serve one
+   3x3 pooled block of 2 x 6 pixels alone: 91 -> 77 cycles on a Zen 3). The first and last input rows serve one
    output row each. Every accumulator still takes its taps in (ky, kx) order. */
 TARGET INLINE void unit_row_pair_taps(const int P, const int V, const struct plan *plan, const float *x,
                                       const float *w, VEC acc[2][MAX_PIXELS][2]) {
@@ -71,16 +71,16 @@ TARGET INLINE void unit_row_pair_taps(const int P, const int V, const struct pla
     for (long i = 0; i <= kernel_h; i++) {
         /* Peeled rather than tested per tap: a test inside the unrolled loop made clang spill accumulators. */
         const float *row = x + i * plan->tap_y_step;
-        const float *upper = w + i * kernel_w * out_c, *lower = w + (i - 1) * kernel_w * out_c;
         if (i == 0) {
             for (long kx = 0; kx < kernel_w; kx++) {
                 const float *tap = row + kx * plan->tap_x_step;
                 UNROLL for (int v = 0; v < V; v++) {
-                    const VEC w_upper = V_LOAD(upper + kx * out_c + v * LANES);
+                    const VEC w_upper = V_LOAD(w + kx * out_c + v * LANES);
                     UNROLL for (int p = 0; p < P; p++) acc[0][p][v] = V_FMA(V_SET1(tap[p]), w_upper, acc[0][p][v]);
                 }
             }
         } else if (i == kernel_h) {
+            const float *lower = w + (i - 1) * kernel_w * out_c; /* tap row i - 1 */
             for (long kx = 0; kx < kernel_w; kx++) {
                 const float *tap = row + kx * plan->tap_x_step;
                 UNROLL for (int v = 0; v < V; v++) {
@@ -89,6 +89,7 @@ TARGET INLINE void unit_row_pair_taps(const int P, const int V, const struct pla
                 }
             }
         } else {
+            const float *upper = w + i * kernel_w * out_c, *lower = upper - kernel_w * out_c; /* tap rows i, i - 1 */
             for (long kx = 0; kx < kernel_w; kx++) {
                 const float *tap = row + kx * plan->tap_x_step;
                 UNROLL for (int v = 0; v < V; v++) {
@@ -281,7 +282,9 @@ TARGET INLINE void conv_direct_run(const struct block_tables *t, const struct fa
     const long pixel_step = pooled ? 2 * plan.pixel_step : plan.pixel_step;
     const int unit = in_c == 1 && s->stride_x == 1;
     const struct block_table *row_blocks = unit && t->unit_row.max_one > 0 ? &t->unit_row : &t->row;
-    /* Pooled UNIT blocks are two-row blocks (see unit_row_pair_taps). */
+    /* Pooled UNIT blocks are two-row blocks (see unit_row_pair_taps). Other one-channel pooled layers take the
+       general blocks: a run-time choice between the two inside each block made clang spill its accumulators
+       (77 -> 228 cycles). */
     const int unit_pairs = unit && s->stride_y == s->dilation_y;
     const struct block_table *pooled_blocks =
         unit_pairs && t->unit_pooled.max_one > 0 ? &t->unit_pooled : &t->pooled;

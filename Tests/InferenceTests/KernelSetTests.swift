@@ -146,6 +146,57 @@ struct KernelSetTests {
         return output
     }
 
+    /// What the direct kernels compute, operation for operation: the bias, then one fused multiply-add per tap in
+    /// (ky, kx, c) order (taps in the padding multiply a zero), the activation as the kernels write it, and the
+    /// 2x2 pool in their order. Whatever their vector width and block shape (and however a block shares its
+    /// broadcasts) the kernels must match it bit for bit. Activations: none, ReLU and LeakyReLU only (the
+    /// others are applied outside the kernels).
+    static func exactPooledReference(
+        _ conv: ConvolutionLayer, _ pool: PoolLayer, _ input: [Float], images: Int
+    ) -> [Float] {
+        func activate(_ x: Float, _ activation: Activation) -> Float {
+            switch activation {
+            case .relu: x > 0 ? x : 0
+            case .leakyRelu(let alpha): x < 0 ? x * alpha : x
+            default: x
+            }
+        }
+        func convolved(_ image: Int, _ oy: Int, _ ox: Int, _ m: Int) -> Float {
+            var sum = conv.bias?[m] ?? 0
+            for ky in 0..<conv.kernelHeight {
+                for kx in 0..<conv.kernelWidth {
+                    let y = oy * conv.strideY - conv.padTop + ky * conv.dilationY
+                    let x = ox * conv.strideX - conv.padLeft + kx * conv.dilationX
+                    let inside = y >= 0 && y < conv.inHeight && x >= 0 && x < conv.inWidth
+                    for c in 0..<conv.inChannels {
+                        let value =
+                            inside ? input[((image * conv.inHeight + y) * conv.inWidth + x) * conv.inChannels + c] : 0
+                        let weight = conv.weights[
+                            ((ky * conv.kernelWidth + kx) * conv.inChannels + c) * conv.outChannels + m]
+                        sum = sum.addingProduct(value, weight)
+                    }
+                }
+            }
+            return activate(sum, conv.activation)
+        }
+        var output: [Float] = []
+        for image in 0..<images {
+            for y in 0..<pool.outHeight {
+                for x in 0..<pool.outWidth {
+                    for m in 0..<pool.channels {
+                        let (a, b) = (convolved(image, 2 * y, 2 * x, m), convolved(image, 2 * y, 2 * x + 1, m))
+                        let (c, d) = (convolved(image, 2 * y + 1, 2 * x, m), convolved(image, 2 * y + 1, 2 * x + 1, m))
+                        func maximum(_ p: Float, _ q: Float) -> Float { p > q ? p : q }
+                        let pooled =
+                            pool.kind == .max ? maximum(maximum(a, b), maximum(c, d)) : (((a + b) + c) + d) * 0.25
+                        output.append(activate(pooled, pool.activation))
+                    }
+                }
+            }
+        }
+        return output
+    }
+
     /// A convolution with a fused 2x2 pool: square input, 3x3 unless told, stride 1 across; `strideY` and
     /// `dilationY` down.
     struct PooledShape: Sendable, CustomStringConvertible {
@@ -217,6 +268,13 @@ struct KernelSetTests {
             let actual = Self.runDirect(conv, pool: pool, input, images: images, outputCount: expected.count)
             let worst = largestDifference(actual, expected)
             #expect(worst < 1e-4, "\(kernel) \(kind) \(convActivation) \(poolActivation): \(worst)")
+            if poolActivation != .sigmoid {
+                let exact = Self.exactPooledReference(conv, pool, input, images: images)
+                let mismatch = ElementwiseKernelTests.firstMismatch(actual, exact)
+                #expect(
+                    mismatch == nil,
+                    "\(kernel) \(kind) \(convActivation) \(poolActivation), not bit-exact: \(mismatch ?? "")")
+            }
         }
     }
 
