@@ -25,7 +25,7 @@ struct ElementwiseKernelTests {
     }
 
     @Test(
-        "binary operators, into a new buffer and in place",
+        "binary operators, into a new buffer and in place over either operand",
         arguments: [BinaryOperator.add, .subtract, .multiply, .divide], [1, 4, 7, 32, 1_571])
     func binary(op: BinaryOperator, count: Int) {
         let a = Self.values(count, seed: UInt64(count))
@@ -33,6 +33,7 @@ struct ElementwiseKernelTests {
         let expected = zip(a, b).map { Self.reference(op, $0, $1) }
         var separate = [Float](repeating: .nan, count: count)
         var inPlace = a
+        var inPlaceRight = b
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 separate.withUnsafeMutableBufferPointer {
@@ -41,10 +42,15 @@ struct ElementwiseKernelTests {
                 inPlace.withUnsafeMutableBufferPointer {
                     Kernels.binary(op, UnsafePointer($0.baseAddress!), b.baseAddress!, $0.baseAddress!, count: count)
                 }
+                // The plan's `channelBinary` with the channels on the left writes over the right operand.
+                inPlaceRight.withUnsafeMutableBufferPointer {
+                    Kernels.binary(op, a.baseAddress!, UnsafePointer($0.baseAddress!), $0.baseAddress!, count: count)
+                }
             }
         }
         #expect(Self.firstMismatch(separate, expected) == nil)
         #expect(Self.firstMismatch(inPlace, expected) == nil)
+        #expect(Self.firstMismatch(inPlaceRight, expected) == nil)
     }
 
     /// The first index where `actual` differs from `expected` bit for bit (NaN equal to NaN: the loops must
