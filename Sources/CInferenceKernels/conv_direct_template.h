@@ -129,26 +129,27 @@ TARGET INLINE void conv_block(const int R, const int P, const int V, const int U
     const long row_step = plan->row_step;
     if (UNIT && R == 2) {
         unit_row_pair_taps(P, V, plan, x, w, acc);
-    } else
-    for (long ky = 0; ky < plan->kernel_h; ky++) {
-        for (long kx = 0; kx < plan->kernel_w; kx++) {
-            const float *tap = x + ky * plan->tap_y_step + kx * plan->tap_x_step;
-            const float *wt = w + (ky * plan->kernel_w + kx) * in_c * out_c;
-            for (long c = 0; c < in_c; c++) {
-                const VEC w0 = V_LOAD(wt + c * out_c);
-                if (V > 1) {
-                    const VEC w1 = V_LOAD(wt + c * out_c + LANES);
-                    UNROLL for (int r = 0; r < R; r++) {
-                        UNROLL for (int p = 0; p < P; p++) {
-                            const VEC value = V_SET1(tap[r * row_step + p * step + c]);
-                            acc[r][p][0] = V_FMA(value, w0, acc[r][p][0]);
-                            acc[r][p][1] = V_FMA(value, w1, acc[r][p][1]);
+    } else {
+        for (long ky = 0; ky < plan->kernel_h; ky++) {
+            for (long kx = 0; kx < plan->kernel_w; kx++) {
+                const float *tap = x + ky * plan->tap_y_step + kx * plan->tap_x_step;
+                const float *wt = w + (ky * plan->kernel_w + kx) * in_c * out_c;
+                for (long c = 0; c < in_c; c++) {
+                    const VEC w0 = V_LOAD(wt + c * out_c);
+                    if (V > 1) {
+                        const VEC w1 = V_LOAD(wt + c * out_c + LANES);
+                        UNROLL for (int r = 0; r < R; r++) {
+                            UNROLL for (int p = 0; p < P; p++) {
+                                const VEC value = V_SET1(tap[r * row_step + p * step + c]);
+                                acc[r][p][0] = V_FMA(value, w0, acc[r][p][0]);
+                                acc[r][p][1] = V_FMA(value, w1, acc[r][p][1]);
+                            }
                         }
-                    }
-                } else {
-                    UNROLL for (int r = 0; r < R; r++) {
-                        UNROLL for (int p = 0; p < P; p++) {
-                            acc[r][p][0] = V_FMA(V_SET1(tap[r * row_step + p * step + c]), w0, acc[r][p][0]);
+                    } else {
+                        UNROLL for (int r = 0; r < R; r++) {
+                            UNROLL for (int p = 0; p < P; p++) {
+                                acc[r][p][0] = V_FMA(V_SET1(tap[r * row_step + p * step + c]), w0, acc[r][p][0]);
+                            }
                         }
                     }
                 }
