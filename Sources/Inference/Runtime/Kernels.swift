@@ -446,55 +446,63 @@ enum Kernels {
         kind: PoolKind, channels: Int, pixels: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         images: Int
     ) {
+        // One loop per kind (each specialised once `reduce` inlines), so the pixel loop carries no test.
+        // Multiplying a maximum by 1 leaves it unchanged, NaN included.
+        switch kind {
+        case .max:
+            reduce(
+                channels: channels, pixels: pixels, input: input, output: output, images: images, initial: -.infinity,
+                scale: 1, vector: maximum4, scalar: { total, value in value > total ? value : total })
+        case .average:
+            reduce(
+                channels: channels, pixels: pixels, input: input, output: output, images: images, initial: 0,
+                scale: 1 / Float(pixels), vector: { $0 + $1 }, scalar: { $0 + $1 })
+        }
+    }
+
+    /// For each image and channel: `scale` times the fold of its pixels, in pixel order, by `scalar` (four
+    /// channels at a time by `vector`, which must give the same lanes).
+    @inline(__always)
+    private static func reduce(
+        channels: Int, pixels: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, images: Int,
+        initial: Float, scale: Float, vector: (SIMD4<Float>, SIMD4<Float>) -> SIMD4<Float>,
+        scalar: (Float, Float) -> Float
+    ) {
         // Channels outer, pixels inner, sixteen channels at a time in four registers (with the sums in memory,
         // loads and stores of the same floats kept the compiler from vectorizing; four independent sums hide
-        // the latency of each addition). Each channel still takes its pixels in order.
-        let initial = SIMD4<Float>(repeating: kind == .max ? -.infinity : 0)
-        let scale = 1 / Float(pixels)
+        // the latency of each addition).
+        let start = SIMD4<Float>(repeating: initial)
         var image = 0
         while image < images {
             let source = input + image &* pixels &* channels
             let target = output + image &* channels
             var c = 0
             while c &+ 16 <= channels {
-                var totals = (initial, initial, initial, initial)
+                var totals = (start, start, start, start)
                 var row = source + c
                 var p = 0
                 while p < pixels {
-                    if kind == .max {
-                        totals.0 = maximum4(totals.0, loadVector(row, 0))
-                        totals.1 = maximum4(totals.1, loadVector(row, 4))
-                        totals.2 = maximum4(totals.2, loadVector(row, 8))
-                        totals.3 = maximum4(totals.3, loadVector(row, 12))
-                    } else {
-                        totals.0 += loadVector(row, 0)
-                        totals.1 += loadVector(row, 4)
-                        totals.2 += loadVector(row, 8)
-                        totals.3 += loadVector(row, 12)
-                    }
+                    totals.0 = vector(totals.0, loadVector(row, 0))
+                    totals.1 = vector(totals.1, loadVector(row, 4))
+                    totals.2 = vector(totals.2, loadVector(row, 8))
+                    totals.3 = vector(totals.3, loadVector(row, 12))
                     row += channels
                     p &+= 1
                 }
-                let factor: Float = kind == .average ? scale : 1
-                storeVector(totals.0 * factor, target, c)
-                storeVector(totals.1 * factor, target, c &+ 4)
-                storeVector(totals.2 * factor, target, c &+ 8)
-                storeVector(totals.3 * factor, target, c &+ 12)
+                storeVector(totals.0 * scale, target, c)
+                storeVector(totals.1 * scale, target, c &+ 4)
+                storeVector(totals.2 * scale, target, c &+ 8)
+                storeVector(totals.3 * scale, target, c &+ 12)
                 c &+= 16
             }
             while c < channels {
-                var total = initial[0]
+                var total = initial
                 var p = 0
                 while p < pixels {
-                    let value = source[p &* channels &+ c]
-                    if kind == .max {
-                        if value > total { total = value }
-                    } else {
-                        total += value
-                    }
+                    total = scalar(total, source[p &* channels &+ c])
                     p &+= 1
                 }
-                target[c] = kind == .average ? total * scale : total
+                target[c] = total * scale
                 c &+= 1
             }
             image &+= 1
@@ -546,20 +554,20 @@ enum Kernels {
         _ output: UnsafeMutablePointer<Float>, count: Int
     ) {
         switch op {
-        case .add: zip(a, b, output, count, { $0 + $1 }, { $0 + $1 })
-        case .subtract: zip(a, b, output, count, { $0 - $1 }, { $0 - $1 })
-        case .multiply: zip(a, b, output, count, { $0 * $1 }, { $0 * $1 })
-        case .divide: zip(a, b, output, count, { $0 / $1 }, { $0 / $1 })
+        case .add: elementwise(op, a, b, output, count) { $0 + $1 }
+        case .subtract: elementwise(op, a, b, output, count) { $0 - $1 }
+        case .multiply: elementwise(op, a, b, output, count) { $0 * $1 }
+        case .divide: elementwise(op, a, b, output, count) { $0 / $1 }
         }
     }
 
-    /// `output[i] = scalar(a[i], b[i])`, four at a time with `vector`. Written with SIMD types because the
-    /// plan often writes in place (`output` is `a`), where the compiler's own vectorization gives up: its
-    /// overlap check fails and the scalar loop runs.
+    /// `output[i] = op.apply(a[i], b[i])`, four at a time with `vector` (the same operation on four lanes).
+    /// Written with SIMD types because the plan often writes in place (`output` is `a`), where the compiler's
+    /// own vectorization gives up: its overlap check fails and the scalar loop runs.
     @inline(__always)
-    private static func zip(
-        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int,
-        _ vector: (SIMD4<Float>, SIMD4<Float>) -> SIMD4<Float>, _ scalar: (Float, Float) -> Float
+    private static func elementwise(
+        _ op: BinaryOperator, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ output: UnsafeMutablePointer<Float>, _ count: Int, _ vector: (SIMD4<Float>, SIMD4<Float>) -> SIMD4<Float>
     ) {
         var i = 0
         while i &+ 4 <= count {
@@ -567,7 +575,7 @@ enum Kernels {
             i &+= 4
         }
         while i < count {
-            output[i] = scalar(a[i], b[i])
+            output[i] = op.apply(a[i], b[i])
             i &+= 1
         }
     }
