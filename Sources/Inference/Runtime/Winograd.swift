@@ -328,6 +328,23 @@ struct WinogradConvolution: Sendable {
         }
     }
 
+    /// Aᵀ m A for one tile and four channels from `channel` on: its 2x2 outputs (row, column), before bias.
+    /// `m` holds the 16 products `stride` floats apart.
+    @inline(__always)
+    private func outputTile(
+        _ m: UnsafePointer<Float>, stride: Int, channel c: Int
+    ) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+        let s00 = loadVector(m, c) + loadVector(m, 4 &* stride &+ c) + loadVector(m, 8 &* stride &+ c)
+        let s01 = loadVector(m, stride &+ c) + loadVector(m, 5 &* stride &+ c) + loadVector(m, 9 &* stride &+ c)
+        let s02 = loadVector(m, 2 &* stride &+ c) + loadVector(m, 6 &* stride &+ c) + loadVector(m, 10 &* stride &+ c)
+        let s03 = loadVector(m, 3 &* stride &+ c) + loadVector(m, 7 &* stride &+ c) + loadVector(m, 11 &* stride &+ c)
+        let s10 = loadVector(m, 4 &* stride &+ c) - loadVector(m, 8 &* stride &+ c) - loadVector(m, 12 &* stride &+ c)
+        let s11 = loadVector(m, 5 &* stride &+ c) - loadVector(m, 9 &* stride &+ c) - loadVector(m, 13 &* stride &+ c)
+        let s12 = loadVector(m, 6 &* stride &+ c) - loadVector(m, 10 &* stride &+ c) - loadVector(m, 14 &* stride &+ c)
+        let s13 = loadVector(m, 7 &* stride &+ c) - loadVector(m, 11 &* stride &+ c) - loadVector(m, 15 &* stride &+ c)
+        return (s00 + s01 + s02, s01 - s02 - s03, s10 + s11 + s12, s11 - s12 - s13)
+    }
+
     /// Y = Aᵀ m A (Aᵀ = [[1,1,1,0],[0,1,-1,-1]]) + bias, activation, and the fused pool if any.
     /// The vector loops repeat the scalar arithmetic per case on purpose: the specialised copies are there for speed.
     private func transformOutput(
@@ -375,33 +392,7 @@ struct WinogradConvolution: Sendable {
                     if vectorized && pooled && !hasConvActivation && (finalRelu || !hasFinalActivation) {
                         // The common case (conv -> ReLU -> 2x2 max pool), four channels at a time.
                         while c &+ 4 <= channels {
-                            let s00 =
-                                loadVector(m, c) + loadVector(m, 4 &* stride &+ c) + loadVector(m, 8 &* stride &+ c)
-                            let s01 =
-                                loadVector(m, stride &+ c) + loadVector(m, 5 &* stride &+ c)
-                                + loadVector(m, 9 &* stride &+ c)
-                            let s02 =
-                                loadVector(m, 2 &* stride &+ c) + loadVector(m, 6 &* stride &+ c)
-                                + loadVector(m, 10 &* stride &+ c)
-                            let s03 =
-                                loadVector(m, 3 &* stride &+ c) + loadVector(m, 7 &* stride &+ c)
-                                + loadVector(m, 11 &* stride &+ c)
-                            let s10 =
-                                loadVector(m, 4 &* stride &+ c) - loadVector(m, 8 &* stride &+ c)
-                                - loadVector(m, 12 &* stride &+ c)
-                            let s11 =
-                                loadVector(m, 5 &* stride &+ c) - loadVector(m, 9 &* stride &+ c)
-                                - loadVector(m, 13 &* stride &+ c)
-                            let s12 =
-                                loadVector(m, 6 &* stride &+ c) - loadVector(m, 10 &* stride &+ c)
-                                - loadVector(m, 14 &* stride &+ c)
-                            let s13 =
-                                loadVector(m, 7 &* stride &+ c) - loadVector(m, 11 &* stride &+ c)
-                                - loadVector(m, 15 &* stride &+ c)
-                            let y00 = s00 + s01 + s02
-                            let y01 = s01 - s02 - s03
-                            let y10 = s10 + s11 + s12
-                            let y11 = s11 - s12 - s13
+                            let (y00, y01, y10, y11) = outputTile(m, stride: stride, channel: c)
                             // Max first, bias after: the bias is the same for the whole window.
                             var maximum = maximum4(maximum4(y00, y01), maximum4(y10, y11))
                             if let bias { maximum += loadVector(bias, c) }
@@ -413,34 +404,12 @@ struct WinogradConvolution: Sendable {
                     if vectorized && !pooled && vectorActivation >= 0 && rightInside && bottomInside {
                         // Interior tile without pooling (conv -> none/ReLU/LeakyRelu), four channels at a time.
                         while c &+ 4 <= channels {
-                            let s00 =
-                                loadVector(m, c) + loadVector(m, 4 &* stride &+ c) + loadVector(m, 8 &* stride &+ c)
-                            let s01 =
-                                loadVector(m, stride &+ c) + loadVector(m, 5 &* stride &+ c)
-                                + loadVector(m, 9 &* stride &+ c)
-                            let s02 =
-                                loadVector(m, 2 &* stride &+ c) + loadVector(m, 6 &* stride &+ c)
-                                + loadVector(m, 10 &* stride &+ c)
-                            let s03 =
-                                loadVector(m, 3 &* stride &+ c) + loadVector(m, 7 &* stride &+ c)
-                                + loadVector(m, 11 &* stride &+ c)
-                            let s10 =
-                                loadVector(m, 4 &* stride &+ c) - loadVector(m, 8 &* stride &+ c)
-                                - loadVector(m, 12 &* stride &+ c)
-                            let s11 =
-                                loadVector(m, 5 &* stride &+ c) - loadVector(m, 9 &* stride &+ c)
-                                - loadVector(m, 13 &* stride &+ c)
-                            let s12 =
-                                loadVector(m, 6 &* stride &+ c) - loadVector(m, 10 &* stride &+ c)
-                                - loadVector(m, 14 &* stride &+ c)
-                            let s13 =
-                                loadVector(m, 7 &* stride &+ c) - loadVector(m, 11 &* stride &+ c)
-                                - loadVector(m, 15 &* stride &+ c)
                             let b = bias == nil ? zero : loadVector(bias.unsafelyUnwrapped, c)
-                            var y00 = s00 + s01 + s02 + b
-                            var y01 = s01 - s02 - s03 + b
-                            var y10 = s10 + s11 + s12 + b
-                            var y11 = s11 - s12 - s13 + b
+                            var (y00, y01, y10, y11) = outputTile(m, stride: stride, channel: c)
+                            y00 += b
+                            y01 += b
+                            y10 += b
+                            y11 += b
                             if vectorActivation == 1 {
                                 y00 = maximum4(y00, zero)
                                 y01 = maximum4(y01, zero)
