@@ -19,14 +19,7 @@
    weight vectors and one broadcast input value. */
 #define MAX_PIXELS 12
 
-TARGET __attribute__((always_inline)) static inline __m256 activate(__m256 x, int activation, __m256 alpha) {
-    if (activation == FASHION_ACTIVATION_RELU) return _mm256_max_ps(x, _mm256_setzero_ps());
-    if (activation == FASHION_ACTIVATION_LEAKY_RELU) {
-        const __m256 negative = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
-        return _mm256_blendv_ps(x, _mm256_mul_ps(x, alpha), negative);
-    }
-    return x;
-}
+#include "activate_avx2.h"
 
 #include "conv_direct_template.h"
 

@@ -76,7 +76,7 @@ struct KernelSetTests {
         _ conv: ConvolutionLayer, pool: PoolLayer?, _ input: [Float], images: Int, outputCount: Int
     ) -> [Float] {
         var actual = [Float](repeating: .nan, count: outputCount)
-        var scratch = [Float](repeating: .nan, count: DirectConvolution.scratchFloats(conv) + 1)
+        var scratch = [Float](repeating: .nan, count: DirectConvolution.scratchFloats(conv, pool: pool))
         input.withUnsafeBufferPointer { input in
             actual.withUnsafeMutableBufferPointer { output in
                 scratch.withUnsafeMutableBufferPointer { scratch in
@@ -208,6 +208,27 @@ struct KernelSetTests {
             "\(inChannels)->\(outChannels) on \(size)x\(size) pad \(pad), \(kernel)x\(kernel) stride \(strideY)x1 "
                 + "dilation \(dilationY)x1"
         }
+
+        /// The convolution (random weights and bias, run by `direct`) and the 2x2 pool behind it.
+        func layers(
+            _ direct: DirectConvolution.Kernel, _ kind: PoolKind, _ convActivation: Activation,
+            _ poolActivation: Activation, _ generator: inout WinogradTests.Generator
+        ) -> (ConvolutionLayer, PoolLayer) {
+            let count = kernel * kernel * inChannels * outChannels
+            var conv = ConvolutionLayer(
+                inChannels: inChannels, inHeight: size, inWidth: size, outChannels: outChannels,
+                outHeight: outHeight, outWidth: outWidth, kernelHeight: kernel, kernelWidth: kernel,
+                strideY: strideY, strideX: 1, dilationY: dilationY, dilationX: 1, padTop: pad, padLeft: pad,
+                weights: (0..<count).map { _ in generator.next() },
+                bias: (0..<outChannels).map { _ in generator.next() }, activation: convActivation)
+            conv.direct = direct
+            let pool = PoolLayer(
+                kind: kind, channels: outChannels, inHeight: outHeight, inWidth: outWidth, outHeight: outHeight / 2,
+                outWidth: outWidth / 2, kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1,
+                dilationX: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false,
+                activation: poolActivation)
+            return (conv, pool)
+        }
     }
 
     /// fashion-cnn-bn's and fashion-cnn's first layers (one input channel, padded and unpadded), one and two
@@ -241,26 +262,13 @@ struct KernelSetTests {
 
     static func directWithPoolMatchesReference(_ kernel: DirectConvolution.Kernel, _ shape: PooledShape) throws {
         var generator = WinogradTests.Generator(state: UInt64(shape.outChannels * 7 + shape.size))
-        let (inChannels, outChannels, size) = (shape.inChannels, shape.outChannels, shape.size)
-        let (outHeight, outWidth) = (shape.outHeight, shape.outWidth)
+        let (inChannels, size) = (shape.inChannels, shape.size)
         let cases: [(PoolKind, Activation, Activation)] = [
             (.average, .leakyRelu(alpha: 0.1), .none), (.average, .none, .relu), (.max, .relu, .none),
             (.max, .none, .leakyRelu(alpha: 0.2)), (.max, .none, .sigmoid),
         ]
         for (kind, convActivation, poolActivation) in cases {
-            let taps = shape.kernel * shape.kernel
-            var conv = ConvolutionLayer(
-                inChannels: inChannels, inHeight: size, inWidth: size, outChannels: outChannels,
-                outHeight: outHeight, outWidth: outWidth, kernelHeight: shape.kernel, kernelWidth: shape.kernel,
-                strideY: shape.strideY, strideX: 1, dilationY: shape.dilationY, dilationX: 1, padTop: shape.pad,
-                padLeft: shape.pad, weights: (0..<(taps * inChannels * outChannels)).map { _ in generator.next() },
-                bias: (0..<outChannels).map { _ in generator.next() }, activation: convActivation)
-            conv.direct = kernel
-            let pool = PoolLayer(
-                kind: kind, channels: outChannels, inHeight: outHeight, inWidth: outWidth, outHeight: outHeight / 2,
-                outWidth: outWidth / 2, kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1,
-                dilationX: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false,
-                activation: poolActivation)
+            let (conv, pool) = shape.layers(kernel, kind, convActivation, poolActivation, &generator)
             try #require(DirectConvolution.fusesPool(pool, after: conv))
             let images = 2
             let input = (0..<(images * size * size * inChannels)).map { _ in generator.next() }
@@ -371,6 +379,69 @@ struct KernelSetTests {
         var padded = pool
         padded.padTop = 1
         #expect(!DirectConvolution.fusesPool(padded, after: direct))
+
+        // The one-channel Winograd kernel: fashion-cnn's conv1 (1 -> 32, 3x3, + 2x2 max pool) under AVX2 only.
+        var cnnConv1 = avx2
+        (cnnConv1.outChannels, cnnConv1.outHeight, cnnConv1.outWidth, cnnConv1.padTop, cnnConv1.padLeft) =
+            (32, 26, 26, 0, 0)
+        var maxPool = pool
+        (maxPool.kind, maxPool.channels, maxPool.inHeight, maxPool.inWidth, maxPool.outHeight, maxPool.outWidth) =
+            (.max, 32, 26, 26, 13, 13)
+        #expect(DirectConvolution.prefersOneChannelWinograd(cnnConv1, pool: maxPool))
+        var averaged = maxPool
+        averaged.kind = .average
+        #expect(!DirectConvolution.prefersOneChannelWinograd(cnnConv1, pool: averaged), "measured a tie")
+        var sixteen = cnnConv1
+        sixteen.outChannels = 16
+        var sixteenPool = maxPool
+        sixteenPool.channels = 16
+        #expect(!DirectConvolution.prefersOneChannelWinograd(sixteen, pool: sixteenPool), "measured slower")
+        var twoChannels = cnnConv1
+        twoChannels.inChannels = 2
+        #expect(!DirectConvolution.prefersOneChannelWinograd(twoChannels, pool: maxPool))
+        var strided = cnnConv1
+        (strided.strideY, strided.outHeight) = (2, 13)
+        #expect(!DirectConvolution.prefersOneChannelWinograd(strided, pool: maxPool))
+        var onAVX512 = cnnConv1
+        onAVX512.direct = .avx512
+        #expect(!DirectConvolution.prefersOneChannelWinograd(onAVX512, pool: maxPool), "not measured there")
+    }
+
+    /// One-channel 3x3 layers for the Winograd kernel: fashion-cnn's conv1 and the same padded, a channel
+    /// count with an 8-channel tail (40) and one below the 16 a step takes (8), odd convolution extents (the
+    /// last row and column are not pooled), rows of tile transforms with and without a tail of 8.
+    static let oneChannelWinogradShapes = [
+        PooledShape(inChannels: 1, outChannels: 32, size: 28, pad: 0),
+        PooledShape(inChannels: 1, outChannels: 32, size: 28, pad: 1),
+        PooledShape(inChannels: 1, outChannels: 40, size: 17, pad: 1),
+        PooledShape(inChannels: 1, outChannels: 8, size: 12, pad: 2),
+        PooledShape(inChannels: 1, outChannels: 64, size: 30, pad: 1),
+        PooledShape(inChannels: 1, outChannels: 24, size: 13, pad: 0),
+    ]
+
+    /// The one-channel Winograd kernel against the reference, for every pool and activation its C code has a
+    /// copy for (and one after the pool, applied in its own pass, and one applied by the caller). Winograd
+    /// rounds differently from direct summation: within 1e-4, not bit for bit.
+    @Test(.enabled(if: avx2), arguments: oneChannelWinogradShapes)
+    func oneChannelWinogradMatchesReference(shape: PooledShape) throws {
+        var generator = WinogradTests.Generator(state: UInt64(shape.outChannels * 11 + shape.size))
+        let size = shape.size
+        let cases: [(PoolKind, Activation, Activation)] = [
+            (.max, .relu, .none), (.max, .none, .leakyRelu(alpha: 0.2)), (.max, .leakyRelu(alpha: 0.1), .relu),
+            (.average, .leakyRelu(alpha: 0.1), .none), (.average, .relu, .none), (.average, .none, .relu),
+            (.max, .none, .sigmoid),
+        ]
+        for (kind, convActivation, poolActivation) in cases {
+            let (conv, pool) = shape.layers(
+                .oneChannelWinogradAVX2, kind, convActivation, poolActivation, &generator)
+            try #require(DirectConvolution.fusesPool(pool, after: conv))
+            let images = 3
+            let input = (0..<(images * size * size)).map { _ in generator.next() }
+            let expected = Self.referencePool(pool, Self.reference(conv, input, images: images), images: images)
+            let actual = Self.runDirect(conv, pool: pool, input, images: images, outputCount: expected.count)
+            let worst = largestDifference(actual, expected)
+            #expect(worst < 1e-4, "\(shape) \(kind) \(convActivation) \(poolActivation): \(worst)")
+        }
     }
 
     /// Each kernel set against onnxruntime's golden logits, and the sets against each other.
@@ -410,7 +481,7 @@ struct KernelSetTests {
             (Fixtures.batchNormModel, .avx2, ["direct-avx2+fused-pool", "direct-avx2", "direct-avx2"]),
             (Fixtures.batchNormModel, .avx512, ["direct-avx512+fused-pool", "direct-avx512", "direct-avx512"]),
             (Fixtures.defaultModel, .baseline, ["im2col+sgemm+pool", "winograd+maxpool"]),
-            (Fixtures.defaultModel, .avx2, ["direct-avx2+fused-pool", "winograd-avx2+maxpool"]),
+            (Fixtures.defaultModel, .avx2, ["winograd-1ch-avx2+fused-pool", "winograd-avx2+maxpool"]),
             (Fixtures.defaultModel, .avx512, ["direct-avx512+fused-pool", "winograd-avx512+maxpool"]),
         ]
         for (model, kernels, names) in expected where kernels.isSupported {

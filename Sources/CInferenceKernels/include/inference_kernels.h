@@ -56,6 +56,19 @@ void fashion_conv_direct_avx512(const struct fashion_conv_shape *shape, const fl
 void fashion_conv_direct_avx2(const struct fashion_conv_shape *shape, const float *input, const float *weights,
                               const float *bias, float *output, float *scratch, long images);
 
+/* A one-input-channel 3x3 convolution (stride 1, no dilation) with its 2x2 pool fused, by Winograd's F(2x2, 3x3),
+   AVX2 + FMA: each pool window is one tile, whose 16 products U ⊙ V (U = G g Gᵀ per output channel, V = Bᵀ d B
+   per tile) become the window's four outputs through Aᵀ m A, then bias, activation (none, ReLU, LeakyReLU), the
+   pool and the activation after it, as fashion_conv_direct_avx2 applies them. 16 multiplications per window
+   and channel instead of 36; results differ from the direct kernel's by float rounding. The same arguments as
+   fashion_conv_direct_avx2 (weights [3][3][1][out_c], transformed on every call: 16 x out_c values); requires
+   in_c == 1, a 3x3 kernel, stride and dilation 1, out_c % 8 == 0 and a pool; `scratch` holds
+   fashion_winograd_unit_scratch(shape) floats. */
+long fashion_winograd_unit_scratch(const struct fashion_conv_shape *shape);
+void fashion_winograd_unit_pooled_avx2(const struct fashion_conv_shape *shape, const float *input,
+                                       const float *weights, const float *bias, float *output, float *scratch,
+                                       long images);
+
 /* c[m][n] = a[m][k] x b[k][n], row-major, AVX2 + FMA; requires n % 8 == 0. The direct kernel's blocks (a 1x1
    convolution of a 1 x m image): for the small products of Winograd convolutions (k = 32, n = 64) about 1.5x
    OpenBLAS's sgemm on Zen 3, whose packing does not pay for itself at such k. Each output is the sum over k in

@@ -124,7 +124,10 @@ enum PlanBuilder {
                 let pixels = conv.outHeight * conv.outWidth
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
                 if DirectConvolution.fusesPool(pool, after: conv) {
-                    scratchSize = max(scratchSize, DirectConvolution.scratchFloats(conv))
+                    if DirectConvolution.prefersOneChannelWinograd(conv, pool: pool) {
+                        conv.direct = .oneChannelWinogradAVX2
+                    }
+                    scratchSize = max(scratchSize, DirectConvolution.scratchFloats(conv, pool: pool))
                     kernel = .directConvolutionPool(
                         conv, pool, input: buffer(layer.inputs[0]), output: buffer(layer.output),
                         scratch: scratchOffset)
