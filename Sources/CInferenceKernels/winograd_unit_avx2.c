@@ -139,9 +139,11 @@ TARGET __attribute__((always_inline)) static inline void unit_run(const int ACT,
         const float *rows = input + image * in_h * in_w;
         long row_floats = in_w;
         if (l.padded) {
-            /* The borders stay zero from the memset; only the image's own pixels change. */
-            const long copied = in_w + left <= l.width ? in_w : l.width - left;
-            for (long y = 0; y < in_h && y + top < l.height; y++) {
+            /* The borders stay zero from the memset; only the image's own pixels change. Columns and rows past
+               the region the tiles read are not copied (a pool smaller than the convolution's output leaves
+               some; with a wide left pad, every column). */
+            const long copied = in_w < l.width - left ? in_w : l.width - left;
+            for (long y = 0; copied > 0 && y < in_h && y + top < l.height; y++) {
                 memcpy(pad + (y + top) * l.width + left, rows + y * in_w, sizeof(float) * (size_t)copied);
             }
             rows = pad;

@@ -419,6 +419,48 @@ struct KernelSetTests {
         PooledShape(inChannels: 1, outChannels: 24, size: 13, pad: 0),
     ]
 
+    /// A one-channel 3x3 convolution whose output is larger than twice its pool's (the bottom and right pads are
+    /// what the output extents imply).
+    struct SmallPoolShape: Sendable, CustomStringConvertible {
+        var inHeight: Int, inWidth: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int
+        var pool: (height: Int, width: Int)
+        var description: String {
+            "\(inHeight)x\(inWidth) pad top \(padTop) left \(padLeft) -> \(outHeight)x\(outWidth), pool \(pool.height)x\(pool.width)"
+        }
+    }
+
+    /// The C contract allows a pool smaller than the convolution's output (`fusesPool` too): then the tiles
+    /// read only part of the padded input, and with a left pad wider than that part no input column at all
+    /// (a review found the copy's length negative there).
+    @Test(
+        .enabled(if: avx2),
+        arguments: [
+            SmallPoolShape(inHeight: 4, inWidth: 2, padTop: 0, padLeft: 5, outHeight: 2, outWidth: 5, pool: (1, 1)),
+            SmallPoolShape(inHeight: 9, inWidth: 9, padTop: 3, padLeft: 3, outHeight: 13, outWidth: 13, pool: (2, 2)),
+            SmallPoolShape(inHeight: 6, inWidth: 7, padTop: 1, padLeft: 4, outHeight: 6, outWidth: 9, pool: (3, 1)),
+        ])
+    func oneChannelWinogradWithASmallPool(shape: SmallPoolShape) throws {
+        let (inHeight, inWidth, outHeight, outWidth) = (shape.inHeight, shape.inWidth, shape.outHeight, shape.outWidth)
+        let (poolHeight, poolWidth) = shape.pool
+        var generator = WinogradTests.Generator(state: UInt64(inHeight * 13 + shape.padLeft))
+        var conv = ConvolutionLayer(
+            inChannels: 1, inHeight: inHeight, inWidth: inWidth, outChannels: 8, outHeight: outHeight,
+            outWidth: outWidth, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1,
+            dilationX: 1, padTop: shape.padTop, padLeft: shape.padLeft, weights: (0..<72).map { _ in generator.next() },
+            bias: (0..<8).map { _ in generator.next() }, activation: .relu)
+        conv.direct = .oneChannelWinogradAVX2
+        let pool = PoolLayer(
+            kind: .max, channels: 8, inHeight: outHeight, inWidth: outWidth, outHeight: poolHeight,
+            outWidth: poolWidth, kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1,
+            dilationX: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false)
+        try #require(DirectConvolution.fusesPool(pool, after: conv))
+        let images = 2
+        let input = (0..<(images * inHeight * inWidth)).map { _ in generator.next() }
+        let expected = Self.referencePool(pool, Self.reference(conv, input, images: images), images: images)
+        let actual = Self.runDirect(conv, pool: pool, input, images: images, outputCount: expected.count)
+        #expect(largestDifference(actual, expected) < 1e-4)
+    }
+
     /// The one-channel Winograd kernel against the reference, for every pool and activation its C code has a
     /// copy for (and one after the pool, applied in its own pass, and one applied by the caller). Winograd
     /// rounds differently from direct summation: within 1e-4, not bit for bit.
