@@ -1,42 +1,9 @@
 #include "inference_kernels.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#include <string.h>
-
-#include "activate_avx2.h"
-
-#define TARGET __attribute__((target("avx2,fma")))
-
-/* The scratch's parts, in floats: the zero-padded input rows the tiles read (when the convolution pads or the
-   tiles reach past the input), Bᵀ applied down one row of tiles (4 rows), one row of tiles' V = Bᵀ d B (16
-   values a tile), and U = G g Gᵀ (16 vectors of 8 channels per 8 output channels). */
-struct unit_layout {
-    long width, height; /* the padded region the tiles cover */
-    long padded;
-    long pad_floats, columns_floats, tiles_floats, weight_floats;
-};
-
-static struct unit_layout unit_layout_of(const struct fashion_conv_shape *s) {
-    struct unit_layout l;
-    l.width = 2 * s->pool_out_w + 2;
-    l.height = 2 * s->pool_out_h + 2;
-    l.padded = s->pad_top > 0 || s->pad_left > 0 || l.height > s->in_h || l.width > s->in_w;
-    l.pad_floats = l.padded ? l.height * l.width : 0;
-    l.columns_floats = 4 * l.width;
-    l.tiles_floats = 16 * s->pool_out_w;
-    l.weight_floats = 16 * s->out_c;
-    return l;
-}
-
-long fashion_winograd_unit_scratch(const struct fashion_conv_shape *shape) {
-    const struct unit_layout l = unit_layout_of(shape);
-    return l.pad_floats + l.columns_floats + l.tiles_floats + l.weight_floats;
-}
-
 /* U = G g Gᵀ per output channel (G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]), stored as
-   [out_c / 8][16][8] so that one block of 8 channels reads its 16 vectors from one pointer. */
-static void transform_weights(const float *w, long out_c, float *u) {
+   [out_c / 8][16][8] so that one block of 8 channels reads its 16 vectors from one pointer. Plain C on every
+   architecture: it runs once, when the plan is built. */
+void fashion_winograd_unit_weights(const float *w, long out_c, float *u) {
     for (long m = 0; m < out_c; m++) {
         float g[3][3], t[4][3];
         for (int y = 0; y < 3; y++)
@@ -55,6 +22,39 @@ static void transform_weights(const float *w, long out_c, float *u) {
             target[(4 * r + 3) * 8] = t[r][2];
         }
     }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "activate_avx2.h"
+
+#define TARGET __attribute__((target("avx2,fma")))
+
+/* The scratch's parts, in floats: the zero-padded input rows the tiles read (when the convolution pads or the
+   tiles reach past the input), Bᵀ applied down one row of tiles (4 rows), one row of tiles' V = Bᵀ d B (16
+   values a tile). */
+struct unit_layout {
+    long width, height; /* the padded region the tiles cover */
+    long padded;
+    long pad_floats, columns_floats, tiles_floats;
+};
+
+static struct unit_layout unit_layout_of(const struct fashion_conv_shape *s) {
+    struct unit_layout l;
+    l.width = 2 * s->pool_out_w + 2;
+    l.height = 2 * s->pool_out_h + 2;
+    l.padded = s->pad_top > 0 || s->pad_left > 0 || l.height > s->in_h || l.width > s->in_w;
+    l.pad_floats = l.padded ? l.height * l.width : 0;
+    l.columns_floats = 4 * l.width;
+    l.tiles_floats = 16 * s->pool_out_w;
+    return l;
+}
+
+long fashion_winograd_unit_scratch(const struct fashion_conv_shape *shape) {
+    const struct unit_layout l = unit_layout_of(shape);
+    return l.pad_floats + l.columns_floats + l.tiles_floats;
 }
 
 /* Bias, activation and the 2x2 pool for one tile's four outputs; stored at `out`. */
@@ -122,7 +122,7 @@ TARGET __attribute__((always_inline)) static inline void unit_tile(const int ACT
 
 TARGET __attribute__((always_inline)) static inline void unit_run(const int ACT, const int POOL,
                                                                   const struct fashion_conv_shape *s,
-                                                                  const float *input, const float *weights,
+                                                                  const float *input, const float *u,
                                                                   const float *bias, float *output, float *scratch,
                                                                   long images) {
     const struct unit_layout l = unit_layout_of(s);
@@ -131,9 +131,7 @@ TARGET __attribute__((always_inline)) static inline void unit_run(const int ACT,
     float *pad = scratch;
     float *columns = pad + l.pad_floats;
     float *tiles = columns + l.columns_floats;
-    float *u = tiles + l.tiles_floats;
     const __m256 alpha = _mm256_set1_ps(s->alpha);
-    transform_weights(weights, out_c, u);
     if (l.padded) memset(pad, 0, sizeof(float) * (size_t)l.pad_floats);
     for (long image = 0; image < images; image++) {
         const float *rows = input + image * in_h * in_w;
@@ -200,10 +198,10 @@ TARGET __attribute__((always_inline)) static inline void unit_run(const int ACT,
 }
 
 TARGET void fashion_winograd_unit_pooled_avx2(const struct fashion_conv_shape *s, const float *input,
-                                              const float *weights, const float *bias, float *output, float *scratch,
+                                              const float *u, const float *bias, float *output, float *scratch,
                                               long images) {
     /* One copy of the loops per activation and pool, so that neither is tested per tile. */
-#define UNIT_RUN(ACT, POOL) unit_run(ACT, POOL, s, input, weights, bias, output, scratch, images)
+#define UNIT_RUN(ACT, POOL) unit_run(ACT, POOL, s, input, u, bias, output, scratch, images)
     const int max = s->pool == FASHION_POOL_MAX;
     switch (s->activation) {
     case FASHION_ACTIVATION_RELU:
@@ -234,7 +232,7 @@ TARGET void fashion_winograd_unit_pooled_avx2(const struct fashion_conv_shape *s
 
 long fashion_winograd_unit_scratch(const struct fashion_conv_shape *shape) { return 0; }
 
-void fashion_winograd_unit_pooled_avx2(const struct fashion_conv_shape *s, const float *input, const float *weights,
+void fashion_winograd_unit_pooled_avx2(const struct fashion_conv_shape *s, const float *input, const float *u,
                                        const float *bias, float *output, float *scratch, long images) {
     __builtin_trap();
 }

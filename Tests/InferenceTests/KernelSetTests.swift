@@ -448,7 +448,7 @@ struct KernelSetTests {
             outWidth: outWidth, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1, dilationY: 1,
             dilationX: 1, padTop: shape.padTop, padLeft: shape.padLeft, weights: (0..<72).map { _ in generator.next() },
             bias: (0..<8).map { _ in generator.next() }, activation: .relu)
-        conv.direct = .oneChannelWinogradAVX2
+        conv.direct = .oneChannelWinograd(for: conv)
         let pool = PoolLayer(
             kind: .max, channels: 8, inHeight: outHeight, inWidth: outWidth, outHeight: poolHeight,
             outWidth: poolWidth, kernelHeight: 2, kernelWidth: 2, strideY: 2, strideX: 2, dilationY: 1,
@@ -474,8 +474,8 @@ struct KernelSetTests {
             (.max, .none, .sigmoid),
         ]
         for (kind, convActivation, poolActivation) in cases {
-            let (conv, pool) = shape.layers(
-                .oneChannelWinogradAVX2, kind, convActivation, poolActivation, &generator)
+            var (conv, pool) = shape.layers(.avx2, kind, convActivation, poolActivation, &generator)
+            conv.direct = .oneChannelWinograd(for: conv)
             try #require(DirectConvolution.fusesPool(pool, after: conv))
             let images = 3
             let input = (0..<(images * size * size)).map { _ in generator.next() }

@@ -61,13 +61,13 @@ void fashion_conv_direct_avx2(const struct fashion_conv_shape *shape, const floa
    per tile) become the window's four outputs through Aᵀ m A, then bias, activation (none, ReLU, LeakyReLU), the
    pool and the activation after it, as fashion_conv_direct_avx2 applies them. 16 multiplications per window
    and channel instead of 36; results differ from the direct kernel's by float rounding. The same arguments as
-   fashion_conv_direct_avx2 (weights [3][3][1][out_c], transformed on every call: 16 x out_c values); requires
-   in_c == 1, a 3x3 kernel, stride and dilation 1, out_c % 8 == 0 and a pool; `scratch` holds
-   fashion_winograd_unit_scratch(shape) floats. */
+   fashion_conv_direct_avx2, except the weights: `u` holds the 16 x out_c floats fashion_winograd_unit_weights
+   made of the [3][3][1][out_c] weights (once, when the plan is built). Requires in_c == 1, a 3x3 kernel, stride
+   and dilation 1, out_c % 8 == 0 and a pool; `scratch` holds fashion_winograd_unit_scratch(shape) floats. */
+void fashion_winograd_unit_weights(const float *weights, long out_c, float *u);
 long fashion_winograd_unit_scratch(const struct fashion_conv_shape *shape);
-void fashion_winograd_unit_pooled_avx2(const struct fashion_conv_shape *shape, const float *input,
-                                       const float *weights, const float *bias, float *output, float *scratch,
-                                       long images);
+void fashion_winograd_unit_pooled_avx2(const struct fashion_conv_shape *shape, const float *input, const float *u,
+                                       const float *bias, float *output, float *scratch, long images);
 
 /* c[m][n] = a[m][k] x b[k][n], row-major, AVX2 + FMA; requires n % 8 == 0. The direct kernel's blocks (a 1x1
    convolution of a 1 x m image): for the small products of Winograd convolutions (k = 32, n = 64) about 1.5x

@@ -125,7 +125,7 @@ enum PlanBuilder {
                 flops = 2 * pixels * conv.outChannels * conv.reductionLength
                 if DirectConvolution.fusesPool(pool, after: conv) {
                     if DirectConvolution.prefersOneChannelWinograd(conv, pool: pool) {
-                        conv.direct = .oneChannelWinogradAVX2
+                        conv.direct = .oneChannelWinograd(for: conv)
                     }
                     scratchSize = max(scratchSize, DirectConvolution.scratchFloats(conv, pool: pool))
                     kernel = .directConvolutionPool(

@@ -28,8 +28,23 @@ enum DirectConvolution {
         case avx2
         case avx512
         /// One input channel, 3x3, with its 2x2 pool fused, by Winograd's F(2x2, 3x3) in AVX2
-        /// (`fashion_winograd_unit_pooled_avx2`): set by `PlanBuilder` where `prefersOneChannelWinograd`.
-        case oneChannelWinogradAVX2
+        /// (`fashion_winograd_unit_pooled_avx2`), with the layer's weights transformed once (16 x out_c floats,
+        /// `fashion_winograd_unit_weights`): made by `oneChannelWinograd(for:)`, which `PlanBuilder` calls where
+        /// `prefersOneChannelWinograd`.
+        case oneChannelWinogradAVX2(transformedWeights: [Float])
+
+        /// The one-channel Winograd kernel for `conv` (1 input channel, 3x3, a multiple of 8 output channels),
+        /// its weights transformed here rather than on every run.
+        static func oneChannelWinograd(for conv: ConvolutionLayer) -> Kernel {
+            precondition(
+                conv.inChannels == 1 && conv.kernelHeight == 3 && conv.kernelWidth == 3 && conv.outChannels % 8 == 0,
+                "the one-channel Winograd kernel needs 1 input channel, a 3x3 kernel and a multiple of 8 channels")
+            let transformed = [Float](unsafeUninitializedCapacity: 16 * conv.outChannels) { buffer, count in
+                fashion_winograd_unit_weights(conv.weights, conv.outChannels, buffer.baseAddress)
+                count = buffer.count
+            }
+            return .oneChannelWinogradAVX2(transformedWeights: transformed)
+        }
 
         /// The kernel's name in profiles, nil for im2col + sgemm.
         var name: String? {
@@ -83,8 +98,8 @@ enum DirectConvolution {
     static func scratchFloats(_ layer: ConvolutionLayer, pool: PoolLayer? = nil) -> Int {
         guard layer.direct != .none else { return 0 }
         var shape = shape(layer, pool: pool)
-        return layer.direct == .oneChannelWinogradAVX2
-            ? fashion_winograd_unit_scratch(&shape) : fashion_conv_direct_scratch(&shape)
+        if case .oneChannelWinogradAVX2 = layer.direct { return fashion_winograd_unit_scratch(&shape) }
+        return fashion_conv_direct_scratch(&shape)
     }
 
     /// Convolves `images` images with bias and activation (ReLU and LeakyReLU inside the kernel, the others
@@ -154,9 +169,11 @@ enum DirectConvolution {
             fashion_conv_direct_avx512(&shape, input, weights, bias, output, scratch, images)
         case .avx2:
             fashion_conv_direct_avx2(&shape, input, weights, bias, output, scratch, images)
-        case .oneChannelWinogradAVX2:
+        case .oneChannelWinogradAVX2(let transformed):
             precondition(shape.pool != FASHION_POOL_NONE, "the one-channel Winograd kernel runs only with its pool")
-            fashion_winograd_unit_pooled_avx2(&shape, input, weights, bias, output, scratch, images)
+            transformed.withUnsafeBufferPointer {
+                fashion_winograd_unit_pooled_avx2(&shape, input, $0.baseAddress, bias, output, scratch, images)
+            }
         case .none:
             preconditionFailure("DirectConvolution.run on a layer without a direct kernel")
         }
