@@ -160,6 +160,8 @@ struct GemmLayer {
     var weights: [Float]
     var bias: [Float]?
     var activation: Activation
+    /// The C kernel with packed weights, or OpenBLAS (`none`); set by `PlanBuilder`.
+    var packed: PackedGemm.Kernel = .none
 }
 
 /// y = x * scale[c] + shift[c], then `activation`; channel c of element i is

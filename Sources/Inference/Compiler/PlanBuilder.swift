@@ -150,7 +150,8 @@ enum PlanBuilder {
                 kernel = .globalPool(
                     kind: kind, channels: channels, pixels: pixels, input: buffer(layer.inputs[0]),
                     output: buffer(layer.output))
-            case .gemm(let gemm):
+            case .gemm(var gemm):
+                gemm.packed = PackedGemm.kernel(for: gemm, kernels: kernels)
                 flops = 2 * gemm.rowsPerSample * gemm.inFeatures * gemm.outFeatures
                 kernel = .gemm(gemm, input: buffer(layer.inputs[0]), output: buffer(layer.output))
             case .activation(let activation):

@@ -78,7 +78,7 @@ enum DirectConvolution {
         conv.direct != .none && pool.kernelHeight == 2 && pool.kernelWidth == 2 && pool.strideY == 2
             && pool.strideX == 2 && pool.dilationY == 1 && pool.dilationX == 1 && pool.padTop == 0
             && pool.padLeft == 0 && pool.outHeight * 2 <= conv.outHeight && pool.outWidth * 2 <= conv.outWidth
-            && pool.channels == conv.outChannels && activationCode(conv.activation) != nil
+            && pool.channels == conv.outChannels && conv.activation.kernelCode != nil
     }
 
     /// Whether the AVX2 direct kernel should hand `conv`, with the pool it fuses behind it, to the one-channel
@@ -123,25 +123,15 @@ enum DirectConvolution {
                 call(layer, &shape, input, w, nil, output, scratch, images)
             }
         }
-        if activationCode(after) == nil {
+        if after.kernelCode == nil {
             Kernels.apply(after, output, output, count: images &* pixels &* layer.outChannels)
-        }
-    }
-
-    /// The kernels' code for an activation they apply themselves, with LeakyReLU's slope; nil for the others.
-    private static func activationCode(_ activation: Activation) -> (code: Int32, alpha: Float)? {
-        switch activation {
-        case .none: (Int32(FASHION_ACTIVATION_NONE), 0)
-        case .relu: (Int32(FASHION_ACTIVATION_RELU), 0)
-        case .leakyRelu(let alpha): (Int32(FASHION_ACTIVATION_LEAKY_RELU), alpha)
-        default: nil
         }
     }
 
     /// The layer's geometry and activation (none when the kernels cannot apply it) for the C kernels, and the
     /// pool's if one is fused.
     private static func shape(_ layer: ConvolutionLayer, pool: PoolLayer?) -> fashion_conv_shape {
-        let (code, alpha) = activationCode(layer.activation) ?? (Int32(FASHION_ACTIVATION_NONE), 0)
+        let (code, alpha) = layer.activation.kernelCode ?? (Int32(FASHION_ACTIVATION_NONE), 0)
         var shape = fashion_conv_shape(
             in_h: layer.inHeight, in_w: layer.inWidth, in_c: layer.inChannels, out_h: layer.outHeight,
             out_w: layer.outWidth, out_c: layer.outChannels, kernel_h: layer.kernelHeight,
@@ -150,7 +140,7 @@ enum DirectConvolution {
             pad_left: layer.padLeft, activation: code, alpha: alpha, pool: Int32(FASHION_POOL_NONE),
             pool_out_h: 0, pool_out_w: 0, pool_activation: Int32(FASHION_ACTIVATION_NONE), pool_alpha: 0)
         if let pool {
-            let (code, alpha) = activationCode(pool.activation) ?? (Int32(FASHION_ACTIVATION_NONE), 0)
+            let (code, alpha) = pool.activation.kernelCode ?? (Int32(FASHION_ACTIVATION_NONE), 0)
             shape.pool = Int32(pool.kind == .max ? FASHION_POOL_MAX : FASHION_POOL_AVERAGE)
             (shape.pool_out_h, shape.pool_out_w) = (pool.outHeight, pool.outWidth)
             (shape.pool_activation, shape.pool_alpha) = (code, alpha)
@@ -176,6 +166,19 @@ enum DirectConvolution {
             }
         case .none:
             preconditionFailure("DirectConvolution.run on a layer without a direct kernel")
+        }
+    }
+}
+
+extension Activation {
+    /// The C kernels' code for an activation they apply themselves (`DirectConvolution`, `PackedGemm`), with
+    /// LeakyReLU's slope; nil for the others, which the caller applies afterwards.
+    var kernelCode: (code: Int32, alpha: Float)? {
+        switch self {
+        case .none: (Int32(FASHION_ACTIVATION_NONE), 0)
+        case .relu: (Int32(FASHION_ACTIVATION_RELU), 0)
+        case .leakyRelu(let alpha): (Int32(FASHION_ACTIVATION_LEAKY_RELU), alpha)
+        default: nil
         }
     }
 }

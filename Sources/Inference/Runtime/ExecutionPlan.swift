@@ -35,7 +35,13 @@ struct ExecutionPlan: Sendable {
                     + (layer.pooledActivation == nil ? "" : "+maxpool")
             case .pool(let layer, _, _): layer.kind == .max ? "maxpool" : "avgpool"
             case .globalPool: "global-pool"
-            case .gemm(let layer, _, _): layer.rowsPerSample == 1 ? "sgemm/sgemv" : "sgemm"
+            case .gemm(let layer, _, _):
+                switch (layer.packed.name, layer.rowsPerSample == 1) {
+                case (let name?, true): "\(name)/sgemv"
+                case (let name?, false): name
+                case (nil, true): "sgemm/sgemv"
+                case (nil, false): "sgemm"
+                }
             case .activation(let activation, _, _): activation.name
             case .affine: "affine"
             case .binary, .channelBinary, .broadcastBinary, .constantBinary: "elementwise"
@@ -257,6 +263,12 @@ struct ExecutionPlan: Sendable {
         case .gemm(let layer, let input, let output):
             let rows = n &* layer.rowsPerSample
             let target = output.pointer(arena)
+            if PackedGemm.takes(layer, rows: rows) {
+                if PackedGemm.run(layer, input: input.pointer(arena), output: target, rows: rows) {
+                    activate(layer.activation, target, target, count: rows &* layer.outFeatures)
+                }
+                break
+            }
             layer.weights.withUnsafeBufferPointer { weights in
                 withOptionalPointer(layer.bias) { bias in
                     Kernels.matrixMultiply(
