@@ -1,3 +1,5 @@
+import Glibc
+
 /// One journaled result as the control API and the results topic carry it: the stored JSON object
 /// with its journal sequence in place, and a newline (one line of NDJSON).
 ///
@@ -38,16 +40,23 @@ package struct ResultLine: Sendable, Equatable {
         return Array("{\"seq\":\(sequence),".utf8) + payload.dropFirst() + [newline]
     }
 
+    /// memchr to each candidate first byte, memcmp for the rest: this runs for every record the outbox publishes
+    /// and every line a reader is sent, and a loop comparing slices byte by byte was a tenth of the outbox's CPU.
     private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count, let first = needle.first else { return nil }
-        var index = 0
-        let last = haystack.count - needle.count
-        while index <= last {
-            if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) {
-                return index
+        haystack.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { pattern in
+                guard let hayBase = hay.baseAddress, let patternBase = pattern.baseAddress, let first = pattern.first,
+                    hay.count >= pattern.count
+                else { return nil }
+                let last = hay.count - pattern.count  // the last index a match can start at
+                var start = 0
+                while start <= last, let found = memchr(hayBase + start, Int32(first), last - start + 1) {
+                    let index = UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - hayBase
+                    if memcmp(hayBase + index, patternBase, pattern.count) == 0 { return index }
+                    start = index + 1
+                }
+                return nil
             }
-            index += 1
         }
-        return nil
     }
 }

@@ -27,10 +27,13 @@ struct FashionMockBroker: ParsableCommand {
     @Option(help: "Number of brokers (ids 1...n).")
     var brokers: Int = 1
 
-    @Option(help: "Topic to create at startup.")
-    var topic: String = "fashion-images"
+    @Option(
+        name: .customLong("topic"),
+        help:
+            "Topic to create at startup; repeat it for more (say, fashiond's output topics). (default: fashion-images)")
+    var topics: [String] = []
 
-    @Option(help: "Partitions of that topic.")
+    @Option(help: "Partitions of each topic created at startup.")
     var partitions: Int32 = 4
 
     @Option(
@@ -50,7 +53,9 @@ struct FashionMockBroker: ParsableCommand {
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         let cluster = try EmbeddedKafkaCluster(brokerCount: brokers)
-        try cluster.createTopic(topic, partitions: partitions, replicationFactor: Int32(min(brokers, 3)))
+        for topic in topics.isEmpty ? ["fashion-images"] : topics {
+            try cluster.createTopic(topic, partitions: partitions, replicationFactor: Int32(min(brokers, 3)))
+        }
         if let bootstrapFile {
             // Written atomically so a watcher never reads a half-written address.
             try Data((cluster.bootstrapServers + "\n").utf8).write(

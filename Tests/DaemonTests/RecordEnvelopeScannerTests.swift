@@ -96,4 +96,25 @@ struct RecordEnvelopeScannerTests {
         }
         #expect(answered >= 4)
     }
+
+    @Test("repeated keys, escaped keys and very many members are left to the decoder")
+    func leftToTheDecoder() {
+        let envelope = #""request_id":"r","status":"ok","source":{"backend":"k","topic":"t"}"#
+        let many = (0..<RecordEnvelopeScanner.maxMembers).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+        let fewer = (0..<(RecordEnvelopeScanner.maxMembers - 3)).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+        let refused = [
+            "{\(envelope),\"x\":1,\"x\":2}", "{\"x\":\"a\",\(envelope),\"x\":\"a\"}",
+            #"{"request_id":"r","status":"ok","source":{"backend":"k","topic":"t","topic":"u"}}"#,
+            "{\(envelope),\"a\\/b\":1}", "{\(envelope),\(many)}",
+        ]
+        for payload in refused {
+            #expect(RecordEnvelopeScanner.scan(Array(payload.utf8)) == nil, "\(payload)")
+        }
+        // Keys that differ only in length or in their last byte are different keys; as many members as allowed.
+        for payload in ["{\(envelope),\"ab\":1,\"abc\":2,\"abd\":3}", "{\(envelope),\(fewer)}"] {
+            let scanned = RecordEnvelopeScanner.scan(Array(payload.utf8))
+            #expect(scanned != nil, "\(payload)")
+            #expect(scanned == Self.decoded(Array(payload.utf8)))
+        }
+    }
 }

@@ -84,29 +84,55 @@ struct RecordEnvelopeScanner {
             backend: backend, topic: topic, partition: partition, offset: offset, messageID: messageID)
     }
 
+    /// Most members an object may have here; more send the record to the decoder.
+    static let maxMembers = 32
+
     /// Reads one object, handing each member's key to `member`, which reads the value and says whether it could.
-    /// False for bad syntax, a repeated key, or a member `member` refused.
-    private mutating func members(_ member: (inout RecordEnvelopeScanner, String) -> Bool) -> Bool {
+    /// False for bad syntax, a repeated key, more than `maxMembers` members, or a member `member` refused.
+    ///
+    /// Keys stay byte ranges of the payload, compared in place: a `String` and a `Set<String>` of them per
+    /// object were most of the outbox's CPU per record.
+    private mutating func members(_ member: (inout RecordEnvelopeScanner, Key) -> Bool) -> Bool {
         guard consume(UInt8(ascii: "{")) else { return false }
-        var seen = Set<String>()
-        var first = true
-        while true {
-            switch nextMember(&first) {
-            case .invalid: return false
-            case .end: return true
-            case .key(let key):
-                guard seen.insert(key).inserted, member(&self, key) else { return false }
+        return withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Self.maxMembers) { seen in
+            var count = 0
+            var first = true
+            while true {
+                switch nextMember(&first) {
+                case .invalid: return false
+                case .end: return true
+                case .key(let range):
+                    guard count < seen.count else { return false }
+                    let key = Key(bytes: UnsafeBufferPointer(rebasing: bytes[range]))
+                    for earlier in seen[..<count]
+                    where earlier.count == range.count && key.bytes.elementsEqual(bytes[earlier]) {
+                        return false
+                    }
+                    seen.initializeElement(at: count, to: range)
+                    count += 1
+                    guard member(&self, key) else { return false }
+                }
             }
         }
     }
 
+    /// A member's key: its bytes in the payload, matched against the names the scanner reads.
+    struct Key {
+        let bytes: UnsafeBufferPointer<UInt8>
+
+        static func ~= (name: StaticString, key: Key) -> Bool {
+            name.withUTF8Buffer { $0.elementsEqual(key.bytes) }
+        }
+    }
+
     private enum Member {
-        case key(String)
+        case key(Range<Int>)
         case end
         case invalid
     }
 
-    /// Inside an object (after its `{`): the next member's key with its colon consumed, or the end.
+    /// Inside an object (after its `{`): the next member's key with its colon consumed, or the end. Keys with
+    /// escapes are left to the decoder.
     private mutating func nextMember(_ first: inout Bool) -> Member {
         if consume(UInt8(ascii: "}")) { return .end }
         if !first {
@@ -114,7 +140,7 @@ struct RecordEnvelopeScanner {
         }
         first = false
         skipWhitespace()
-        guard let key = string(), consume(UInt8(ascii: ":")) else { return .invalid }
+        guard let (key, plain) = stringRange(), plain, consume(UInt8(ascii: ":")) else { return .invalid }
         skipWhitespace()
         return .key(key)
     }
@@ -139,6 +165,14 @@ struct RecordEnvelopeScanner {
     /// A string without escapes other than `\"`, `\\`, `\/` and the one-letter controls; `\u` is left
     /// to the decoder.
     private mutating func string() -> String? {
+        guard let (range, plain) = stringRange() else { return nil }
+        return plain
+            ? String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) : unescape(range)
+    }
+
+    /// Reads a string as `string()` takes it, without making it: the range between its quotes, and whether it
+    /// has no escapes.
+    private mutating func stringRange() -> (Range<Int>, plain: Bool)? {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
         index += 1
         let start = index
@@ -146,12 +180,8 @@ struct RecordEnvelopeScanner {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text =
-                    plain
-                    ? String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-                    : unescape(start..<index)
                 index += 1
-                return text
+                return (start..<(index - 1), plain)
             }
             if byte < 0x20 { return nil }
             if byte >= 0x80 {
@@ -221,7 +251,7 @@ struct RecordEnvelopeScanner {
         guard index < bytes.count else { return false }
         switch bytes[index] {
         case UInt8(ascii: "\""):
-            return string() != nil
+            return stringRange() != nil
         case UInt8(ascii: "["):
             index += 1
             if consume(UInt8(ascii: "]")) { return true }
