@@ -31,13 +31,28 @@ package struct ResultLine: Sendable, Equatable {
             var out = [UInt8]()
             out.reserveCapacity(payload.count + 24)
             out.append(contentsOf: payload[..<(start + end - 1)])
-            out.append(contentsOf: String(sequence).utf8)
+            appendDecimal(sequence, to: &out)
             out.append(contentsOf: payload[(start + end)...])
             out.append(newline)
             return out
         }
         guard payload.first == UInt8(ascii: "{") else { return payload + [newline] }
         return Array("{\"seq\":\(sequence),".utf8) + payload.dropFirst() + [newline]
+    }
+
+    /// The digits of `value`, without making a `String` of them (one per record published or sent to a reader).
+    private static func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64.max has 20 digits
+        var remaining = value
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                count += 1
+                buffer[buffer.count - count] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+            } while remaining > 0
+            out.append(contentsOf: buffer[(buffer.count - count)...])
+        }
     }
 
     /// memchr to each candidate first byte, memcmp for the rest: this runs for every record the outbox publishes

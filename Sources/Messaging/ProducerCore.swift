@@ -87,6 +87,9 @@ final class ProducerCore: RdKafkaClientContext, @unchecked Sendable {
         // Header names and values go into one scratch buffer that outlives the produce call.
         var scratch: [UInt8] = []
         var ranges: [(name: Int, value: Int, count: Int)] = []
+        // Sized once: grown header by header, the two arrays were reallocated several times per record.
+        scratch.reserveCapacity(headers.reduce(0) { $0 + $1.key.utf8.count + 1 + $1.value.count })
+        ranges.reserveCapacity(headers.count)
         for header in headers {
             let nameStart = scratch.count
             scratch.append(contentsOf: header.key.utf8)

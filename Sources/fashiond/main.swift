@@ -68,8 +68,11 @@ struct FashionDaemonCommand: AsyncParsableCommand {
         ]
         for (key, value) in named { if let value { overrides.append((key, value)) } }
         for setting in settings {
-            let parts = setting.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2 else { throw ValidationError("--set expects key=value, got '\(setting)'") }
+            // An empty value is a value: `--set results_topic=` turns that output off, as the key reference says.
+            let parts = setting.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty else {
+                throw ValidationError("--set expects key=value, got '\(setting)'")
+            }
             overrides.append((String(parts[0]), String(parts[1])))
         }
         let daemonConfiguration: DaemonConfiguration

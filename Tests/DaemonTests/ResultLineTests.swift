@@ -23,7 +23,7 @@ struct ResultLineTests {
 
     @Test(
         "a stored record comes back whole, with its journal sequence",
-        arguments: [UInt64(1), 42, 9_007_199_254_740_993])
+        arguments: [UInt64(1), 0, 10, 42, 9_007_199_254_740_993, .max])
     func splicesSequence(sequence: UInt64) throws {
         let record = ResultRecord(
             requestID: "r-1", status: .ok, label: "Bag", labelIndex: 8, confidence: 0.75,

@@ -42,6 +42,14 @@ enum OutputHeaders {
 /// newline), keyed by request id, with headers naming the source.
 struct ResultMessageRenderer: Sendable {
     let instance: String
+    /// The same on every message: made once.
+    private let contentTypeHeader = header(OutputHeaders.contentType, "application/json")
+    private let instanceHeader: OriginalMessage.Header
+
+    init(instance: String) {
+        self.instance = instance
+        instanceHeader = header(OutputHeaders.instance, instance)
+    }
 
     struct Envelope: Decodable, Equatable {
         var requestID: String
@@ -56,11 +64,9 @@ struct ResultMessageRenderer: Sendable {
     func message(for record: JournalRecord) -> OutboxMessage? {
         var line = ResultLine(record).bytes
         if line.last == UInt8(ascii: "\n") { line.removeLast() }
-        var headers = [
-            header(OutputHeaders.contentType, "application/json"),
-            header(OutputHeaders.journalSeq, String(record.sequence)),
-            header(OutputHeaders.instance, instance),
-        ]
+        var headers: [OriginalMessage.Header] = []
+        headers.reserveCapacity(10)
+        headers += [contentTypeHeader, header(OutputHeaders.journalSeq, String(record.sequence)), instanceHeader]
         // The scanner reads fashiond's own records; the decoder stays the judge of anything else.
         let scanned = RecordEnvelopeScanner.scan(record.payload)
         guard
