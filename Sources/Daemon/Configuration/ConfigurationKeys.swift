@@ -149,7 +149,7 @@ package enum ConfigurationKeys {
             "fashion-images-dlq", \.deadLetterTopic),
         integer(
             "outbox_max_in_flight",
-            "Records sent to the results (or dead-letter) topic and not yet acknowledged by the broker, per topic.",
+            "Records sent to the results (or dead-letter) topic and not yet acknowledged by the broker, per topic. Each costs about 2 KB while it waits; 2000 still carries 100,000 records/s to a broker that acknowledges in 20 ms. Raise it for a more distant cluster.",
             \.outboxMaxInFlight, 1...1_000_000),
         integer(
             "outbox_retained_max_bytes",

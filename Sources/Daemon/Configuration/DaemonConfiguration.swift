@@ -64,8 +64,10 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var resultsTopic: String = "fashion-results"
     /// Topic every rejected message is republished to, with the failure's context in headers; empty: off.
     package var deadLetterTopic: String = "fashion-images-dlq"
-    /// Records sent to an output topic and not yet acknowledged, per topic.
-    package var outboxMaxInFlight: Int = 10_000
+    /// Records sent to an output topic and not yet acknowledged, per topic. 2,000: at 10,000, the records
+    /// waiting for acknowledgement (~2 KB each, in librdkafka and here) took fashiond's peak RSS in a backlog
+    /// drain from 84 to 97-101 MiB, with no gain in throughput (BENCHMARKS.md).
+    package var outboxMaxInFlight: Int = 2_000
     /// Journal size (each of the results and dead-letter journals) up to which records not yet
     /// published are kept beyond journal_retained_max_bytes.
     package var outboxRetainedMaxBytes: Int = 4 << 30
