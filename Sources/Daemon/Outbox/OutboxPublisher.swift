@@ -229,8 +229,10 @@ final class OutboxPublisher: Sendable {
         var problem: String?
         var undeliverable: String?
         var recovered = false
-        state.withLock { state in
-            guard state.inFlight.remove(sequence) != nil else { return }
+        // The thread only waits on acknowledgements when it has no room to send (woken here at half room), to
+        // rewind or to finish (woken when nothing is in flight): a wake-up per record was a futex call per record.
+        let wakeThread = state.withLock { state -> Bool in
+            guard state.inFlight.remove(sequence) != nil else { return false }
             switch outcome {
             case .delivered:
                 state.done.insert(sequence)
@@ -252,6 +254,8 @@ final class OutboxPublisher: Sendable {
                 state.mustRewind = true
                 problem = reason
             }
+            return state.inFlight.isEmpty || state.inFlight.count == maxInFlight / 2 || state.mustRewind
+                || state.stopping
         }
         if let problem { noteFailure(problem) }
         if recovered {
@@ -268,7 +272,7 @@ final class OutboxPublisher: Sendable {
                     "error": "\(undeliverable)",
                 ])
         }
-        wake()
+        if wakeThread { wake() }
     }
 
     private static func advance(_ state: inout State) {
