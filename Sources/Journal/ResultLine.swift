@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One journaled result as the control API and the results topic carry it: the stored JSON object
 /// with its journal sequence in place, and a newline (one line of NDJSON).

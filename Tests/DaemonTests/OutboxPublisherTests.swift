@@ -3,6 +3,7 @@ import Journal
 import Logging
 import Messaging
 import Shared
+import Synchronization
 import TestSupport
 import Testing
 
@@ -142,5 +143,64 @@ struct OutboxPublisherTests {
             "[outbox] after the outage: \(keys.count) messages for 250 records, failures \(status.failures), resent \(status.resent)"
         )
         #expect(missing.isEmpty, "lost: \(missing.sorted().prefix(10))")
+    }
+
+    /// A sink that holds every completion until the test releases it.
+    final class HeldSink: OutboxSink {
+        private let held = Mutex<[@Sendable (OutboxDelivery) -> Void]>([])
+        private let sentCount = Atomic<Int>(0)
+        var destination: String { "held" }
+        var sent: Int { sentCount.load(ordering: .acquiring) }
+        func prepare() {}
+        func send(_ message: OutboxMessage, completion: @escaping @Sendable (OutboxDelivery) -> Void) {
+            held.withLock { $0.append(completion) }
+            sentCount.add(1, ordering: .releasing)
+        }
+        /// Acknowledges the `count` oldest messages still held.
+        func acknowledge(_ count: Int) {
+            let completions = held.withLock { held in
+                defer { held.removeFirst(min(count, held.count)) }
+                return Array(held.prefix(count))
+            }
+            for completion in completions { completion(.delivered) }
+        }
+        func reset() {}
+        func close(timeout: Duration) {}
+    }
+
+    @Test("a full window refills once half of it is acknowledged, and stopping is prompt, without polling")
+    func acknowledgementsWakeThePublisher() throws {
+        let directory = try Directory()
+        let journal = try ResultsJournal(
+            configuration: JournalConfiguration(directory: directory.url.appendingPathComponent("journal")))
+        defer { journal.close() }
+        let cursor = OutboxCursor(path: directory.url.appendingPathComponent("results.cursor").path)
+        try Self.fill(journal, 0..<30)
+        let sink = HeldSink()
+        let renderer = ResultMessageRenderer(instance: "test")
+        // Polling every 10 minutes: within the test's deadlines, only wake-ups make the publisher move.
+        let publisher = OutboxPublisher(
+            name: "results", journal: journal, cursor: cursor, startAfter: 0, sink: sink, maxInFlight: 10,
+            health: HealthMonitor(), logger: Logger(label: "outbox-test"), pollInterval: .seconds(600)
+        ) { renderer.message(for: $0) }
+        publisher.start()
+        #expect(eventually(timeout: 20) { sink.sent == 10 }, "\(sink.sent) sent")
+        // Four acknowledgements leave 6 in flight: no reason to wake, nothing more is sent.
+        sink.acknowledge(4)
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(sink.sent == 10)
+        // The fifth leaves half the window in flight: the publisher fills it again.
+        sink.acknowledge(1)
+        #expect(eventually(timeout: 20) { sink.sent == 15 }, "\(sink.sent) sent")
+        sink.acknowledge(10)
+        #expect(eventually(timeout: 20) { sink.sent == 25 }, "\(sink.sent) sent")
+        sink.acknowledge(10)
+        #expect(eventually(timeout: 20) { sink.sent == 30 }, "\(sink.sent) sent")
+        sink.acknowledge(10)
+        #expect(eventually(timeout: 20) { publisher.status().backlog == 0 }, "\(publisher.status())")
+        let stopping = ContinuousClock.now
+        publisher.stop(timeout: 30)
+        #expect(ContinuousClock.now - stopping < .seconds(20), "stop waited for the poll interval")
+        #expect(try cursor.load() == 30)
     }
 }

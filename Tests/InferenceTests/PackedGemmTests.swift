@@ -63,7 +63,8 @@ struct PackedGemmTests {
     func matchesTheSumsInOrder(shape: Shape) {
         var generator = WinogradTests.Generator(state: UInt64(shape.rows * 1009 + shape.k * 31 + shape.n))
         let cases: [(Bool, Activation)] = [
-            (true, .relu), (false, .none), (true, .leakyRelu(alpha: 0.1)), (true, .none),
+            (true, .relu), (false, .none), (true, .leakyRelu(alpha: 0.1)), (true, .none), (false, .relu),
+            (false, .leakyRelu(alpha: 0.2)),
         ]
         for (bias, activation) in cases {
             var layer = Self.layer(shape, bias: bias, activation: activation, &generator)

@@ -66,7 +66,9 @@ struct ResultMessageRenderer: Sendable {
         if line.last == UInt8(ascii: "\n") { line.removeLast() }
         var headers: [OriginalMessage.Header] = []
         headers.reserveCapacity(10)
-        headers += [contentTypeHeader, header(OutputHeaders.journalSeq, String(record.sequence)), instanceHeader]
+        headers.append(contentTypeHeader)
+        headers.append(header(OutputHeaders.journalSeq, String(record.sequence)))
+        headers.append(instanceHeader)
         // The scanner reads fashiond's own records; the decoder stays the judge of anything else.
         let scanned = RecordEnvelopeScanner.scan(record.payload)
         guard

@@ -37,6 +37,11 @@ final class OutboxPublisher: Sendable {
     private let logger: Logger
     private let state: Mutex<State>
     private let wakeUp = ConditionVariable()
+    /// Set by `wake()`, cleared by the thread before it waits: a wake-up sent between the thread's decision to
+    /// wait and its wait is not lost (acknowledgements wake it only at a few points, see `completed`).
+    private let wakePending = Atomic<Bool>(false)
+    /// Longest wait without a wake-up before the thread looks again anyway.
+    private let pollInterval: Duration
     private let thread = Mutex<JoinableThread?>(nil)
 
     /// How often at most the cursor file is rewritten while records are being acknowledged.
@@ -72,10 +77,12 @@ final class OutboxPublisher: Sendable {
 
     /// - Parameters:
     ///   - render: the message for a record; nil for a record that has nothing to publish.
+    ///   - pollInterval: how long the thread waits for a wake-up before looking again anyway (the tests make it
+    ///     long, so that progress can only come from wake-ups).
     init(
         name: String, journal: ResultsJournal, cursor: OutboxCursor, startAfter acknowledged: UInt64,
         sink: any OutboxSink,
-        maxInFlight: Int, health: HealthMonitor, logger: Logger,
+        maxInFlight: Int, health: HealthMonitor, logger: Logger, pollInterval: Duration = .milliseconds(100),
         render: @escaping @Sendable (JournalRecord) -> OutboxMessage?
     ) {
         self.name = name
@@ -84,6 +91,7 @@ final class OutboxPublisher: Sendable {
         self.sink = sink
         self.render = render
         self.maxInFlight = max(1, maxInFlight)
+        self.pollInterval = pollInterval
         self.health = health
         self.logger = logger
         self.state = Mutex(State(acknowledged: acknowledged, stored: acknowledged, next: acknowledged + 1))
@@ -98,6 +106,7 @@ final class OutboxPublisher: Sendable {
 
     /// Wakes the thread: new records were journaled.
     func wake() {
+        wakePending.store(true, ordering: .releasing)
         wakeUp.mutex.lock()
         wakeUp.signal()
         wakeUp.mutex.unlock()
@@ -152,7 +161,12 @@ final class OutboxPublisher: Sendable {
                 return
             case .wait:
                 wakeUp.mutex.lock()
-                _ = wakeUp.wait(timeout: .milliseconds(100))
+                // A wake() after nextStep() looked sets the flag before taking the mutex, so it is either seen
+                // here or signals the wait below.
+                if !wakePending.exchange(false, ordering: .acquiringAndReleasing) {
+                    _ = wakeUp.wait(timeout: pollInterval)
+                    wakePending.store(false, ordering: .relaxed)
+                }
                 wakeUp.mutex.unlock()
             case .rewind:
                 rewind()

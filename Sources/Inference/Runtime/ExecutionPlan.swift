@@ -379,7 +379,7 @@ struct ExecutionPlan: Sendable {
 
 /// Calls `body` with a pointer to the array's elements, or nil for a nil array.
 @inline(__always)
-private func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
     guard let array else { return body(nil) }
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
