@@ -1323,7 +1323,9 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
     of the two cores). Nobody streams its results during the drain, as nobody reads the Python reference's
     output either. CPU seconds are the consumers' own from the last poll before the drain began (fashiond: no
     image decoded yet, polled every 5 ms; Python: nothing durable yet) to the end, so the group join before
-    the drain is not counted.
+    the drain is not counted. fashiond's end, for CPU and peak RSS, is when its results topic holds every record
+    (it publishes behind the journal; the Python reference publishes nothing); its CPU to the last fsync is
+    reported too, and "cores busy" is over the drain itself.
     """
     broker = Broker(bin_dir, workdir, partitions)
     prefix = f"drain{round_index}"
