@@ -317,6 +317,20 @@ class Broker:
             raise SystemExit(f"fashion-mock-broker did not start: {line!r}")
         self.bootstrap = line.split("=", 1)[1]
 
+    def stored(self, topic="fashion-images"):
+        """Messages the broker holds in `topic` (high minus low watermark, summed over its partitions)."""
+        from confluent_kafka import Consumer, TopicPartition
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "fashion-bench-watermarks"})
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            total = 0
+            for partition in partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                total += high - low
+            return total
+        finally:
+            consumer.close()
+
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -1332,6 +1346,12 @@ def drain_round(runner, bin_dir, workdir, system_name, instances, count, partiti
     try:
         generator, _ = runner.generate(broker.bootstrap, prefix, count, 0, "png")
         generator.wait()
+        # The mock keeps about 5 MiB per partition and drops the oldest beyond it: a larger backlog would leave
+        # the drain waiting for images that are gone.
+        stored = broker.stored()
+        if stored < count:
+            raise SystemExit(f"the broker kept {stored} of the {count} images produced (librdkafka 2.0.2's mock keeps "
+                             f"about 5 MiB per partition); use --images {stored} or fewer, or more --partitions")
         name = f"{system_name}-x{instances}-r{round_index}"
         if system_name.startswith("fashiond"):
             # fashiond-openblas-guess: OPENBLAS_CORETYPE forced to OpenBLAS's own guess, which fashiond then keeps.
@@ -1618,7 +1638,8 @@ def main():
     drain = sub.add_parser("drain", help="backlog drain: fashiond vs the competent Python, 1 process and 1 per core")
     drain.add_argument("--bin-dir", required=True)
     drain.add_argument("--images-file", default="/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
-    drain.add_argument("--images", type=int, default=20000, help="backlog size (default 20000)")
+    drain.add_argument("--images", type=int, default=20000, help="backlog size (default 20000; at most what the mock broker keeps, ~5 MiB per partition: "
+                       "~33,000 test PNGs over 4 partitions)")
     drain.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     drain.add_argument("--partitions", type=int, default=4)
     drain.add_argument("--cores", type=int, help="Python processes of the scaled reference (default: cores)")
