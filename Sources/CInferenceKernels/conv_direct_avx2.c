@@ -61,18 +61,7 @@ TARGET void fashion_conv_direct_avx2(const struct fashion_conv_shape *s, const f
     conv_direct_run(&tables, s, input, weights, bias, output, scratch, images);
 }
 
-TARGET void fashion_matmul_avx2(const float *a, const float *b, float *c, long m, long k, long n) {
-    /* A 1x1 convolution of one 1 x m image with k channels into n: no padding, so no scratch. */
-    const struct fashion_conv_shape shape = {
-        .in_h = 1, .in_w = m, .in_c = k, .out_h = 1, .out_w = m, .out_c = n, .kernel_h = 1, .kernel_w = 1,
-        .stride_y = 1, .stride_x = 1, .dilation_y = 1, .dilation_x = 1,
-    };
-    conv_direct_run(&tables, &shape, a, b, 0, c, 0, 1);
-}
-
 #else
-
-void fashion_matmul_avx2(const float *a, const float *b, float *c, long m, long k, long n) { __builtin_trap(); }
 
 long fashion_conv_direct_scratch(const struct fashion_conv_shape *shape) { return 0; }
 

@@ -286,22 +286,6 @@ struct KernelSetTests {
         }
     }
 
-    /// The AVX2 matrix product against a Double reference: Winograd's shape, a single row, k = 1 (the
-    /// one-channel blocks), an 8-column tail, rows that are not a multiple of the block width.
-    @Test(.enabled(if: avx2), arguments: [(800, 32, 64), (1, 3, 16), (13, 1, 24), (7, 5, 8), (45, 64, 40)])
-    func matmulAVX2MatchesReference(m: Int, k: Int, n: Int) {
-        var generator = WinogradTests.Generator(state: UInt64(m * 31 + k * 7 + n))
-        let a = (0..<(m * k)).map { _ in generator.next() }
-        let b = (0..<(k * n)).map { _ in generator.next() }
-        var c = [Float](repeating: .nan, count: m * n)
-        fashion_matmul_avx2(a, b, &c, m, k, n)
-        let expected = (0..<(m * n)).map { index in
-            Float((0..<k).reduce(0.0) { $0 + Double(a[index / n * k + $1]) * Double(b[$1 * n + index % n]) })
-        }
-        let worst = largestDifference(c, expected)
-        #expect(worst < 1e-4, "\(m)x\(k)x\(n): \(worst)")
-    }
-
     /// The AVX2 tanh against libm's over [-20, 20] (every count mod 8, so the tail runs too), the
     /// infinities and NaN.
     @Test(.enabled(if: avx2))

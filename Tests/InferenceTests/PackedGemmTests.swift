@@ -18,12 +18,13 @@ struct PackedGemmTests {
 
     /// Every count of rows left after the blocks of 6 (0-5), the last 6 + 1 and 6 + 2 rows that run as 4 + 3 and
     /// 4 + 4 (7, 8, 13, 14, 32), one and two panels of 16 columns with and without a last panel of 8, a k of 1,
-    /// odd k, and fashion-cnn's fc1 (k = 1600, n = 128) at a full micro-batch.
+    /// odd k, fashion-cnn's fc1 (k = 1600, n = 128) at a full micro-batch, and one group of the AVX2 Winograd
+    /// products of fashion-cnn's conv2 (6 images x 25 tiles, k = 32, n = 64).
     static let shapes = [
         Shape(rows: 2, k: 1, n: 8), Shape(rows: 3, k: 7, n: 16), Shape(rows: 4, k: 33, n: 24),
         Shape(rows: 5, k: 64, n: 40), Shape(rows: 6, k: 10, n: 8), Shape(rows: 7, k: 129, n: 136),
         Shape(rows: 8, k: 3, n: 24), Shape(rows: 13, k: 50, n: 32), Shape(rows: 14, k: 17, n: 8),
-        Shape(rows: 32, k: 1600, n: 128),
+        Shape(rows: 32, k: 1600, n: 128), Shape(rows: 150, k: 32, n: 64),
     ]
 
     static func layer(

@@ -52,7 +52,8 @@ struct WinogradTests {
     }
 
     /// The scalar and SIMD4 Swift transforms with sgemm's products, and each C kernel set the CPU has: AVX2
-    /// transforms and products (`fashion_matmul_avx2` on multiples of 8 output channels), AVX-512 transforms.
+    /// transforms and products (`fashion_gemm_packed_avx2` over packed U, on multiples of 8 output channels;
+    /// 24 and 40 channels end in a panel of 8), AVX-512 transforms.
     /// Channel counts that are not multiples of 8 or 16 run the C transforms' masked tails.
     static let paths: [(vectorized: Bool, kernels: KernelSet)] =
         [(false, .baseline), (true, .baseline)]
@@ -85,7 +86,7 @@ struct WinogradTests {
         Self.expectEveryPath(conv, pool: nil, input, images: images, match: expected)
     }
 
-    @Test(arguments: [(32, 64, 13), (12, 7, 10), (8, 16, 6), (12, 20, 8)])
+    @Test(arguments: [(32, 64, 13), (12, 7, 10), (8, 16, 6), (12, 20, 8), (12, 24, 8), (8, 40, 4)])
     func fusedMaxPoolMatchesConvolutionThenPool(shape: (inChannels: Int, outChannels: Int, size: Int)) {
         var generator = Generator(state: UInt64(shape.outChannels * 7 + shape.size))
         var conv = Self.layer(

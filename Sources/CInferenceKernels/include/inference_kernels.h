@@ -74,16 +74,11 @@ void fashion_winograd_unit_pooled_avx2(const struct fashion_conv_shape *shape, c
    to 6 rows x 16 columns accumulate over the whole of k in registers, one fused multiply-add per term in order,
    then add the bias (may be null) and apply the activation (none, ReLU, LeakyReLU with slope `alpha`). No packing
    per call, unlike sgemm, whose packing is a third of its time for fashion-cnn's fc1 (m = 32, k = 1600,
-   n = 128). Requires n % 8 == 0. */
+   n = 128). Also the 16 small products of AVX2 Winograd convolutions (k = 32, n = 64), over U packed once.
+   Requires n % 8 == 0. */
 void fashion_gemm_pack_weights(const float *weights, long k, long n, float *packed);
 void fashion_gemm_packed_avx2(const float *a, const float *packed, const float *bias, float *c, long m, long k,
                               long n, int activation, float alpha);
-
-/* c[m][n] = a[m][k] x b[k][n], row-major, AVX2 + FMA; requires n % 8 == 0. The direct kernel's blocks (a 1x1
-   convolution of a 1 x m image): for the small products of Winograd convolutions (k = 32, n = 64) about 1.5x
-   OpenBLAS's sgemm on Zen 3, whose packing does not pay for itself at such k. Each output is the sum over k in
-   order, one fused multiply-add per term. */
-void fashion_matmul_avx2(const float *a, const float *b, float *c, long m, long k, long n);
 
 /* output[i] = tanh(input[i]), AVX2 + FMA, absolute error below 3e-7 (a rational approximation instead of
    libm's tanhf, which costs ~20 ns a value); input and output may be the same buffer. */

@@ -11,8 +11,8 @@ import Foundation
 ///
 /// Each 2x2 block of outputs ("tile") comes from a 4x4 input patch d: Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A.
 /// Over all tiles and channels the elementwise product becomes 16 independent matrix products
-/// [tiles x C] · [C x M], which go to sgemm. That is 16 multiply-adds per tile and channel pair
-/// instead of 36, i.e. 2.25x fewer, for transforms that are a few additions per value.
+/// [tiles x C] · [C x M] (sgemm, or the packed AVX2 kernel, see ``kernels``). That is 16 multiply-adds per
+/// tile and channel pair instead of 36, i.e. 2.25x fewer, for transforms that are a few additions per value.
 /// Measured on the fashion-cnn conv2 (13x13x32 -> 11x11x64, then 2x2 max pool): ~2x faster than
 /// im2col + sgemm, which is what lets the engine beat onnxruntime's AVX2 direct convolution while
 /// our own code stays baseline x86-64. The transforms use only additions and halvings, so results
@@ -43,14 +43,35 @@ struct WinogradConvolution: Sendable {
     /// - `.avx512`: the input transform, and the output transform with a fused max pool and no activation
     ///   before it, as AVX-512 loops (`fashion_winograd_*_avx512`: the same operations, 16 channels at a time);
     ///   the 16 products with OpenBLAS's AVX-512 sgemm.
-    /// - `.avx2`: the same transforms as AVX2 loops (8 channels at a time), and the 16 products as the AVX2
-    ///   direct kernel's blocks (`fashion_matmul_avx2`, on multiples of 8 output channels): with K =
-    ///   inChannels as small as 32, OpenBLAS's packing does not pay for itself (1.5x on Zen 3).
+    /// - `.avx2`: the same transforms as AVX2 loops (8 channels at a time), and the 16 products with the packed
+    ///   fully connected kernel (`fashion_gemm_packed_avx2`, on multiples of 8 output channels) over U packed
+    ///   when the set is chosen: with K = inChannels as small as 32, OpenBLAS's per-call packing does not pay
+    ///   for itself (1.5x on Zen 3), and streaming U's panels in order beat the direct kernel's blocks over
+    ///   unpacked U by 8–20% stand-alone (25–800 rows, K = 32, N = 64; the same sums in the same order) and
+    ///   fashion-cnn's conv2 by 21% in the engine (medians of eight alternating runs on Zen 3).
     /// - `.baseline`: the Swift transforms and sgemm.
-    var kernels = KernelSet.baseline
+    var kernels = KernelSet.baseline {
+        didSet { packedWeights = avx2Products ? Self.pack(weights, inChannels, outChannels) : nil }
+    }
+
+    /// U's 16 matrices packed for `fashion_gemm_packed_avx2` (each k x n as its panels), with the AVX2 set only;
+    /// `weights` stays for the other sets (fashion-cnn's conv2: 128 KiB twice).
+    private var packedWeights: [Float]?
 
     private var cTransforms: Bool { kernels != .baseline }
     private var avx2Products: Bool { kernels == .avx2 && outChannels % 8 == 0 }
+
+    private static func pack(_ weights: [Float], _ k: Int, _ n: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: weights.count) { packed, count in
+            weights.withUnsafeBufferPointer { weights in
+                for position in 0..<16 {
+                    fashion_gemm_pack_weights(
+                        weights.baseAddress! + position * k * n, k, n, packed.baseAddress! + position * k * n)
+                }
+            }
+            count = weights.count
+        }
+    }
 
     #if DEBUG
     static let vectorizedByDefault = false
@@ -144,21 +165,25 @@ struct WinogradConvolution: Sendable {
         } else {
             transformInput(input, images: images, into: transformedInput, zeros: zeros)
         }
-        weights.withUnsafeBufferPointer { weights in
-            let u = weights.baseAddress.unsafelyUnwrapped
-            var xi = 0
-            while avx2Products && xi < 16 {
-                fashion_matmul_avx2(
-                    transformedInput + xi &* tiles &* inChannels, u + xi &* inChannels &* outChannels,
-                    products + xi &* tiles &* outChannels, tiles, inChannels, outChannels)
-                xi &+= 1
+        if let packedWeights {
+            packedWeights.withUnsafeBufferPointer { packed in
+                let u = packed.baseAddress.unsafelyUnwrapped
+                for xi in 0..<16 {
+                    fashion_gemm_packed_avx2(
+                        transformedInput + xi &* tiles &* inChannels, u + xi &* inChannels &* outChannels, nil,
+                        products + xi &* tiles &* outChannels, tiles, inChannels, outChannels,
+                        Int32(FASHION_ACTIVATION_NONE), 0)
+                }
             }
-            while xi < 16 {
-                Kernels.matrixMultiply(
-                    transformedInput + xi &* tiles &* inChannels, u + xi &* inChannels &* outChannels,
-                    products + xi &* tiles &* outChannels, m: tiles, n: outChannels, k: inChannels, bias: nil
-                )
-                xi &+= 1
+        } else {
+            weights.withUnsafeBufferPointer { weights in
+                let u = weights.baseAddress.unsafelyUnwrapped
+                for xi in 0..<16 {
+                    Kernels.matrixMultiply(
+                        transformedInput + xi &* tiles &* inChannels, u + xi &* inChannels &* outChannels,
+                        products + xi &* tiles &* outChannels, m: tiles, n: outChannels, k: inChannels, bias: nil
+                    )
+                }
             }
         }
         if cTransforms, activation == .none, let pooled = pooledActivation, pooled == .relu || pooled == .none {
